@@ -1,0 +1,18 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import "golang.org/x/sys/cpu"
+
+// hasAsmKernel reports whether this CPU runs the AVX2/FMA micro-kernel.
+var hasAsmKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// asmBackend names the assembly micro-kernel for GemmBackend.
+const asmBackend = "avx2-fma"
+
+// kernel6x16 computes C[0:6, 0:16] = alpha*Apanel·Bpanel + beta*C from a
+// k×6 packed A panel and a k×16 packed B panel; C has row stride ldc floats.
+// beta == 0 never reads C. Implemented in gemm_amd64.s with AVX2 and FMA.
+//
+//go:noescape
+func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)

@@ -1,0 +1,154 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// One step of the 6x16 rank-1 update: Y0,Y1 hold 16 floats of packed B,
+// Y2/Y3 alternate as the broadcast of one packed A value, Y4..Y15 are the
+// twelve accumulators (row r uses Y(4+2r) for columns 0-7, Y(5+2r) for 8-15).
+#define STEP(aoff, boff) \
+	VMOVUPS boff(DI), Y0 \
+	VMOVUPS (boff+32)(DI), Y1 \
+	VBROADCASTSS (aoff)(SI), Y2 \
+	VFMADD231PS Y0, Y2, Y4 \
+	VFMADD231PS Y1, Y2, Y5 \
+	VBROADCASTSS (aoff+4)(SI), Y3 \
+	VFMADD231PS Y0, Y3, Y6 \
+	VFMADD231PS Y1, Y3, Y7 \
+	VBROADCASTSS (aoff+8)(SI), Y2 \
+	VFMADD231PS Y0, Y2, Y8 \
+	VFMADD231PS Y1, Y2, Y9 \
+	VBROADCASTSS (aoff+12)(SI), Y3 \
+	VFMADD231PS Y0, Y3, Y10 \
+	VFMADD231PS Y1, Y3, Y11 \
+	VBROADCASTSS (aoff+16)(SI), Y2 \
+	VFMADD231PS Y0, Y2, Y12 \
+	VFMADD231PS Y1, Y2, Y13 \
+	VBROADCASTSS (aoff+20)(SI), Y3 \
+	VFMADD231PS Y0, Y3, Y14 \
+	VFMADD231PS Y1, Y3, Y15
+
+// Store one row of the tile: C[0:16] = acc (beta == 0).
+#define STOREROW(lo, hi) \
+	VMOVUPS lo, (DX) \
+	VMOVUPS hi, 32(DX) \
+	ADDQ R8, DX
+
+// One row with beta: C[0:16] = acc + beta*C[0:16]; Y1 holds beta.
+#define UPDATEROW(lo, hi) \
+	VMOVUPS (DX), Y2 \
+	VMOVUPS 32(DX), Y3 \
+	VFMADD231PS Y1, Y2, lo \
+	VFMADD231PS Y1, Y3, hi \
+	VMOVUPS lo, (DX) \
+	VMOVUPS hi, 32(DX) \
+	ADDQ R8, DX
+
+// func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+//
+// C[0:6, 0:16] = alpha * Apanel·Bpanel + beta*C, where Apanel is k×6 packed
+// (6 values per k step), Bpanel is k×16 packed (16 values per k step) and C
+// has row stride ldc floats. beta == 0 never reads C.
+TEXT ·kernel6x16(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	// Touch the C tile so its lines are on their way during the loop.
+	MOVQ DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail
+
+loop4:
+	STEP(0, 0)
+	STEP(24, 64)
+	STEP(48, 128)
+	STEP(72, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  loop4
+
+tail:
+	ANDQ $3, CX
+	JZ   scale
+
+loop1:
+	STEP(0, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop1
+
+scale:
+	VBROADCASTSS alpha+40(FP), Y0
+	VMULPS Y0, Y4, Y4
+	VMULPS Y0, Y5, Y5
+	VMULPS Y0, Y6, Y6
+	VMULPS Y0, Y7, Y7
+	VMULPS Y0, Y8, Y8
+	VMULPS Y0, Y9, Y9
+	VMULPS Y0, Y10, Y10
+	VMULPS Y0, Y11, Y11
+	VMULPS Y0, Y12, Y12
+	VMULPS Y0, Y13, Y13
+	VMULPS Y0, Y14, Y14
+	VMULPS Y0, Y15, Y15
+
+	MOVL beta+44(FP), AX
+	SHLL $1, AX // drop the sign: -0 counts as 0
+	JZ   store
+
+	VBROADCASTSS beta+44(FP), Y1
+	UPDATEROW(Y4, Y5)
+	UPDATEROW(Y6, Y7)
+	UPDATEROW(Y8, Y9)
+	UPDATEROW(Y10, Y11)
+	UPDATEROW(Y12, Y13)
+	UPDATEROW(Y14, Y15)
+	VZEROUPPER
+	RET
+
+store:
+	STOREROW(Y4, Y5)
+	STOREROW(Y6, Y7)
+	STOREROW(Y8, Y9)
+	STOREROW(Y10, Y11)
+	STOREROW(Y12, Y13)
+	STOREROW(Y14, Y15)
+	VZEROUPPER
+	RET

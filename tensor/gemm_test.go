@@ -1,0 +1,303 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemmTol is the accepted error of Gemm against gemmRef, relative to
+// |alpha|·Σ_p |op(A)[i,p]·op(B)[p,j]| + |beta·C[i,j]|: both sum up to 300
+// float32 products in different orders (worst case ~k·2⁻²⁴ ≈ 2e-5 for
+// k = 300; random signs stay far below).
+const gemmTol = 2e-5
+
+// gemmCase is one Gemm call with padded operands.
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	lda, ldb, ldc  int
+	alpha, beta    float32
+}
+
+func (g gemmCase) String() string {
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d lda=%d ldb=%d ldc=%d alpha=%g beta=%g",
+		g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.alpha, g.beta)
+}
+
+// randPadded returns a rows×cols matrix with row stride ld whose padding
+// holds NaN, so that any read of padding poisons the result.
+func randPadded(r *rand.Rand, rows, cols, ld int) []float32 {
+	s := make([]float32, max(0, (rows-1)*ld+cols))
+	for i := range s {
+		if i%ld < cols {
+			s[i] = float32(r.NormFloat64())
+		} else {
+			s[i] = float32(math.NaN())
+		}
+	}
+	return s
+}
+
+// checkGemmCase runs one case through Gemm and gemmRef and reports mismatches.
+func checkGemmCase(t testing.TB, r *rand.Rand, g gemmCase) {
+	t.Helper()
+	ar, ac := g.m, g.k
+	if g.transA {
+		ar, ac = g.k, g.m
+	}
+	br, bc := g.k, g.n
+	if g.transB {
+		br, bc = g.n, g.k
+	}
+	a := randPadded(r, ar, ac, g.lda)
+	b := randPadded(r, br, bc, g.ldb)
+	c := randPadded(r, g.m, g.n, g.ldc)
+	const sentinel = 12345.5
+	for i := range c {
+		if i%g.ldc >= g.n {
+			c[i] = sentinel // C's padding must survive untouched
+		} else if g.beta == 0 {
+			c[i] = float32(math.NaN()) // must be ignored
+		}
+	}
+	want := append([]float32(nil), c...)
+	if g.beta == 0 {
+		for i := range want {
+			if i%g.ldc < g.n {
+				want[i] = 0
+			}
+		}
+	}
+	c0 := append([]float32(nil), want...)
+	gemmRef(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, want, g.ldc)
+	Gemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
+
+	bad := 0
+	for i := 0; i < g.m; i++ {
+		for j := 0; j < g.ldc && i*g.ldc+j < len(c); j++ {
+			idx := i*g.ldc + j
+			if j >= g.n {
+				if c[idx] != sentinel {
+					t.Fatalf("%v: padding C[%d,%d] overwritten with %g", g, i, j, c[idx])
+				}
+				continue
+			}
+			var scale float64
+			for p := 0; p < g.k; p++ {
+				var av, bv float32
+				if g.transA {
+					av = a[p*g.lda+i]
+				} else {
+					av = a[i*g.lda+p]
+				}
+				if g.transB {
+					bv = b[j*g.ldb+p]
+				} else {
+					bv = b[p*g.ldb+j]
+				}
+				scale += math.Abs(float64(av) * float64(bv))
+			}
+			scale = scale*math.Abs(float64(g.alpha)) + math.Abs(float64(g.beta)*float64(c0[idx]))
+			diff := math.Abs(float64(c[idx]) - float64(want[idx]))
+			if !(diff <= gemmTol*scale+1e-30) {
+				if bad++; bad <= 3 {
+					t.Errorf("%v: C[%d,%d] = %g, want %g (scale %g)", g, i, j, c[idx], want[idx], scale)
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%v: %d wrong elements", g, bad)
+	}
+}
+
+// randGemmCase draws a case with shapes in 1..maxDim, padded strides and
+// alpha/beta from a set that covers the special values.
+func randGemmCase(r *rand.Rand, transA, transB bool, maxDim int) gemmCase {
+	edges := []int{1, 2, 5, 6, 7, 15, 16, 17, 31, 143, 144, 145, 255, 256, 257}
+	dim := func() int {
+		if r.IntN(3) == 0 {
+			if e := edges[r.IntN(len(edges))]; e <= maxDim {
+				return e
+			}
+		}
+		return 1 + r.IntN(maxDim)
+	}
+	g := gemmCase{transA: transA, transB: transB, m: dim(), n: dim(), k: dim()}
+	alphas := []float32{1, -1, 0.5, 1.75}
+	betas := []float32{0, 1, -0.5, 2}
+	g.alpha, g.beta = alphas[r.IntN(len(alphas))], betas[r.IntN(len(betas))]
+	ac, bc := g.k, g.n
+	if transA {
+		ac = g.m
+	}
+	if transB {
+		bc = g.k
+	}
+	g.lda, g.ldb, g.ldc = ac+r.IntN(4), bc+r.IntN(4), g.n+r.IntN(4)
+	return g
+}
+
+// withKernel runs f with the assembly kernel on or off and the given workers.
+func withKernel(t *testing.T, asm bool, workers int, f func(t *testing.T)) {
+	t.Helper()
+	if asm && !hasAsmKernel {
+		t.Skip("no assembly kernel on this CPU")
+	}
+	oldAsm, oldW := useAsmKernel, Workers
+	useAsmKernel, Workers = asm, workers
+	defer func() { useAsmKernel, Workers = oldAsm, oldW }()
+	f(t)
+}
+
+func TestGemmRandomShapes(t *testing.T) {
+	for _, kern := range []struct {
+		name    string
+		asm     bool
+		workers int
+		cases   int
+	}{
+		{"asm/workers=1", true, 1, 10},
+		{"asm/workers=2", true, 2, 10},
+		{"go/workers=1", false, 1, 4},
+		{"go/workers=2", false, 2, 4},
+	} {
+		t.Run(kern.name, func(t *testing.T) {
+			withKernel(t, kern.asm, kern.workers, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(1, uint64(kern.workers)))
+				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+					for range kern.cases {
+						checkGemmCase(t, r, randGemmCase(r, tr[0], tr[1], 300))
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestGemmBlockEdges(t *testing.T) {
+	// Shapes that cross each blocking boundary: KC, MC, NC, the small-path
+	// threshold and the parallel split.
+	shapes := [][3]int{
+		{6, 16, 1}, {6, 16, 256}, {7, 17, 257}, {145, 33, 513}, {289, 20, 3},
+		{7, 3100, 9}, {3, 3, 3}, {16, 16, 16}, {16, 17, 15}, {1, 1, 1}, {1, 300, 1}, {300, 1, 2},
+		{13, 5, 64}, {64, 64, 1},
+	}
+	for _, asm := range []bool{true, false} {
+		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
+			withKernel(t, asm, 2, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(2, 3))
+				for _, s := range shapes {
+					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+						g := gemmCase{transA: tr[0], transB: tr[1], m: s[0], n: s[1], k: s[2], alpha: 0.75, beta: 1}
+						g.lda, g.ldb, g.ldc = g.k+1, g.n+2, g.n+3
+						if g.transA {
+							g.lda = g.m + 1
+						}
+						if g.transB {
+							g.ldb = g.k + 2
+						}
+						checkGemmCase(t, r, g)
+						g.beta = 0
+						checkGemmCase(t, r, g)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestGemmDegenerate(t *testing.T) {
+	// k == 0 and alpha == 0 only scale C; beta == 0 clears NaN.
+	c := []float32{1, float32(math.NaN()), 3, 4}
+	Gemm(false, false, 2, 2, 0, 1, make([]float32, 2), 1, nil, 2, 0, c, 2)
+	for i, v := range c {
+		if v != 0 {
+			t.Fatalf("k=0 beta=0: c[%d] = %g, want 0", i, v)
+		}
+	}
+	c = []float32{1, 2, 3, 4}
+	a := []float32{1, 2, 3, 4}
+	Gemm(false, false, 2, 2, 2, 0, a, 2, a, 2, 2, c, 2)
+	for i, v := range c {
+		if v != float32(2*(i+1)) {
+			t.Fatalf("alpha=0 beta=2: c[%d] = %g, want %d", i, v, 2*(i+1))
+		}
+	}
+	Gemm(false, false, 0, 5, 5, 1, nil, 5, make([]float32, 25), 5, 0, nil, 5) // m == 0: no-op
+}
+
+func TestGemmBadArgsPanic(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Gemm with a short C did not panic")
+		}
+	}()
+	Gemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4)
+}
+
+func TestGemmBackend(t *testing.T) {
+	got := GemmBackend()
+	if got == "openblas" {
+		return
+	}
+	want := "go"
+	if hasAsmKernel {
+		want = "avx2-fma"
+	}
+	if got != want {
+		t.Fatalf("GemmBackend() = %q, want %q", got, want)
+	}
+	withKernel(t, false, 1, func(t *testing.T) {
+		if got := GemmBackend(); got != "go" {
+			t.Fatalf("GemmBackend() with the Go kernel forced = %q, want go", got)
+		}
+	})
+}
+
+func TestGemmNoAllocs(t *testing.T) {
+	if GemmBackend() == "openblas" {
+		t.Skip("cgo backend")
+	}
+	old := Workers
+	Workers = 1
+	defer func() { Workers = old }()
+	r := rand.New(rand.NewPCG(4, 5))
+	m, n, k := 100, 70, 300
+	a, b, c := randPadded(r, m, k, k), randPadded(r, k, n, n), make([]float32, m*n)
+	Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) // warm the pool
+	allocs := testing.AllocsPerRun(20, func() {
+		Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+	})
+	if allocs > 0 {
+		t.Fatalf("steady-state Gemm allocates %.1f times per call", allocs)
+	}
+}
+
+func FuzzGemm(f *testing.F) {
+	f.Add(uint16(1), uint16(1), uint16(1), uint8(0), uint8(0), uint64(1))
+	f.Add(uint16(7), uint16(17), uint16(257), uint8(3), uint8(5), uint64(2))
+	f.Add(uint16(145), uint16(33), uint16(6), uint8(1), uint8(0xff), uint64(3))
+	f.Fuzz(func(t *testing.T, m, n, k uint16, flags, pad uint8, seed uint64) {
+		g := gemmCase{
+			transA: flags&1 != 0, transB: flags&2 != 0,
+			m: 1 + int(m)%200, n: 1 + int(n)%200, k: 1 + int(k)%300,
+		}
+		g.alpha = []float32{1, -0.5, 2, 1.25}[flags>>2&3]
+		g.beta = []float32{0, 1, 0.5, -1}[flags>>4&3]
+		ac, bc := g.k, g.n
+		if g.transA {
+			ac = g.m
+		}
+		if g.transB {
+			bc = g.k
+		}
+		g.lda, g.ldb, g.ldc = ac+int(pad&3), bc+int(pad>>2&3), g.n+int(pad>>4&3)
+		old := useAsmKernel
+		useAsmKernel = hasAsmKernel && flags&64 == 0
+		defer func() { useAsmKernel = old }()
+		checkGemmCase(t, rand.New(rand.NewPCG(seed, 7)), g)
+	})
+}
