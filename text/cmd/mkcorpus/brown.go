@@ -67,7 +67,8 @@ func allHeadline(tags []string) bool {
 }
 
 // detokenize joins tokens with the spacing of ordinary printed English:
-// Brown's “ and ” become straight double quotes, closing punctuation
+// Brown's quote tokens (two backquotes, two apostrophes) become straight
+// double quotes, closing punctuation
 // attaches to the word before it, opening brackets and quotes to the word after.
 func detokenize(words []string) string {
 	var b strings.Builder
