@@ -1,0 +1,231 @@
+package ag
+
+import (
+	"fmt"
+	"math"
+
+	"rlhf/tensor"
+)
+
+func logF64(x float64) float64 { return math.Log(x) }
+
+// chunks splits [0, n) into at most tensor.Workers contiguous parts and runs
+// fn(part, lo, hi) for each in parallel; parts index private accumulators.
+func chunks(n, minPer int, fn func(part, lo, hi int)) int {
+	w := min(tensor.Workers, max(1, n/max(minPer, 1)))
+	tensor.ParallelFor(w, 1, func(plo, phi int) {
+		for p := plo; p < phi; p++ {
+			fn(p, p*n/w, (p+1)*n/w)
+		}
+	})
+	return w
+}
+
+// LayerNorm normalises x over its last axis and applies the affine map:
+// x (..., C), weight (C), bias (C) -> (..., C);
+// y = (x - mean)/sqrt(var + eps)·weight + bias with the biased variance.
+func (tp *Tape) LayerNorm(x, weight, bias *Var, eps float32) *Var {
+	rows, c := rowsOf(x.Value.Shape)
+	if !tensor.SameShape(weight.Value.Shape, []int{c}) || !tensor.SameShape(bias.Value.Shape, []int{c}) {
+		panic(fmt.Sprintf("ag: LayerNorm of %v with weight %v bias %v", x.Value.Shape, weight.Value.Shape, bias.Value.Shape))
+	}
+	out := tp.newVar(x.Value.Shape, x, weight, bias)
+	X, W, B, Y := x.Value.Data, weight.Value.Data, bias.Value.Data, out.Value.Data
+	var stats []float32 // mean, rstd per row
+	if out.requires {
+		stats = tp.buf(2 * rows)
+	}
+	tensor.ParallelFor(rows, rowGrain(c), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xs, ys := X[r*c:(r+1)*c], Y[r*c:(r+1)*c]
+			var m float32
+			for _, v := range xs {
+				m += v
+			}
+			m /= float32(c)
+			var s float32
+			for _, v := range xs {
+				d := v - m
+				s += d * d
+			}
+			rstd := float32(1 / math.Sqrt(float64(s/float32(c)+eps)))
+			for i, v := range xs {
+				ys[i] = (v-m)*rstd*W[i] + B[i]
+			}
+			if stats != nil {
+				stats[2*r], stats[2*r+1] = m, rstd
+			}
+		}
+	})
+	tp.record(out, func() {
+		G := out.Grad.Data
+		var GX []float32
+		if x.requires {
+			GX = tp.grad(x)
+		}
+		parts := make([][]float32, tensor.Workers)
+		w := chunks(rows, rowGrain(c), func(p, lo, hi int) {
+			acc := make([]float32, 2*c) // dweight, dbias
+			dw, db := acc[:c], acc[c:]
+			for r := lo; r < hi; r++ {
+				xs, gs := X[r*c:(r+1)*c], G[r*c:(r+1)*c]
+				m, rstd := stats[2*r], stats[2*r+1]
+				var sg, sgx float32 // Σ g·w, Σ g·w·xhat
+				for i, v := range xs {
+					xh := (v - m) * rstd
+					gw := gs[i] * W[i]
+					sg += gw
+					sgx += gw * xh
+					dw[i] += gs[i] * xh
+					db[i] += gs[i]
+				}
+				if GX != nil {
+					sg /= float32(c)
+					sgx /= float32(c)
+					gxs := GX[r*c : (r+1)*c]
+					for i, v := range xs {
+						xh := (v - m) * rstd
+						gxs[i] += rstd * (gs[i]*W[i] - sg - xh*sgx)
+					}
+				}
+			}
+			parts[p] = acc
+		})
+		var GW, GB []float32
+		if weight.requires {
+			GW = tp.grad(weight)
+		}
+		if bias.requires {
+			GB = tp.grad(bias)
+		}
+		for _, acc := range parts[:w] {
+			for i := 0; i < c; i++ {
+				if GW != nil {
+					GW[i] += acc[i]
+				}
+				if GB != nil {
+					GB[i] += acc[c+i]
+				}
+			}
+		}
+	})
+	return out
+}
+
+// attnArgs locates q, k and v inside their buffers: head h of batch b, row t
+// starts at off + (b*T + t)*stride + h*hd.
+type attnArgs struct {
+	q, k, v             *Var
+	qOff, kOff, vOff    int
+	qStr, kStr, vStr    int
+	batch, tq, tk, c, h int
+}
+
+// Attention is fused causal multi-head self-attention on packed projections:
+// qkv (B, T, 3C) holding q | k | v along the last axis, heads H dividing C
+// -> (B, T, C), softmax(q·kᵀ/√(C/H) with causal mask)·v per head, heads
+// concatenated along the last axis.
+func (tp *Tape) Attention(qkv *Var, heads int) *Var {
+	s := qkv.Value.Shape
+	if len(s) != 3 || s[2]%3 != 0 || heads <= 0 || (s[2]/3)%heads != 0 {
+		panic(fmt.Sprintf("ag: Attention of %v with %d heads", s, heads))
+	}
+	c := s[2] / 3
+	return tp.attention(attnArgs{q: qkv, k: qkv, v: qkv, qOff: 0, kOff: c, vOff: 2 * c,
+		qStr: 3 * c, kStr: 3 * c, vStr: 3 * c, batch: s[0], tq: s[1], tk: s[1], c: c, h: heads})
+}
+
+// AttentionQKV is Attention on separate projections: q (B, Tq, C),
+// k and v (B, Tk, C) with Tk >= Tq -> (B, Tq, C). Query i sits at absolute
+// position i + Tk - Tq and attends keys up to that position (the layout of
+// a key/value cache).
+func (tp *Tape) AttentionQKV(q, k, v *Var, heads int) *Var {
+	qs, ks, vs := q.Value.Shape, k.Value.Shape, v.Value.Shape
+	if len(qs) != 3 || !tensor.SameShape(ks, vs) || len(ks) != 3 || ks[0] != qs[0] || ks[2] != qs[2] ||
+		ks[1] < qs[1] || heads <= 0 || qs[2]%heads != 0 {
+		panic(fmt.Sprintf("ag: AttentionQKV of q %v k %v v %v with %d heads", qs, ks, vs, heads))
+	}
+	c := qs[2]
+	return tp.attention(attnArgs{q: q, k: k, v: v, qStr: c, kStr: c, vStr: c,
+		batch: qs[0], tq: qs[1], tk: ks[1], c: c, h: heads})
+}
+
+func (tp *Tape) attention(a attnArgs) *Var {
+	B, Tq, Tk, C, H := a.batch, a.tq, a.tk, a.c, a.h
+	hd := C / H
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	shift := Tk - Tq
+	out := tp.newVar([]int{B, Tq, C}, a.q, a.k, a.v)
+	Q, K, V, Y := a.q.Value.Data, a.k.Value.Data, a.v.Value.Data, out.Value.Data
+	P := tp.buf(B * H * Tq * Tk) // attention weights, kept for backward
+	tensor.ParallelFor(B*H, 1, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/H, bh%H
+			qp := Q[a.qOff+b*Tq*a.qStr+h*hd:]
+			kp := K[a.kOff+b*Tk*a.kStr+h*hd:]
+			vp := V[a.vOff+b*Tk*a.vStr+h*hd:]
+			S := P[bh*Tq*Tk : (bh+1)*Tq*Tk]
+			tensor.Gemm(false, true, Tq, Tk, hd, scale, qp, a.qStr, kp, a.kStr, 0, S, Tk)
+			for i := 0; i < Tq; i++ {
+				row := S[i*Tk : (i+1)*Tk]
+				valid := i + shift + 1
+				softmaxRow(row[:valid], row[:valid])
+				clear(row[valid:])
+			}
+			tensor.Gemm(false, false, Tq, hd, Tk, 1, S, Tk, vp, a.vStr, 0, Y[b*Tq*C+h*hd:], C)
+		}
+	})
+	tp.record(out, func() {
+		dY := out.Grad.Data
+		var dQ, dK, dV []float32
+		if a.q.requires {
+			dQ = tp.grad(a.q)
+		}
+		if a.k.requires {
+			dK = tp.grad(a.k)
+		}
+		if a.v.requires {
+			dV = tp.grad(a.v)
+		}
+		dP := tp.buf(B * H * Tq * Tk)
+		tensor.ParallelFor(B*H, 1, func(lo, hi int) {
+			for bh := lo; bh < hi; bh++ {
+				b, h := bh/H, bh%H
+				qo := a.qOff + b*Tq*a.qStr + h*hd
+				ko := a.kOff + b*Tk*a.kStr + h*hd
+				vo := a.vOff + b*Tk*a.vStr + h*hd
+				dy := dY[b*Tq*C+h*hd:]
+				S := P[bh*Tq*Tk : (bh+1)*Tq*Tk]
+				D := dP[bh*Tq*Tk : (bh+1)*Tq*Tk]
+				if dV != nil { // dV += Pᵀ·dY
+					tensor.Gemm(true, false, Tk, hd, Tq, 1, S, Tk, dy, C, 1, dV[vo:], a.vStr)
+				}
+				if dQ == nil && dK == nil {
+					continue
+				}
+				// dP = dY·Vᵀ, then dS = P∘(dP - rowsum(dP∘P)).
+				tensor.Gemm(false, true, Tq, Tk, hd, 1, dy, C, V[vo:], a.vStr, 0, D, Tk)
+				for i := 0; i < Tq; i++ {
+					valid := i + shift + 1
+					ps, ds := S[i*Tk:i*Tk+valid], D[i*Tk:(i+1)*Tk]
+					var dot float32
+					for j, p := range ps {
+						dot += p * ds[j]
+					}
+					for j, p := range ps {
+						ds[j] = p * (ds[j] - dot)
+					}
+					clear(ds[valid:])
+				}
+				if dQ != nil { // dQ += scale·dS·K
+					tensor.Gemm(false, false, Tq, hd, Tk, scale, D, Tk, K[ko:], a.kStr, 1, dQ[qo:], a.qStr)
+				}
+				if dK != nil { // dK += scale·dSᵀ·Q
+					tensor.Gemm(true, false, Tk, hd, Tq, scale, D, Tk, Q[qo:], a.qStr, 1, dK[ko:], a.kStr)
+				}
+			}
+		})
+		tp.release(dP)
+	})
+	return out
+}

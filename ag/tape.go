@@ -1,0 +1,217 @@
+// Package ag is reverse-mode automatic differentiation over float32 tensors:
+// the op vocabulary every model and loss in rlhf is written in.
+//
+// A Tape records operations as they run. Ops are methods on the tape and
+// return a new *Var; Backward walks the record in reverse and accumulates
+// gradients into each input's Grad. Parameters are leaves made with NewParam;
+// their Grad persists (and accumulates) until ZeroGrad.
+//
+// Memory: every value and gradient a tape creates comes from the tape's
+// buffer pool. Reset hands all of them back for reuse by the next step, so a
+// training loop allocates its activations once. After Reset, Vars produced
+// by the tape must not be used (copy what you need with Clone first).
+// Gradients of intermediate results are recycled during Backward; only leaf
+// gradients survive it.
+//
+// A tape with NoGrad set records nothing (for sampling and evaluation).
+// Tapes are not safe for concurrent use; kernels inside ops run in parallel
+// over tensor.Workers goroutines.
+package ag
+
+import (
+	"fmt"
+
+	"rlhf/tensor"
+)
+
+// Var is a node of the computation: a value and, once Backward has reached
+// it, the gradient of the loss with respect to that value (same shape).
+type Var struct {
+	Value *tensor.Tensor
+	Grad  *tensor.Tensor
+
+	requires bool  // gradient flows to this Var
+	tape     *Tape // owning tape for temporaries; nil for leaves
+}
+
+// NewParam wraps t as a trainable leaf: gradients accumulate into its Grad,
+// which is allocated on first use and kept until ZeroGrad.
+func NewParam(t *tensor.Tensor) *Var { return &Var{Value: t, requires: true} }
+
+// Const wraps t as a leaf that takes no gradient.
+func Const(t *tensor.Tensor) *Var { return &Var{Value: t} }
+
+// RequiresGrad reports whether gradients flow into v.
+func (v *Var) RequiresGrad() bool { return v.requires }
+
+// Shape returns the shape of v's value.
+func (v *Var) Shape() []int { return v.Value.Shape }
+
+// Data returns v's values, row-major.
+func (v *Var) Data() []float32 { return v.Value.Data }
+
+// Item returns the only element of a one-element Var.
+func (v *Var) Item() float32 {
+	if len(v.Value.Data) != 1 {
+		panic(fmt.Sprintf("ag: Item of shape %v", v.Value.Shape))
+	}
+	return v.Value.Data[0]
+}
+
+// ZeroGrad clears v's accumulated gradient (keeping the buffer).
+func (v *Var) ZeroGrad() {
+	if v.Grad != nil {
+		v.Grad.Zero()
+	}
+}
+
+type node struct {
+	out  *Var
+	back func()
+}
+
+// Tape records operations for Backward and owns a pool of buffers that is
+// reused across Reset calls.
+type Tape struct {
+	// NoGrad, when true, makes ops compute values only: nothing is recorded
+	// and outputs do not require gradients.
+	NoGrad bool
+
+	nodes []node
+	free  map[int][][]float32 // pooled buffers by length
+	used  [][]float32         // buffers handed out since the last Reset
+}
+
+// NewTape returns an empty tape that records gradients.
+func NewTape() *Tape { return &Tape{free: map[int][][]float32{}} }
+
+// NewNoGradTape returns a tape that computes values only.
+func NewNoGradTape() *Tape { t := NewTape(); t.NoGrad = true; return t }
+
+// Len returns the number of recorded ops.
+func (tp *Tape) Len() int { return len(tp.nodes) }
+
+// Reset forgets the record and returns every buffer the tape handed out to
+// its pool. Vars created by the tape before Reset become invalid.
+func (tp *Tape) Reset() {
+	clear(tp.nodes)
+	tp.nodes = tp.nodes[:0]
+	for _, b := range tp.used {
+		tp.free[len(b)] = append(tp.free[len(b)], b)
+	}
+	clear(tp.used)
+	tp.used = tp.used[:0]
+}
+
+// buf returns a pooled buffer of n floats with undefined contents.
+func (tp *Tape) buf(n int) []float32 {
+	if tp.free == nil {
+		tp.free = map[int][][]float32{}
+	}
+	var b []float32
+	if l := tp.free[n]; len(l) > 0 {
+		b = l[len(l)-1]
+		l[len(l)-1] = nil
+		tp.free[n] = l[:len(l)-1]
+	} else {
+		b = make([]float32, n)
+	}
+	tp.used = append(tp.used, b)
+	return b
+}
+
+// zbuf returns a zeroed pooled buffer of n floats.
+func (tp *Tape) zbuf(n int) []float32 {
+	b := tp.buf(n)
+	clear(b)
+	return b
+}
+
+// release hands b back to the pool before Reset. b must have come from buf
+// and must not be used again.
+func (tp *Tape) release(b []float32) {
+	for i := len(tp.used) - 1; i >= 0; i-- {
+		if len(tp.used[i]) == len(b) && &tp.used[i][0] == &b[0] {
+			last := len(tp.used) - 1
+			tp.used[i] = tp.used[last]
+			tp.used[last] = nil
+			tp.used = tp.used[:last]
+			tp.free[len(b)] = append(tp.free[len(b)], b)
+			return
+		}
+	}
+}
+
+// newVar returns a temporary with an uninitialised value of the given shape;
+// requires is true when grad is recorded and any input requires it.
+func (tp *Tape) newVar(shape []int, inputs ...*Var) *Var {
+	n := tensor.Numel(shape)
+	v := &Var{Value: &tensor.Tensor{Data: tp.buf(n), Shape: append([]int(nil), shape...)}, tape: tp}
+	if !tp.NoGrad {
+		for _, in := range inputs {
+			if in.requires {
+				v.requires = true
+				break
+			}
+		}
+	}
+	return v
+}
+
+// record registers the backward function of out when out requires grad.
+func (tp *Tape) record(out *Var, back func()) {
+	if out.requires {
+		tp.nodes = append(tp.nodes, node{out: out, back: back})
+	}
+}
+
+// grad returns v's gradient buffer, allocating a zeroed one on first use:
+// from the pool for temporaries, from the heap for leaves.
+func (tp *Tape) grad(v *Var) []float32 {
+	if v.Grad == nil {
+		if v.tape != nil {
+			v.Grad = &tensor.Tensor{Data: v.tape.zbuf(len(v.Value.Data)), Shape: v.Value.Shape}
+		} else {
+			v.Grad = tensor.New(v.Value.Shape...)
+		}
+	}
+	return v.Grad.Data
+}
+
+// Backward seeds d loss/d loss = 1 for a one-element loss and propagates
+// gradients to every Var recorded on the tape, accumulating into leaf Grads.
+func (tp *Tape) Backward(loss *Var) {
+	if len(loss.Value.Data) != 1 {
+		panic(fmt.Sprintf("ag: Backward of non-scalar shape %v; use BackwardWith", loss.Value.Shape))
+	}
+	tp.BackwardWith(loss, tensor.Full(1, loss.Value.Shape...))
+}
+
+// BackwardWith propagates the gradient seed (shaped like out) from out
+// through the recorded ops. Intermediate gradients are recycled as soon as
+// they have been consumed, so after the call only leaves hold a Grad.
+func (tp *Tape) BackwardWith(out *Var, seed *tensor.Tensor) {
+	if !tensor.SameShape(out.Value.Shape, seed.Shape) {
+		panic(fmt.Sprintf("ag: BackwardWith seed %v for output %v", seed.Shape, out.Value.Shape))
+	}
+	if !out.requires {
+		return
+	}
+	g := tp.grad(out)
+	for i, s := range seed.Data {
+		g[i] += s
+	}
+	for i := len(tp.nodes) - 1; i >= 0; i-- {
+		n := tp.nodes[i]
+		if n.out.Grad == nil {
+			continue
+		}
+		n.back()
+		if n.out.tape == tp {
+			tp.release(n.out.Grad.Data)
+			n.out.Grad = nil
+		}
+	}
+	clear(tp.nodes)
+	tp.nodes = tp.nodes[:0]
+}

@@ -1,0 +1,166 @@
+package ag
+
+import (
+	"math"
+
+	"rlhf/tensor"
+)
+
+// grain is the smallest number of elements worth handing to a goroutine.
+const grain = 1 << 14
+
+// pfor runs fn over [0, n) in parallel chunks of at least grain elements.
+func pfor(n int, fn func(lo, hi int)) { tensor.ParallelFor(n, grain, fn) }
+
+// unary builds an element-wise op: f maps x to y, df gives dy/dx from (x, y).
+func (tp *Tape) unary(a *Var, f func(x float32) float32, df func(x, y float32) float32) *Var {
+	out := tp.newVar(a.Value.Shape, a)
+	x, y := a.Value.Data, out.Value.Data
+	pfor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = f(x[i])
+		}
+	})
+	tp.record(out, func() {
+		g, ga := out.Grad.Data, tp.grad(a)
+		pfor(len(x), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				ga[i] += g[i] * df(x[i], y[i])
+			}
+		})
+	})
+	return out
+}
+
+// Exp returns e**a element-wise. Shape unchanged.
+func (tp *Tape) Exp(a *Var) *Var {
+	return tp.unary(a, tensor.Exp, func(_, y float32) float32 { return y })
+}
+
+// Log returns the natural logarithm element-wise. Shape unchanged.
+func (tp *Tape) Log(a *Var) *Var {
+	return tp.unary(a, func(x float32) float32 { return float32(math.Log(float64(x))) },
+		func(x, _ float32) float32 { return 1 / x })
+}
+
+// Tanh returns tanh(a) element-wise. Shape unchanged.
+func (tp *Tape) Tanh(a *Var) *Var {
+	return tp.unary(a, tensor.Tanh, func(_, y float32) float32 { return 1 - y*y })
+}
+
+// Sigmoid returns 1/(1+e**-a) element-wise. Shape unchanged.
+func (tp *Tape) Sigmoid(a *Var) *Var {
+	return tp.unary(a, tensor.Sigmoid, func(_, y float32) float32 { return y * (1 - y) })
+}
+
+// ReLU returns max(a, 0) element-wise (gradient 0 at 0). Shape unchanged.
+func (tp *Tape) ReLU(a *Var) *Var {
+	return tp.unary(a, func(x float32) float32 { return max(x, 0) },
+		func(x, _ float32) float32 {
+			if x > 0 {
+				return 1
+			}
+			return 0
+		})
+}
+
+// Sqrt returns the square root element-wise. Shape unchanged.
+func (tp *Tape) Sqrt(a *Var) *Var {
+	return tp.unary(a, func(x float32) float32 { return float32(math.Sqrt(float64(x))) },
+		func(_, y float32) float32 { return 0.5 / y })
+}
+
+// Square returns a² element-wise. Shape unchanged.
+func (tp *Tape) Square(a *Var) *Var {
+	return tp.unary(a, func(x float32) float32 { return x * x }, func(x, _ float32) float32 { return 2 * x })
+}
+
+// Neg returns -a. Shape unchanged.
+func (tp *Tape) Neg(a *Var) *Var { return tp.Scale(a, -1) }
+
+// Abs returns |a| element-wise (gradient 0 at 0). Shape unchanged.
+func (tp *Tape) Abs(a *Var) *Var {
+	return tp.unary(a, func(x float32) float32 { return float32(math.Abs(float64(x))) },
+		func(x, _ float32) float32 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return 0
+		})
+}
+
+// Scale returns s*a. Shape unchanged.
+func (tp *Tape) Scale(a *Var, s float32) *Var {
+	out := tp.newVar(a.Value.Shape, a)
+	x, y := a.Value.Data, out.Value.Data
+	pfor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = s * x[i]
+		}
+	})
+	tp.record(out, func() {
+		g, ga := out.Grad.Data, tp.grad(a)
+		pfor(len(x), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				ga[i] += s * g[i]
+			}
+		})
+	})
+	return out
+}
+
+// AddScalar returns a+s. Shape unchanged.
+func (tp *Tape) AddScalar(a *Var, s float32) *Var {
+	out := tp.newVar(a.Value.Shape, a)
+	x, y := a.Value.Data, out.Value.Data
+	pfor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = x[i] + s
+		}
+	})
+	tp.record(out, func() { addTo(tp.grad(a), out.Grad.Data) })
+	return out
+}
+
+// addTo computes dst += src in parallel.
+func addTo(dst, src []float32) {
+	pfor(len(dst), func(lo, hi int) {
+		d, s := dst[lo:hi], src[lo:hi]
+		for i := range d {
+			d[i] += s[i]
+		}
+	})
+}
+
+const (
+	geluC = 0.7978845608028654 // sqrt(2/pi)
+	geluK = 0.044715
+)
+
+// GELU returns the tanh approximation of the Gaussian error linear unit,
+// 0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))), as GPT-2 uses. Shape unchanged.
+func (tp *Tape) GELU(a *Var) *Var {
+	out := tp.newVar(a.Value.Shape, a)
+	x, y := a.Value.Data, out.Value.Data
+	pfor(len(x), func(lo, hi int) {
+		xs, ys := x[lo:hi], y[lo:hi]
+		for i, v := range xs {
+			ys[i] = 0.5 * v * (1 + tensor.Tanh(geluC*(v+geluK*v*v*v)))
+		}
+	})
+	tp.record(out, func() {
+		g, ga := out.Grad.Data, tp.grad(a)
+		pfor(len(x), func(lo, hi int) {
+			xs, gs, gas := x[lo:hi], g[lo:hi], ga[lo:hi]
+			for i, v := range xs {
+				t := tensor.Tanh(geluC * (v + geluK*v*v*v))
+				d := 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*geluK*v*v)
+				gas[i] += gs[i] * d
+			}
+		})
+	})
+	return out
+}
