@@ -71,7 +71,7 @@ func (m *GPT) Hidden(tp *ag.Tape, ids []int, b, t int) *ag.Var {
 		pos[i] = i
 	}
 	tok := tp.Reshape(m.Wte.Forward(tp, ids), b, t, m.Config.Dim) // (B, T, C)
-	x := tp.Add(tok, m.Wpe.Forward(tp, pos))                       // + (T, C)
+	x := tp.Add(tok, m.Wpe.Forward(tp, pos))                      // + (T, C)
 	for _, blk := range m.H {
 		x = blk.Forward(tp, x)
 	}
