@@ -61,7 +61,8 @@ type Env interface {
 
 // StateSetter is implemented by every environment of this package: it puts
 // the simulation into a given physical state (same layout as State), for
-// replay and tests. The episode step counter is left unchanged.
+// replay and tests. The episode step counter is left unchanged; a terminated
+// episode counts as live again.
 type StateSetter interface {
 	SetState(state []float64) error
 }

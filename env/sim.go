@@ -108,7 +108,8 @@ func (s *sim) State() []float64 {
 	return st
 }
 
-// SetState loads a physical state; it does not change the step counter.
+// SetState loads a physical state and clears the terminated flag; it does
+// not change the step counter.
 func (s *sim) SetState(state []float64) error {
 	if len(state) != len(s.k.spec.State) {
 		return fmt.Errorf("env: %s: state has %d values, want %d %v", s.k.spec.Name, len(state), len(s.k.spec.State), s.k.spec.State)
@@ -119,6 +120,7 @@ func (s *sim) SetState(state []float64) error {
 		}
 	}
 	s.d.setState(state)
+	s.ended = false
 	s.ready = true
 	return nil
 }
