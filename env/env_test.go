@@ -195,7 +195,7 @@ func TestPendulumSpinGoal(t *testing.T) {
 			t.Fatalf("seed %d: energy pumping made only %.2f net turns", seed, ep.Score)
 		}
 	}
-	// Holding the torque against the turn cannot spin it: |turns| < 1.
+	// Without torque it cannot gain energy, so it cannot make a full turn.
 	ep, _ := Rollout("PendulumSpin-v0", 1, func([]float64) []float64 { return []float64{0} })
 	if math.Abs(ep.Score) >= 1 {
 		t.Fatalf("unactuated pendulum made %.2f net turns", ep.Score)
