@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build amd64 && !purego && !openblas
 
 package tensor
 
@@ -16,3 +16,10 @@ const asmBackend = "avx2-fma"
 //
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// kernel6x16s is kernel6x16 on unpacked operands: A[r, p] = a[r*rsA + p*csA],
+// B[p, j] = b[p*ldb + j], C[r, j] = c[r*ldc + j] (strides in floats).
+// Implemented in gemm_amd64.s.
+//
+//go:noescape
+func kernel6x16s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)

@@ -1,4 +1,4 @@
-//go:build !purego
+//go:build !purego && !openblas
 
 #include "textflag.h"
 
@@ -144,6 +144,128 @@ scale:
 	RET
 
 store:
+	STOREROW(Y4, Y5)
+	STOREROW(Y6, Y7)
+	STOREROW(Y8, Y9)
+	STOREROW(Y10, Y11)
+	STOREROW(Y12, Y13)
+	STOREROW(Y14, Y15)
+	VZEROUPPER
+	RET
+
+// One step of the strided 6x16 kernel: B row at DI (16 floats), the six A
+// values at SI, SI+rsA, SI+2rsA, R13, R13+rsA, R13+2rsA (R13 = SI+3rsA,
+// R12 = rsA in bytes); then SI, R13 advance by csA (R14) and DI by ldb (R10).
+#define STEPS \
+	VMOVUPS (DI), Y0 \
+	VMOVUPS 32(DI), Y1 \
+	VBROADCASTSS (SI), Y2 \
+	VFMADD231PS Y0, Y2, Y4 \
+	VFMADD231PS Y1, Y2, Y5 \
+	VBROADCASTSS (SI)(R12*1), Y3 \
+	VFMADD231PS Y0, Y3, Y6 \
+	VFMADD231PS Y1, Y3, Y7 \
+	VBROADCASTSS (SI)(R12*2), Y2 \
+	VFMADD231PS Y0, Y2, Y8 \
+	VFMADD231PS Y1, Y2, Y9 \
+	VBROADCASTSS (R13), Y3 \
+	VFMADD231PS Y0, Y3, Y10 \
+	VFMADD231PS Y1, Y3, Y11 \
+	VBROADCASTSS (R13)(R12*1), Y2 \
+	VFMADD231PS Y0, Y2, Y12 \
+	VFMADD231PS Y1, Y2, Y13 \
+	VBROADCASTSS (R13)(R12*2), Y3 \
+	VFMADD231PS Y0, Y3, Y14 \
+	VFMADD231PS Y1, Y3, Y15 \
+	ADDQ R14, SI \
+	ADDQ R14, R13 \
+	ADDQ R10, DI
+
+// func kernel6x16s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+//
+// C[0:6, 0:16] = alpha * A·B + beta*C on unpacked operands: A[r, p] is at
+// a[r*rsA + p*csA], B[p, j] at b[p*ldb + j], C[r, j] at c[r*ldc + j]
+// (strides in floats). beta == 0 never reads C.
+TEXT ·kernel6x16s(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rsA+16(FP), R12
+	SHLQ $2, R12
+	MOVQ csA+24(FP), R14
+	SHLQ $2, R14
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
+	SHLQ $2, R8
+	LEAQ (R12)(R12*2), R13
+	ADDQ SI, R13
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   stail
+
+sloop4:
+	STEPS
+	STEPS
+	STEPS
+	STEPS
+	DECQ BX
+	JNZ  sloop4
+
+stail:
+	ANDQ $3, CX
+	JZ   sscale
+
+sloop1:
+	STEPS
+	DECQ CX
+	JNZ  sloop1
+
+sscale:
+	VBROADCASTSS alpha+64(FP), Y0
+	VMULPS Y0, Y4, Y4
+	VMULPS Y0, Y5, Y5
+	VMULPS Y0, Y6, Y6
+	VMULPS Y0, Y7, Y7
+	VMULPS Y0, Y8, Y8
+	VMULPS Y0, Y9, Y9
+	VMULPS Y0, Y10, Y10
+	VMULPS Y0, Y11, Y11
+	VMULPS Y0, Y12, Y12
+	VMULPS Y0, Y13, Y13
+	VMULPS Y0, Y14, Y14
+	VMULPS Y0, Y15, Y15
+
+	MOVL beta+68(FP), AX
+	SHLL $1, AX
+	JZ   sstore
+
+	VBROADCASTSS beta+68(FP), Y1
+	UPDATEROW(Y4, Y5)
+	UPDATEROW(Y6, Y7)
+	UPDATEROW(Y8, Y9)
+	UPDATEROW(Y10, Y11)
+	UPDATEROW(Y12, Y13)
+	UPDATEROW(Y14, Y15)
+	VZEROUPPER
+	RET
+
+sstore:
 	STOREROW(Y4, Y5)
 	STOREROW(Y6, Y7)
 	STOREROW(Y8, Y9)

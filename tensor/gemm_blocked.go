@@ -19,6 +19,22 @@ const (
 	gemmParallelMin = 1 << 17
 )
 
+// gemmDirectMaxFloats bounds the operand size (floats of A plus B) that
+// gemmDirect reads in place: it should stay within L2.
+const gemmDirectMaxFloats = 64 << 10
+
+// Paths through gemmNative; gemmForcePath pins one for tests.
+const (
+	pathAuto = iota
+	pathSmall
+	pathDirect
+	pathBlocked
+)
+
+// gemmForcePath, when not pathAuto, makes gemmNative take that path
+// (pathDirect only where the assembly kernel is in use).
+var gemmForcePath = pathAuto
+
 // useAsmKernel selects the assembly micro-kernel. It starts as hasAsmKernel;
 // tests clear it to exercise the pure-Go kernel on any machine.
 var useAsmKernel = hasAsmKernel
@@ -51,8 +67,13 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 		return
 	}
 	work := m * n * k
-	if work <= gemmSmallMax {
+	switch {
+	case gemmForcePath == pathSmall || gemmForcePath == pathAuto && work <= gemmSmallMax:
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	case useAsmKernel && (gemmForcePath == pathDirect ||
+		gemmForcePath == pathAuto && work < gemmParallelMin && m*k+k*n <= gemmDirectMaxFloats):
+		gemmDirect(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	w := Workers
@@ -151,17 +172,7 @@ func macroKernel(mc, nc, kc int, alpha float32, ap, bp []float32, beta float32, 
 			} else {
 				goKernel(kc, as, bs, tmp[:], gemmNR, alpha, 0)
 			}
-			for i := 0; i < mr; i++ {
-				row := c[(ir+i)*ldc+jr:][:nr]
-				t := tmp[i*gemmNR:][:nr]
-				if beta == 0 {
-					copy(row, t)
-					continue
-				}
-				for j := range row {
-					row[j] = t[j] + beta*row[j]
-				}
-			}
+			mergeTile(tmp, mr, nr, beta, c[ir*ldc+jr:], ldc)
 		}
 	}
 }

@@ -140,33 +140,37 @@ func randGemmCase(r *rand.Rand, transA, transB bool, maxDim int) gemmCase {
 	return g
 }
 
-// withKernel runs f with the assembly kernel on or off and the given workers.
-func withKernel(t *testing.T, asm bool, workers int, f func(t *testing.T)) {
+// withKernel runs f with the assembly kernel on or off, the given workers and
+// a forced path through gemmNative (pathAuto for the normal choice).
+func withKernel(t *testing.T, asm bool, workers, path int, f func(t *testing.T)) {
 	t.Helper()
 	if asm && !hasAsmKernel {
 		t.Skip("no assembly kernel on this CPU")
 	}
-	oldAsm, oldW := useAsmKernel, Workers
-	useAsmKernel, Workers = asm, workers
-	defer func() { useAsmKernel, Workers = oldAsm, oldW }()
+	oldAsm, oldW, oldPath := useAsmKernel, Workers, gemmForcePath
+	useAsmKernel, Workers, gemmForcePath = asm, workers, path
+	defer func() { useAsmKernel, Workers, gemmForcePath = oldAsm, oldW, oldPath }()
 	f(t)
 }
 
 func TestGemmRandomShapes(t *testing.T) {
 	for _, kern := range []struct {
-		name    string
-		asm     bool
-		workers int
-		cases   int
+		name          string
+		asm           bool
+		workers, path int
+		cases         int
 	}{
-		{"asm/workers=1", true, 1, 10},
-		{"asm/workers=2", true, 2, 10},
-		{"go/workers=1", false, 1, 4},
-		{"go/workers=2", false, 2, 4},
+		{"asm/auto/workers=1", true, 1, pathAuto, 8},
+		{"asm/auto/workers=2", true, 2, pathAuto, 8},
+		{"asm/direct", true, 1, pathDirect, 6},
+		{"asm/blocked/workers=2", true, 2, pathBlocked, 6},
+		{"go/auto/workers=1", false, 1, pathAuto, 3},
+		{"go/blocked/workers=2", false, 2, pathBlocked, 3},
+		{"small", false, 1, pathSmall, 3},
 	} {
 		t.Run(kern.name, func(t *testing.T) {
-			withKernel(t, kern.asm, kern.workers, func(t *testing.T) {
-				r := rand.New(rand.NewPCG(1, uint64(kern.workers)))
+			withKernel(t, kern.asm, kern.workers, kern.path, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(1, uint64(kern.workers*10+kern.path)))
 				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 					for range kern.cases {
 						checkGemmCase(t, r, randGemmCase(r, tr[0], tr[1], 300))
@@ -185,9 +189,12 @@ func TestGemmBlockEdges(t *testing.T) {
 		{7, 3100, 9}, {3, 3, 3}, {16, 16, 16}, {16, 17, 15}, {1, 1, 1}, {1, 300, 1}, {300, 1, 2},
 		{13, 5, 64}, {64, 64, 1},
 	}
-	for _, asm := range []bool{true, false} {
-		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
-			withKernel(t, asm, 2, func(t *testing.T) {
+	for _, v := range []struct {
+		asm  bool
+		path int
+	}{{true, pathAuto}, {true, pathDirect}, {true, pathBlocked}, {false, pathAuto}} {
+		t.Run(fmt.Sprintf("asm=%v/path=%d", v.asm, v.path), func(t *testing.T) {
+			withKernel(t, v.asm, 2, v.path, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(2, 3))
 				for _, s := range shapes {
 					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
@@ -250,7 +257,7 @@ func TestGemmBackend(t *testing.T) {
 	if got != want {
 		t.Fatalf("GemmBackend() = %q, want %q", got, want)
 	}
-	withKernel(t, false, 1, func(t *testing.T) {
+	withKernel(t, false, 1, pathAuto, func(t *testing.T) {
 		if got := GemmBackend(); got != "go" {
 			t.Fatalf("GemmBackend() with the Go kernel forced = %q, want go", got)
 		}
@@ -272,7 +279,16 @@ func TestGemmNoAllocs(t *testing.T) {
 		Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
 	})
 	if allocs > 0 {
-		t.Fatalf("steady-state Gemm allocates %.1f times per call", allocs)
+		t.Fatalf("steady-state blocked Gemm allocates %.1f times per call", allocs)
+	}
+	// A policy-sized product takes the direct path (or the Go blocked one).
+	m, n, k = 16, 70, 64
+	Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+	allocs = testing.AllocsPerRun(20, func() {
+		Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
+	})
+	if allocs > 0 {
+		t.Fatalf("steady-state small Gemm allocates %.1f times per call", allocs)
 	}
 }
 
@@ -295,9 +311,10 @@ func FuzzGemm(f *testing.F) {
 			bc = g.k
 		}
 		g.lda, g.ldb, g.ldc = ac+int(pad&3), bc+int(pad>>2&3), g.n+int(pad>>4&3)
-		old := useAsmKernel
+		oldAsm, oldPath := useAsmKernel, gemmForcePath
 		useAsmKernel = hasAsmKernel && flags&64 == 0
-		defer func() { useAsmKernel = old }()
+		gemmForcePath = int(pad>>6) // auto, small, direct or blocked
+		defer func() { useAsmKernel, gemmForcePath = oldAsm, oldPath }()
 		checkGemmCase(t, rand.New(rand.NewPCG(seed, 7)), g)
 	})
 }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmarks tensor.Gemm in the default build (our AVX2/FMA kernel) and in the
+# -tags openblas build (cblas_sgemm) on the same machine in one run, runs
+# interleaved so that background load hits both alike, and prints a markdown
+# table of medians.
+#
+#   bench/gemm/run.sh                 # 5 rounds, 1s per benchmark
+#   COUNT=9 BENCHTIME=2s bench/gemm/run.sh > docs/results/gemm.txt
+#
+# Needs libopenblas-dev (apt-get install -y libopenblas-dev) and cgo for the
+# OpenBLAS column; without them only our column is filled. PEAK is the fp32
+# peak in GFLOP/s used for "share of peak" (default: 2 cores × 2.45 GHz ×
+# 2 FMA units × 8 lanes × 2 flops = 156.8).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+COUNT=${COUNT:-5}
+BENCHTIME=${BENCHTIME:-1s}
+PEAK=${PEAK:-156.8}
+FILTER=${FILTER:-BenchmarkGemm}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+go test -c -o "$tmp/ours.test" ./tensor
+have_blas=0
+if CGO_ENABLED=1 go test -c -tags openblas -o "$tmp/blas.test" ./tensor 2>"$tmp/blas.err"; then
+	have_blas=1
+else
+	echo "note: -tags openblas build failed, OpenBLAS column left empty:" >&2
+	cat "$tmp/blas.err" >&2
+fi
+
+run() { # run BINARY OUTFILE
+	"$1" -test.run '^$' -test.bench "$FILTER" -test.benchtime "$BENCHTIME" -test.count 1 >>"$2"
+}
+for i in $(seq "$COUNT"); do
+	echo "round $i/$COUNT" >&2
+	run "$tmp/ours.test" "$tmp/ours.txt"
+	if [ "$have_blas" = 1 ]; then
+		run "$tmp/blas.test" "$tmp/blas.txt"
+	fi
+done
+touch "$tmp/blas.txt"
+
+# Print "name median min max" per benchmark, in first-seen order.
+medians() {
+	awk '/GFLOP\/s/ {
+		name = $1; sub(/^BenchmarkGemm\//, "", name); sub(/-[0-9]+$/, "", name)
+		for (i = 2; i <= NF; i++) if ($i == "GFLOP/s") v = $(i-1)
+		if (!(name in cnt)) order[++n] = name
+		vals[name, ++cnt[name]] = v
+	}
+	END {
+		for (o = 1; o <= n; o++) {
+			name = order[o]; c = cnt[name]
+			for (i = 1; i <= c; i++) a[i] = vals[name, i] + 0
+			for (i = 2; i <= c; i++) { x = a[i]; j = i - 1; while (j > 0 && a[j] > x) { a[j+1] = a[j]; j-- }; a[j+1] = x }
+			med = (c % 2) ? a[(c+1)/2] : (a[c/2] + a[c/2+1]) / 2
+			printf "%s %.2f %.2f %.2f\n", name, med, a[1], a[c]
+		}
+	}' "$1"
+}
+medians "$tmp/ours.txt" >"$tmp/ours.med"
+medians "$tmp/blas.txt" >"$tmp/blas.med"
+
+echo "# tensor.Gemm, GFLOP/s (median of $COUNT runs, -benchtime $BENCHTIME; min-max in brackets)"
+echo
+echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $(go version | cut -d' ' -f3), GOMAXPROCS=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "- ours: default build (AVX2/FMA 6x16 micro-kernel); openblas: -tags openblas (libopenblas $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'), OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-default})"
+echo "- share of peak against PEAK=$PEAK GFLOP/s fp32"
+echo "- command: COUNT=$COUNT BENCHTIME=$BENCHTIME bench/gemm/run.sh"
+echo
+echo "| shape (m x n x k, square: n) | ours GFLOP/s | share of peak | openblas GFLOP/s | ours / openblas |"
+echo "|---|---|---|---|---|"
+awk -v peak="$PEAK" 'NR == FNR { bm[$1] = $2; bl[$1] = $3; bh[$1] = $4; next }
+{
+	name = $1; ours = $2
+	blas = "-"; ratio = "-"
+	if (name in bm) { blas = sprintf("%.1f [%.1f-%.1f]", bm[name], bl[name], bh[name]); ratio = sprintf("%.2f", ours / bm[name]) }
+	printf "| %s | %.1f [%.1f-%.1f] | %.0f%% | %s | %s |\n", name, ours, $3, $4, 100 * ours / peak, blas, ratio
+}' "$tmp/blas.med" "$tmp/ours.med"

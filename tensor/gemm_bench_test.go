@@ -1,0 +1,87 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchGemm times Gemm on one shape and reports GFLOP/s (2·m·n·k per call).
+func benchGemm(b *testing.B, transA, transB bool, m, n, k int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	a := Randn(r, 1, ar, ac).Data
+	bm := Randn(r, 1, br, bc).Data
+	c := make([]float32, m*n)
+	Gemm(transA, transB, m, n, k, 1, a, ac, bm, bc, 0, c, n)
+	b.ResetTimer()
+	for b.Loop() {
+		Gemm(transA, transB, m, n, k, 1, a, ac, bm, bc, 0, c, n)
+	}
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkGemm covers square sizes (sub-benchmarks n=N) and the shapes the
+// models use: (tokens, C)·(C, 3C) for attention, (tokens, C)·(C, 32C) for a
+// wide MLP, their weight/input gradients (transposed operands) and a tiny
+// MLP policy layer.
+func BenchmarkGemm(b *testing.B) {
+	for _, n := range []int{128, 256, 512, 1024} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchGemm(b, false, false, n, n, n) })
+	}
+	shapes := []struct {
+		name           string
+		transA, transB bool
+		m, n, k        int
+	}{
+		{"qkv_fwd_2048x128x384", false, false, 2048, 384, 128},
+		{"qkv_dX_2048x384x128_NT", false, true, 2048, 128, 384},
+		{"qkv_dW_128x2048x384_TN", true, false, 128, 384, 2048},
+		{"mlp_fwd_2048x128x4096", false, false, 2048, 4096, 128},
+		{"mlp_dX_2048x4096x128_NT", false, true, 2048, 128, 4096},
+		{"mlp_dW_128x2048x4096_TN", true, false, 128, 4096, 2048},
+		{"policy_16x64x64", false, false, 16, 64, 64},
+		{"policy_dX_16x64x64_NT", false, true, 16, 64, 64},
+		{"policy_dW_64x16x64_TN", true, false, 64, 64, 16},
+		{"tiny_4x8x8", false, false, 4, 8, 8},
+	}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) { benchGemm(b, s.transA, s.transB, s.m, s.n, s.k) })
+	}
+}
+
+// BenchmarkGemmKernel times the micro-kernel alone on L1-resident packed
+// panels (one core): the ceiling for the whole Gemm.
+func BenchmarkGemmKernel(b *testing.B) {
+	const kc = 256
+	for _, asm := range []bool{true, false} {
+		name := "go"
+		if asm {
+			if !hasAsmKernel {
+				continue
+			}
+			name = asmBackend
+		}
+		b.Run(name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			ap := Randn(r, 1, kc*gemmMR).Data
+			bp := Randn(r, 1, kc*gemmNR).Data
+			c := make([]float32, gemmMR*gemmNR)
+			for b.Loop() {
+				if asm {
+					kernel6x16(kc, &ap[0], &bp[0], &c[0], gemmNR, 1, 1)
+				} else {
+					goKernel(kc, ap, bp, c, gemmNR, 1, 1)
+				}
+			}
+			b.ReportMetric(2*gemmMR*gemmNR*kc*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
