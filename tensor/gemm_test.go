@@ -313,7 +313,7 @@ func FuzzGemm(f *testing.F) {
 		g.lda, g.ldb, g.ldc = ac+int(pad&3), bc+int(pad>>2&3), g.n+int(pad>>4&3)
 		oldAsm, oldPath := useAsmKernel, gemmForcePath
 		useAsmKernel = hasAsmKernel && flags&64 == 0
-		gemmForcePath = int(pad>>6) // auto, small, direct or blocked
+		gemmForcePath = int(pad >> 6) // auto, small, direct or blocked
 		defer func() { useAsmKernel, gemmForcePath = oldAsm, oldPath }()
 		checkGemmCase(t, rand.New(rand.NewPCG(seed, 7)), g)
 	})
