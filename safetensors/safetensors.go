@@ -15,7 +15,6 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -446,20 +445,25 @@ func Write(w io.Writer, tensors map[string]*tensor.Tensor, meta map[string]strin
 		hdr.WriteByte(' ')
 	}
 
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var prefix [8]byte
-	binary.LittleEndian.PutUint64(prefix[:], uint64(hdr.Len()))
-	bw.Write(prefix[:])
-	bw.Write(hdr.Bytes())
-	var b [4]byte
-	for _, name := range names {
-		for _, v := range tensors[name].Data {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-			bw.Write(b[:])
-		}
+	out := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+hdr.Len()), uint64(hdr.Len()))
+	out = append(out, hdr.Bytes()...)
+	if _, err := w.Write(out); err != nil {
+		return fmt.Errorf("safetensors: write header: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("safetensors: write: %w", err)
+	const chunk = 1 << 14 // values per write
+	buf := make([]byte, 4*chunk)
+	for _, name := range names {
+		data := tensors[name].Data
+		for len(data) > 0 {
+			n := min(len(data), chunk)
+			for j, v := range data[:n] {
+				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
+			}
+			if _, err := w.Write(buf[:4*n]); err != nil {
+				return fmt.Errorf("safetensors: write tensor %q: %w", name, err)
+			}
+			data = data[n:]
+		}
 	}
 	return nil
 }
