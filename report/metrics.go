@@ -329,15 +329,82 @@ func (m *Metrics) Keys() []string {
 	return keys
 }
 
-// Series returns the steps and values of one metric, over the rows that hold it.
+// Series returns the steps and values of one metric, over the rows that hold
+// it, in increasing step order. If a step occurs more than once (a run resumed
+// from an earlier checkpoint logs its steps again) the last value wins.
 func (m *Metrics) Series(key string) (steps, values []float64) {
+	last := map[int]float64{}
 	for _, r := range m.Rows {
 		if v, ok := r.Values[key]; ok {
-			steps = append(steps, float64(r.Step))
-			values = append(values, v)
+			last[r.Step] = v
 		}
 	}
+	order := make([]int, 0, len(last))
+	for s := range last {
+		order = append(order, s)
+	}
+	sort.Ints(order)
+	for _, s := range order {
+		steps = append(steps, float64(s))
+		values = append(values, last[s])
+	}
 	return steps, values
+}
+
+// Plot returns a line plot of the given metrics against step, one series per key.
+func (m *Metrics) Plot(title string, keys ...string) *Plot {
+	p := &Plot{Title: title, XLabel: "step"}
+	if len(keys) == 1 {
+		p.YLabel = keys[0]
+	}
+	for _, k := range keys {
+		x, y := m.Series(k)
+		p.Series = append(p.Series, Series{Name: k, X: x, Y: y})
+	}
+	return p
+}
+
+// MeanStd aggregates one metric over several runs (e.g. seeds) into a series
+// of the per-step mean with a band of ± one standard deviation (population,
+// as numpy's default), aligned by step. Each step uses the runs that logged a
+// finite value there; steps where none did are left out.
+func MeanStd(name string, runs []*Metrics, key string) Series {
+	vals := map[float64][]float64{}
+	for _, m := range runs {
+		if m == nil {
+			continue
+		}
+		x, y := m.Series(key)
+		for i := range x {
+			if finite(y[i]) {
+				vals[x[i]] = append(vals[x[i]], y[i])
+			}
+		}
+	}
+	steps := make([]float64, 0, len(vals))
+	for s := range vals {
+		steps = append(steps, s)
+	}
+	sort.Float64s(steps)
+	s := Series{Name: name, Band: &Band{}}
+	for _, st := range steps {
+		v := vals[st]
+		var mean float64
+		for _, x := range v {
+			mean += x
+		}
+		mean /= float64(len(v))
+		var ss float64
+		for _, x := range v {
+			ss += (x - mean) * (x - mean)
+		}
+		std := math.Sqrt(ss / float64(len(v)))
+		s.X = append(s.X, st)
+		s.Y = append(s.Y, mean)
+		s.Band.Lower = append(s.Band.Lower, mean-std)
+		s.Band.Upper = append(s.Band.Upper, mean+std)
+	}
+	return s
 }
 
 // WriteCSV writes the rows as CSV: columns step, time, then Keys(); a metric

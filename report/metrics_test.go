@@ -197,3 +197,50 @@ func TestLoadMetricsMissing(t *testing.T) {
 		t.Fatal("no error")
 	}
 }
+
+func TestSeriesResumedRun(t *testing.T) {
+	// Steps 3 and 4 were logged, the run crashed, resumed from step 2 and
+	// logged 3 and 4 again with different values.
+	in := ""
+	for _, l := range []string{
+		`{"step":1,"a":1}`, `{"step":2,"a":2}`, `{"step":3,"a":30}`, `{"step":4,"a":40}`,
+		`{"step":3,"a":3}`, `{"step":4,"a":4,"b":9}`, `{"step":5,"a":5}`,
+	} {
+		in += l + "\n"
+	}
+	m, err := ReadMetrics(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := m.Series("a")
+	if !reflect.DeepEqual(x, []float64{1, 2, 3, 4, 5}) || !reflect.DeepEqual(y, []float64{1, 2, 3, 4, 5}) {
+		t.Fatalf("series %v %v", x, y)
+	}
+	p := m.Plot("t", "a", "b")
+	if len(p.Series) != 2 || len(p.Series[1].X) != 1 || p.Series[1].Y[0] != 9 {
+		t.Fatalf("plot %+v", p.Series)
+	}
+}
+
+func TestMeanStd(t *testing.T) {
+	run := func(lines ...string) *Metrics {
+		m, err := ReadMetrics(strings.NewReader(strings.Join(lines, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	runs := []*Metrics{
+		run(`{"step":0,"r":1}`, `{"step":10,"r":2}`, `{"step":20,"r":"NaN"}`),
+		run(`{"step":0,"r":3}`, `{"step":10,"r":4}`, `{"step":20,"r":7}`),
+		nil,
+		run(`{"step":30,"other":1}`),
+	}
+	s := MeanStd("seeds", runs, "r")
+	if s.Name != "seeds" || !reflect.DeepEqual(s.X, []float64{0, 10, 20}) || !reflect.DeepEqual(s.Y, []float64{2, 3, 7}) {
+		t.Fatalf("series %+v", s)
+	}
+	if !reflect.DeepEqual(s.Band.Lower, []float64{1, 2, 7}) || !reflect.DeepEqual(s.Band.Upper, []float64{3, 4, 7}) {
+		t.Fatalf("band %+v", s.Band)
+	}
+}
