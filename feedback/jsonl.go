@@ -411,6 +411,14 @@ func parseControl(line []byte) (ControlRecord, error) {
 	return ControlRecord{Segments: raw.Segments, Choice: *raw.Choice, Provenance: raw.Provenance}, nil
 }
 
+// newEncoder returns the JSONL encoder of the writers: one record per line,
+// "<", ">" and "&" left as they are.
+func newEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
 // WriteFile writes recs to path as JSONL, one record per line, crash-safely:
 // it writes a temporary file in the same directory, syncs it, and renames it
 // over path, so path holds either its old contents or all of the new ones.
@@ -428,8 +436,7 @@ func WriteFile[T any](path string, recs iter.Seq[T]) (n int, err error) {
 		}
 	}()
 	w := bufio.NewWriterSize(tmp, 256<<10)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	enc := newEncoder(w)
 	for rec := range recs {
 		if err := enc.Encode(rec); err != nil {
 			return n, fmt.Errorf("feedback: write %s record %d: %w", path, n+1, err)
@@ -505,9 +512,7 @@ func (a *Appender[T]) Append(rec T) error {
 		return fmt.Errorf("feedback: append to %s: closed", a.path)
 	}
 	a.buf.Reset()
-	enc := json.NewEncoder(&a.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
+	if err := newEncoder(&a.buf).Encode(rec); err != nil {
 		return fmt.Errorf("feedback: append to %s: %w", a.path, err)
 	}
 	if _, err := a.f.Write(a.buf.Bytes()); err != nil {
