@@ -53,4 +53,3 @@ func BenchmarkVecStep(b *testing.B) {
 		}
 	}
 }
-

@@ -90,9 +90,9 @@ func TestCartPoleTermination(t *testing.T) {
 		s    []float64
 		term bool
 	}{
-		{"cart past +2.4", []float64{2.39, 1, 0, 0}, true},    // x -> 2.41
-		{"cart inside", []float64{2.39, 0.4, 0, 0}, false},    // x -> 2.398
-		{"cart past -2.4", []float64{-2.39, -1, 0, 0}, true},  // x -> -2.41
+		{"cart past +2.4", []float64{2.39, 1, 0, 0}, true},   // x -> 2.41
+		{"cart inside", []float64{2.39, 0.4, 0, 0}, false},   // x -> 2.398
+		{"cart past -2.4", []float64{-2.39, -1, 0, 0}, true}, // x -> -2.41
 		{"pole past +12deg", []float64{0, 0, limit - 0.001, 0.1}, true},
 		{"pole past -12deg", []float64{0, 0, -limit + 0.001, -0.1}, true},
 		{"pole inside", []float64{0, 0, limit - 0.01, 0.1}, false},
@@ -280,7 +280,7 @@ func TestAcrobotTransitions(t *testing.T) {
 // acrobotEnergy is kinetic plus potential energy (zero at the pivot height).
 func acrobotEnergy(s []float64) float64 {
 	t1, t2, d1, d2 := s[0], s[1], s[2], s[3]
-	a11 := 0.25 + (1+0.25+math.Cos(t2)) + 2
+	a11 := 0.25 + (1 + 0.25 + math.Cos(t2)) + 2
 	a12 := 0.25 + 0.5*math.Cos(t2) + 1
 	a22 := 0.25 + 1.0
 	kin := 0.5*a11*d1*d1 + a12*d1*d2 + 0.5*a22*d2*d2
