@@ -60,7 +60,7 @@ func (s Segment) Duration() float64 { return float64(len(s.Steps)) * s.DT }
 // then it is padded to k with absorbing steps (the final state held, the last
 // action repeated, Score and Reward 0), so that short episodes, such as an
 // early CartPole failure, still yield a segment whose return counts only the
-// steps actually lived.
+// steps actually lived. Segments share the memory of steps.
 func Cut(envName string, steps []StepRecord, k int, padTerminal bool) ([]Segment, error) {
 	spec, err := SpecOf(envName)
 	if err != nil {
@@ -71,29 +71,55 @@ func Cut(envName string, steps []StepRecord, k int, padTerminal bool) ([]Segment
 	}
 	var segs []Segment
 	for start := 0; start < len(steps); start += k {
-		end := start + k
-		if end <= len(steps) {
-			segs = append(segs, Segment{Env: envName, DT: spec.DT, Start: start, Steps: steps[start:end:end]})
-			continue
-		}
-		last := steps[len(steps)-1]
-		if !padTerminal || !last.Terminated {
+		seg, ok := segmentAt(spec, steps, start, k, padTerminal)
+		if !ok {
 			break
 		}
-		piece := make([]StepRecord, 0, k)
-		piece = append(piece, steps[start:]...)
-		for len(piece) < k {
-			piece = append(piece, StepRecord{
-				State:     last.Next,
-				Obs:       last.Obs,
-				Action:    last.Action,
-				Next:      last.Next,
-				Absorbing: true,
-			})
-		}
-		segs = append(segs, Segment{Env: envName, DT: spec.DT, Start: start, Steps: piece})
+		segs = append(segs, seg)
 	}
 	return segs, nil
+}
+
+// SegmentAt cuts the segment of k steps (k <= 0: Spec.SegmentLen) starting at
+// step start of one episode, for sampling segments at random offsets. It pads
+// like Cut and reports false when fewer than k steps remain and the episode
+// cannot be padded.
+func SegmentAt(envName string, steps []StepRecord, start, k int, padTerminal bool) (Segment, bool, error) {
+	spec, err := SpecOf(envName)
+	if err != nil {
+		return Segment{}, false, fmt.Errorf("env: segment: %w", err)
+	}
+	if start < 0 || start >= len(steps) {
+		return Segment{}, false, fmt.Errorf("env: segment %s: start %d outside an episode of %d steps", envName, start, len(steps))
+	}
+	if k <= 0 {
+		k = spec.SegmentLen
+	}
+	seg, ok := segmentAt(spec, steps, start, k, padTerminal)
+	return seg, ok, nil
+}
+
+func segmentAt(spec Spec, steps []StepRecord, start, k int, padTerminal bool) (Segment, bool) {
+	end := start + k
+	if end <= len(steps) {
+		return Segment{Env: spec.Name, DT: spec.DT, Start: start, Steps: steps[start:end:end]}, true
+	}
+	last := steps[len(steps)-1]
+	if !padTerminal || !last.Terminated {
+		return Segment{}, false
+	}
+	piece := make([]StepRecord, 0, k)
+	piece = append(piece, steps[start:]...)
+	for len(piece) < k {
+		piece = append(piece, StepRecord{
+			State:     last.Next,
+			Obs:       last.Obs,
+			Action:    last.Action,
+			Next:      last.Next,
+			Absorbing: true,
+		})
+	}
+	return Segment{Env: spec.Name, DT: spec.DT, Start: start, Steps: piece}, true
 }
 
 // Rescore recomputes every step's Score with the environment's ScoreFunc

@@ -78,6 +78,24 @@ func TestCut(t *testing.T) {
 	if segs, _ := Cut("Pendulum-v1", nil, 5, true); len(segs) != 0 {
 		t.Fatal("empty trajectory gave segments")
 	}
+	// Random offsets.
+	steps = fakeSteps(70, true)
+	seg, ok, err := SegmentAt("Pendulum-v1", steps, 7, 10, false)
+	if err != nil || !ok || seg.Start != 7 || len(seg.Steps) != 10 || seg.Return() != float64(8+17)*10/2 {
+		t.Fatalf("SegmentAt(7, 10): %+v %v %v", seg.Start, ok, err)
+	}
+	if _, ok, _ := SegmentAt("Pendulum-v1", steps, 65, 10, false); ok {
+		t.Fatal("SegmentAt past the end without padding succeeded")
+	}
+	if seg, ok, _ := SegmentAt("Pendulum-v1", steps, 65, 10, true); !ok || len(seg.Steps) != 10 || !seg.Steps[9].Absorbing {
+		t.Fatal("SegmentAt past the end of a terminated episode was not padded")
+	}
+	if _, _, err := SegmentAt("Pendulum-v1", steps, 70, 10, true); err == nil {
+		t.Fatal("SegmentAt outside the episode succeeded")
+	}
+	if _, _, err := SegmentAt("nope", steps, 0, 10, true); err == nil {
+		t.Fatal("SegmentAt with an unknown env succeeded")
+	}
 }
 
 func TestSegmentsFromRolloutJSONAndRescore(t *testing.T) {
