@@ -79,15 +79,15 @@ func NewWithOptions(w io.Writer, total int, label string, o Options) *Bar {
 	if b.now == nil {
 		b.now = time.Now
 	}
+	isTerm, cols := terminalWidth(w)
 	switch o.Mode {
 	case Terminal:
 		b.term = true
 	case Auto:
-		var cols int
-		b.term, cols = terminalWidth(w)
-		if b.width == 0 {
-			b.width = cols
-		}
+		b.term = isTerm
+	}
+	if b.width == 0 {
+		b.width = cols
 	}
 	if b.width <= 0 {
 		b.width = 80

@@ -16,6 +16,7 @@ package safetensors
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -190,25 +191,7 @@ func parseHeader(raw []byte) (*Header, error) {
 		h.Tensors = append(h.Tensors, info)
 	}
 	slices.SortFunc(h.Tensors, func(a, b Info) int {
-		if a.Begin != b.Begin {
-			if a.Begin < b.Begin {
-				return -1
-			}
-			return 1
-		}
-		if a.End != b.End {
-			if a.End < b.End {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.Begin, b.Begin), cmp.Compare(a.End, b.End), cmp.Compare(a.Name, b.Name))
 	})
 	return h, nil
 }
