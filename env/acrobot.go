@@ -71,7 +71,7 @@ func acrobotReached(t1, t2 float64) bool { return -math.Cos(t1)-math.Cos(t2+t1) 
 // deriv is the book form of the acrobot's equations of motion.
 func (a *acrobot) deriv(s [4]float64) [4]float64 {
 	t1, t2, d1, d2 := s[0], s[1], s[2], s[3]
-	c2, s2 := math.Cos(t2), math.Sin(t2)
+	s2, c2 := math.Sincos(t2)
 	// Inertia terms.
 	i11 := acM1*acLC1*acLC1 + acM2*(acL1*acL1+acLC2*acLC2+2*acL1*acLC2*c2) + acI1 + acI2
 	i12 := acM2*(acLC2*acLC2+acL1*acLC2*c2) + acI2

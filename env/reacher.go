@@ -137,7 +137,7 @@ func fingertip(q1, q2 float64) (x, y float64) {
 // arm with armature added to the diagonal of M.
 func (r *reacher) deriv(s [4]float64) [4]float64 {
 	q2, d1, d2 := s[1], s[2], s[3]
-	c, sn := math.Cos(q2), math.Sin(q2)
+	sn, c := math.Sincos(q2)
 	m11 := rcI1 + rcM1*rcC1*rcC1 + rcI2 + rcM2*(rcLink*rcLink+rcC2*rcC2+2*rcLink*rcC2*c) + rcArm
 	m12 := rcI2 + rcM2*(rcC2*rcC2+rcLink*rcC2*c)
 	m22 := rcI2 + rcM2*rcC2*rcC2 + rcArm
