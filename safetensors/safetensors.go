@@ -278,14 +278,42 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		Metadata: h.Metadata,
 	}
 	for _, t := range h.Tensors {
-		data, err := readData(r, h.DataStart, t)
+		x, err := h.ReadTensor(r, t.Name)
 		if err != nil {
 			return nil, err
 		}
-		f.Tensors[t.Name] = &tensor.Tensor{Data: data, Shape: t.Shape}
+		f.Tensors[t.Name] = x
 		f.DTypes[t.Name] = t.DType
 	}
 	return f, nil
+}
+
+// Lookup returns the record of the named tensor.
+func (h *Header) Lookup(name string) (Info, bool) {
+	for _, t := range h.Tensors {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Info{}, false
+}
+
+// ReadTensor loads one tensor of a file whose header h was read from r, so
+// that a large checkpoint can be loaded tensor by tensor. F16 and BF16 are
+// converted to float32; other dtypes are an error.
+func (h *Header) ReadTensor(r io.ReaderAt, name string) (*tensor.Tensor, error) {
+	t, ok := h.Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("safetensors: no tensor %q", name)
+	}
+	if t.DType != F32 && t.DType != F16 && t.DType != BF16 {
+		return nil, fmt.Errorf("safetensors: tensor %q has dtype %s; only F32, F16 and BF16 can be loaded", t.Name, t.DType)
+	}
+	data, err := readData(r, h.DataStart, t)
+	if err != nil {
+		return nil, err
+	}
+	return &tensor.Tensor{Data: data, Shape: append([]int{}, t.Shape...)}, nil
 }
 
 // readData reads one validated tensor's bytes and converts them to float32.

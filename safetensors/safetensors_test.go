@@ -259,10 +259,21 @@ func TestReadHeaderOnly(t *testing.T) {
 	if !reflect.DeepEqual(h.Tensors, want) || h.DataStart != 144 {
 		t.Fatalf("header %+v", h)
 	}
+	x, err := h.ReadTensor(bytes.NewReader(b), "a")
+	if err != nil || !reflect.DeepEqual(x.Data, []float32{1, -2}) || !reflect.DeepEqual(x.Shape, []int{2}) {
+		t.Fatalf("ReadTensor(a) = %v, %v", x, err)
+	}
+	if _, err := h.ReadTensor(bytes.NewReader(b), "missing"); err == nil {
+		t.Fatal("missing tensor read")
+	}
 	// Unsupported dtypes still describe and validate at header level.
 	f := build(`{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}`, 8)
-	if _, err := ReadHeader(bytes.NewReader(f), int64(len(f))); err != nil {
+	hi, err := ReadHeader(bytes.NewReader(f), int64(len(f)))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := hi.ReadTensor(bytes.NewReader(f), "a"); err == nil || !strings.Contains(err.Error(), "I64") {
+		t.Fatalf("I64 tensor: error %v", err)
 	}
 }
 
