@@ -278,11 +278,11 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		Metadata: h.Metadata,
 	}
 	for _, t := range h.Tensors {
-		x, err := h.ReadTensor(r, t.Name)
+		data, err := readData(r, h.DataStart, t)
 		if err != nil {
 			return nil, err
 		}
-		f.Tensors[t.Name] = x
+		f.Tensors[t.Name] = &tensor.Tensor{Data: data, Shape: t.Shape}
 		f.DTypes[t.Name] = t.DType
 	}
 	return f, nil
