@@ -412,3 +412,24 @@ func FuzzReadControl(f *testing.F) {
 func writeTo(buf *bytes.Buffer, rec any) (int, error) {
 	return 1, newEncoder(buf).Encode(rec)
 }
+
+func BenchmarkReadPairs(b *testing.B) {
+	var buf bytes.Buffer
+	for i := range 1000 {
+		newEncoder(&buf).Encode(PairRecord{Prompt: "The weather today is", Chosen: strings.Repeat(" fine", 12+i%7), Rejected: strings.Repeat(" bad", 12), Provenance: Provenance{QueryID: "q", Labeler: "oracle", Source: SourceSynthetic, Time: when}})
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		n := 0
+		for _, err := range ReadPairs(bytes.NewReader(data), nil) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 1000 {
+			b.Fatal(n)
+		}
+	}
+}

@@ -300,3 +300,14 @@ func TestLabelAll(t *testing.T) {
 		t.Errorf("LabelAll error path: %d labels, %d calls, err %v", len(got), calls, err)
 	}
 }
+
+func BenchmarkBoltzmannBestOf4(b *testing.B) {
+	l := Boltzmann{Score: scoreByCompletion, Beta: 1, Seed: 1}
+	q := numQuery("q", 0.1, 0.5, -0.2, 0.3)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := l.Label(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -79,8 +79,9 @@ func Variance(ps []float64) float64 {
 // training run, after Christiano et al. 2017 (appendix A): a share of the label
 // budget is collected before training starts, from a randomly initialised
 // policy (25% of the comparisons in their MuJoCo experiments), and the rest
-// arrives at a rate that decays as c/(t+c) in the environment timestep t, with
-// c = 2e6 for MuJoCo (5e6 for Atari).
+// arrives at a rate that decays as c/(t+c) in the number t of environment
+// steps (frames) so far, with c = 2e6 for MuJoCo (for Atari: 500 labels up
+// front and c = 5e6).
 //
 // Integrating the rate, the number of labels wanted by timestep t is
 //

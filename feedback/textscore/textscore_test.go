@@ -144,3 +144,11 @@ func FuzzScores(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSentiment(b *testing.B) {
+	s := "The old house stood quietly at the end of the lane, its windows warm with light."
+	Sentiment(s) // load the lexicon outside the timing
+	for b.Loop() {
+		Sentiment(s)
+	}
+}
