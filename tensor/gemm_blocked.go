@@ -94,6 +94,10 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	} else if !splitRows && np < 2*w && mp >= 2*w {
 		splitRows = true
 	}
+	if splitRows && gemmShareB {
+		gemmRowsSharedB(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	if splitRows {
 		grain := max(1, gemmParallelMin/(gemmMR*n*k))
 		ParallelFor(mp, grain, func(lo, hi int) {
@@ -119,6 +123,49 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 		}
 		gemmSerial(transA, transB, m, j1-j0, k, alpha, a, lda, bs, ldb, beta, c[j0:], ldc)
 	})
+}
+
+var gemmShareB = true
+
+// gemmRowsSharedB runs the blocked algorithm with the workers splitting the
+// rows of C: for each (KC, NC) block of B, all workers first pack a share of
+// it into one buffer, then each packs its own rows of A and multiplies them
+// by the whole packed block. B is packed once instead of once per worker.
+func gemmRowsSharedB(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	shared := gemmPool.Get().(*gemmBuf)
+	defer gemmPool.Put(shared)
+	kc := blockSize(k, gemmKC, 1)
+	nc := blockSize(n, gemmNC, gemmNR)
+	shared.b = growFloats(shared.b, nc*kc)
+	bp := shared.b
+	mp := ceilDiv(m, gemmMR)
+	rowGrain := max(1, gemmParallelMin/(gemmMR*min(n, nc)*kc))
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			bet := beta
+			if pc > 0 {
+				bet = 1
+			}
+			ParallelFor(ceilDiv(nb, gemmNR), 8, func(lo, hi int) {
+				j0, j1 := lo*gemmNR, min(hi*gemmNR, nb)
+				packB(transB, b, ldb, pc, kb, jc+j0, j1-j0, bp[j0*kb:])
+			})
+			ParallelFor(mp, rowGrain, func(lo, hi int) {
+				buf := gemmPool.Get().(*gemmBuf)
+				defer gemmPool.Put(buf)
+				i0, i1 := lo*gemmMR, min(hi*gemmMR, m)
+				mc := blockSize(i1-i0, gemmMC, gemmMR)
+				buf.a = growFloats(buf.a, mc*kb)
+				for ic := i0; ic < i1; ic += mc {
+					mb := min(mc, i1-ic)
+					packA(transA, a, lda, ic, mb, pc, kb, buf.a)
+					macroKernel(mb, nb, kb, alpha, buf.a, bp, bet, c[ic*ldc+jc:], ldc, &buf.tmp)
+				}
+			})
+		}
+	}
 }
 
 // gemmSerial runs the blocked algorithm on the calling goroutine.
