@@ -135,10 +135,12 @@ type LineError struct {
 	Err  error
 }
 
+// Error formats the error as "feedback: NAME line N: what is wrong".
 func (e *LineError) Error() string {
 	return fmt.Sprintf("feedback: %s line %d: %v", e.Name, e.Line, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *LineError) Unwrap() error { return e.Err }
 
 // DefaultMaxLine is the longest line a reader accepts unless told otherwise.
@@ -196,12 +198,6 @@ func ReadControlFile(path string, opt *ReadOptions) iter.Seq2[ControlRecord, err
 }
 
 func readFile[T any](path string, opt *ReadOptions, parse func([]byte) (T, error)) iter.Seq2[T, error] {
-	if opt == nil {
-		opt = &ReadOptions{}
-	}
-	if opt.Name == "" {
-		opt.Name = path
-	}
 	return func(yield func(T, error) bool) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -210,13 +206,19 @@ func readFile[T any](path string, opt *ReadOptions, parse func([]byte) (T, error
 			return
 		}
 		defer f.Close()
-		readJSONL(f, opt, parse)(yield)
+		readLines(f, opt, path, parse)(yield)
 	}
 }
 
 var errTooLong = errors.New("line too long")
 
 func readJSONL[T any](r io.Reader, opt *ReadOptions, parse func([]byte) (T, error)) iter.Seq2[T, error] {
+	return readLines(r, opt, "input", parse)
+}
+
+// readLines streams the records of r; defaultName names r in errors unless
+// opt.Name is set.
+func readLines[T any](r io.Reader, opt *ReadOptions, defaultName string, parse func([]byte) (T, error)) iter.Seq2[T, error] {
 	if opt == nil {
 		opt = &ReadOptions{}
 	}
@@ -224,7 +226,7 @@ func readJSONL[T any](r io.Reader, opt *ReadOptions, parse func([]byte) (T, erro
 		var zero T
 		name := opt.Name
 		if name == "" {
-			name = "input"
+			name = defaultName
 		}
 		maxLine := opt.MaxLine
 		if maxLine <= 0 {

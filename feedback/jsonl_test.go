@@ -235,6 +235,13 @@ func TestReadErrorEndsStream(t *testing.T) {
 	if len(recs) != 1 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "disk on fire") {
 		t.Errorf("%d records, errors %v", len(recs), errs)
 	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"chosen":"a","rejected":"b"}`+"\n{}\n"), 0o644)
+	opt := &ReadOptions{}
+	_, errs = collect(t, ReadPairsFile(bad, opt))
+	if len(errs) != 1 || errs[0].Error() != "feedback: "+bad+` line 2: missing field "chosen"` || opt.Name != "" {
+		t.Errorf("file errors %v, options name %q", errs, opt.Name)
+	}
 	_, errs = collect(t, ReadPairsFile(filepath.Join(t.TempDir(), "missing.jsonl"), nil))
 	if len(errs) != 1 || !errors.Is(errs[0], os.ErrNotExist) {
 		t.Errorf("missing file: %v", errs)
