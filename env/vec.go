@@ -7,8 +7,12 @@ import (
 )
 
 // DefaultParallelMin is the number of sub-environments from which VecEnv
-// steps them on several goroutines by default (see BenchmarkVecStep).
-const DefaultParallelMin = 256
+// steps them on several goroutines by default. A step costs 50-500 ns, so
+// below a few hundred copies the goroutine hand-off costs more than it saves;
+// on a loaded 2-core machine spreading rarely helped at any N
+// (BenchmarkVecStep), so the default leaves small and medium vectors on one
+// goroutine and lets the policy network have the other cores.
+const DefaultParallelMin = 512
 
 // VecEnv steps N copies of one environment in lockstep, resetting each as
 // soon as its episode ends. Sub-environment i plays episodes seeded
