@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"runtime"
 	"slices"
@@ -73,7 +74,7 @@ func readCorpus(name string) ([]Doc, error) {
 	return readJSONL(zr, path)
 }
 
-func readJSONL(r interface{ Read([]byte) (int, error) }, path string) ([]Doc, error) {
+func readJSONL(r io.Reader, path string) ([]Doc, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	var docs []Doc
