@@ -252,8 +252,8 @@ func (b Boltzmann) Label(ctx context.Context, q Query) (Label, error) {
 	return synthetic(&q, name, Choice(c)), nil
 }
 
-// Noisy wraps a labeler so that with probability Epsilon it ignores the inner
-// labeler and picks an item uniformly at random. Christiano et al. 2017 assume
+// Noisy wraps a labeler so that with probability Epsilon the inner labeler's
+// answer is replaced by an item picked uniformly at random. Christiano et al. 2017 assume
 // a 10% chance that a human answers uniformly at random. Compose it with any
 // labeler, e.g. Noisy{Labeler: Boltzmann{...}, Epsilon: 0.1, Seed: 2}.
 //
