@@ -7,8 +7,6 @@ import (
 	"rlhf/tensor"
 )
 
-func logF64(x float64) float64 { return math.Log(x) }
-
 // chunks splits [0, n) into at most tensor.Workers contiguous parts and runs
 // fn(part, lo, hi) for each in parallel; parts index private accumulators.
 func chunks(n, minPer int, fn func(part, lo, hi int)) int {

@@ -2,6 +2,7 @@ package ag
 
 import (
 	"fmt"
+	"math"
 
 	"rlhf/tensor"
 )
@@ -35,26 +36,31 @@ func (tp *Tape) CrossEntropy(logits *Var, targets []int, ignore int) *Var {
 	inv := 1 / float32(max(count, 1))
 	per := make([]float64, rows)
 	tensor.ParallelFor(rows, rowGrain(n), func(lo, hi int) {
+		var scratch []float32
 		for r := lo; r < hi; r++ {
 			t := targets[r]
 			xs := X[r*n : (r+1)*n]
+			var ds []float32
+			if dl != nil {
+				ds = dl[r*n : (r+1)*n]
+			}
 			if t == ignore {
-				if dl != nil {
-					clear(dl[r*n : (r+1)*n])
+				clear(ds)
+				continue
+			}
+			if ds == nil {
+				if scratch == nil {
+					scratch = make([]float32, n)
 				}
-				continue
+				ds = scratch
 			}
-			if dl == nil {
-				per[r] = float64(logSumExp(xs) - xs[t])
-				continue
+			m := tensor.MaxOf(xs)
+			s := tensor.ExpSub(ds, xs, m)
+			per[r] = float64(m) + math.Log(float64(s)) - float64(xs[t])
+			if dl != nil {
+				tensor.Scale(ds, inv/s)
+				ds[t] -= inv
 			}
-			ds := dl[r*n : (r+1)*n]
-			softmaxRow(ds, xs)
-			per[r] = -logf(ds[t], xs, t)
-			for i := range ds {
-				ds[i] *= inv
-			}
-			ds[t] -= inv
 		}
 	})
 	var s float64
@@ -76,15 +82,6 @@ func (tp *Tape) CrossEntropy(logits *Var, targets []int, ignore int) *Var {
 		})
 	})
 	return out
-}
-
-// logf returns log p for the softmax probability p of entry t, falling back
-// to the exact log-sum-exp form when p underflows.
-func logf(p float32, xs []float32, t int) float64 {
-	if p > 1e-30 {
-		return logF64(float64(p))
-	}
-	return float64(xs[t] - logSumExp(xs))
 }
 
 // MaskedMean returns Σ x·mask / Σ mask over all elements, shape (1); mask

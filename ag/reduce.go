@@ -162,38 +162,20 @@ func (tp *Tape) Softmax(a *Var) *Var {
 	return out
 }
 
-// softmaxRow writes softmax(x) into y (same length).
+// softmaxRow writes softmax(x) into y (same length; may alias x).
 func softmaxRow(y, x []float32) {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var s float32
-	for i, v := range x {
-		e := tensor.Exp(v - m)
-		y[i] = e
-		s += e
-	}
-	inv := 1 / s
-	for i := range y {
-		y[i] *= inv
-	}
+	m := tensor.MaxOf(x)
+	s := tensor.ExpSub(y, x, m)
+	tensor.Scale(y, 1/s)
 }
 
-// logSumExp returns log Σ exp(x).
-func logSumExp(x []float32) float32 {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
+// logSumExp returns log Σ exp(x), using scratch (len(x)) for the exponentials.
+func logSumExp(x, scratch []float32) float32 {
+	m := tensor.MaxOf(x)
 	if math.IsInf(float64(m), -1) {
 		return m
 	}
-	var s float32
-	for _, v := range x {
-		s += tensor.Exp(v - m)
-	}
-	return m + float32(math.Log(float64(s)))
+	return m + float32(math.Log(float64(tensor.ExpSub(scratch, x, m))))
 }
 
 // LogSoftmax returns a - log Σ exp(a) over the last axis. Shape unchanged.
@@ -204,7 +186,7 @@ func (tp *Tape) LogSoftmax(a *Var) *Var {
 	tensor.ParallelFor(rows, rowGrain(n), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xs, ys := x[r*n:(r+1)*n], y[r*n:(r+1)*n]
-			l := logSumExp(xs)
+			l := logSumExp(xs, ys)
 			for i, v := range xs {
 				ys[i] = v - l
 			}
@@ -213,14 +195,16 @@ func (tp *Tape) LogSoftmax(a *Var) *Var {
 	tp.record(out, func() {
 		g, ga := out.Grad.Data, tp.grad(a)
 		tensor.ParallelFor(rows, rowGrain(n), func(lo, hi int) {
+			p := make([]float32, n)
 			for r := lo; r < hi; r++ {
 				ys, gs, gas := y[r*n:(r+1)*n], g[r*n:(r+1)*n], ga[r*n:(r+1)*n]
 				var s float32
 				for _, v := range gs {
 					s += v
 				}
-				for i, v := range ys {
-					gas[i] += gs[i] - tensor.Exp(v)*s
+				tensor.ExpSub(p, ys, 0)
+				for i, v := range p {
+					gas[i] += gs[i] - v*s
 				}
 			}
 		})

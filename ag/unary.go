@@ -135,32 +135,15 @@ func addTo(dst, src []float32) {
 	})
 }
 
-const (
-	geluC = 0.7978845608028654 // sqrt(2/pi)
-	geluK = 0.044715
-)
-
 // GELU returns the tanh approximation of the Gaussian error linear unit,
 // 0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))), as GPT-2 uses. Shape unchanged.
 func (tp *Tape) GELU(a *Var) *Var {
 	out := tp.newVar(a.Value.Shape, a)
 	x, y := a.Value.Data, out.Value.Data
-	pfor(len(x), func(lo, hi int) {
-		xs, ys := x[lo:hi], y[lo:hi]
-		for i, v := range xs {
-			ys[i] = 0.5 * v * (1 + tensor.Tanh(geluC*(v+geluK*v*v*v)))
-		}
-	})
+	pfor(len(x), func(lo, hi int) { tensor.GELU(y[lo:hi], x[lo:hi]) })
 	tp.record(out, func() {
 		g, ga := out.Grad.Data, tp.grad(a)
-		pfor(len(x), func(lo, hi int) {
-			xs, gs, gas := x[lo:hi], g[lo:hi], ga[lo:hi]
-			for i, v := range xs {
-				t := tensor.Tanh(geluC * (v + geluK*v*v*v))
-				d := 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*geluK*v*v)
-				gas[i] += gs[i] * d
-			}
-		})
+		pfor(len(x), func(lo, hi int) { tensor.GELUGrad(ga[lo:hi], g[lo:hi], x[lo:hi]) })
 	})
 	return out
 }

@@ -1,0 +1,34 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import "golang.org/x/sys/cpu"
+
+// opsAVX2 reports whether the vector kernels of ops_amd64.s can run.
+var opsAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// opsExpSubSumAVX2 sets dst[i] = exp(src[i]-shift) for i < n (n a multiple
+// of 8) and returns their sum. c is opsConst.
+//
+//go:noescape
+func opsExpSubSumAVX2(dst, src *float32, n int, shift float32, c *[17][8]float32) float32
+
+// opsMaxAVX2 returns the maximum of x[0:n], n a positive multiple of 8.
+//
+//go:noescape
+func opsMaxAVX2(x *float32, n int) float32
+
+// opsScaleAVX2 multiplies x[0:n] by s, n a multiple of 8.
+//
+//go:noescape
+func opsScaleAVX2(x *float32, n int, s float32)
+
+// opsGeluAVX2 sets dst[i] = GELU(src[i]) for i < n, n a multiple of 8.
+//
+//go:noescape
+func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)
+
+// opsGeluGradAVX2 adds gr[i]·GELU'(x[i]) to gx[i] for i < n, n a multiple of 8.
+//
+//go:noescape
+func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32)

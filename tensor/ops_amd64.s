@@ -1,0 +1,201 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Offsets into opsConst (32 bytes per entry).
+#define HI 0
+#define LO 32
+#define LOG2E 64
+#define C1 96
+#define C2 128
+#define P0 160
+#define P1 192
+#define P2 224
+#define P3 256
+#define P4 288
+#define P5 320
+#define ONE 352
+#define BIAS 384
+#define GK 416
+#define GM2C 448
+#define G3KC 480
+#define GC 512
+
+// EXP sets X = e**X in each lane (table in R8); N, R, P, M are clobbered.
+// x = n·ln2 + r, e**r by a degree-7 polynomial, 2**n built in the exponent
+// bits; lanes below LO give 0, lanes above HI are clamped to HI.
+#define EXP(X, N, R, P, M) \
+	VMINPS HI(R8), X, X \
+	VCMPPS $13, LO(R8), X, M \
+	VMAXPS LO(R8), X, X \
+	VMULPS LOG2E(R8), X, N \
+	VROUNDPS $0, N, N \
+	VMOVAPS X, R \
+	VFNMADD231PS C1(R8), N, R \
+	VFNMADD231PS C2(R8), N, R \
+	VMOVUPS P0(R8), P \
+	VFMADD213PS P1(R8), R, P \
+	VFMADD213PS P2(R8), R, P \
+	VFMADD213PS P3(R8), R, P \
+	VFMADD213PS P4(R8), R, P \
+	VFMADD213PS P5(R8), R, P \
+	VMULPS R, R, X \
+	VFMADD213PS R, X, P \
+	VADDPS ONE(R8), P, P \
+	VCVTPS2DQ N, N \
+	VPADDD BIAS(R8), N, N \
+	VPSLLD $23, N, N \
+	VMULPS N, P, X \
+	VANDPS M, X, X
+
+// func opsExpSubSumAVX2(dst, src *float32, n int, shift float32, c *[17][8]float32) float32
+TEXT ·opsExpSubSumAVX2(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y9
+	MOVQ c+32(FP), R8
+	VXORPS Y10, Y10, Y10
+
+exploop:
+	CMPQ CX, $8
+	JL   expdone
+	VMOVUPS (SI), Y0
+	VSUBPS Y9, Y0, Y0
+	EXP(Y0, Y1, Y2, Y3, Y4)
+	VMOVUPS Y0, (DI)
+	VADDPS Y0, Y10, Y10
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  exploop
+
+expdone:
+	VEXTRACTF128 $1, Y10, X11
+	VADDPS X11, X10, X10
+	VPERMILPS $0x4E, X10, X11
+	VADDPS X11, X10, X10
+	VPERMILPS $0xB1, X10, X11
+	VADDPS X11, X10, X10
+	VZEROUPPER
+	MOVSS X10, ret+40(FP)
+	RET
+
+// func opsMaxAVX2(x *float32, n int) float32
+TEXT ·opsMaxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	ADDQ $32, SI
+	SUBQ $8, CX
+
+maxloop:
+	CMPQ CX, $8
+	JL   maxdone
+	VMAXPS (SI), Y0, Y0
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  maxloop
+
+maxdone:
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4E, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xB1, X0, X1
+	VMAXPS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+16(FP)
+	RET
+
+// func opsScaleAVX2(x *float32, n int, s float32)
+TEXT ·opsScaleAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS s+16(FP), Y1
+
+scaleloop:
+	CMPQ CX, $8
+	JL   scaledone
+	VMULPS (SI), Y1, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  scaleloop
+
+scaledone:
+	VZEROUPPER
+	RET
+
+// func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)
+TEXT ·opsGeluAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ c+24(FP), R8
+
+geluloop:
+	CMPQ CX, $8
+	JL   geludone
+	VMOVUPS (SI), Y5
+	VMULPS Y5, Y5, Y0
+	VMOVUPS GK(R8), Y6
+	VFMADD213PS ONE(R8), Y6, Y0
+	VMULPS Y5, Y0, Y0
+	VMULPS GM2C(R8), Y0, Y0
+	EXP(Y0, Y1, Y2, Y3, Y4)
+	VADDPS ONE(R8), Y0, Y0
+	VDIVPS Y0, Y5, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  geluloop
+
+geludone:
+	VZEROUPPER
+	RET
+
+// func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32)
+TEXT ·opsGeluGradAVX2(SB), NOSPLIT, $0-40
+	MOVQ gx+0(FP), DI
+	MOVQ gr+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ c+32(FP), R8
+
+gradloop:
+	CMPQ CX, $8
+	JL   graddone
+	VMOVUPS (SI), Y5
+	VMULPS Y5, Y5, Y6
+	VMOVUPS GK(R8), Y0
+	VFMADD213PS ONE(R8), Y6, Y0
+	VMULPS Y5, Y0, Y0
+	VMULPS GM2C(R8), Y0, Y0
+	EXP(Y0, Y1, Y2, Y3, Y4)
+	VADDPS ONE(R8), Y0, Y0
+	VMOVUPS ONE(R8), Y7
+	VDIVPS Y0, Y7, Y7
+	VMOVUPS ONE(R8), Y1
+	VSUBPS Y7, Y1, Y1
+	VMULPS Y7, Y1, Y1
+	VMOVUPS G3KC(R8), Y2
+	VFMADD213PS GC(R8), Y6, Y2
+	VMULPS Y2, Y1, Y1
+	VMULPS Y5, Y1, Y1
+	VADDPS Y1, Y1, Y1
+	VADDPS Y7, Y1, Y1
+	VMOVUPS (DX), Y2
+	VMOVUPS (DI), Y3
+	VFMADD231PS Y2, Y1, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  gradloop
+
+graddone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// opsAVX2 is false: the vector kernels run in Go on this platform.
+const opsAVX2 = false
+
+func opsExpSubSumAVX2(dst, src *float32, n int, shift float32, c *[17][8]float32) float32 {
+	panic("unreachable")
+}
+func opsMaxAVX2(x *float32, n int) float32                        { panic("unreachable") }
+func opsScaleAVX2(x *float32, n int, s float32)                   { panic("unreachable") }
+func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)     { panic("unreachable") }
+func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32) { panic("unreachable") }
