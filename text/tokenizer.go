@@ -112,6 +112,14 @@ func (t *Tokenizer) encodePiece(p string, scratch *[]int32) []int32 {
 // with the lowest rank is merged at every non-overlapping occurrence, left to
 // right, until no adjacent pair has a rule.
 func (t *Tokenizer) bpe(p string, syms []int32) []int32 {
+	if len(p) >= longPiece {
+		return t.bpeLong(p, syms)
+	}
+	return t.bpeShort(p, syms)
+}
+
+// bpeShort is bpe by the direct loop, for short pieces.
+func (t *Tokenizer) bpeShort(p string, syms []int32) []int32 {
 	for i := 0; i < len(p); i++ {
 		syms = append(syms, t.byteID[p[i]])
 	}

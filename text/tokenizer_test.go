@@ -375,6 +375,11 @@ func FuzzRoundTrip(f *testing.F) {
 				}
 			}
 		}
+		for _, tok := range []*Tokenizer{small, g} {
+			if a, b := tok.bpeShort(s, nil), tok.bpeLong(s, nil); !slices.Equal(a, b) {
+				t.Fatalf("bpe of %q: short %v, long %v", s, a, b)
+			}
+		}
 		var got []string
 		pieces(s, func(p string) bool { got = append(got, p); return true })
 		if strings.Join(got, "") != s {
@@ -406,4 +411,41 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("loaded tokenizer does not round trip: %q", got)
 		}
 	})
+}
+
+// TestBPELongMatchesShort: the heap algorithm for long pieces and the direct
+// loop agree, on both vocabularies, for pieces of every length.
+func TestBPELongMatchesShort(t *testing.T) {
+	def, err := DefaultTokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := LoadSplit("val")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []string
+	pieces(docs[0].Text[:min(20000, len(docs[0].Text))], func(p string) bool { ps = append(ps, p); return true })
+	ps = append(ps, strings.Repeat("a", 200), strings.Repeat("ab", 77), strings.Repeat("the", 50),
+		strings.Repeat("!?", 40), strings.Repeat("😀", 30), " "+strings.Repeat("x", 63),
+		"Supercalifragilisticexpialidociousandantidisestablishmentarianismwithoutanyspaces")
+	for _, tok := range []*Tokenizer{def, loadGPT2(t)} {
+		for _, p := range ps {
+			short := tok.bpeShort(p, nil)
+			long := tok.bpeLong(p, nil)
+			if !slices.Equal(short, long) {
+				t.Fatalf("piece %q: short %v, long %v", p, short, long)
+			}
+		}
+	}
+}
+
+func TestEncodeLongPiece(t *testing.T) {
+	tok := loadGPT2(t)
+	// One piece of a million letters: the heap path keeps this fast.
+	s := strings.Repeat("abcdefghij", 100000)
+	ids := tok.Encode(s)
+	if tok.Decode(ids) != s || len(ids) >= len(s)/2 {
+		t.Fatalf("%d tokens for %d bytes", len(ids), len(s))
+	}
 }
