@@ -1,0 +1,189 @@
+package web
+
+import (
+	"math"
+	"sort"
+
+	"rlhf/store"
+)
+
+// CohenKappa returns Cohen's kappa for two raters' paired nominal ratings
+// (a[i] and b[i] rate the same item): (p_o - p_e) / (1 - p_e). It is NaN for
+// no items or when chance agreement is 1 (both raters used one category).
+func CohenKappa(a, b []int) float64 {
+	if len(a) != len(b) || len(a) == 0 {
+		return math.NaN()
+	}
+	n := float64(len(a))
+	ca, cb := map[int]float64{}, map[int]float64{}
+	agree := 0.0
+	for i := range a {
+		ca[a[i]]++
+		cb[b[i]]++
+		if a[i] == b[i] {
+			agree++
+		}
+	}
+	po, pe := agree/n, 0.0
+	for c, x := range ca {
+		pe += (x / n) * (cb[c] / n)
+	}
+	if pe >= 1 {
+		return math.NaN()
+	}
+	return (po - pe) / (1 - pe)
+}
+
+// KrippendorffAlpha returns Krippendorff's alpha for nominal data: units maps
+// each item to the values its raters gave (any number of raters, missing
+// ratings simply absent). Units with fewer than two values are not pairable
+// and are ignored. alpha = 1 - (n-1) * sum_{c!=k} o_ck / sum_{c!=k} n_c n_k,
+// with o the coincidence matrix. NaN when there is no pairable unit or only
+// one category occurs.
+func KrippendorffAlpha(units [][]int) float64 {
+	o := map[[2]int]float64{}
+	nc := map[int]float64{}
+	n := 0.0
+	for _, u := range units {
+		m := float64(len(u))
+		if m < 2 {
+			continue
+		}
+		for i := range u {
+			for j := range u {
+				if i != j {
+					o[[2]int{u[i], u[j]}] += 1 / (m - 1)
+				}
+			}
+		}
+		for _, v := range u {
+			nc[v]++
+		}
+		n += m
+	}
+	var disagree, expect float64
+	for ck, v := range o {
+		if ck[0] != ck[1] {
+			disagree += v
+		}
+	}
+	for c, x := range nc {
+		for k, y := range nc {
+			if c != k {
+				expect += x * y
+			}
+		}
+	}
+	if n < 2 || expect == 0 {
+		return math.NaN()
+	}
+	return 1 - (n-1)*disagree/expect
+}
+
+// ratable reports whether a label takes part in agreement statistics: picks
+// and ties do; can't-tell and skip are missing data.
+func ratable(c store.Choice) bool { return c.IsIndex() || c == store.Tie }
+
+// labelerAgreement is one labeler's row on the admin page.
+type labelerAgreement struct {
+	Pairs     int     // labels of theirs that share a query with another labeler's
+	WithOther float64 // fraction of those pairs that agree (NaN if none)
+	Gold      int     // labels of theirs on gold queries
+	GoldAcc   float64 // fraction matching the known answer (NaN if none)
+	Kappa     float64 // mean Cohen's kappa against each other labeler with >= minKappaItems shared items
+}
+
+// pairKappa is Cohen's kappa between two labelers.
+type pairKappa struct {
+	A, B  string
+	Items int
+	Kappa float64
+}
+
+// minKappaItems is the fewest shared items for which a pairwise kappa is shown.
+const minKappaItems = 5
+
+// agreementStats computes per-labeler agreement, pairwise kappas and the
+// overall Krippendorff's alpha from labels and the queries' gold answers.
+func agreementStats(labels []store.Label, gold map[int64]store.Choice, names map[int64]string) (map[int64]*labelerAgreement, []pairKappa, float64) {
+	byQuery := map[int64][]store.Label{}
+	per := map[int64]*labelerAgreement{}
+	agreeN := map[int64]int{}
+	goldOK := map[int64]int{}
+	for _, l := range labels {
+		if !ratable(l.Choice) {
+			continue
+		}
+		byQuery[l.QueryID] = append(byQuery[l.QueryID], l)
+		if per[l.LabelerID] == nil {
+			per[l.LabelerID] = &labelerAgreement{}
+		}
+		if g, ok := gold[l.QueryID]; ok {
+			per[l.LabelerID].Gold++
+			if g == l.Choice {
+				goldOK[l.LabelerID]++
+			}
+		}
+	}
+	type pair struct{ a, b int64 }
+	paired := map[pair][2][]int{}
+	var units [][]int
+	for _, ls := range byQuery {
+		if len(ls) < 2 {
+			continue
+		}
+		u := make([]int, len(ls))
+		for i, l := range ls {
+			u[i] = int(l.Choice)
+			for j, m := range ls {
+				if i == j {
+					continue
+				}
+				per[l.LabelerID].Pairs++
+				if l.Choice == m.Choice {
+					agreeN[l.LabelerID]++
+				}
+				if l.LabelerID < m.LabelerID {
+					p := pair{l.LabelerID, m.LabelerID}
+					v := paired[p]
+					v[0], v[1] = append(v[0], int(l.Choice)), append(v[1], int(m.Choice))
+					paired[p] = v
+				}
+			}
+		}
+		units = append(units, u)
+	}
+	var kappas []pairKappa
+	kSum, kN := map[int64]float64{}, map[int64]int{}
+	for p, v := range paired {
+		if len(v[0]) < minKappaItems {
+			continue
+		}
+		k := CohenKappa(v[0], v[1])
+		kappas = append(kappas, pairKappa{A: names[p.a], B: names[p.b], Items: len(v[0]), Kappa: k})
+		if !math.IsNaN(k) {
+			kSum[p.a], kSum[p.b] = kSum[p.a]+k, kSum[p.b]+k
+			kN[p.a], kN[p.b] = kN[p.a]+1, kN[p.b]+1
+		}
+	}
+	sort.Slice(kappas, func(i, j int) bool {
+		if kappas[i].Items != kappas[j].Items {
+			return kappas[i].Items > kappas[j].Items
+		}
+		return kappas[i].A+"\x00"+kappas[i].B < kappas[j].A+"\x00"+kappas[j].B
+	})
+	for id, a := range per {
+		a.WithOther, a.GoldAcc, a.Kappa = ratio(agreeN[id], a.Pairs), ratio(goldOK[id], a.Gold), math.NaN()
+		if kN[id] > 0 {
+			a.Kappa = kSum[id] / float64(kN[id])
+		}
+	}
+	return per, kappas, KrippendorffAlpha(units)
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
