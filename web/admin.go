@@ -49,6 +49,7 @@ type adminView struct {
 	AlphaUnits  int
 	Kappas      []pairKappa
 	GoldQueries int
+	Notes       []store.Label // the latest labels with a note, newest first
 }
 
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +116,11 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	const hours = 24
 	buckets := make([]int, hours)
 	start := now.Truncate(time.Hour).Add(-(hours - 1) * time.Hour)
+	for i := len(labels) - 1; i >= 0 && len(v.Notes) < 20; i-- {
+		if labels[i].Note != "" {
+			v.Notes = append(v.Notes, labels[i])
+		}
+	}
 	for _, l := range labels {
 		v.Total++
 		perRun[l.RunID]++
