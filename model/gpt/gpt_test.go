@@ -1,0 +1,516 @@
+package gpt
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"rlhf/ag"
+	"rlhf/safetensors"
+	"rlhf/tensor"
+)
+
+// testConfig is a small model that still has several heads and layers.
+func testConfig() Config {
+	return Config{VocabSize: 50, NPositions: 32, NEmbd: 16, NLayer: 2, NHead: 4,
+		LayerNormEpsilon: 1e-5, EOSTokenID: 49, Tokenizer: "default"}
+}
+
+func randIDs(r *rand.Rand, n, v int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = r.IntN(v)
+	}
+	return ids
+}
+
+func newTestModel(t *testing.T, cfg Config) *Model {
+	t.Helper()
+	m, err := New(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Larger weights than GPT-2's init so that the logits are far from
+	// uniform and differences show.
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, p := range m.Params() {
+		for i := range p.P.Value.Data {
+			p.P.Value.Data[i] += float32(r.NormFloat64()) * 0.3
+		}
+	}
+	return m
+}
+
+func TestNumParams(t *testing.T) {
+	cfg := TinyConfig()
+	cfg.ValueHead, cfg.RewardHead = true, true
+	m, err := New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range m.Params() {
+		n += len(p.P.Value.Data)
+	}
+	if n != cfg.NumParams() {
+		t.Fatalf("params %d, NumParams %d", n, cfg.NumParams())
+	}
+	if base := TinyConfig().NumParams(); base < 1_330_000 || base > 1_340_000 {
+		t.Fatalf("tiny config has %d params, want about 1.33M", base)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []func(*Config){
+		func(c *Config) { c.NEmbd = 0 },
+		func(c *Config) { c.NHead = 3 },
+		func(c *Config) { c.LayerNormEpsilon = 0 },
+		func(c *Config) { c.ActivationFunction = "relu" },
+		func(c *Config) { n := 7; c.NInner = &n },
+		func(c *Config) { c.EOSTokenID = 50 },
+	}
+	for i, f := range bad {
+		c := testConfig()
+		f(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("case %d: no error for %+v", i, c)
+		}
+	}
+}
+
+// TestPaddedBatchMatchesSingles checks the right-padding scheme: each row of
+// a padded batch gets the log-probs, values and rewards it gets alone.
+func TestPaddedBatchMatchesSingles(t *testing.T) {
+	cfg := testConfig()
+	cfg.ValueHead, cfg.RewardHead = true, true
+	m := newTestModel(t, cfg)
+	r := rand.New(rand.NewPCG(1, 2))
+	rows := [][]int{randIDs(r, 9, 50), randIDs(r, 4, 50), randIDs(r, 13, 50)}
+	ids, T, lens := PadRight(rows)
+	for i := range ids { // filler other than PadID must not matter either
+		if ids[i] == PadID {
+			ids[i] = r.IntN(50)
+		}
+	}
+	for b, row := range rows {
+		copy(ids[b*T:], row)
+	}
+	mask := make([]float32, len(ids))
+	for b := range rows {
+		for j := 0; j < lens[b]; j++ {
+			mask[b*T+j] = 1
+		}
+	}
+	tp := ag.NewNoGradTape()
+	lp := m.LogProbs(tp, ids, len(rows), T, mask).Value.Data
+	vals := m.Values(tp, ids, len(rows), T).Value.Data
+	rews := m.Rewards(tp, ids, len(rows), T, lens).Value.Data
+	for b, row := range rows {
+		n := len(row)
+		one := ag.NewNoGradTape()
+		lp1 := m.LogProbs(one, row, 1, n, nil).Value.Data
+		v1 := m.Values(one, row, 1, n).Value.Data
+		r1 := m.Rewards(one, row, 1, n, nil).Value.Data
+		for j := 0; j < T-1; j++ {
+			got := lp[b*(T-1)+j]
+			if j >= n-1 {
+				if got != 0 {
+					t.Fatalf("row %d pos %d: masked log-prob %g, want 0", b, j, got)
+				}
+				continue
+			}
+			if d := math.Abs(float64(got - lp1[j])); d > 1e-5 {
+				t.Fatalf("row %d pos %d: padded log-prob %g, alone %g", b, j, got, lp1[j])
+			}
+		}
+		for j := 0; j < n; j++ {
+			if d := math.Abs(float64(vals[b*T+j] - v1[j])); d > 1e-5 {
+				t.Fatalf("row %d pos %d: padded value %g, alone %g", b, j, vals[b*T+j], v1[j])
+			}
+		}
+		if d := math.Abs(float64(rews[b] - r1[0])); d > 1e-5 {
+			t.Fatalf("row %d: padded reward %g, alone %g", b, rews[b], r1[0])
+		}
+	}
+}
+
+// TestLogProbsMatchLogits checks LogProbs against a log-softmax computed
+// here from Forward's logits.
+func TestLogProbsMatchLogits(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	r := rand.New(rand.NewPCG(4, 4))
+	B, T, V := 2, 7, 50
+	ids := randIDs(r, B*T, V)
+	tp := ag.NewNoGradTape()
+	logits := slices.Clone(m.Forward(tp, ids, B, T).Value.Data)
+	lp := m.LogProbs(tp, ids, B, T, nil).Value.Data
+	ent := m.Entropy(tp, ids, B, T).Value.Data
+	for b := range B {
+		for j := 0; j < T; j++ {
+			row := logits[(b*T+j)*V : (b*T+j+1)*V]
+			var mx float64 = math.Inf(-1)
+			for _, v := range row {
+				mx = max(mx, float64(v))
+			}
+			var s float64
+			for _, v := range row {
+				s += math.Exp(float64(v) - mx)
+			}
+			lse := mx + math.Log(s)
+			var h float64
+			for _, v := range row {
+				l := float64(v) - lse
+				h -= math.Exp(l) * l
+			}
+			if d := math.Abs(h - float64(ent[b*T+j])); d > 1e-4 {
+				t.Fatalf("entropy (%d,%d): %g, want %g", b, j, ent[b*T+j], h)
+			}
+			if j == T-1 {
+				continue
+			}
+			want := float64(row[ids[b*T+j+1]]) - lse
+			if d := math.Abs(want - float64(lp[b*(T-1)+j])); d > 1e-4 {
+				t.Fatalf("log-prob (%d,%d): %g, want %g", b, j, lp[b*(T-1)+j], want)
+			}
+		}
+	}
+}
+
+// TestLogProbsGradient checks that gradients flow through LogProbs and the
+// heads: a step against the gradient raises the summed log-prob.
+func TestLogProbsGradient(t *testing.T) {
+	cfg := testConfig()
+	cfg.ValueHead = true
+	m := newTestModel(t, cfg)
+	r := rand.New(rand.NewPCG(5, 5))
+	ids := randIDs(r, 2*6, 50)
+	sum := func() float32 {
+		tp := ag.NewNoGradTape()
+		var s float32
+		for _, v := range m.LogProbs(tp, ids, 2, 6, nil).Value.Data {
+			s += v
+		}
+		return s
+	}
+	before := sum()
+	tp := ag.NewTape()
+	loss := tp.Add(tp.Neg(tp.SumAll(m.LogProbs(tp, ids, 2, 6, nil))), tp.Scale(tp.SumAll(m.Values(tp, ids, 2, 6)), 0))
+	tp.Backward(loss)
+	for _, p := range m.Params() {
+		if p.P.Grad == nil {
+			t.Fatalf("no gradient for %s", p.Name)
+		}
+		for i, g := range p.P.Grad.Data {
+			p.P.Value.Data[i] -= 1e-2 * g
+		}
+	}
+	if after := sum(); !(after > before) {
+		t.Fatalf("log-prob sum %g -> %g after a gradient step", before, after)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	cfg := testConfig()
+	cfg.ValueHead, cfg.RewardHead = true, true
+	m := newTestModel(t, cfg)
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Config.NEmbd != cfg.NEmbd || m2.VHead == nil || m2.RHead == nil || m2.Config.Tokenizer != "default" {
+		t.Fatalf("loaded config %+v", m2.Config)
+	}
+	a, b := m.Params(), m2.Params()
+	if len(a) != len(b) {
+		t.Fatalf("%d params, loaded %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || tensor.MaxAbsDiff(a[i].P.Value, b[i].P.Value) != 0 {
+			t.Fatalf("param %s differs after load", a[i].Name)
+		}
+	}
+	js, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"vocab_size": 50`, `"n_positions": 32`, `"n_embd": 16`, `"n_layer": 2`, `"n_head": 4`, `"layer_norm_epsilon": 0.00001`, `"model_type": "gpt2"`} {
+		if !strings.Contains(string(js), key) {
+			t.Errorf("config.json lacks %s:\n%s", key, js)
+		}
+	}
+}
+
+// writeHF writes m's tensors as a Hugging Face GPT2LMHeadModel file would
+// name them: a transformer. prefix, attention-mask buffers and lm_head.weight.
+func writeHF(t *testing.T, m *Model, dir string, edit func(map[string]*tensor.Tensor)) {
+	t.Helper()
+	ts := map[string]*tensor.Tensor{}
+	for _, p := range m.Params() {
+		ts["transformer."+p.Name] = p.P.Value
+	}
+	for i := range m.Config.NLayer {
+		P := m.Config.NPositions
+		ts["transformer.h."+itoa(i)+".attn.bias"] = tensor.New(1, 1, P, P)
+		ts["transformer.h."+itoa(i)+".attn.masked_bias"] = tensor.New(1)
+	}
+	ts["lm_head.weight"] = m.GPT.Wte.W.Value
+	if edit != nil {
+		edit(ts)
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, WeightsFile), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	hf := `{"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+  "bos_token_id": 49, "eos_token_id": 49, "initializer_range": 0.02, "layer_norm_epsilon": 1e-05,
+  "model_type": "gpt2", "n_ctx": 32, "n_embd": 16, "n_head": 4, "n_inner": null, "n_layer": 2,
+  "n_positions": 32, "vocab_size": 50}`
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(hf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }
+
+func TestLoadHuggingFaceLayout(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	dir := t.TempDir()
+	writeHF(t, m, dir, nil)
+	m2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int{1, 2, 3, 4, 5}
+	a := m.Forward(ag.NewNoGradTape(), ids, 1, 5).Value
+	b := m2.Forward(ag.NewNoGradTape(), ids, 1, 5).Value
+	if d := tensor.MaxAbsDiff(a, b); d != 0 {
+		t.Fatalf("logits differ by %g after loading the HF layout", d)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	cases := map[string]func(map[string]*tensor.Tensor){
+		"missing tensor h.1.mlp.c_fc.weight": func(ts map[string]*tensor.Tensor) { delete(ts, "transformer.h.1.mlp.c_fc.weight") },
+		"has shape":                          func(ts map[string]*tensor.Tensor) { ts["transformer.wpe.weight"] = tensor.New(31, 16) },
+		"unexpected tensors v_head.weight":   func(ts map[string]*tensor.Tensor) { ts["v_head.weight"] = tensor.New(16, 1) },
+	}
+	for want, edit := range cases {
+		dir := t.TempDir()
+		writeHF(t, m, dir, edit)
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "config") {
+		t.Errorf("empty dir: error %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ConfigFile), []byte(`{"vocab_size": 50, "n_embd": 15, "n_head": 4, "n_layer": 1, "n_positions": 8}`), 0o644)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "multiple") {
+		t.Errorf("bad config: error %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ConfigFile), []byte(`{"vocab_size": 50,`), 0o644)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "parse") {
+		t.Errorf("malformed config: error %v", err)
+	}
+}
+
+// greedyByRecompute decodes greedily by running the full forward pass over
+// the whole sequence at every step.
+func greedyByRecompute(m *Model, prompt []int, n int) []int {
+	seq := slices.Clone(prompt)
+	V := m.Config.VocabSize
+	for range n {
+		tp := ag.NewNoGradTape()
+		T := len(seq)
+		lg := m.Forward(tp, seq, 1, T).Value.Data[(T-1)*V : T*V]
+		best := 0
+		for i, v := range lg {
+			if v > lg[best] {
+				best = i
+			}
+		}
+		seq = append(seq, best)
+	}
+	return seq[len(prompt):]
+}
+
+func TestKVCacheGreedyMatchesRecompute(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	prompts := [][]int{{3, 14, 15, 9, 2, 6}, {5}, {35, 8, 9, 7}}
+	got, err := m.Sample(context.Background(), prompts, SampleConfig{MaxNewTokens: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topk1, err := m.Sample(context.Background(), prompts, SampleConfig{MaxNewTokens: 12, Temperature: 0.8, TopK: 1, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range prompts {
+		want := greedyByRecompute(m, p, 12)
+		if !slices.Equal(got.Tokens[i], want) {
+			t.Fatalf("row %d: KV-cache greedy %v, recompute %v", i, got.Tokens[i], want)
+		}
+		if !slices.Equal(topk1.Tokens[i], want) {
+			t.Fatalf("row %d: top-k=1 %v, greedy %v", i, topk1.Tokens[i], want)
+		}
+		for _, lp := range topk1.LogProbs[i] {
+			if lp != 0 {
+				t.Fatalf("row %d: top-k=1 log-prob %g, want 0", i, lp)
+			}
+		}
+	}
+}
+
+// TestSampleLogProbsMatchModel: at temperature 1 without filtering the
+// sampling distribution is the model's, so the log-probs Sample returns
+// (from the KV cache) equal TokenLogProbs (a full forward pass).
+func TestSampleLogProbsMatchModel(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	prompts := [][]int{{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10}, {11}}
+	s, err := m.Sample(context.Background(), prompts, SampleConfig{MaxNewTokens: 10, Temperature: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := m.TokenLogProbs(prompts, s.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range prompts {
+		if len(s.Tokens[i]) != 10 {
+			t.Fatalf("row %d: %d tokens, want 10", i, len(s.Tokens[i]))
+		}
+		for j := range s.Tokens[i] {
+			if d := math.Abs(float64(s.LogProbs[i][j] - ref[i][j])); d > 1e-4 {
+				t.Fatalf("row %d token %d: sampled log-prob %g, model %g", i, j, s.LogProbs[i][j], ref[i][j])
+			}
+		}
+	}
+}
+
+func TestSampleReproducibleAndFiltered(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	prompts := [][]int{{1, 2}, {3, 4}, {1, 2}}
+	cfg := SampleConfig{MaxNewTokens: 8, Temperature: 1.3, TopK: 5, TopP: 0.9, Seeds: []uint64{10, 11, 10}}
+	a, err := m.Sample(context.Background(), prompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Sample(context.Background(), prompts[:1], SampleConfig{MaxNewTokens: 8, Temperature: 1.3, TopK: 5, TopP: 0.9, Seeds: []uint64{10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Tokens[0], a.Tokens[2]) || !slices.Equal(a.Tokens[0], b.Tokens[0]) {
+		t.Fatalf("same prompt and seed gave %v, %v and alone %v", a.Tokens[0], a.Tokens[2], b.Tokens[0])
+	}
+	// Each sampled token lies in the top 5 of the model's distribution and
+	// has a valid log-prob.
+	for i := range prompts {
+		for j, tok := range a.Tokens[i] {
+			seq := append(slices.Clone(prompts[i]), a.Tokens[i][:j]...)
+			tp := ag.NewNoGradTape()
+			lg := m.Forward(tp, seq, 1, len(seq)).Value.Data[(len(seq)-1)*50:]
+			above := 0
+			for _, v := range lg {
+				if v > lg[tok] {
+					above++
+				}
+			}
+			if above >= 5 {
+				t.Fatalf("row %d token %d ranks %d, outside top-k 5", i, j, above+1)
+			}
+			if a.LogProbs[i][j] > 1e-6 {
+				t.Fatalf("row %d token %d: log-prob %g", i, j, a.LogProbs[i][j])
+			}
+		}
+	}
+}
+
+func TestSampleStopsAtEOS(t *testing.T) {
+	cfg := testConfig()
+	m := newTestModel(t, cfg)
+	// Make EOS overwhelmingly likely everywhere: raise its embedding row
+	// along the direction of the final LayerNorm bias.
+	for i := range m.GPT.LnF.B.Value.Data {
+		m.GPT.LnF.B.Value.Data[i] = 5
+		m.GPT.LnF.W.Value.Data[i] = 0
+		m.GPT.Wte.W.Value.Data[cfg.EOSTokenID*cfg.NEmbd+i] = 5
+	}
+	s, err := m.Sample(context.Background(), [][]int{{1}, {2, 3}}, SampleConfig{MaxNewTokens: 6, Temperature: 1, StopAtEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, toks := range s.Tokens {
+		if !slices.Equal(toks, []int{cfg.EOSTokenID}) {
+			t.Fatalf("row %d: %v, want a lone EOS", i, toks)
+		}
+	}
+}
+
+func TestSampleErrors(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	ctx := context.Background()
+	cases := []struct {
+		prompts [][]int
+		cfg     SampleConfig
+		want    string
+	}{
+		{[][]int{{1}}, SampleConfig{}, "max new tokens"},
+		{[][]int{{1}}, SampleConfig{MaxNewTokens: 1, Temperature: -1}, "temperature"},
+		{[][]int{{1}}, SampleConfig{MaxNewTokens: 1, TopP: 2}, "top-p"},
+		{[][]int{{}}, SampleConfig{MaxNewTokens: 1}, "empty"},
+		{[][]int{{50}}, SampleConfig{MaxNewTokens: 1}, "outside the vocabulary"},
+		{[][]int{{1, 2}}, SampleConfig{MaxNewTokens: 32}, "positions"},
+		{[][]int{{1}}, SampleConfig{MaxNewTokens: 1, Seeds: []uint64{1, 2}}, "seeds"},
+	}
+	for _, c := range cases {
+		if _, err := m.Sample(ctx, c.prompts, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %+v: error %v, want %q", c.prompts, c.cfg, err, c.want)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := m.Sample(cctx, [][]int{{1}}, SampleConfig{MaxNewTokens: 3}); err == nil {
+		t.Error("cancelled context: no error")
+	}
+}
+
+// BenchmarkSample measures sampling throughput of the tiny model: batch 64,
+// 16-token prompts, 128 new tokens (needs 143 positions, so the benchmark
+// model has 256), temperature 1, top-k 50.
+func BenchmarkSample(b *testing.B) {
+	cfg := TinyConfig()
+	cfg.NPositions = 256
+	m, err := New(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	prompts := make([][]int, 64)
+	for i := range prompts {
+		prompts[i] = randIDs(r, 16, cfg.VocabSize)
+	}
+	sc := SampleConfig{MaxNewTokens: 128, Temperature: 1, TopK: 50}
+	b.ResetTimer()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		sc.Seed = uint64(i)
+		s, err := m.Sample(context.Background(), prompts, sc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range s.Tokens {
+			n += len(t)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "tokens/s")
+}

@@ -1,0 +1,296 @@
+package gpt
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"rlhf/ag"
+	"rlhf/tensor"
+)
+
+// SampleConfig controls generation.
+type SampleConfig struct {
+	// MaxNewTokens is the most tokens generated per row (> 0).
+	MaxNewTokens int
+	// Temperature divides the logits; 0 means greedy (argmax) decoding.
+	Temperature float64
+	// TopK, if > 0, keeps only the K most likely tokens.
+	TopK int
+	// TopP, if in (0, 1), keeps the smallest set of most likely tokens whose
+	// probability reaches TopP (nucleus sampling), after TopK.
+	TopP float64
+	// StopAtEOS ends a row when it samples the model's eos_token_id (kept as
+	// the row's last token).
+	StopAtEOS bool
+	// Seed seeds row i's generator as PCG(Seed, i) unless Seeds is set.
+	Seed uint64
+	// Seeds, if not nil, gives each row its own seed (one per prompt), so a
+	// row's sample does not depend on the rest of the batch.
+	Seeds []uint64
+}
+
+// Validate reports settings that cannot sample.
+func (c SampleConfig) Validate() error {
+	switch {
+	case c.MaxNewTokens <= 0:
+		return fmt.Errorf("gpt: sample max new tokens %d must be positive", c.MaxNewTokens)
+	case !(c.Temperature >= 0) || math.IsInf(c.Temperature, 0):
+		return fmt.Errorf("gpt: sample temperature %g must be finite and >= 0", c.Temperature)
+	case c.TopK < 0:
+		return fmt.Errorf("gpt: sample top-k %d must be >= 0", c.TopK)
+	case !(c.TopP >= 0 && c.TopP <= 1):
+		return fmt.Errorf("gpt: sample top-p %g must be in [0, 1]", c.TopP)
+	}
+	return nil
+}
+
+// Samples are the outputs of Sample, one entry per prompt.
+type Samples struct {
+	// Tokens are the generated tokens (the prompt excluded; the EOS token
+	// included when a row stopped at it).
+	Tokens [][]int
+	// LogProbs are the log-probabilities of Tokens under the distribution
+	// they were drawn from (after temperature, top-k and top-p; 0 for greedy
+	// decoding). For the model's own log-probabilities at temperature 1, use
+	// TokenLogProbs.
+	LogProbs [][]float32
+}
+
+// kvCache holds each layer's keys and values for every row: (B, Tmax, C).
+type kvCache struct {
+	k, v [][]float32
+	tmax int
+}
+
+// Sample continues each prompt with up to cfg.MaxNewTokens tokens, all rows
+// in one batch, with a key/value cache so each new token costs one position
+// of compute. It runs without gradients and returns early with ctx's error
+// when ctx is cancelled.
+func (m *Model) Sample(ctx context.Context, prompts [][]int, cfg SampleConfig) (*Samples, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	B := len(prompts)
+	if B == 0 {
+		return &Samples{}, nil
+	}
+	if cfg.Seeds != nil && len(cfg.Seeds) != B {
+		return nil, fmt.Errorf("gpt: %d seeds for %d prompts", len(cfg.Seeds), B)
+	}
+	lens := make([]int, B)
+	tmax := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("gpt: prompt %d is empty (start it with the EOS token %d)", i, m.Config.EOSTokenID)
+		}
+		if err := m.checkTokens(p); err != nil {
+			return nil, fmt.Errorf("gpt: prompt %d: %w", i, err)
+		}
+		lens[i] = len(p)
+		tmax = max(tmax, len(p)+cfg.MaxNewTokens-1)
+	}
+	if tmax > m.Config.NPositions {
+		return nil, fmt.Errorf("gpt: prompt plus %d new tokens needs %d positions, the model has %d",
+			cfg.MaxNewTokens, tmax, m.Config.NPositions)
+	}
+	rngs := make([]*rand.Rand, B)
+	for i := range rngs {
+		if cfg.Seeds != nil {
+			rngs[i] = rand.New(rand.NewPCG(cfg.Seeds[i], 0))
+		} else {
+			rngs[i] = rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+		}
+	}
+	C, V := m.Config.NEmbd, m.Config.VocabSize
+	cache := &kvCache{tmax: tmax}
+	for range m.Config.NLayer {
+		cache.k = append(cache.k, make([]float32, B*tmax*C))
+		cache.v = append(cache.v, make([]float32, B*tmax*C))
+	}
+	tp := ag.NewNoGradTape()
+	logits := make([]float32, B*V) // (B, V) at each row's newest position
+	m.prefill(tp, prompts, lens, cache, logits)
+
+	out := &Samples{Tokens: make([][]int, B), LogProbs: make([][]float32, B)}
+	done := make([]bool, B)
+	toks := make([]int, B)
+	pos := make([]int, B)
+	s := newSampler(V)
+	for step := 0; step < cfg.MaxNewTokens; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		live := 0
+		for i := range B {
+			if done[i] {
+				continue // keeps feeding its last token; the result is unused
+			}
+			tok, lp := s.draw(logits[i*V:(i+1)*V], cfg, rngs[i])
+			out.Tokens[i] = append(out.Tokens[i], tok)
+			out.LogProbs[i] = append(out.LogProbs[i], lp)
+			toks[i] = tok
+			if cfg.StopAtEOS && tok == m.Config.EOSTokenID {
+				done[i] = true
+			} else {
+				live++
+			}
+		}
+		if live == 0 || step == cfg.MaxNewTokens-1 {
+			break
+		}
+		for i := range B {
+			pos[i] = lens[i] + step
+		}
+		m.decode(tp, toks, pos, cache, logits)
+	}
+	return out, nil
+}
+
+// prefill runs the right-padded prompts (B, Tp) through the model, stores
+// every layer's keys and values in the cache and writes the logits at each
+// row's last prompt token into logits (B, V).
+func (m *Model) prefill(tp *ag.Tape, prompts [][]int, lens []int, cache *kvCache, logits []float32) {
+	defer tp.Reset()
+	B, C := len(prompts), m.Config.NEmbd
+	ids, T, _ := PadRight(prompts)
+	g := m.GPT
+	posIDs := make([]int, T)
+	for i := range posIDs {
+		posIDs[i] = i
+	}
+	x := tp.Add(tp.Reshape(g.Wte.Forward(tp, ids), B, T, C), g.Wpe.Forward(tp, posIDs)) // (B, T, C)
+	for l, blk := range g.H {
+		qkv := blk.Attn.CAttn.Forward(tp, blk.Ln1.Forward(tp, x)) // (B, T, 3C)
+		q := qkv.Value.Data
+		for b := range B {
+			for t := range min(T, cache.tmax) {
+				src := q[(b*T+t)*3*C:]
+				dst := (b*cache.tmax + t) * C
+				copy(cache.k[l][dst:dst+C], src[C:2*C])
+				copy(cache.v[l][dst:dst+C], src[2*C:3*C])
+			}
+		}
+		x = tp.Add(x, blk.Attn.CProj.Forward(tp, tp.Attention(qkv, blk.Attn.Heads)))
+		x = tp.Add(x, blk.MLP.Forward(tp, blk.Ln2.Forward(tp, x)))
+	}
+	h := g.LnF.Forward(tp, x) // (B, T, C)
+	last := make([]int, B)
+	for b := range B {
+		last[b] = b*T + lens[b] - 1
+	}
+	hl := tp.Embedding(tp.Reshape(h, B*T, C), last) // (B, C): gathers each row's last position
+	copy(logits, m.Logits(tp, hl).Value.Data)
+}
+
+// decode feeds one new token per row, toks[b] at position pos[b], appends
+// its key and value to the cache, attends over the row's cached positions
+// 0..pos[b] and writes the next-token logits into logits (B, V).
+func (m *Model) decode(tp *ag.Tape, toks, pos []int, cache *kvCache, logits []float32) {
+	defer tp.Reset()
+	B, C, H := len(toks), m.Config.NEmbd, m.Config.NHead
+	g := m.GPT
+	x := tp.Add(g.Wte.Forward(tp, toks), g.Wpe.Forward(tp, pos)) // (B, C)
+	att := tensor.New(B, C)
+	for l, blk := range g.H {
+		qkv := blk.Attn.CAttn.Forward(tp, blk.Ln1.Forward(tp, x)).Value.Data // (B, 3C)
+		for b := range B {
+			row := qkv[b*3*C : (b+1)*3*C]
+			base := b * cache.tmax * C
+			n := pos[b] + 1
+			copy(cache.k[l][base+pos[b]*C:base+n*C], row[C:2*C])
+			copy(cache.v[l][base+pos[b]*C:base+n*C], row[2*C:])
+			q := ag.Const(tensor.FromSlice(row[:C], 1, 1, C))
+			k := ag.Const(tensor.FromSlice(cache.k[l][base:base+n*C], 1, n, C))
+			v := ag.Const(tensor.FromSlice(cache.v[l][base:base+n*C], 1, n, C))
+			copy(att.Data[b*C:(b+1)*C], tp.AttentionQKV(q, k, v, H).Value.Data) // (1, 1, C)
+		}
+		x = tp.Add(x, blk.Attn.CProj.Forward(tp, ag.Const(att)))
+		x = tp.Add(x, blk.MLP.Forward(tp, blk.Ln2.Forward(tp, x)))
+	}
+	copy(logits, m.Logits(tp, g.LnF.Forward(tp, x)).Value.Data)
+}
+
+// sampler draws tokens from logit rows, reusing its scratch buffers.
+type sampler struct {
+	z   []float64 // scaled logits
+	idx []int     // candidate ids, most likely first once sorted
+}
+
+func newSampler(v int) *sampler {
+	return &sampler{z: make([]float64, v), idx: make([]int, v)}
+}
+
+// draw picks a token from one row of logits (V) and returns it with its
+// log-probability under the distribution it was drawn from.
+func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, float32) {
+	if cfg.Temperature == 0 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best, 0
+	}
+	V := len(logits)
+	z := s.z[:V]
+	inv := 1 / cfg.Temperature
+	for i, v := range logits {
+		z[i] = float64(v) * inv
+	}
+	cand := s.idx[:V]
+	for i := range cand {
+		cand[i] = i
+	}
+	filter := cfg.TopK > 0 && cfg.TopK < V || cfg.TopP > 0 && cfg.TopP < 1
+	if filter {
+		// Most likely first; ties by id so the order is deterministic.
+		slices.SortFunc(cand, func(a, b int) int {
+			if z[a] != z[b] {
+				if z[a] > z[b] {
+					return -1
+				}
+				return 1
+			}
+			return a - b
+		})
+		if cfg.TopK > 0 && cfg.TopK < len(cand) {
+			cand = cand[:cfg.TopK]
+		}
+	}
+	zmax := math.Inf(-1)
+	for _, i := range cand {
+		zmax = max(zmax, z[i])
+	}
+	var sum float64
+	for _, i := range cand {
+		sum += math.Exp(z[i] - zmax)
+	}
+	if cfg.TopP > 0 && cfg.TopP < 1 {
+		var acc float64
+		for k, i := range cand {
+			acc += math.Exp(z[i]-zmax) / sum
+			if acc >= cfg.TopP {
+				cand = cand[:k+1]
+				break
+			}
+		}
+		sum = 0
+		for _, i := range cand {
+			sum += math.Exp(z[i] - zmax)
+		}
+	}
+	u := r.Float64() * sum
+	pick := cand[len(cand)-1]
+	for _, i := range cand {
+		u -= math.Exp(z[i] - zmax)
+		if u < 0 {
+			pick = i
+			break
+		}
+	}
+	return pick, float32(z[pick] - zmax - math.Log(sum))
+}
