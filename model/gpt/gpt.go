@@ -247,7 +247,7 @@ func (m *Model) RewardsOf(tp *ag.Tape, h *ag.Var, lens []int) *ag.Var {
 		}
 	}
 	per := tp.Reshape(m.RHead.Forward(tp, h), b, t) // (B, T)
-	return tp.TakeAlongLast(per, last)             // (B)
+	return tp.TakeAlongLast(per, last)              // (B)
 }
 
 // Rewards returns the reward of each right-padded sequence of ids ((B, T),
@@ -272,7 +272,7 @@ func (m *Model) LogProbsOf(tp *ag.Tape, logits *ag.Var, ids []int, mask []float3
 	for i := range b {
 		copy(next[i*t:i*t+t-1], ids[i*t+1:(i+1)*t])
 	}
-	lsm := tp.LogSoftmax(logits)                            // (B, T, V)
+	lsm := tp.LogSoftmax(logits)                           // (B, T, V)
 	lp := tp.Slice(tp.TakeAlongLast(lsm, next), 1, 0, t-1) // (B, T-1)
 	if mask != nil {
 		mk := tensor.New(b, t-1)
