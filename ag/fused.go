@@ -148,29 +148,45 @@ func (tp *Tape) AttentionQKV(q, k, v *Var, heads int) *Var {
 		batch: qs[0], tq: qs[1], tk: ks[1], c: c, h: heads})
 }
 
+// attnBlock is the number of query rows processed together: a block of rows
+// only multiplies against the keys its causal mask can reach, so the masked
+// upper triangle is mostly never computed.
+var attnBlock = 32
+
 func (tp *Tape) attention(a attnArgs) *Var {
 	B, Tq, Tk, C, H := a.batch, a.tq, a.tk, a.c, a.h
 	hd := C / H
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	shift := Tk - Tq
+	blk := attnBlock
+	if blk <= 0 {
+		blk = Tq
+	}
 	out := tp.newVar([]int{B, Tq, C}, a.q, a.k, a.v)
 	Q, K, V, Y := a.q.Value.Data, a.k.Value.Data, a.v.Value.Data, out.Value.Data
-	P := tp.buf(B * H * Tq * Tk) // attention weights, kept for backward
+	P := tp.buf(B * H * Tq * Tk) // attention weights (B, H, Tq, Tk), kept for backward
 	tensor.ParallelFor(B*H, 1, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/H, bh%H
-			qp := Q[a.qOff+b*Tq*a.qStr+h*hd:]
-			kp := K[a.kOff+b*Tk*a.kStr+h*hd:]
-			vp := V[a.vOff+b*Tk*a.vStr+h*hd:]
+			qo := a.qOff + b*Tq*a.qStr + h*hd
+			ko := a.kOff + b*Tk*a.kStr + h*hd
+			vo := a.vOff + b*Tk*a.vStr + h*hd
 			S := P[bh*Tq*Tk : (bh+1)*Tq*Tk]
-			tensor.Gemm(false, true, Tq, Tk, hd, scale, qp, a.qStr, kp, a.kStr, 0, S, Tk)
-			for i := 0; i < Tq; i++ {
-				row := S[i*Tk : (i+1)*Tk]
-				valid := i + shift + 1
-				softmaxRow(row[:valid], row[:valid])
-				clear(row[valid:])
+			for r0 := 0; r0 < Tq; r0 += blk {
+				r1 := min(r0+blk, Tq)
+				lim := min(Tk, r1+shift) // keys reachable from rows [r0, r1)
+				Sb := S[r0*Tk:]
+				// S[r0:r1, :lim] = scale·Q[r0:r1]·K[:lim]ᵀ
+				tensor.Gemm(false, true, r1-r0, lim, hd, scale, Q[qo+r0*a.qStr:], a.qStr, K[ko:], a.kStr, 0, Sb, Tk)
+				for i := r0; i < r1; i++ {
+					row := S[i*Tk : (i+1)*Tk]
+					valid := i + shift + 1
+					softmaxRow(row[:valid], row[:valid])
+					clear(row[valid:])
+				}
+				// Y[r0:r1] = S[r0:r1, :lim]·V[:lim]
+				tensor.Gemm(false, false, r1-r0, hd, lim, 1, Sb, Tk, V[vo:], a.vStr, 0, Y[(b*Tq+r0)*C+h*hd:], C)
 			}
-			tensor.Gemm(false, false, Tq, hd, Tk, 1, S, Tk, vp, a.vStr, 0, Y[b*Tq*C+h*hd:], C)
 		}
 	})
 	tp.record(out, func() {
@@ -195,31 +211,37 @@ func (tp *Tape) attention(a attnArgs) *Var {
 				dy := dY[b*Tq*C+h*hd:]
 				S := P[bh*Tq*Tk : (bh+1)*Tq*Tk]
 				D := dP[bh*Tq*Tk : (bh+1)*Tq*Tk]
-				if dV != nil { // dV += Pᵀ·dY
-					tensor.Gemm(true, false, Tk, hd, Tq, 1, S, Tk, dy, C, 1, dV[vo:], a.vStr)
-				}
-				if dQ == nil && dK == nil {
-					continue
-				}
-				// dP = dY·Vᵀ, then dS = P∘(dP - rowsum(dP∘P)).
-				tensor.Gemm(false, true, Tq, Tk, hd, 1, dy, C, V[vo:], a.vStr, 0, D, Tk)
-				for i := 0; i < Tq; i++ {
-					valid := i + shift + 1
-					ps, ds := S[i*Tk:i*Tk+valid], D[i*Tk:(i+1)*Tk]
-					var dot float32
-					for j, p := range ps {
-						dot += p * ds[j]
+				for r0 := 0; r0 < Tq; r0 += blk {
+					r1 := min(r0+blk, Tq)
+					lim := min(Tk, r1+shift)
+					rb := r1 - r0
+					Sb, Db, dyb := S[r0*Tk:], D[r0*Tk:], dy[r0*C:]
+					if dV != nil { // dV[:lim] += S[r0:r1, :lim]ᵀ·dY[r0:r1]
+						tensor.Gemm(true, false, lim, hd, rb, 1, Sb, Tk, dyb, C, 1, dV[vo:], a.vStr)
 					}
-					for j, p := range ps {
-						ds[j] = p * (ds[j] - dot)
+					if dQ == nil && dK == nil {
+						continue
 					}
-					clear(ds[valid:])
-				}
-				if dQ != nil { // dQ += scale·dS·K
-					tensor.Gemm(false, false, Tq, hd, Tk, scale, D, Tk, K[ko:], a.kStr, 1, dQ[qo:], a.qStr)
-				}
-				if dK != nil { // dK += scale·dSᵀ·Q
-					tensor.Gemm(true, false, Tk, hd, Tq, scale, D, Tk, Q[qo:], a.qStr, 1, dK[ko:], a.kStr)
+					// dP = dY·Vᵀ, then dS = P∘(dP - rowsum(dP∘P)).
+					tensor.Gemm(false, true, rb, lim, hd, 1, dyb, C, V[vo:], a.vStr, 0, Db, Tk)
+					for i := r0; i < r1; i++ {
+						valid := i + shift + 1
+						ps, ds := S[i*Tk:i*Tk+valid], D[i*Tk:i*Tk+valid]
+						var dot float32
+						for j, p := range ps {
+							dot += p * ds[j]
+						}
+						for j, p := range ps {
+							ds[j] = p * (ds[j] - dot)
+						}
+						clear(D[i*Tk+valid : i*Tk+lim])
+					}
+					if dQ != nil { // dQ[r0:r1] += scale·dS[r0:r1, :lim]·K[:lim]
+						tensor.Gemm(false, false, rb, hd, lim, scale, Db, Tk, K[ko:], a.kStr, 1, dQ[qo+r0*a.qStr:], a.qStr)
+					}
+					if dK != nil { // dK[:lim] += scale·dS[r0:r1, :lim]ᵀ·Q[r0:r1]
+						tensor.Gemm(true, false, lim, hd, rb, scale, Db, Tk, Q[qo+r0*a.qStr:], a.qStr, 1, dK[ko:], a.kStr)
+					}
 				}
 			}
 		})

@@ -493,6 +493,15 @@ func naiveAttention(q, k, v []float32, B, Tq, Tk, C, H int) []float64 {
 }
 
 func TestAttention(t *testing.T) {
+	for _, blk := range []int{0, 2, 3, 32} {
+		old := attnBlock
+		attnBlock = blk
+		testAttention(t)
+		attnBlock = old
+	}
+}
+
+func testAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 11))
 	B, T, C, H := 2, 5, 8, 2
 	qkv := randT(r, B, T, 3*C)
@@ -501,6 +510,8 @@ func TestAttention(t *testing.T) {
 	checkGrad(t, "AttentionQKV", func(tp *Tape, in []*Var) *Var { return tp.AttentionQKV(in[0], in[1], in[2], H) }, q, k, v)
 	x := randT(r, B, T, C)
 	checkGrad(t, "AttentionQKV-self", func(tp *Tape, in []*Var) *Var { return tp.AttentionQKV(in[0], in[0], in[0], H) }, x)
+	checkGrad(t, "AttentionQKV-7of9", func(tp *Tape, in []*Var) *Var { return tp.AttentionQKV(in[0], in[1], in[2], H) },
+		randT(r, 1, 7, C), randT(r, 1, 9, C), randT(r, 1, 9, C))
 
 	tp := NewNoGradTape()
 	got := tp.AttentionQKV(Const(q), Const(k), Const(v), H).Value.Data

@@ -215,3 +215,8 @@ func (tp *Tape) BackwardWith(out *Var, seed *tensor.Tensor) {
 	clear(tp.nodes)
 	tp.nodes = tp.nodes[:0]
 }
+
+// Detach returns a leaf sharing v's value that takes no gradient: a constant
+// for losses that must not differentiate through v (e.g. PPO's old
+// log-probabilities).
+func Detach(v *Var) *Var { return &Var{Value: v.Value} }
