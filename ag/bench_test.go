@@ -83,6 +83,17 @@ func BenchmarkOpLMHeadCrossEntropy(b *testing.B) {
 	benchOp(b, func(tp *Tape) *Var { return tp.CrossEntropy(tp.MatMul(x, w, false, true), tg, -1) })
 }
 
+func BenchmarkOpLinearCrossEntropy(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := NewParam(tensor.Randn(r, 1, 16, 128, 128))
+	w := NewParam(tensor.Randn(r, 0.02, 4096, 128))
+	tg := make([]int, 16*128)
+	for i := range tg {
+		tg[i] = r.IntN(4096)
+	}
+	benchOp(b, func(tp *Tape) *Var { return tp.LinearCrossEntropy(x, w, tg, -1) })
+}
+
 func BenchmarkOpCrossEntropy(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	x := NewParam(tensor.Randn(r, 1, 16, 128, 4096))

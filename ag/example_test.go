@@ -17,7 +17,7 @@ func Example() {
 	for step := 0; step < 3; step++ {
 		w.ZeroGrad()
 		diff := tp.Sub(tp.MatMul(x, w, false, false), y) // (3, 1)
-		loss := tp.MeanAll(tp.Square(diff))               // (1)
+		loss := tp.MeanAll(tp.Square(diff))              // (1)
 		tp.Backward(loss)
 		fmt.Printf("loss %.3f grad %.3f\n", loss.Item(), w.Grad.Data[0])
 		w.Value.Data[0] -= 0.1 * w.Grad.Data[0]

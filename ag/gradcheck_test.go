@@ -416,6 +416,23 @@ func TestGradIndex(t *testing.T) {
 	checkGrad(t, "CrossEntropy", func(tp *Tape, in []*Var) *Var {
 		return tp.CrossEntropy(in[0], []int{1, -1, 3, 3, 2, 0}, -1)
 	}, randT(r, 2, 3, 4))
+	for _, chunk := range []int{512, 4, 5} {
+		old := lmChunk
+		lmChunk = chunk
+		checkGrad(t, "LinearCrossEntropy", func(tp *Tape, in []*Var) *Var {
+			return tp.LinearCrossEntropy(in[0], in[1], []int{1, -1, 6, 3, 2, 0}, -1)
+		}, randT(r, 2, 3, 4), randT(r, 7, 4))
+		// Same value as the unfused ops.
+		tp := NewNoGradTape()
+		h, w := Const(randT(r, 2, 3, 4)), Const(randT(r, 7, 4))
+		tg := []int{1, -1, 6, 3, 2, 0}
+		a := tp.LinearCrossEntropy(h, w, tg, -1).Item()
+		b := tp.CrossEntropy(tp.MatMul(h, w, false, true), tg, -1).Item()
+		if math.Abs(float64(a-b)) > 1e-5 {
+			t.Errorf("LinearCrossEntropy %g, CrossEntropy of MatMul %g", a, b)
+		}
+		lmChunk = old
+	}
 	mask := tensor.FromSlice([]float32{1, 0, 1, 1, 0, 1}, 2, 3)
 	checkGrad(t, "MaskedMean", func(tp *Tape, in []*Var) *Var { return tp.MaskedMean(tp.Square(in[0]), mask) }, randT(r, 2, 3))
 

@@ -112,3 +112,102 @@ func (tp *Tape) MaskedMean(x *Var, mask *tensor.Tensor) *Var {
 	})
 	return out
 }
+
+// lmChunk is the number of rows LinearCrossEntropy processes at a time.
+var lmChunk = 512
+
+// LinearCrossEntropy is CrossEntropy(MatMul(h, w, false, true), targets,
+// ignore) without materialising the logits: h (..., C), w (V, C) (e.g. a
+// tied embedding table), one target per row of h -> (1). Rows are handled in
+// chunks whose logits live in one reused buffer; the gradients with respect
+// to h and w are formed in the same pass and scaled in backward.
+func (tp *Tape) LinearCrossEntropy(h, w *Var, targets []int, ignore int) *Var {
+	hs, ws := h.Value.Shape, w.Value.Shape
+	if len(ws) != 2 || len(hs) < 1 || hs[len(hs)-1] != ws[1] {
+		panic(fmt.Sprintf("ag: LinearCrossEntropy of h %v with w %v", hs, ws))
+	}
+	rows, c := rowsOf(hs)
+	v := ws[0]
+	if len(targets) != rows {
+		panic(fmt.Sprintf("ag: LinearCrossEntropy with %d targets for %d rows", len(targets), rows))
+	}
+	count := 0
+	for _, t := range targets {
+		if t == ignore {
+			continue
+		}
+		if t < 0 || t >= v {
+			panic(fmt.Sprintf("ag: LinearCrossEntropy target %d out of range [0, %d)", t, v))
+		}
+		count++
+	}
+	out := tp.newVar([]int{1}, h, w)
+	H, W := h.Value.Data, w.Value.Data
+	inv := 1 / float32(max(count, 1))
+	var dH, dW []float32
+	if out.requires {
+		if h.requires {
+			dH = tp.zbuf(len(H))
+		}
+		if w.requires {
+			dW = tp.zbuf(len(W))
+		}
+	}
+	chunk := min(lmChunk, rows)
+	logits := tp.buf(chunk * v)
+	per := make([]float64, rows)
+	for r0 := 0; r0 < rows; r0 += chunk {
+		r1 := min(r0+chunk, rows)
+		n := r1 - r0
+		L := logits[:n*v]
+		tensor.Gemm(false, true, n, v, c, 1, H[r0*c:], c, W, c, 0, L, v)
+		tensor.ParallelFor(n, rowGrain(v), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				t := targets[r0+r]
+				ls := L[r*v : (r+1)*v]
+				if t == ignore {
+					clear(ls)
+					continue
+				}
+				m := tensor.MaxOf(ls)
+				x := ls[t]
+				s := tensor.ExpSub(ls, ls, m)
+				per[r0+r] = float64(m) + math.Log(float64(s)) - float64(x)
+				tensor.Scale(ls, inv/s)
+				ls[t] -= inv
+			}
+		})
+		if dH != nil { // dH[r0:r1] = dL·W
+			tensor.Gemm(false, false, n, c, v, 1, L, v, W, c, 0, dH[r0*c:], c)
+		}
+		if dW != nil { // dW += dLᵀ·H[r0:r1]
+			tensor.Gemm(true, false, v, c, n, 1, L, v, H[r0*c:], c, 1, dW, c)
+		}
+	}
+	tp.release(logits)
+	var s float64
+	for _, x := range per {
+		s += x
+	}
+	out.Value.Data[0] = float32(s) * inv
+	tp.record(out, func() {
+		g := out.Grad.Data[0]
+		if dH != nil {
+			gh := tp.grad(h)
+			pfor(len(gh), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					gh[i] += g * dH[i]
+				}
+			})
+		}
+		if dW != nil {
+			gw := tp.grad(w)
+			pfor(len(gw), func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					gw[i] += g * dW[i]
+				}
+			})
+		}
+	})
+	return out
+}

@@ -84,9 +84,10 @@ func (m *GPT) Forward(tp *ag.Tape, ids []int, b, t int) *ag.Var {
 }
 
 // Loss returns the mean next-token cross-entropy (1) of ids against targets
-// (both B·T, row-major); targets equal to ignore are skipped.
+// (both B·T, row-major); targets equal to ignore are skipped. The logits are
+// never materialised whole (see ag.LinearCrossEntropy).
 func (m *GPT) Loss(tp *ag.Tape, ids, targets []int, b, t, ignore int) *ag.Var {
-	return tp.CrossEntropy(m.Forward(tp, ids, b, t), targets, ignore)
+	return tp.LinearCrossEntropy(m.Hidden(tp, ids, b, t), m.Wte.W, targets, ignore)
 }
 
 // Params returns all parameters with Hugging Face GPT-2 names in a fixed

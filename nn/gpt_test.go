@@ -101,7 +101,12 @@ func TestGPTGradient(t *testing.T) {
 		return float64(m.Loss(tp, ids, tg, 2, 6, -1).Item())
 	}
 	tp := ag.NewTape()
-	tp.Backward(m.Loss(tp, ids, tg, 2, 6, -1))
+	l := m.Loss(tp, ids, tg, 2, 6, -1)
+	ref := tp.CrossEntropy(m.Forward(tp, ids, 2, 6), tg, -1)
+	if d := math.Abs(float64(l.Item() - ref.Item())); d > 1e-5 {
+		t.Errorf("Loss %g, CrossEntropy of Forward %g", l.Item(), ref.Item())
+	}
+	tp.Backward(l)
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, p := range m.Params() {
 		for k := 0; k < 3; k++ {

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
+	"syscall"
 	"time"
 
 	"rlhf/ag"
@@ -84,15 +84,24 @@ func main() {
 	for i := 0; i < *warm; i++ {
 		tr.Step()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	var loss float32
 	for i := 0; i < *steps; i++ {
 		loss = tr.Step()
 	}
 	el := time.Since(start).Seconds()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	cpu := (cpuTime() - cpu0).Seconds()
 	tok := float64(*steps**batch*Reference.Ctx) / el
-	fmt.Printf("go      params %d  gemm %s  workers %d  step %.1f ms  %.0f tokens/s  loss %.4f  heap-sys %.0f MB\n",
-		nn.NumParams(tr.Model.Params()), tensor.GemmBackend(), tensor.Workers, 1000*el/float64(*steps), tok, loss, float64(ms.HeapSys)/1e6)
+	fmt.Printf("go      params %d  gemm %s  workers %d  step %.1f ms (cpu %.1f ms)  %.0f tokens/s  loss %.4f\n",
+		nn.NumParams(tr.Model.Params()), tensor.GemmBackend(), tensor.Workers, 1000*el/float64(*steps),
+		1000*cpu/float64(*steps), tok, loss)
+}
+
+// cpuTime returns the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
