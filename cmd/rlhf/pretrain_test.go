@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rlhf/model/gpt"
+	"rlhf/report"
+	"rlhf/safetensors"
+	"rlhf/tensor"
+)
+
+// tinyPretrainArgs is a model small enough to train a few steps in well
+// under a second, on the Brown corpus only.
+func tinyPretrainArgs(out, cache string, extra ...string) []string {
+	args := []string{"-out", out, "-cache-dir", cache, "-corpus", "brown", "-d", "16", "-layers", "1", "-heads", "2",
+		"-ctx", "16", "-batch", "2", "-steps", "4", "-warmup", "1", "-eval-every", "2", "-eval-batches", "1",
+		"-ckpt-every", "2", "-log-every", "1", "-samples", "1", "-sample-tokens", "4"}
+	return append(args, extra...)
+}
+
+func loadParams(t *testing.T, dir string) map[string]*tensor.Tensor {
+	t.Helper()
+	m, err := gpt.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*tensor.Tensor{}
+	for _, p := range m.Params() {
+		out[p.Name] = p.P.Value
+	}
+	return out
+}
+
+func TestPretrainSmoke(t *testing.T) {
+	out, cache := t.TempDir(), t.TempDir()
+	if err := runPretrain(context.Background(), tinyPretrainArgs(out, cache)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"run.json", "metrics.jsonl", "loss.svg", "samples.jsonl", "summary.json",
+		"checkpoint/model.safetensors", "checkpoint/config.json", "checkpoint/optim.safetensors", "checkpoint/state.json",
+		"model/model.safetensors", "model/config.json"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	// The parameters moved away from their initialisation.
+	m, err := gpt.Load(filepath.Join(out, "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, err := gpt.New(m.Config, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained, fresh := m.Params(), init.Params()
+	for i := range trained {
+		if d := tensor.MaxAbsDiff(trained[i].P.Value, fresh[i].P.Value); d == 0 {
+			t.Errorf("%s unchanged by training", trained[i].Name)
+		}
+	}
+	ms, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps, _ := ms.Series("train/loss"); len(steps) != 4 {
+		t.Errorf("train/loss logged at %v, want 4 steps", steps)
+	}
+	if steps, vals := ms.Series("val/loss"); len(steps) != 2 || !(vals[1] > 0) {
+		t.Errorf("val/loss %v at %v, want two positive values", vals, steps)
+	}
+	// A second run into the same directory must not clobber it.
+	err = runPretrain(context.Background(), tinyPretrainArgs(out, cache))
+	if err == nil || !strings.Contains(err.Error(), "-resume") {
+		t.Errorf("rerun into a used directory: error %v", err)
+	}
+	// The cache was written and is used: the run is the same without it.
+	entries, _ := os.ReadDir(cache)
+	if len(entries) != 1 {
+		t.Errorf("cache holds %d files, want 1", len(entries))
+	}
+}
+
+// TestPretrainResumeMatches: 4 steps straight give the same weights and
+// optimiser state as 2 steps, a stop, and a resumed run of the other 2.
+func TestPretrainResumeMatches(t *testing.T) {
+	cache := t.TempDir()
+	straight, split := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	if err := runPretrain(ctx, tinyPretrainArgs(straight, cache)); err != nil {
+		t.Fatal(err)
+	}
+	if err := runPretrain(ctx, tinyPretrainArgs(split, cache, "-stop-after", "2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(split, "model")); err == nil {
+		t.Fatal("a stopped run wrote its final model")
+	}
+	if err := runPretrain(ctx, []string{"-resume", "-out", split, "-cache-dir", cache}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := loadParams(t, filepath.Join(straight, "model")), loadParams(t, filepath.Join(split, "model"))
+	for name, ta := range a {
+		if d := tensor.MaxAbsDiff(ta, b[name]); d != 0 {
+			t.Errorf("%s differs by %g between straight and resumed runs", name, d)
+		}
+	}
+	oa, err := safetensors.ReadFile(filepath.Join(straight, "checkpoint", "optim.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := safetensors.ReadFile(filepath.Join(split, "checkpoint", "optim.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ta := range oa.Tensors {
+		if d := tensor.MaxAbsDiff(ta, ob.Tensors[name]); d != 0 {
+			t.Errorf("optimiser %s differs by %g", name, d)
+		}
+	}
+}
+
+// TestPretrainInterrupt: a cancelled context (Ctrl-C) saves a checkpoint
+// and returns cleanly; the run resumes from it.
+func TestPretrainInterrupt(t *testing.T) {
+	out, cache := t.TempDir(), t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := runPretrain(ctx, tinyPretrainArgs(out, cache)); err != nil {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "checkpoint", "state.json")); err != nil {
+		t.Fatalf("no checkpoint after interrupt: %v", err)
+	}
+	if err := runPretrain(context.Background(), []string{"-resume", "-out", out, "-cache-dir", cache, "-steps", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "checkpoint", "state.json"))
+	if err != nil || !strings.Contains(string(raw), `"step": 2`) {
+		t.Fatalf("state after resume: %s %v", raw, err)
+	}
+}
+
+func TestPretrainBadFlags(t *testing.T) {
+	cache := t.TempDir()
+	used := t.TempDir()
+	if err := runPretrain(context.Background(), tinyPretrainArgs(used, cache, "-stop-after", "1")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-batch", "0"}, "-batch 0"},
+		{[]string{"-d", "10", "-heads", "4"}, "not a multiple"},
+		{[]string{"-corpus", "nope"}, "unknown corpus"},
+		{[]string{"-lr", "-1"}, "-lr"},
+		{[]string{"-steps", "0"}, "-steps"},
+		{[]string{"-val-frac", "1.5"}, "-val-frac"},
+		{[]string{"-bogus"}, "not defined"},
+		{[]string{"-batch", "x"}, "invalid value"},
+		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"-resume"}, "-resume needs -out"},
+		{[]string{"-resume", "-out", t.TempDir()}, "run.json"},
+		{[]string{"-resume", "-out", used, "-d", "32"}, "cannot change"},
+	}
+	for _, c := range cases {
+		args := c.args
+		if !strings.Contains(strings.Join(args, " "), "-out") && c.want != "-resume needs -out" {
+			args = append([]string{"-out", filepath.Join(t.TempDir(), "run"), "-cache-dir", cache}, args...)
+		}
+		err := runPretrain(context.Background(), args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
+		}
+	}
+}
