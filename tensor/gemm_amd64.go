@@ -7,9 +7,6 @@ import "golang.org/x/sys/cpu"
 // hasAsmKernel reports whether this CPU runs the AVX2/FMA micro-kernel.
 var hasAsmKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// asmBackend names the assembly micro-kernel for GemmBackend.
-const asmBackend = "avx2-fma"
-
 // kernel6x16 computes C[0:6, 0:16] = alpha*Apanel·Bpanel + beta*C from a
 // k×6 packed A panel and a k×16 packed B panel; C has row stride ldc floats.
 // beta == 0 never reads C. Implemented in gemm_amd64.s with AVX2 and FMA.
@@ -23,3 +20,13 @@ func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
 //
 //go:noescape
 func kernel6x16s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+
+// hasAVX512Kernel reports whether this CPU runs the AVX-512 micro-kernel.
+var hasAVX512Kernel = cpu.X86.HasAVX512F && hasAsmKernel
+
+// kernel12x32 is the AVX-512 micro-kernel: C[0:12, 0:32] = alpha*Apanel·Bpanel
+// + beta*C from a k×12 packed A panel and a k×32 packed B panel. beta == 0
+// never reads C. Implemented in gemm_avx512_amd64.s.
+//
+//go:noescape
+func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32)

@@ -68,28 +68,25 @@ func BenchmarkGemm(b *testing.B) {
 // panels (one core): the ceiling for the whole Gemm.
 func BenchmarkGemmKernel(b *testing.B) {
 	const kc = 256
-	for _, asm := range []bool{true, false} {
-		name := "go"
-		if asm {
-			if !hasAsmKernel {
-				continue
-			}
-			name = asmBackend
+	for level := range gemmKernels {
+		kern := &gemmKernels[level]
+		if level > maxLevel {
+			continue
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(kern.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
-			ap := Randn(r, 1, kc*gemmMR).Data
-			bp := Randn(r, 1, kc*gemmNR).Data
-			c := make([]float32, gemmMR*gemmNR)
+			ap := Randn(r, 1, kc*kern.mr).Data
+			bp := Randn(r, 1, kc*kern.nr).Data
+			c := make([]float32, kern.mr*kern.nr)
 			cpu0 := processCPUSeconds()
 			for b.Loop() {
-				if asm {
-					kernel6x16(kc, &ap[0], &bp[0], &c[0], gemmNR, 1, 1)
+				if kern.fn != nil {
+					kern.fn(kc, &ap[0], &bp[0], &c[0], kern.nr, 1, 1)
 				} else {
-					goKernel(kc, ap, bp, c, gemmNR, 1, 1)
+					goKernel(kc, ap, bp, c, kern.nr, 1, 1)
 				}
 			}
-			flops := 2 * gemmMR * gemmNR * kc * float64(b.N)
+			flops := 2 * float64(kern.mr*kern.nr*kc) * float64(b.N)
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			if cpu := processCPUSeconds() - cpu0; cpu > 0 {
 				b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")

@@ -2,26 +2,66 @@ package tensor
 
 import "sync"
 
-// Blocking of the native GEMM (Goto/BLIS scheme). The micro-kernel computes
-// a gemmMR×gemmNR tile of C from a packed gemmKC×gemmNR sliver of B, which
-// stays in L1 (16 KiB), and a packed gemmMC×gemmKC block of A, which stays in
-// L2 (144 KiB); a gemmKC×gemmNC block of B lives in L3.
+// The native GEMM follows the Goto/BLIS scheme: a micro-kernel computes an
+// mr×nr tile of C from a packed kc×nr sliver of B, which stays in L1, and a
+// packed mr×kc panel of A streamed from an mc×kc block that stays in L2; a
+// kc×nc block of B lives in L3. gemmMR×gemmNR is the tile of the AVX2 and Go
+// kernels and of the direct path.
 const (
 	gemmMR = 6
 	gemmNR = 16
-	gemmKC = 256
-	gemmMC = 144
-	gemmNC = 3072
 
 	// gemmSmallMax is the largest m*n*k done by plain loops without packing.
 	gemmSmallMax = 4096
 	// gemmParallelMin is the smallest m*n*k split over several workers.
 	gemmParallelMin = 1 << 17
+	// gemmDirectMaxFloats bounds the operand size (floats of A plus B) that
+	// gemmDirect reads in place: it should stay within L2.
+	gemmDirectMaxFloats = 64 << 10
+	// gemmTileMax is the largest mr*nr of any kernel.
+	gemmTileMax = 12 * 32
 )
 
-// gemmDirectMaxFloats bounds the operand size (floats of A plus B) that
-// gemmDirect reads in place: it should stay within L2.
-const gemmDirectMaxFloats = 64 << 10
+// gemmKernel is one micro-kernel with the blocking that suits it.
+type gemmKernel struct {
+	name       string
+	mr, nr     int // tile of C per call
+	kc, mc, nc int // cache blocks: kc×nr B sliver in L1, mc×kc A block in L2
+	// fn computes C[0:mr, 0:nr] = alpha*Apanel·Bpanel + beta*C from packed
+	// panels, never reading C when beta == 0; nil means goKernel.
+	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+// Kernel levels, from the most portable up.
+const (
+	levelGo = iota
+	levelAVX2
+	levelAVX512
+)
+
+// gemmKernels is indexed by level. The AVX2 kernel keeps a 16 KiB B sliver
+// and a 144 KiB A block (Zen 3: L1 32 KiB, L2 512 KiB); the AVX-512 one a
+// 32 KiB sliver and a 240 KiB block (Zen 4/5: L1 32-48 KiB, L2 1 MiB).
+var gemmKernels = [...]gemmKernel{
+	levelGo:     {name: "go", mr: gemmMR, nr: gemmNR, kc: 256, mc: 144, nc: 3072},
+	levelAVX2:   {name: "avx2-fma", mr: gemmMR, nr: gemmNR, kc: 256, mc: 144, nc: 3072, fn: kernel6x16},
+	levelAVX512: {name: "avx512", mr: 12, nr: 32, kc: 256, mc: 240, nc: 3072, fn: kernel12x32},
+}
+
+// maxLevel is the best kernel this CPU runs.
+var maxLevel = func() int {
+	switch {
+	case hasAVX512Kernel:
+		return levelAVX512
+	case hasAsmKernel:
+		return levelAVX2
+	}
+	return levelGo
+}()
+
+// gemmLevel selects the kernel; it starts at maxLevel and tests lower it to
+// exercise the other kernels on any machine.
+var gemmLevel = maxLevel
 
 // Paths through gemmNative; gemmForcePath pins one for tests.
 const (
@@ -32,30 +72,21 @@ const (
 )
 
 // gemmForcePath, when not pathAuto, makes gemmNative take that path
-// (pathDirect only where the assembly kernel is in use).
+// (pathDirect only where an assembly kernel is in use).
 var gemmForcePath = pathAuto
-
-// useAsmKernel selects the assembly micro-kernel. It starts as hasAsmKernel;
-// tests clear it to exercise the pure-Go kernel on any machine.
-var useAsmKernel = hasAsmKernel
 
 // gemmBuf holds one worker's packing buffers; they are pooled so that
 // steady-state calls do not allocate.
 type gemmBuf struct {
-	a   []float32 // packed A block, (MC/MR) panels of (KC, MR)
-	b   []float32 // packed B block, (NC/NR) panels of (KC, NR)
-	tmp [gemmMR * gemmNR]float32
+	a   []float32 // packed A block, (mc/mr) panels of (kc, mr)
+	b   []float32 // packed B block, (nc/nr) panels of (kc, nr)
+	tmp [gemmTileMax]float32
 }
 
 var gemmPool = sync.Pool{New: func() any { return new(gemmBuf) }}
 
 // nativeBackend names the native implementation in use.
-func nativeBackend() string {
-	if useAsmKernel {
-		return asmBackend
-	}
-	return "go"
-}
+func nativeBackend() string { return gemmKernels[gemmLevel].name }
 
 // gemmNative is the native Gemm on checked arguments.
 func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -71,75 +102,50 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	case gemmForcePath == pathSmall || gemmForcePath == pathAuto && work <= gemmSmallMax:
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
-	case useAsmKernel && (gemmForcePath == pathDirect ||
+	case gemmLevel >= levelAVX2 && (gemmForcePath == pathDirect ||
 		gemmForcePath == pathAuto && work < gemmParallelMin && m*k+k*n <= gemmDirectMaxFloats):
 		gemmDirect(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	kern := &gemmKernels[gemmLevel]
 	w := Workers
 	if work < gemmParallelMin || w <= 1 {
-		gemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmSerial(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	// Each worker runs the whole blocked algorithm on its own slice of C
-	// (whole micro-tiles, so no two workers write one cache line of a tile
-	// edge except at the single seam). Splitting rows repacks all of B in
-	// every worker, splitting columns repacks all of A: split the dimension
-	// that makes the repacked operand the smaller one, as long as it has
-	// enough tiles to share.
-	mp, np := ceilDiv(m, gemmMR), ceilDiv(n, gemmNR)
-	splitRows := n <= m
-	if splitRows && mp < 2*w && np >= 2*w {
-		splitRows = false
-	} else if !splitRows && np < 2*w && mp >= 2*w {
-		splitRows = true
-	}
-	if splitRows && gemmShareB {
-		gemmRowsSharedB(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	// Workers split the rows of C in whole tiles and share each packed
+	// block of B. Too few rows to share: each worker takes whole tiles of
+	// columns and runs the serial algorithm (repacking A, which is small).
+	if ceilDiv(m, kern.mr) >= 2*w || ceilDiv(n, kern.nr) < 2*w {
+		gemmRowsSharedB(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	if splitRows {
-		grain := max(1, gemmParallelMin/(gemmMR*n*k))
-		ParallelFor(mp, grain, func(lo, hi int) {
-			i0, i1 := lo*gemmMR, min(hi*gemmMR, m)
-			var as []float32
-			if transA {
-				as = a[i0:]
-			} else {
-				as = a[i0*lda:]
-			}
-			gemmSerial(transA, transB, i1-i0, n, k, alpha, as, lda, b, ldb, beta, c[i0*ldc:], ldc)
-		})
-		return
-	}
-	grain := max(1, gemmParallelMin/(gemmNR*m*k))
-	ParallelFor(np, grain, func(lo, hi int) {
-		j0, j1 := lo*gemmNR, min(hi*gemmNR, n)
+	grain := max(1, gemmParallelMin/(kern.nr*m*k))
+	ParallelFor(ceilDiv(n, kern.nr), grain, func(lo, hi int) {
+		j0, j1 := lo*kern.nr, min(hi*kern.nr, n)
 		var bs []float32
 		if transB {
 			bs = b[j0*ldb:]
 		} else {
 			bs = b[j0:]
 		}
-		gemmSerial(transA, transB, m, j1-j0, k, alpha, a, lda, bs, ldb, beta, c[j0:], ldc)
+		gemmSerial(kern, transA, transB, m, j1-j0, k, alpha, a, lda, bs, ldb, beta, c[j0:], ldc)
 	})
 }
 
-var gemmShareB = true
-
 // gemmRowsSharedB runs the blocked algorithm with the workers splitting the
-// rows of C: for each (KC, NC) block of B, all workers first pack a share of
+// rows of C: for each (kc, nc) block of B, all workers first pack a share of
 // it into one buffer, then each packs its own rows of A and multiplies them
 // by the whole packed block. B is packed once instead of once per worker.
-func gemmRowsSharedB(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemmRowsSharedB(kern *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	shared := gemmPool.Get().(*gemmBuf)
 	defer gemmPool.Put(shared)
-	kc := blockSize(k, gemmKC, 1)
-	nc := blockSize(n, gemmNC, gemmNR)
+	kc := blockSize(k, kern.kc, 1)
+	nc := blockSize(n, kern.nc, kern.nr)
 	shared.b = growFloats(shared.b, nc*kc)
 	bp := shared.b
-	mp := ceilDiv(m, gemmMR)
-	rowGrain := max(1, gemmParallelMin/(gemmMR*min(n, nc)*kc))
+	mp := ceilDiv(m, kern.mr)
+	rowGrain := max(1, gemmParallelMin/(kern.mr*min(n, nc)*kc))
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
@@ -148,33 +154,62 @@ func gemmRowsSharedB(transA, transB bool, m, n, k int, alpha float32, a []float3
 			if pc > 0 {
 				bet = 1
 			}
-			ParallelFor(ceilDiv(nb, gemmNR), 8, func(lo, hi int) {
-				j0, j1 := lo*gemmNR, min(hi*gemmNR, nb)
-				packB(transB, b, ldb, pc, kb, jc+j0, j1-j0, bp[j0*kb:])
+			ParallelFor(ceilDiv(nb, kern.nr), 4, func(lo, hi int) {
+				j0, j1 := lo*kern.nr, min(hi*kern.nr, nb)
+				packB(transB, b, ldb, pc, kb, jc+j0, j1-j0, kern.nr, bp[j0*kb:])
 			})
+			// Split the rows of C, or, when there are too few row panels to
+			// share evenly, the column slivers of the packed B block (each
+			// worker then packs all of the small A block itself).
+			ns := ceilDiv(nb, kern.nr)
+			if splitLoss(ns, Workers) < splitLoss(mp, Workers) {
+				ParallelFor(ns, 1, func(lo, hi int) {
+					buf := gemmPool.Get().(*gemmBuf)
+					defer gemmPool.Put(buf)
+					j0, j1 := lo*kern.nr, min(hi*kern.nr, nb)
+					mc := blockSize(m, kern.mc, kern.mr)
+					buf.a = growFloats(buf.a, mc*kb)
+					for ic := 0; ic < m; ic += mc {
+						mb := min(mc, m-ic)
+						packA(transA, a, lda, ic, mb, pc, kb, kern.mr, buf.a)
+						macroKernel(kern, mb, j1-j0, kb, alpha, buf.a, bp[j0*kb:], bet, c[ic*ldc+jc+j0:], ldc, &buf.tmp)
+					}
+				})
+				continue
+			}
 			ParallelFor(mp, rowGrain, func(lo, hi int) {
 				buf := gemmPool.Get().(*gemmBuf)
 				defer gemmPool.Put(buf)
-				i0, i1 := lo*gemmMR, min(hi*gemmMR, m)
-				mc := blockSize(i1-i0, gemmMC, gemmMR)
+				i0, i1 := lo*kern.mr, min(hi*kern.mr, m)
+				mc := blockSize(i1-i0, kern.mc, kern.mr)
 				buf.a = growFloats(buf.a, mc*kb)
 				for ic := i0; ic < i1; ic += mc {
 					mb := min(mc, i1-ic)
-					packA(transA, a, lda, ic, mb, pc, kb, buf.a)
-					macroKernel(mb, nb, kb, alpha, buf.a, bp, bet, c[ic*ldc+jc:], ldc, &buf.tmp)
+					packA(transA, a, lda, ic, mb, pc, kb, kern.mr, buf.a)
+					macroKernel(kern, mb, nb, kb, alpha, buf.a, bp, bet, c[ic*ldc+jc:], ldc, &buf.tmp)
 				}
 			})
 		}
 	}
 }
 
+// splitLoss is the share of time lost to imbalance when units equal pieces
+// of work are dealt to w workers in contiguous chunks: the busiest worker
+// has ceil(units/w), the average units/w.
+func splitLoss(units, w int) float64 {
+	if w <= 1 || units <= 0 {
+		return 0
+	}
+	return float64(ceilDiv(units, w)*w)/float64(units) - 1
+}
+
 // gemmSerial runs the blocked algorithm on the calling goroutine.
-func gemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemmSerial(kern *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	buf := gemmPool.Get().(*gemmBuf)
 	defer gemmPool.Put(buf)
-	kc := blockSize(k, gemmKC, 1)
-	mc := blockSize(m, gemmMC, gemmMR)
-	nc := blockSize(n, gemmNC, gemmNR)
+	kc := blockSize(k, kern.kc, 1)
+	mc := blockSize(m, kern.mc, kern.mr)
+	nc := blockSize(n, kern.nc, kern.nr)
 	buf.a = growFloats(buf.a, mc*kc)
 	buf.b = growFloats(buf.b, nc*kc)
 	for jc := 0; jc < n; jc += nc {
@@ -185,11 +220,11 @@ func gemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 			if pc > 0 {
 				bet = 1
 			}
-			packB(transB, b, ldb, pc, kb, jc, nb, buf.b)
+			packB(transB, b, ldb, pc, kb, jc, nb, kern.nr, buf.b)
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				packA(transA, a, lda, ic, mb, pc, kb, buf.a)
-				macroKernel(mb, nb, kb, alpha, buf.a, buf.b, bet, c[ic*ldc+jc:], ldc, &buf.tmp)
+				packA(transA, a, lda, ic, mb, pc, kb, kern.mr, buf.a)
+				macroKernel(kern, mb, nb, kb, alpha, buf.a, buf.b, bet, c[ic*ldc+jc:], ldc, &buf.tmp)
 			}
 		}
 	}
@@ -197,29 +232,29 @@ func gemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 
 // macroKernel multiplies a packed (mc, kc) block of A by a packed (kc, nc)
 // block of B into C (row stride ldc), tile by tile.
-func macroKernel(mc, nc, kc int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp *[gemmMR * gemmNR]float32) {
-	asm := useAsmKernel
-	for jr := 0; jr < nc; jr += gemmNR {
-		nr := min(gemmNR, nc-jr)
-		bs := bp[jr*kc : (jr+gemmNR)*kc]
-		for ir := 0; ir < mc; ir += gemmMR {
-			mr := min(gemmMR, mc-ir)
-			as := ap[ir*kc : (ir+gemmMR)*kc]
-			if mr == gemmMR && nr == gemmNR {
-				if asm {
-					kernel6x16(kc, &as[0], &bs[0], &c[ir*ldc+jr], ldc, alpha, beta)
+func macroKernel(kern *gemmKernel, mc, nc, kc int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp *[gemmTileMax]float32) {
+	fn, mr, nr := kern.fn, kern.mr, kern.nr
+	for jr := 0; jr < nc; jr += nr {
+		nv := min(nr, nc-jr)
+		bs := bp[jr*kc : (jr+nr)*kc]
+		for ir := 0; ir < mc; ir += mr {
+			mv := min(mr, mc-ir)
+			as := ap[ir*kc : (ir+mr)*kc]
+			if mv == mr && nv == nr {
+				if fn != nil {
+					fn(kc, &as[0], &bs[0], &c[ir*ldc+jr], ldc, alpha, beta)
 				} else {
 					goKernel(kc, as, bs, c[ir*ldc+jr:], ldc, alpha, beta)
 				}
 				continue
 			}
 			// Edge tile: compute the full tile aside, then merge its valid part.
-			if asm {
-				kernel6x16(kc, &as[0], &bs[0], &tmp[0], gemmNR, alpha, 0)
+			if fn != nil {
+				fn(kc, &as[0], &bs[0], &tmp[0], nr, alpha, 0)
 			} else {
-				goKernel(kc, as, bs, tmp[:], gemmNR, alpha, 0)
+				goKernel(kc, as, bs, tmp[:], nr, alpha, 0)
 			}
-			mergeTile(tmp, mr, nr, beta, c[ir*ldc+jr:], ldc)
+			mergeTile(tmp, nr, mv, nv, beta, c[ir*ldc+jr:], ldc)
 		}
 	}
 }
@@ -271,94 +306,141 @@ func storeRow4(row []float32, alpha, beta, v0, v1, v2, v3 float32) {
 	row[3] = alpha*v3 + beta*row[3]
 }
 
-// packA copies op(A)[i0:i0+mc, p0:p0+kc] into dst as panels of gemmMR rows:
-// panel q holds, for each p, the gemmMR values op(A)[i0+q*MR+r, p0+p]; rows
-// past mc are zero.
-func packA(transA bool, a []float32, lda, i0, mc, p0, kc int, dst []float32) {
-	for ir := 0; ir < mc; ir += gemmMR {
-		mr := min(gemmMR, mc-ir)
-		d := dst[ir*kc : (ir+gemmMR)*kc]
-		if transA {
-			// op(A)[i, p] = a[p*lda + i]: each p is a contiguous run of rows.
-			for p := 0; p < kc; p++ {
-				src := a[(p0+p)*lda+i0+ir:][:mr]
-				dd := d[p*gemmMR:][:gemmMR]
-				if mr == gemmMR {
-					*(*[gemmMR]float32)(dd) = *(*[gemmMR]float32)(src)
-					continue
-				}
-				copy(dd, src)
-				clear(dd[mr:])
-			}
-			continue
+// packA copies op(A)[i0:i0+mc, p0:p0+kc] into dst as panels of mr rows:
+// panel q holds, for each p, the mr values op(A)[i0+q*mr+r, p0+p]; rows past
+// mc are zero.
+func packA(transA bool, a []float32, lda, i0, mc, p0, kc, mr int, dst []float32) {
+	if transA {
+		packACols(a, lda, i0, mc, p0, kc, mr, dst)
+		return
+	}
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		d := dst[ir*kc : (ir+mr)*kc]
+		// op(A)[i, p] = a[i*lda + p]: interleave the rows, six at a time.
+		if rows < mr {
+			clear(d)
 		}
-		// op(A)[i, p] = a[i*lda + p]: interleave mr rows.
 		base := (i0+ir)*lda + p0
-		if mr == gemmMR {
-			r0 := a[base:][:kc]
-			r1 := a[base+lda:][:kc]
-			r2 := a[base+2*lda:][:kc]
-			r3 := a[base+3*lda:][:kc]
-			r4 := a[base+4*lda:][:kc]
-			r5 := a[base+5*lda:][:kc]
-			for p := range r0 {
-				dd := (*[gemmMR]float32)(d[p*gemmMR:])
-				dd[0], dd[1], dd[2], dd[3], dd[4], dd[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-			}
-			continue
+		r := 0
+		for ; r+6 <= rows; r += 6 {
+			interleave6(d[r:], mr, a, base+r*lda, lda, kc)
 		}
-		clear(d)
-		for r := 0; r < mr; r++ {
+		for ; r < rows; r++ {
 			row := a[base+r*lda:][:kc]
 			for p, v := range row {
-				d[p*gemmMR+r] = v
+				d[p*mr+r] = v
 			}
 		}
 	}
 }
 
-// packB copies op(B)[p0:p0+kc, j0:j0+nc] into dst as panels of gemmNR
-// columns: panel q holds, for each p, the gemmNR values op(B)[p0+p, j0+q*NR+j];
-// columns past nc are zero.
-func packB(transB bool, b []float32, ldb, p0, kc, j0, nc int, dst []float32) {
-	for jr := 0; jr < nc; jr += gemmNR {
-		nr := min(gemmNR, nc-jr)
-		d := dst[jr*kc : (jr+gemmNR)*kc]
-		if !transB {
-			// op(B)[p, j] = b[p*ldb + j]: each p is a contiguous run.
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+j0+jr:][:nr]
-				dd := d[p*gemmNR:][:gemmNR]
-				if nr == gemmNR {
-					*(*[gemmNR]float32)(dd) = *(*[gemmNR]float32)(src)
-					continue
-				}
-				copy(dd, src)
-				clear(dd[nr:])
+// packACols is packA for a transposed A: op(A)[i, p] = a[p*lda + i]. It reads
+// A row by row, sequentially, and deals each row out to the panels.
+func packACols(a []float32, lda, i0, mc, p0, kc, mr int, dst []float32) {
+	full := mc / mr * mr
+	for p := 0; p < kc; p++ {
+		src := a[(p0+p)*lda+i0:][:mc]
+		ir := 0
+		switch mr {
+		case 6:
+			for ; ir < full; ir += 6 {
+				*(*[6]float32)(dst[ir*kc+p*6:]) = *(*[6]float32)(src[ir:])
 			}
-			continue
+		case 12:
+			for ; ir < full; ir += 12 {
+				*(*[12]float32)(dst[ir*kc+p*12:]) = *(*[12]float32)(src[ir:])
+			}
+		default:
+			for ; ir < full; ir += mr {
+				copy(dst[ir*kc+p*mr:][:mr], src[ir:ir+mr])
+			}
 		}
+		if full < mc {
+			d := dst[full*kc+p*mr:][:mr]
+			copy(d, src[full:])
+			clear(d[mc-full:])
+		}
+	}
+}
+
+// interleave6 writes d[p*stride+r] = a[base + r*lda + p] for r < 6, p < kc.
+func interleave6(d []float32, stride int, a []float32, base, lda, kc int) {
+	r0 := a[base:][:kc]
+	r1 := a[base+lda:][:kc]
+	r2 := a[base+2*lda:][:kc]
+	r3 := a[base+3*lda:][:kc]
+	r4 := a[base+4*lda:][:kc]
+	r5 := a[base+5*lda:][:kc]
+	for p := range r0 {
+		dd := (*[6]float32)(d[p*stride:])
+		dd[0], dd[1], dd[2], dd[3], dd[4], dd[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+	}
+}
+
+// packB copies op(B)[p0:p0+kc, j0:j0+nc] into dst as panels of nr columns:
+// panel q holds, for each p, the nr values op(B)[p0+p, j0+q*nr+j]; columns
+// past nc are zero.
+func packB(transB bool, b []float32, ldb, p0, kc, j0, nc, nr int, dst []float32) {
+	if !transB {
+		packBRows(b, ldb, p0, kc, j0, nc, nr, dst)
+		return
+	}
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		d := dst[jr*kc : (jr+nr)*kc]
 		// op(B)[p, j] = b[j*ldb + p]: transpose 4 columns at a time.
-		if nr < gemmNR {
+		if cols < nr {
 			clear(d)
 		}
 		base := (j0+jr)*ldb + p0
 		j := 0
-		for ; j+4 <= nr; j += 4 {
+		for ; j+4 <= cols; j += 4 {
 			s0 := b[base+j*ldb:][:kc]
 			s1 := b[base+(j+1)*ldb:][:kc]
 			s2 := b[base+(j+2)*ldb:][:kc]
 			s3 := b[base+(j+3)*ldb:][:kc]
 			for p := range s0 {
-				dd := (*[4]float32)(d[p*gemmNR+j:])
+				dd := (*[4]float32)(d[p*nr+j:])
 				dd[0], dd[1], dd[2], dd[3] = s0[p], s1[p], s2[p], s3[p]
 			}
 		}
-		for ; j < nr; j++ {
+		for ; j < cols; j++ {
 			s := b[base+j*ldb:][:kc]
 			for p, v := range s {
-				d[p*gemmNR+j] = v
+				d[p*nr+j] = v
 			}
+		}
+	}
+}
+
+// packBRows is packB for a B that is not transposed: op(B)[p, j] = b[p*ldb + j].
+// It reads B row by row, sequentially, and deals each row out to the panels.
+func packBRows(b []float32, ldb, p0, kc, j0, nc, nr int, dst []float32) {
+	full := nc / nr * nr
+	for p := 0; p < kc; p++ {
+		src := b[(p0+p)*ldb+j0:][:nc]
+		jr := 0
+		switch nr {
+		case 16:
+			for ; jr < full; jr += 16 {
+				*(*[16]float32)(dst[jr*kc+p*16:]) = *(*[16]float32)(src[jr:])
+			}
+		case 32:
+			for ; jr < full; jr += 32 {
+				d := dst[jr*kc+p*32:][:32]
+				*(*[16]float32)(d) = *(*[16]float32)(src[jr:])
+				*(*[16]float32)(d[16:]) = *(*[16]float32)(src[jr+16:])
+			}
+		default:
+			for ; jr < full; jr += nr {
+				copy(dst[jr*kc+p*nr:][:nr], src[jr:jr+nr])
+			}
+		}
+		if full < nc {
+			d := dst[full*kc+p*nr:][:nr]
+			copy(d, src[full:])
+			clear(d[nc-full:])
 		}
 	}
 }

@@ -4,7 +4,7 @@ package tensor
 // the strided assembly kernel reads op(A) in place for either transpose and
 // op(B) in place when it is not transposed. Only a transposed B (copied into
 // column panels) and the zero-padded edge rows of A and edge columns of B are
-// copied. The caller checks useAsmKernel.
+// copied. The caller checks that the AVX2 kernel runs here.
 func gemmDirect(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	buf := gemmPool.Get().(*gemmBuf)
 	defer gemmPool.Put(buf)
@@ -16,16 +16,16 @@ func gemmDirect(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	mFull := m / gemmMR * gemmMR
 	if mFull < m {
 		buf.a = growFloats(buf.a, gemmMR*k)
-		packA(transA, a, lda, mFull, m-mFull, 0, k, buf.a)
+		packA(transA, a, lda, mFull, m-mFull, 0, k, gemmMR, buf.a)
 	}
 	nFull := n / gemmNR * gemmNR
 	if transB {
 		// Column panels of op(B), each (k, NR) row-major and zero-padded.
 		buf.b = growFloats(buf.b, ceilDiv(n, gemmNR)*gemmNR*k)
-		packB(true, b, ldb, 0, k, 0, n, buf.b)
+		packB(true, b, ldb, 0, k, 0, n, gemmNR, buf.b)
 	} else if nFull < n {
 		buf.b = growFloats(buf.b, gemmNR*k)
-		packB(false, b, ldb, 0, k, nFull, n-nFull, buf.b)
+		packB(false, b, ldb, 0, k, nFull, n-nFull, gemmNR, buf.b)
 	}
 
 	tmp := &buf.tmp
@@ -55,16 +55,17 @@ func gemmDirect(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 				continue
 			}
 			kernel6x16s(k, ap, rs, cs, bp, bs, &tmp[0], gemmNR, alpha, 0)
-			mergeTile(tmp, mr, nr, beta, c[ir*ldc+jr:], ldc)
+			mergeTile(tmp, gemmNR, mr, nr, beta, c[ir*ldc+jr:], ldc)
 		}
 	}
 }
 
-// mergeTile sets C[0:mr, 0:nr] = tmp + beta*C, ignoring C when beta == 0.
-func mergeTile(tmp *[gemmMR * gemmNR]float32, mr, nr int, beta float32, c []float32, ldc int) {
+// mergeTile sets C[0:mr, 0:nr] = tmp + beta*C, where tmp has row stride
+// tstride, ignoring C when beta == 0.
+func mergeTile(tmp *[gemmTileMax]float32, tstride, mr, nr int, beta float32, c []float32, ldc int) {
 	for i := 0; i < mr; i++ {
 		row := c[i*ldc:][:nr]
-		t := tmp[i*gemmNR:][:nr]
+		t := tmp[i*tstride:][:nr]
 		if beta == 0 {
 			copy(row, t)
 			continue

@@ -10,8 +10,9 @@ import "C"
 
 import "unsafe"
 
-// GemmBackend names the implementation behind Gemm: "avx2-fma" (assembly
-// micro-kernel), "go" (portable blocked kernel) or "openblas" (-tags openblas).
+// GemmBackend names the implementation behind Gemm: "avx512" (AVX-512
+// micro-kernel, where the CPU has it), "avx2-fma" (AVX2/FMA micro-kernel),
+// "go" (portable blocked kernel) or "openblas" (-tags openblas, cgo).
 func GemmBackend() string { return "openblas" }
 
 // gemmImpl is Gemm after argument checks, handed to OpenBLAS's cblas_sgemm.

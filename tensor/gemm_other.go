@@ -2,19 +2,24 @@
 
 package tensor
 
-// hasAsmKernel is false where no assembly micro-kernel exists.
-var hasAsmKernel = false
+// No assembly micro-kernels on this platform or build.
+var (
+	hasAsmKernel    = false
+	hasAVX512Kernel = false
+)
 
-// asmBackend names the (absent) assembly micro-kernel.
-const asmBackend = "go"
-
-// kernel6x16 exists only so the driver compiles everywhere; the driver never
-// calls it when hasAsmKernel is false.
+// kernel6x16 exists only so the driver compiles everywhere; it is never
+// called when hasAsmKernel is false.
 func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 	panic("tensor: no assembly GEMM kernel on this platform")
 }
 
 // kernel6x16s exists only so the driver compiles everywhere.
 func kernel6x16s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32) {
+	panic("tensor: no assembly GEMM kernel on this platform")
+}
+
+// kernel12x32 exists only so the driver compiles everywhere.
+func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 	panic("tensor: no assembly GEMM kernel on this platform")
 }

@@ -140,36 +140,37 @@ func randGemmCase(r *rand.Rand, transA, transB bool, maxDim int) gemmCase {
 	return g
 }
 
-// withKernel runs f with the assembly kernel on or off, the given workers and
+// withKernel runs f with the kernel of the given level, the given workers and
 // a forced path through gemmNative (pathAuto for the normal choice).
-func withKernel(t *testing.T, asm bool, workers, path int, f func(t *testing.T)) {
+func withKernel(t *testing.T, level, workers, path int, f func(t *testing.T)) {
 	t.Helper()
-	if asm && !hasAsmKernel {
-		t.Skip("no assembly kernel on this CPU")
+	if level > maxLevel {
+		t.Skipf("kernel %s does not run on this CPU", gemmKernels[level].name)
 	}
-	oldAsm, oldW, oldPath := useAsmKernel, Workers, gemmForcePath
-	useAsmKernel, Workers, gemmForcePath = asm, workers, path
-	defer func() { useAsmKernel, Workers, gemmForcePath = oldAsm, oldW, oldPath }()
+	oldLevel, oldW, oldPath := gemmLevel, Workers, gemmForcePath
+	gemmLevel, Workers, gemmForcePath = level, workers, path
+	defer func() { gemmLevel, Workers, gemmForcePath = oldLevel, oldW, oldPath }()
 	f(t)
 }
 
 func TestGemmRandomShapes(t *testing.T) {
 	for _, kern := range []struct {
-		name          string
-		asm           bool
-		workers, path int
-		cases         int
+		name                 string
+		level, workers, path int
+		cases                int
 	}{
-		{"asm/auto/workers=1", true, 1, pathAuto, 8},
-		{"asm/auto/workers=2", true, 2, pathAuto, 8},
-		{"asm/direct", true, 1, pathDirect, 6},
-		{"asm/blocked/workers=2", true, 2, pathBlocked, 6},
-		{"go/auto/workers=1", false, 1, pathAuto, 3},
-		{"go/blocked/workers=2", false, 2, pathBlocked, 3},
-		{"small", false, 1, pathSmall, 3},
+		{"avx512/auto/workers=1", levelAVX512, 1, pathAuto, 8},
+		{"avx512/auto/workers=2", levelAVX512, 2, pathAuto, 8},
+		{"avx512/blocked/workers=2", levelAVX512, 2, pathBlocked, 6},
+		{"avx2/auto/workers=2", levelAVX2, 2, pathAuto, 6},
+		{"avx2/direct", levelAVX2, 1, pathDirect, 6},
+		{"avx2/blocked/workers=1", levelAVX2, 1, pathBlocked, 6},
+		{"go/auto/workers=1", levelGo, 1, pathAuto, 3},
+		{"go/blocked/workers=2", levelGo, 2, pathBlocked, 3},
+		{"small", levelGo, 1, pathSmall, 3},
 	} {
 		t.Run(kern.name, func(t *testing.T) {
-			withKernel(t, kern.asm, kern.workers, kern.path, func(t *testing.T) {
+			withKernel(t, kern.level, kern.workers, kern.path, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(1, uint64(kern.workers*10+kern.path)))
 				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 					for range kern.cases {
@@ -190,11 +191,10 @@ func TestGemmBlockEdges(t *testing.T) {
 		{13, 5, 64}, {64, 64, 1},
 	}
 	for _, v := range []struct {
-		asm  bool
-		path int
-	}{{true, pathAuto}, {true, pathDirect}, {true, pathBlocked}, {false, pathAuto}} {
-		t.Run(fmt.Sprintf("asm=%v/path=%d", v.asm, v.path), func(t *testing.T) {
-			withKernel(t, v.asm, 2, v.path, func(t *testing.T) {
+		level, path int
+	}{{levelAVX512, pathAuto}, {levelAVX512, pathBlocked}, {levelAVX2, pathDirect}, {levelAVX2, pathBlocked}, {levelGo, pathAuto}} {
+		t.Run(fmt.Sprintf("%s/path=%d", gemmKernels[v.level].name, v.path), func(t *testing.T) {
+			withKernel(t, v.level, 2, v.path, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(2, 3))
 				for _, s := range shapes {
 					for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
@@ -251,17 +251,22 @@ func TestGemmBackend(t *testing.T) {
 		return
 	}
 	want := "go"
-	if hasAsmKernel {
+	switch {
+	case hasAVX512Kernel:
+		want = "avx512"
+	case hasAsmKernel:
 		want = "avx2-fma"
 	}
 	if got != want {
 		t.Fatalf("GemmBackend() = %q, want %q", got, want)
 	}
-	withKernel(t, false, 1, pathAuto, func(t *testing.T) {
-		if got := GemmBackend(); got != "go" {
-			t.Fatalf("GemmBackend() with the Go kernel forced = %q, want go", got)
-		}
-	})
+	for level, name := range []string{"go", "avx2-fma", "avx512"} {
+		withKernel(t, level, 1, pathAuto, func(t *testing.T) {
+			if got := GemmBackend(); got != name {
+				t.Fatalf("GemmBackend() at level %d = %q, want %q", level, got, name)
+			}
+		})
+	}
 }
 
 func TestGemmNoAllocs(t *testing.T) {
@@ -311,10 +316,10 @@ func FuzzGemm(f *testing.F) {
 			bc = g.k
 		}
 		g.lda, g.ldb, g.ldc = ac+int(pad&3), bc+int(pad>>2&3), g.n+int(pad>>4&3)
-		oldAsm, oldPath := useAsmKernel, gemmForcePath
-		useAsmKernel = hasAsmKernel && flags&64 == 0
-		gemmForcePath = int(pad >> 6) // auto, small, direct or blocked
-		defer func() { useAsmKernel, gemmForcePath = oldAsm, oldPath }()
+		oldLevel, oldPath := gemmLevel, gemmForcePath
+		gemmLevel = min(maxLevel, int(flags>>6)) // go, avx2, avx512
+		gemmForcePath = int(pad >> 6)            // auto, small, direct or blocked
+		defer func() { gemmLevel, gemmForcePath = oldLevel, oldPath }()
 		checkGemmCase(t, rand.New(rand.NewPCG(seed, 7)), g)
 	})
 }
