@@ -332,12 +332,14 @@ func mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// Train takes steps optimisation steps on each member in turn, continuing
-// from the current weights, adjusting each member's L2 coefficient every
-// AdaptEvery steps and at the end, and then renormalises the members over the
+// Train takes steps optimisation steps on each member, continuing from the
+// current weights. Each member's L2 coefficient is adjusted whenever the
+// total step count reaches a multiple of AdaptEvery, so training in several
+// calls follows the same trajectory as in one. At the end it measures the
+// members' training and validation losses and renormalises them over the
 // reference set. A cancelled ctx stops training between steps; the ensemble
-// stays usable and the error is ctx's. Training needs at least one comparison
-// outside the validation split.
+// stays usable and the error is ctx's. Training needs at least one
+// comparison outside the validation split.
 func (e *Ensemble) Train(ctx context.Context, steps int) (TrainStats, error) {
 	pools := make([][]*comparison, len(e.Members))
 	for i := range e.data {
@@ -354,7 +356,6 @@ func (e *Ensemble) Train(ctx context.Context, steps int) (TrainStats, error) {
 		return e.Stats(), err
 	}
 	cfg := StepConfig{LR: float32(e.Config.LR), Eps: float32(e.Config.Eps), ClipNorm: e.Config.ClipNorm}
-	done := 0
 train:
 	for s := 0; s < steps; s++ {
 		for m, mem := range e.Members {
@@ -374,21 +375,18 @@ train:
 			TrainStep(e.train, Model[*Steps](mem.Net), mem.Opt, e.groups(batch), cfg)
 		}
 		e.steps++
-		done++
 		if e.steps%e.Config.AdaptEvery == 0 {
-			e.adapt()
+			e.adapt(true)
 		}
 	}
-	if done > 0 && e.steps%e.Config.AdaptEvery != 0 {
-		e.adapt()
-	}
+	e.adapt(false)
 	e.renormalise()
 	return e.Stats(), err
 }
 
-// adapt measures each member's training and validation loss and moves its
-// L2 coefficient to keep their ratio within [L2Low, L2High].
-func (e *Ensemble) adapt() {
+// adapt measures each member's training and validation loss and, with
+// update, moves its L2 coefficient to keep their ratio within [L2Low, L2High].
+func (e *Ensemble) adapt(update bool) {
 	sums := e.rawSums(e.all())
 	c := &e.Config
 	for m, mem := range e.Members {
@@ -419,7 +417,9 @@ func (e *Ensemble) adapt() {
 		if nv > 0 {
 			mem.ValLoss = vl / float64(nv)
 		}
-		mem.L2 = nextL2(mem.L2, mem.TrainLoss, mem.ValLoss, c)
+		if update {
+			mem.L2 = nextL2(mem.L2, mem.TrainLoss, mem.ValLoss, c)
+		}
 	}
 }
 

@@ -436,7 +436,9 @@ func TestDisagreements(t *testing.T) {
 		ps = append(ps, 1/(1+math.Exp(rb-ra)))
 	}
 	near(t, "pair disagreement", d[1], feedback.Variance(ps), 1e-6)
-	picked := feedback.SelectActive(qs, 1, func(q feedback.Query) float64 { return d[slices.IndexFunc(qs, func(x feedback.Query) bool { return x.ID == q.ID })] })
+	picked := feedback.SelectActive(qs, 1, func(q feedback.Query) float64 {
+		return d[slices.IndexFunc(qs, func(x feedback.Query) bool { return x.ID == q.ID })]
+	})
 	if picked[0].ID == "same" {
 		t.Error("active selection picked the query nobody disagrees on")
 	}
@@ -478,5 +480,30 @@ func TestTrainHonoursContext(t *testing.T) {
 	}
 	if e.Steps() != before {
 		t.Fatalf("steps moved from %d to %d under a cancelled context", before, e.Steps())
+	}
+}
+
+// Training in several calls follows the same trajectory as in one call.
+func TestTrainInChunksEqualsOneCall(t *testing.T) {
+	a, recs, _ := trainedSmall(t, 6)
+	b, err := NewEnsemble(a.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Add(recs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{3, 9, 8} { // 20 steps, across AdaptEvery = 7 boundaries
+		if _, err := b.Train(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(probe(a), probe(b)) {
+		t.Fatal("chunked training diverges from one call")
+	}
+	for m := range a.Members {
+		if a.Members[m].L2 != b.Members[m].L2 {
+			t.Fatalf("member %d l2 %v vs %v", m, a.Members[m].L2, b.Members[m].L2)
+		}
 	}
 }
