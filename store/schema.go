@@ -61,7 +61,7 @@ var migrations = []string{
 		PRIMARY KEY (query_id, slot)
 	);
 	CREATE INDEX slots_open ON slots (done, query_id, slot);
-	CREATE INDEX slots_labeler ON slots (labeler_id, done);
+	CREATE INDEX slots_labeler ON slots (labeler_id, done, query_id);
 	CREATE TABLE labels (
 		id {{id}},
 		query_id BIGINT NOT NULL REFERENCES queries(id),
