@@ -60,7 +60,8 @@ var migrations = []string{
 		lease_expires BIGINT NOT NULL DEFAULT 0,
 		PRIMARY KEY (query_id, slot)
 	);
-	CREATE INDEX slots_open ON slots (done, query_id, slot);
+	CREATE INDEX slots_open ON slots (query_id, slot) WHERE done = 0;
+	CREATE INDEX slots_open_run ON slots (run_id, query_id, slot) WHERE done = 0;
 	CREATE INDEX slots_labeler ON slots (labeler_id, done, query_id);
 	CREATE TABLE labels (
 		id {{id}},
