@@ -400,8 +400,9 @@ func TestAddRejectsMalformedAndDropsUntrainable(t *testing.T) {
 	if _, err := NewEnsemble(Config{}); err == nil {
 		t.Error("NewEnsemble of a zero Config gave no error")
 	}
-	if _, err := e.Train(context.Background(), 1); err == nil && e.data[0].val {
-		t.Error("Train with only held-out comparisons gave no error")
+	empty, _ := NewEnsemble(DefaultConfig(2, 3, 0))
+	if _, err := empty.Train(context.Background(), 1); err == nil {
+		t.Error("Train without comparisons gave no error")
 	}
 }
 
@@ -436,11 +437,12 @@ func TestDisagreements(t *testing.T) {
 		ps = append(ps, 1/(1+math.Exp(rb-ra)))
 	}
 	near(t, "pair disagreement", d[1], feedback.Variance(ps), 1e-6)
-	picked := feedback.SelectActive(qs, 1, func(q feedback.Query) float64 {
-		return d[slices.IndexFunc(qs, func(x feedback.Query) bool { return x.ID == q.ID })]
-	})
-	if picked[0].ID == "same" {
-		t.Error("active selection picked the query nobody disagrees on")
+	picked, err := e.SelectActive(qs, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(picked) != 2 || slices.ContainsFunc(picked, func(q feedback.Query) bool { return q.ID == "same" }) {
+		t.Errorf("active selection picked %v, want the two queries the members disagree on", []string{picked[0].ID, picked[1].ID})
 	}
 	if _, err := e.Disagreements([]feedback.Query{feedback.TextQuery("t", "p", "a", "b")}); err == nil {
 		t.Error("Disagreements of a text query gave no error")

@@ -172,6 +172,25 @@ func (e *Ensemble) Disagreements(qs []feedback.Query) ([]float64, error) {
 	return out, nil
 }
 
+// SelectActive returns the n candidate queries with the highest
+// disagreement, highest first (see Disagreements and feedback.SelectActive).
+func (e *Ensemble) SelectActive(cands []feedback.Query, n int) ([]feedback.Query, error) {
+	d, err := e.Disagreements(cands)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, len(cands))
+	for i := range idx {
+		idx[i] = i
+	}
+	idx = feedback.SelectActive(idx, n, func(i int) float64 { return d[i] })
+	out := make([]feedback.Query, len(idx))
+	for k, i := range idx {
+		out[k] = cands[i]
+	}
+	return out, nil
+}
+
 // SetReference fixes the steps the members are normalised over (typically
 // recent steps of the current policy) and renormalises now. Without it, the
 // reference set is the RefSteps most recent labelled steps.
