@@ -514,3 +514,63 @@ func BenchmarkSample(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// TestTopCandidates checks the heap-based top-k/top-p filter against sorting.
+func TestTopCandidates(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for trial := range 200 {
+		V := 1 + r.IntN(60)
+		z := make([]float64, V)
+		for i := range z {
+			z[i] = math.Round(r.NormFloat64()*4) / 2 // ties happen
+		}
+		k := r.IntN(V + 2)
+		p := []float64{0, 0.3, 0.9, 1}[r.IntN(4)]
+		zmax := slices.Max(z)
+		order := make([]int, V)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			if z[a] > z[b] {
+				return -1
+			}
+			if z[a] < z[b] {
+				return 1
+			}
+			return 0
+		})
+		want := order
+		if k > 0 && k < V {
+			want = want[:k]
+		}
+		if p > 0 && p < 1 {
+			var tot, acc float64
+			for _, i := range want {
+				tot += math.Exp(z[i] - zmax)
+			}
+			for j, i := range want {
+				acc += math.Exp(z[i] - zmax)
+				if acc >= p*tot {
+					want = want[:j+1]
+					break
+				}
+			}
+		}
+		cand := make([]int, V)
+		for i := range cand {
+			cand[i] = i
+		}
+		got, sum := topCandidates(z, cand, zmax, k, p)
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d (V=%d k=%d p=%g): got %v, want %v", trial, V, k, p, got, want)
+		}
+		var ws float64
+		for _, i := range want {
+			ws += math.Exp(z[i] - zmax)
+		}
+		if math.Abs(ws-sum) > 1e-9*ws {
+			t.Fatalf("trial %d: sum %g, want %g", trial, sum, ws)
+		}
+	}
+}

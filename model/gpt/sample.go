@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 
 	"rlhf/ag"
 	"rlhf/tensor"
@@ -241,46 +240,20 @@ func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, f
 	for i, v := range logits {
 		z[i] = float64(v) * inv
 	}
+	zmax := math.Inf(-1)
+	for _, v := range z {
+		zmax = max(zmax, v)
+	}
 	cand := s.idx[:V]
 	for i := range cand {
 		cand[i] = i
 	}
-	filter := cfg.TopK > 0 && cfg.TopK < V || cfg.TopP > 0 && cfg.TopP < 1
-	if filter {
-		// Most likely first; ties by id so the order is deterministic.
-		slices.SortFunc(cand, func(a, b int) int {
-			if z[a] != z[b] {
-				if z[a] > z[b] {
-					return -1
-				}
-				return 1
-			}
-			return a - b
-		})
-		if cfg.TopK > 0 && cfg.TopK < len(cand) {
-			cand = cand[:cfg.TopK]
-		}
-	}
-	zmax := math.Inf(-1)
-	for _, i := range cand {
-		zmax = max(zmax, z[i])
-	}
 	var sum float64
-	for _, i := range cand {
-		sum += math.Exp(z[i] - zmax)
-	}
-	if cfg.TopP > 0 && cfg.TopP < 1 {
-		var acc float64
-		for k, i := range cand {
-			acc += math.Exp(z[i]-zmax) / sum
-			if acc >= cfg.TopP {
-				cand = cand[:k+1]
-				break
-			}
-		}
-		sum = 0
-		for _, i := range cand {
-			sum += math.Exp(z[i] - zmax)
+	if cfg.TopK > 0 && cfg.TopK < V || cfg.TopP > 0 && cfg.TopP < 1 {
+		cand, sum = topCandidates(z, cand, zmax, cfg.TopK, cfg.TopP)
+	} else {
+		for _, v := range z {
+			sum += math.Exp(v - zmax)
 		}
 	}
 	u := r.Float64() * sum
@@ -293,4 +266,81 @@ func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, f
 		}
 	}
 	return pick, float32(z[pick] - zmax - math.Log(sum))
+}
+
+// topCandidates returns the tokens that survive top-k (k > 0) and then
+// top-p (0 < p < 1) filtering, most likely first (ties: lower id first),
+// with the sum of their exp(z - zmax). It orders cand as a max-heap on z and
+// pops only as many tokens as the filters keep: O(V + kept·log V).
+func topCandidates(z []float64, cand []int, zmax float64, k int, p float64) ([]int, float64) {
+	less := func(a, b int) bool { // a ranks below b
+		if z[a] != z[b] {
+			return z[a] < z[b]
+		}
+		return a > b
+	}
+	n := len(cand)
+	down := func(i, n int) {
+		for {
+			c := 2*i + 1
+			if c >= n {
+				return
+			}
+			if c+1 < n && less(cand[c], cand[c+1]) {
+				c++
+			}
+			if !less(cand[i], cand[c]) {
+				return
+			}
+			cand[i], cand[c] = cand[c], cand[i]
+			i = c
+		}
+	}
+	for i := n/2 - 1; i >= 0; i-- {
+		down(i, n)
+	}
+	// total is the mass the top-p threshold is taken of: all tokens without
+	// top-k, else the k kept ones (known only after popping them).
+	var total float64
+	limit := n
+	if k > 0 && k < n {
+		limit = k
+	} else {
+		for _, v := range z {
+			total += math.Exp(v - zmax)
+		}
+	}
+	// Pop the best tokens into cand[n-1], cand[n-2], ...
+	var acc float64
+	kept := 0
+	for kept < limit {
+		top := cand[0]
+		last := n - 1 - kept
+		cand[0], cand[last] = cand[last], top
+		down(0, last)
+		kept++
+		acc += math.Exp(z[top] - zmax)
+		if k <= 0 && p > 0 && p < 1 && acc >= p*total {
+			break
+		}
+	}
+	out := cand[n-kept:]
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 { // most likely first
+		out[i], out[j] = out[j], out[i]
+	}
+	if k > 0 && p > 0 && p < 1 { // top-p within the k kept
+		total, acc = acc, 0
+		for i, t := range out {
+			acc += math.Exp(z[t] - zmax)
+			if acc >= p*total {
+				out = out[:i+1]
+				break
+			}
+		}
+	}
+	var sum float64
+	for _, t := range out {
+		sum += math.Exp(z[t] - zmax)
+	}
+	return out, sum
 }
