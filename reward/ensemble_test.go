@@ -509,3 +509,49 @@ func TestTrainInChunksEqualsOneCall(t *testing.T) {
 		}
 	}
 }
+
+// Pairs and 3-way comparisons with segments of different lengths train
+// together (one minibatch group per item count, ragged segment sums).
+func TestTrainMixedComparisons(t *testing.T) {
+	s := newSynth(3, 3, 2, 4)
+	or := feedback.Oracle{Score: feedback.SegmentReturn}
+	var recs []feedback.ControlRecord
+	for i := range 120 {
+		segs := []feedback.Segment{s.segment(), s.segment()}
+		if i%2 == 0 {
+			segs = append(segs, s.segment())
+		}
+		if i%3 == 0 { // a longer segment
+			long := s.segment()
+			more := s.segment()
+			long.States = append(long.States, more.States...)
+			long.Actions = append(long.Actions, more.Actions...)
+			long.Rewards = append(long.Rewards, more.Rewards...)
+			segs[0] = long
+		}
+		q := feedback.ControlQuery(fmt.Sprint("m", i), segs...)
+		l, err := or.Label(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := feedback.ControlRecordOf(q, l)
+		rec.QueryID = q.ID
+		recs = append(recs, rec)
+	}
+	e, err := NewEnsemble(DefaultConfig(3, 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Add(recs...); err != nil {
+		t.Fatal(err)
+	}
+	before := e.Stats().Fit.Loss
+	st, err := e.Train(context.Background(), 150)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fit loss %.3f -> %.3f, held-out accuracy %.3f", before, st.Fit.Loss, st.Held.Accuracy)
+	if !(st.Fit.Loss < 0.7*before) || st.Held.Accuracy < 0.75 {
+		t.Errorf("fit loss %.3f -> %.3f, held-out accuracy %.3f", before, st.Fit.Loss, st.Held.Accuracy)
+	}
+}
