@@ -38,6 +38,7 @@ type result struct {
 	seed       uint64
 	evalMean   float64 // mean return of the final policy over evaluation episodes
 	trainFinal float64 // mean training episodic return over the last tenth of the run
+	reached    float64 // first step whose mean training episodic return was >= -threshold (NaN: never)
 	sps        float64
 	wall       time.Duration
 	metrics    *report.Metrics
@@ -60,6 +61,7 @@ func run() error {
 	normObs := flag.String("norm-obs", "", "override norm_obs (true/false)")
 	normRew := flag.String("norm-reward", "", "override norm_reward (true/false)")
 	quiet := flag.Bool("q", false, "no progress bars")
+	threshold := flag.Float64("threshold", math.NaN(), "report the first step at which the training return reaches this value")
 	flag.Parse()
 
 	base, err := ppo.Default(*envName)
@@ -128,7 +130,7 @@ func run() error {
 			defer func() { <-sem }()
 			cfg := base
 			cfg.Seed = seed
-			results[i], errs[i] = trainSeed(ctx, cfg, filepath.Join(*out, fmt.Sprintf("seed-%d", seed)), *evalEps, *quiet)
+			results[i], errs[i] = trainSeed(ctx, cfg, filepath.Join(*out, fmt.Sprintf("seed-%d", seed)), *evalEps, *quiet, *threshold)
 		}()
 	}
 	wg.Wait()
@@ -137,10 +139,10 @@ func run() error {
 			return err
 		}
 	}
-	return summarise(base, results, *out, os.Args[1:])
+	return summarise(base, results, *out, os.Args[1:], *threshold)
 }
 
-func trainSeed(ctx context.Context, cfg ppo.Config, dir string, evalEps int, quiet bool) (result, error) {
+func trainSeed(ctx context.Context, cfg ppo.Config, dir string, evalEps int, quiet bool, threshold float64) (result, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return result{}, err
 	}
@@ -176,14 +178,18 @@ func trainSeed(ctx context.Context, cfg ppo.Config, dir string, evalEps int, qui
 	steps, vals := m.Series("charts/episodic_return")
 	var s float64
 	var k int
+	reached := math.NaN()
 	for i := range steps {
+		if math.IsNaN(reached) && vals[i] >= threshold {
+			reached = steps[i]
+		}
 		if steps[i] > 0.9*float64(t.GlobalStep) {
 			s += vals[i]
 			k++
 		}
 	}
 	return result{
-		seed: cfg.Seed, evalMean: meanOf(rets), trainFinal: s / float64(max(k, 1)),
+		seed: cfg.Seed, evalMean: meanOf(rets), trainFinal: s / float64(max(k, 1)), reached: reached,
 		sps: float64(t.GlobalStep) / wall.Seconds(), wall: wall, metrics: m,
 	}, nil
 }
@@ -206,8 +212,8 @@ func meanStd(x []float64) (float64, float64) {
 	return m, math.Sqrt(s / float64(len(x)))
 }
 
-func summarise(cfg ppo.Config, rs []result, out string, args []string) error {
-	var evals, trains, sps, walls []float64
+func summarise(cfg ppo.Config, rs []result, out string, args []string, threshold float64) error {
+	var evals, trains, sps, walls, reached []float64
 	var rows [][]string
 	var runs []*report.Metrics
 	for _, r := range rs {
@@ -216,20 +222,22 @@ func summarise(cfg ppo.Config, rs []result, out string, args []string) error {
 		sps = append(sps, r.sps)
 		walls = append(walls, r.wall.Seconds())
 		runs = append(runs, r.metrics)
+		reached = append(reached, r.reached)
 		rows = append(rows, []string{
 			strconv.FormatUint(r.seed, 10), fmt.Sprintf("%.1f", r.evalMean), fmt.Sprintf("%.1f", r.trainFinal),
-			fmt.Sprintf("%.0f", r.sps), fmt.Sprintf("%.0f", r.wall.Seconds()),
+			fmt.Sprintf("%.0f", r.reached), fmt.Sprintf("%.0f", r.sps), fmt.Sprintf("%.0f", r.wall.Seconds()),
 		})
 	}
 	f := func(x []float64, prec int) string {
 		m, s := meanStd(x)
 		return fmt.Sprintf("%.*f ± %.*f", prec, m, prec, s)
 	}
-	rows = append(rows, []string{"mean ± std", f(evals, 1), f(trains, 1), f(sps, 0), f(walls, 0)})
+	rows = append(rows, []string{"mean ± std", f(evals, 1), f(trains, 1), f(reached, 0), f(sps, 0), f(walls, 0)})
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %d steps per seed, config: %+v\n\ncommand: go run ./ppo/cmd/ppo-control %s\n\n",
 		cfg.Env, cfg.TotalSteps, cfg, strings.Join(args, " "))
-	b.WriteString(report.MarkdownTable([]string{"seed", "final return (eval)", "return, last 10% of training", "env steps/s", "wall s"}, rows))
+	reachCol := "steps to reach " + strconv.FormatFloat(threshold, 'g', -1, 64)
+	b.WriteString(report.MarkdownTable([]string{"seed", "final return (eval)", "return, last 10% of training", reachCol, "env steps/s", "wall s"}, rows))
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
