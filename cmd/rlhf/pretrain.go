@@ -82,6 +82,7 @@ func (c pretrainConfig) validate() error {
 	check(c.EvalEvery > 0 && c.CkptEvery > 0 && c.LogEvery > 0, "-eval-every, -ckpt-every and -log-every must be positive")
 	check(c.EvalBatch > 0, "-eval-batches %d must be positive", c.EvalBatch)
 	check(c.Samples >= 0 && c.SampleToks > 0, "-samples must be >= 0 and -sample-tokens positive")
+	check(c.SampleToks < c.Ctx, "-sample-tokens %d must be below -ctx %d", c.SampleToks, c.Ctx)
 	check(c.SampleTemp >= 0 && c.SampleTopK >= 0, "-temperature and -top-k must be >= 0")
 	return errors.Join(errs...)
 }
@@ -534,7 +535,7 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 		}
 		fmt.Fprintf(w, "\nstep %d: val loss %.4f nats/token (perplexity %.1f), %d tokens seen\n", st.Step, st.ValLoss, math.Exp(st.ValLoss), st.Tokens)
 		if err := writeSamples(ctx, w, dir, st.Step, m, tok, prompts, c); err != nil && ctx.Err() == nil {
-			return err
+			fmt.Fprintf(w, "pretrain: samples at step %d: %v\n", st.Step, err) // not worth stopping the run for
 		}
 		if err := logger.Sync(); err != nil {
 			return err

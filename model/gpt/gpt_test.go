@@ -574,3 +574,131 @@ func TestTopCandidates(t *testing.T) {
 		}
 	}
 }
+
+// refForward is an independent float64 GPT-2 forward pass written from the
+// definition, reading weights by their Hugging Face names: it returns the
+// logits (T, V) of one sequence.
+func refForward(m *Model, ids []int) [][]float64 {
+	w := map[string][]float32{}
+	for _, p := range m.Params() {
+		w[p.Name] = p.P.Value.Data
+	}
+	cfg := m.Config
+	C, T, H, V := cfg.NEmbd, len(ids), cfg.NHead, cfg.VocabSize
+	hd := C / H
+	eps := cfg.LayerNormEpsilon
+	ln := func(x []float64, g, b []float32) []float64 {
+		var mu, va float64
+		for _, v := range x {
+			mu += v
+		}
+		mu /= float64(len(x))
+		for _, v := range x {
+			va += (v - mu) * (v - mu)
+		}
+		va /= float64(len(x))
+		out := make([]float64, len(x))
+		for i, v := range x {
+			out[i] = (v-mu)/math.Sqrt(va+eps)*float64(g[i]) + float64(b[i])
+		}
+		return out
+	}
+	conv1d := func(x []float64, wt, b []float32, out int) []float64 { // x·W + b, W (in, out)
+		y := make([]float64, out)
+		for j := range out {
+			s := float64(b[j])
+			for i, v := range x {
+				s += v * float64(wt[i*out+j])
+			}
+			y[j] = s
+		}
+		return y
+	}
+	gelu := func(x float64) float64 {
+		return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+	}
+	x := make([][]float64, T)
+	for t, id := range ids {
+		x[t] = make([]float64, C)
+		for i := range C {
+			x[t][i] = float64(w["wte.weight"][id*C+i]) + float64(w["wpe.weight"][t*C+i])
+		}
+	}
+	for l := range cfg.NLayer {
+		p := func(s string) []float32 { return w["h."+itoa(l)+"."+s] }
+		qkv := make([][]float64, T)
+		for t := range T {
+			qkv[t] = conv1d(ln(x[t], p("ln_1.weight"), p("ln_1.bias")), p("attn.c_attn.weight"), p("attn.c_attn.bias"), 3*C)
+		}
+		for t := range T {
+			y := make([]float64, C)
+			for h := range H {
+				sc := make([]float64, t+1)
+				mx := math.Inf(-1)
+				for s := 0; s <= t; s++ {
+					var d float64
+					for i := range hd {
+						d += qkv[t][h*hd+i] * qkv[s][C+h*hd+i]
+					}
+					sc[s] = d / math.Sqrt(float64(hd))
+					mx = max(mx, sc[s])
+				}
+				var z float64
+				for s := range sc {
+					sc[s] = math.Exp(sc[s] - mx)
+					z += sc[s]
+				}
+				for s := range sc {
+					for i := range hd {
+						y[h*hd+i] += sc[s] / z * qkv[s][2*C+h*hd+i]
+					}
+				}
+			}
+			a := conv1d(y, p("attn.c_proj.weight"), p("attn.c_proj.bias"), C)
+			for i := range C {
+				x[t][i] += a[i]
+			}
+		}
+		for t := range T {
+			hdn := conv1d(ln(x[t], p("ln_2.weight"), p("ln_2.bias")), p("mlp.c_fc.weight"), p("mlp.c_fc.bias"), 4*C)
+			for i := range hdn {
+				hdn[i] = gelu(hdn[i])
+			}
+			o := conv1d(hdn, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"), C)
+			for i := range C {
+				x[t][i] += o[i]
+			}
+		}
+	}
+	logits := make([][]float64, T)
+	for t := range T {
+		h := ln(x[t], w["ln_f.weight"], w["ln_f.bias"])
+		logits[t] = make([]float64, V)
+		for v := range V {
+			for i := range C {
+				logits[t][v] += h[i] * float64(w["wte.weight"][v*C+i])
+			}
+		}
+	}
+	return logits
+}
+
+// TestForwardMatchesReference compares the model's logits with refForward.
+func TestForwardMatchesReference(t *testing.T) {
+	m := newTestModel(t, testConfig())
+	r := rand.New(rand.NewPCG(6, 6))
+	ids := randIDs(r, 2*9, 50)
+	got := m.Forward(ag.NewNoGradTape(), ids, 2, 9).Value.Data
+	var worst float64
+	for b := range 2 {
+		want := refForward(m, ids[b*9:(b+1)*9])
+		for tt := range 9 {
+			for v := range 50 {
+				worst = max(worst, math.Abs(float64(got[(b*9+tt)*50+v])-want[tt][v]))
+			}
+		}
+	}
+	if worst > 1e-4 {
+		t.Fatalf("logits differ from the float64 reference by up to %g (tolerance 1e-4)", worst)
+	}
+}
