@@ -30,3 +30,10 @@ var hasAVX512Kernel = cpu.X86.HasAVX512F && hasAsmKernel
 //
 //go:noescape
 func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// transpose8 transposes n consecutive 8×8 blocks: for b < n and r, c < 8,
+// dst[(8b+c)*ldd + r] = src[r*lds + 8b + c] (strides in floats). It needs
+// AVX, which every CPU with hasAsmKernel has. Implemented in gemm_amd64.s.
+//
+//go:noescape
+func transpose8(n int, src *float32, lds int, dst *float32, ldd int)

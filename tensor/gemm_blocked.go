@@ -11,8 +11,11 @@ const (
 	gemmMR = 6
 	gemmNR = 16
 
-	// gemmSmallMax is the largest m*n*k done by plain loops without packing.
-	gemmSmallMax = 4096
+	// gemmSmallMax is the largest m*n*k done by plain loops without packing;
+	// gemmSmallRowMax the largest n*k done so when m == 1, where the
+	// kernels' row tiles would be mostly padding.
+	gemmSmallMax    = 512
+	gemmSmallRowMax = 1 << 14
 	// gemmParallelMin is the smallest m*n*k split over several workers.
 	gemmParallelMin = 1 << 17
 	// gemmDirectMaxFloats bounds the operand size (floats of A plus B) that
@@ -99,7 +102,8 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	}
 	work := m * n * k
 	switch {
-	case gemmForcePath == pathSmall || gemmForcePath == pathAuto && work <= gemmSmallMax:
+	case gemmForcePath == pathSmall ||
+		gemmForcePath == pathAuto && (work <= gemmSmallMax || m == 1 && work <= gemmSmallRowMax):
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	case gemmLevel >= levelAVX2 && (gemmForcePath == pathDirect ||
@@ -322,6 +326,21 @@ func packA(transA bool, a []float32, lda, i0, mc, p0, kc, mr int, dst []float32)
 			clear(d)
 		}
 		base := (i0+ir)*lda + p0
+		if gemmLevel >= levelAVX2 && rows == mr && mr >= 8 && kc >= 8 {
+			// 8×8 blocks in assembly (groups of 8 rows, the last one
+			// overlapping the previous when mr is not a multiple of 8),
+			// then the last kc%8 steps.
+			for r0 := 0; r0 < mr; r0 += 8 {
+				r := min(r0, mr-8)
+				transpose8(kc/8, &a[base+r*lda], lda, &d[r], mr)
+			}
+			for r := 0; r < mr; r++ {
+				for p := kc / 8 * 8; p < kc; p++ {
+					d[p*mr+r] = a[base+r*lda+p]
+				}
+			}
+			continue
+		}
 		r := 0
 		for ; r+6 <= rows; r += 6 {
 			interleave6(d[r:], mr, a, base+r*lda, lda, kc)
@@ -395,6 +414,19 @@ func packB(transB bool, b []float32, ldb, p0, kc, j0, nc, nr int, dst []float32)
 		}
 		base := (j0+jr)*ldb + p0
 		j := 0
+		if gemmLevel >= levelAVX2 && kc >= 8 {
+			// 8×8 blocks in assembly, the last kc%8 steps below.
+			k8 := kc / 8 * 8
+			for ; j+8 <= cols; j += 8 {
+				transpose8(kc/8, &b[base+j*ldb], ldb, &d[j], nr)
+				for jj := j; jj < j+8; jj++ {
+					s := b[base+jj*ldb+k8:][:kc-k8]
+					for p, v := range s {
+						d[(k8+p)*nr+jj] = v
+					}
+				}
+			}
+		}
 		for ; j+4 <= cols; j += 4 {
 			s0 := b[base+j*ldb:][:kc]
 			s1 := b[base+(j+1)*ldb:][:kc]

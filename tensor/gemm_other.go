@@ -23,3 +23,8 @@ func kernel6x16s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float3
 func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 	panic("tensor: no assembly GEMM kernel on this platform")
 }
+
+// transpose8 exists only so the driver compiles everywhere.
+func transpose8(n int, src *float32, lds int, dst *float32, ldd int) {
+	panic("tensor: no assembly transpose on this platform")
+}
