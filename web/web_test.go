@@ -641,3 +641,30 @@ func FuzzSubmitForm(f *testing.F) {
 		}
 	})
 }
+
+// FuzzImportQueries feeds arbitrary JSONL to the importer: it either stores
+// exactly the lines it reports or nothing, and never panics.
+func FuzzImportQueries(f *testing.F) {
+	f.Add(`{"kind":"text","prompt":"p","completions":["a","b"]}`)
+	f.Add(`{"run":"x","overlap":3,"payload":{"kind":"control","env":"Pendulum-v1","dt":0.05,"segments":[{"states":[[0,0]]},{"states":[[1,1]]}]}}`)
+	f.Add("{\"kind\":\"text\",\"prompt\":\"p\",\"completions\":[\"a\",\"b\"]}\n{\"kind\":\"text\"}")
+	e := newEnv(f, Config{})
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, in string) {
+		before, err := e.st.Queries(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ImportQueries(ctx, e.st, strings.NewReader(in), "fuzz")
+		after, err2 := e.st.Queries(ctx, "")
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		if err != nil {
+			n = 0
+		}
+		if len(after) != len(before)+n {
+			t.Fatalf("import reported %d (err %v) but %d queries were added", n, err, len(after)-len(before))
+		}
+	})
+}
