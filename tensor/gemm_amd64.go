@@ -37,3 +37,11 @@ func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
 //
 //go:noescape
 func transpose8(n int, src *float32, lds int, dst *float32, ldd int)
+
+// kernel6x32s is the AVX-512 kernel for unpacked operands (the direct path):
+// C[0:6, 0:32] = alpha*A·B + beta*C with A[r, p] = a[r*rsA + p*csA],
+// B[p, j] = b[p*ldb + j], C[r, j] = c[r*ldc + j] (strides in floats).
+// Implemented in gemm_avx512s_amd64.s.
+//
+//go:noescape
+func kernel6x32s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)

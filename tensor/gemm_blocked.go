@@ -107,7 +107,7 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	case gemmLevel >= levelAVX2 && (gemmForcePath == pathDirect ||
-		gemmForcePath == pathAuto && work < gemmParallelMin && m*k+k*n <= gemmDirectMaxFloats):
+		gemmForcePath == pathAuto && m*k+k*n <= gemmDirectMaxFloats):
 		gemmDirect(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}

@@ -28,3 +28,8 @@ func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32) {
 func transpose8(n int, src *float32, lds int, dst *float32, ldd int) {
 	panic("tensor: no assembly transpose on this platform")
 }
+
+// kernel6x32s exists only so the driver compiles everywhere.
+func kernel6x32s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32) {
+	panic("tensor: no assembly GEMM kernel on this platform")
+}

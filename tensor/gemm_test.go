@@ -162,6 +162,7 @@ func TestGemmRandomShapes(t *testing.T) {
 		{"avx512/auto/workers=1", levelAVX512, 1, pathAuto, 8},
 		{"avx512/auto/workers=2", levelAVX512, 2, pathAuto, 8},
 		{"avx512/blocked/workers=2", levelAVX512, 2, pathBlocked, 6},
+		{"avx512/direct", levelAVX512, 1, pathDirect, 6},
 		{"avx2/auto/workers=2", levelAVX2, 2, pathAuto, 6},
 		{"avx2/direct", levelAVX2, 1, pathDirect, 6},
 		{"avx2/blocked/workers=1", levelAVX2, 1, pathBlocked, 6},
@@ -192,7 +193,10 @@ func TestGemmBlockEdges(t *testing.T) {
 	}
 	for _, v := range []struct {
 		level, path int
-	}{{levelAVX512, pathAuto}, {levelAVX512, pathBlocked}, {levelAVX2, pathDirect}, {levelAVX2, pathBlocked}, {levelGo, pathAuto}} {
+	}{
+		{levelAVX512, pathAuto}, {levelAVX512, pathBlocked}, {levelAVX512, pathDirect},
+		{levelAVX2, pathDirect}, {levelAVX2, pathBlocked}, {levelGo, pathAuto},
+	} {
 		t.Run(fmt.Sprintf("%s/path=%d", gemmKernels[v.level].name, v.path), func(t *testing.T) {
 			withKernel(t, v.level, 2, v.path, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(2, 3))
