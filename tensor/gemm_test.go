@@ -251,6 +251,7 @@ func TestGemmBadArgsPanic(t *testing.T) {
 
 func TestGemmBackend(t *testing.T) {
 	got := GemmBackend()
+	t.Logf("GemmBackend() = %s", got)
 	if got == "openblas" {
 		return
 	}
@@ -326,4 +327,14 @@ func FuzzGemm(f *testing.F) {
 		defer func() { gemmLevel, gemmForcePath = oldLevel, oldPath }()
 		checkGemmCase(t, rand.New(rand.NewPCG(seed, 7)), g)
 	})
+}
+
+func ExampleGemm() {
+	// C (2×2) = A (2×3) · Bᵀ, with B stored as 2×3.
+	a := []float32{1, 2, 3, 4, 5, 6}
+	b := []float32{1, 0, 1, 0, 1, 0}
+	c := make([]float32, 4)
+	Gemm(false, true, 2, 2, 3, 1, a, 3, b, 3, 0, c, 2)
+	fmt.Println(c)
+	// Output: [4 2 10 5]
 }
