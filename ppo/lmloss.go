@@ -1,0 +1,146 @@
+package ppo
+
+import (
+	"fmt"
+	"math"
+)
+
+// KLController holds β, the weight of the KL penalty of token-level PPO.
+// With Target = 0 β stays fixed. Otherwise it follows the proportional
+// controller of Ziegler et al. 2019 (section 2.2), in the form of their
+// code (lm-human-preferences) and TRL:
+//
+//	e = clip(KL/Target - 1, -0.2, 0.2)
+//	β ← β·(1 + e·n/Horizon)
+//
+// after each batch of n episodes whose mean KL (nats per completion) was KL.
+// The paper writes the gain as K_β (0.1); the code's n/Horizon is that gain
+// spread over Horizon episodes, so that β can change by at most 20% per
+// Horizon episodes and the controller ignores the noise of a single batch.
+type KLController struct {
+	Value   float64 `json:"value"`   // β now
+	Target  float64 `json:"target"`  // KL target in nats; 0: fixed β
+	Horizon float64 `json:"horizon"` // episodes over which β changes by at most 20%
+}
+
+// Update moves β after a batch of n episodes with mean KL kl and returns
+// the new β. A fixed controller ignores it; so does an adaptive one for a
+// non-finite kl (a broken batch must not wreck β).
+func (c *KLController) Update(kl float64, n int) float64 {
+	if c.Target <= 0 || math.IsNaN(kl) || math.IsInf(kl, 0) || n <= 0 {
+		return c.Value
+	}
+	e := min(max(kl/c.Target-1, -0.2), 0.2)
+	c.Value *= 1 + e*float64(n)/c.Horizon
+	return c.Value
+}
+
+// TokenRewards returns the per-token rewards of one completion of n tokens:
+// r_t = -β·(logp_t - refLogp_t) at every token, plus score at the last, and
+// the KL estimate Σ_t (logp_t - refLogp_t) of the completion (nats). logp
+// are the log-probabilities of the sampled tokens under the policy that
+// sampled them, refLogp under the frozen reference. An empty completion
+// gets no rewards and KL 0.
+func TokenRewards(logp, refLogp []float32, score, beta float64) (rewards []float32, kl float64) {
+	if len(logp) != len(refLogp) {
+		panic(fmt.Sprintf("ppo: token rewards of %d log-probs and %d reference log-probs", len(logp), len(refLogp)))
+	}
+	rewards = make([]float32, len(logp))
+	for t := range logp {
+		d := float64(logp[t]) - float64(refLogp[t])
+		kl += d
+		rewards[t] = float32(-beta * d)
+	}
+	if n := len(rewards); n > 0 {
+		rewards[n-1] += float32(score)
+	}
+	return rewards, kl
+}
+
+// TokenGAE runs GAE(γ, λ) over episodes of different lengths: rewards[i]
+// and values[i] are episode i's per-token rewards and values V(s_t) (the
+// value of the prefix before token t). Each episode ends after its last
+// token (the value after it is 0). It returns advantages and returns
+// (advantages + values) shaped like the inputs.
+func TokenGAE(rewards, values [][]float32, gamma, lambda float64) (adv, returns [][]float32) {
+	if len(rewards) != len(values) {
+		panic(fmt.Sprintf("ppo: token GAE of %d reward rows and %d value rows", len(rewards), len(values)))
+	}
+	n := len(rewards)
+	T := 0
+	for i := range rewards {
+		if len(rewards[i]) != len(values[i]) {
+			panic(fmt.Sprintf("ppo: token GAE row %d has %d rewards and %d values", i, len(rewards[i]), len(values[i])))
+		}
+		T = max(T, len(rewards[i]))
+	}
+	adv = make([][]float32, n)
+	returns = make([][]float32, n)
+	if T == 0 || n == 0 {
+		for i := range adv {
+			adv[i], returns[i] = []float32{}, []float32{}
+		}
+		return adv, returns
+	}
+	// Lay the episodes out time-major (T, n) for GAE; positions past an
+	// episode's end are terminal no-ops with zero reward and value.
+	r := make([]float32, T*n)
+	v := make([]float32, T*n)
+	next := make([]float32, T*n)
+	term := make([]bool, T*n)
+	for i := range rewards {
+		L := len(rewards[i])
+		for t := range T {
+			k := t*n + i
+			if t >= L {
+				term[k] = true
+				continue
+			}
+			r[k], v[k] = rewards[i][t], values[i][t]
+			if t+1 < L {
+				next[k] = values[i][t+1]
+			} else {
+				term[k] = true
+			}
+		}
+	}
+	a, ret := GAE(r, v, next, term, term, n, gamma, lambda)
+	for i := range rewards {
+		L := len(rewards[i])
+		adv[i] = make([]float32, L)
+		returns[i] = make([]float32, L)
+		for t := range L {
+			adv[i][t], returns[i][t] = a[t*n+i], ret[t*n+i]
+		}
+	}
+	return adv, returns
+}
+
+// WhitenRows normalises the values of every row together to mean 0 and
+// standard deviation 1 (NormalizeAdvantages over the concatenation), in place.
+func WhitenRows(rows [][]float32) {
+	var flat []float32
+	for _, r := range rows {
+		flat = append(flat, r...)
+	}
+	NormalizeAdvantages(flat)
+	k := 0
+	for _, r := range rows {
+		k += copy(r, flat[k:k+len(r)])
+	}
+}
+
+// meanStd returns the mean and population standard deviation of x.
+func meanStd(x []float64) (mean, std float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	for _, v := range x {
+		std += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(x)))
+}

@@ -1,0 +1,492 @@
+package ppo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"rlhf/ag"
+	"rlhf/model/gpt"
+	"rlhf/optim"
+	"rlhf/tensor"
+	"rlhf/text"
+)
+
+// TextScorer scores completions of prompts, one score per pair, higher
+// better: a reward model trained from preferences, or a programmatic goal.
+// A reward model's ScoreText satisfies it.
+type TextScorer interface {
+	ScoreText(prompts, completions []string) ([]float32, error)
+}
+
+// TextScoreFunc adapts a plain Go function of (prompt, completion) to a
+// TextScorer, e.g. a sentiment score of the completion.
+type TextScoreFunc func(prompt, completion string) float64
+
+// ScoreText scores each pair with f.
+func (f TextScoreFunc) ScoreText(prompts, completions []string) ([]float32, error) {
+	if len(prompts) != len(completions) {
+		return nil, fmt.Errorf("ppo: score %d prompts with %d completions", len(prompts), len(completions))
+	}
+	out := make([]float32, len(prompts))
+	for i := range prompts {
+		out[i] = float32(f(prompts[i], completions[i]))
+	}
+	return out, nil
+}
+
+// LMSample is one prompt with a completion of the policy and its score.
+type LMSample struct {
+	Prompt     string  `json:"prompt"`
+	Completion string  `json:"completion"`
+	Score      float64 `json:"score"`
+	KL         float64 `json:"kl"` // Σ_t log π - log π_ref over the completion, nats
+}
+
+// LMStats reports one PPO step.
+type LMStats struct {
+	Step         int     // PPO steps done, this one included
+	Episodes     int     // completions trained on so far
+	Score        float64 // mean raw score of the batch (objective/scores)
+	ScoreStd     float64 // its standard deviation
+	KL           float64 // mean Σ_t log π_old - log π_ref per completion (objective/kl)
+	Entropy      float64 // mean -Σ_t log π_old per completion (objective/entropy)
+	NonScore     float64 // mean -β·KL (objective/non_score_reward)
+	RLHFReward   float64 // mean normalised score - β·KL (objective/rlhf_reward)
+	KLCoef       float64 // β used for this batch (objective/kl_coef)
+	ApproxKL     float64 // mean approximate KL(π_old ‖ π) over minibatches (policy/approxkl)
+	ClipFrac     float64 // mean fraction of clipped ratios (policy/clipfrac)
+	PolicyLoss   float64 // mean clipped surrogate loss (loss/policy_avg)
+	ValueLoss    float64 // mean value loss (loss/value_avg)
+	ExplainedVar float64 // of the values against the returns (val/explained_variance)
+	GradNorm     float64 // mean global gradient norm before clipping
+	ResponseLen  float64 // mean completion length in tokens
+	Samples      []LMSample
+}
+
+// Metrics returns the statistics under TRL's names.
+func (s LMStats) Metrics() map[string]float64 {
+	return map[string]float64{
+		"objective/scores":           s.Score,
+		"objective/scores_std":       s.ScoreStd,
+		"objective/kl":               s.KL,
+		"objective/entropy":          s.Entropy,
+		"objective/non_score_reward": s.NonScore,
+		"objective/rlhf_reward":      s.RLHFReward,
+		"objective/kl_coef":          s.KLCoef,
+		"policy/approxkl":            s.ApproxKL,
+		"policy/clipfrac":            s.ClipFrac,
+		"loss/policy_avg":            s.PolicyLoss,
+		"loss/value_avg":             s.ValueLoss,
+		"val/explained_variance":     s.ExplainedVar,
+		"train/grad_norm":            s.GradNorm,
+		"val/num_tokens":             s.ResponseLen,
+		"episode":                    float64(s.Episodes),
+	}
+}
+
+// LMTrainer trains a GPT policy with token-level PPO against a TextScorer,
+// with a KL penalty towards a frozen copy of the initial policy.
+type LMTrainer struct {
+	Config LMConfig
+	// Policy is trained; it carries the value head.
+	Policy *gpt.Model
+	// Ref is the frozen reference (the policy as it was given).
+	Ref *gpt.Model
+	// Tok encodes prompts and decodes completions.
+	Tok *text.Tokenizer
+	// Scorer scores completions; it is not saved with checkpoints.
+	Scorer TextScorer
+	// Prompts are drawn uniformly (with the trainer's generator) for each batch.
+	Prompts []string
+	// KL is the controller of β.
+	KL KLController
+	// Opt is the policy's optimiser.
+	Opt *optim.AdamW
+	// Steps counts the PPO steps done.
+	Steps int
+	// ScoreMean and ScoreStd standardise scores when Config.NormScores is
+	// set; ScoreNormSet says whether they have been measured yet.
+	ScoreMean, ScoreStd float64
+	ScoreNormSet        bool
+
+	pcg  *rand.PCG
+	rng  *rand.Rand
+	tape *ag.Tape
+}
+
+// NewLMTrainer prepares PPO of policy against scorer on prompts. The
+// reference model is a copy of policy as given. policy gets a value head
+// (drawn from cfg.Seed) if it has none; its other parameters are trained in
+// place.
+func NewLMTrainer(cfg LMConfig, policy *gpt.Model, tok *text.Tokenizer, scorer TextScorer, prompts []string) (*LMTrainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if policy == nil || tok == nil || scorer == nil {
+		return nil, fmt.Errorf("ppo: a language-model trainer needs a policy, a tokenizer and a scorer")
+	}
+	if tok.VocabSize() != policy.Config.VocabSize {
+		return nil, fmt.Errorf("ppo: tokenizer has %d ids, the policy %d", tok.VocabSize(), policy.Config.VocabSize)
+	}
+	if len(prompts) == 0 {
+		return nil, fmt.Errorf("ppo: no prompts")
+	}
+	if cfg.MaxNewTokens+2 > policy.Config.NPositions {
+		return nil, fmt.Errorf("ppo: %d new tokens leave no room for a prompt in %d positions", cfg.MaxNewTokens, policy.Config.NPositions)
+	}
+	ref, err := CloneGPT(policy)
+	if err != nil {
+		return nil, err
+	}
+	policy.AddValueHead(cfg.Seed)
+	t := &LMTrainer{Config: cfg, Policy: policy, Ref: ref, Tok: tok, Scorer: scorer, Prompts: prompts,
+		KL:   KLController{Value: cfg.KLCoef, Target: cfg.KLTarget, Horizon: cfg.KLHorizon},
+		pcg:  rand.NewPCG(cfg.Seed, 0x5eed),
+		tape: ag.NewTape()}
+	t.rng = rand.New(t.pcg)
+	t.Opt = optim.NewAdamW(policy.Params(), optim.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: float32(cfg.AdamEps)})
+	return t, nil
+}
+
+// CloneGPT returns a deep copy of m (same config, parameters copied).
+func CloneGPT(m *gpt.Model) (*gpt.Model, error) {
+	c, err := gpt.New(m.Config, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ppo: copy model: %w", err)
+	}
+	src, dst := m.Params(), c.Params()
+	if len(src) != len(dst) {
+		return nil, fmt.Errorf("ppo: copy model: %d parameters, copy has %d", len(src), len(dst))
+	}
+	for i := range src {
+		copy(dst[i].P.Value.Data, src[i].P.Value.Data)
+	}
+	return c, nil
+}
+
+// EncodePrompt returns the token ids a prompt is given to the model as:
+// the prompt's tokens, after the end-of-text token when PromptEOS is set,
+// cut from the left to leave room for MaxNewTokens.
+func EncodePrompt(tok *text.Tokenizer, prompt string, eos bool, positions, maxNew int) []int {
+	ids := tok.Encode(prompt)
+	if eos {
+		ids = append([]int{tok.EndOfText()}, ids...)
+	}
+	if room := positions - maxNew; len(ids) > room {
+		ids = ids[len(ids)-room:]
+	}
+	if len(ids) == 0 {
+		ids = []int{tok.EndOfText()}
+	}
+	return ids
+}
+
+// DecodeCompletion returns the text of completion tokens, without a final
+// end-of-text token.
+func DecodeCompletion(tok *text.Tokenizer, ids []int) string {
+	if n := len(ids); n > 0 && ids[n-1] == tok.EndOfText() {
+		ids = ids[:n-1]
+	}
+	return tok.Decode(ids)
+}
+
+// lmRollout is one batch of episodes with everything the update needs.
+type lmRollout struct {
+	prompts      []string
+	promptIDs    [][]int
+	completions  [][]int
+	texts        []string
+	scores       []float64 // raw
+	logp, refLP  [][]float32
+	values       [][]float32
+	adv, returns [][]float32
+	kl           []float64
+}
+
+// Step runs one PPO step: a batch of rollouts, then the update.
+func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
+	c := t.Config
+	prompts := make([]string, c.BatchSize)
+	for i := range prompts {
+		prompts[i] = t.Prompts[t.rng.IntN(len(t.Prompts))]
+	}
+	ro, err := t.collectLM(ctx, prompts)
+	if err != nil {
+		return LMStats{}, err
+	}
+	st := LMStats{KLCoef: t.KL.Value}
+	// Scores: standardise with the first batch's statistics.
+	if c.NormScores && !t.ScoreNormSet {
+		m, s := meanStd(ro.scores)
+		t.ScoreMean, t.ScoreStd, t.ScoreNormSet = m, max(s, 1e-6), true
+	}
+	rewards := make([][]float32, len(prompts))
+	entropy := 0.0
+	for i := range prompts {
+		score := ro.scores[i]
+		if c.NormScores {
+			score = (score - t.ScoreMean) / t.ScoreStd
+		}
+		rewards[i], ro.kl[i] = TokenRewards(ro.logp[i], ro.refLP[i], score, t.KL.Value)
+		st.RLHFReward += score - t.KL.Value*ro.kl[i]
+		for _, lp := range ro.logp[i] {
+			entropy -= float64(lp)
+		}
+		st.ResponseLen += float64(len(ro.completions[i]))
+	}
+	n := float64(len(prompts))
+	st.Score, st.ScoreStd = meanStd(ro.scores)
+	st.KL, _ = meanStd(ro.kl)
+	st.Entropy = entropy / n
+	st.NonScore = -t.KL.Value * st.KL
+	st.RLHFReward /= n
+	st.ResponseLen /= n
+	ro.adv, ro.returns = TokenGAE(rewards, ro.values, c.Gamma, c.Lambda)
+	var flatV, flatR []float32
+	for i := range ro.values {
+		flatV = append(flatV, ro.values[i]...)
+		flatR = append(flatR, ro.returns[i]...)
+	}
+	st.ExplainedVar = ExplainedVariance(flatV, flatR)
+	if c.WhitenAdvantages {
+		WhitenRows(ro.adv)
+	}
+	if err := t.updateLM(ctx, ro, &st); err != nil {
+		return LMStats{}, err
+	}
+	t.KL.Update(st.KL, len(prompts))
+	t.Steps++
+	st.Step = t.Steps
+	st.Episodes = t.Steps * c.BatchSize
+	for i := range prompts {
+		st.Samples = append(st.Samples, LMSample{Prompt: prompts[i], Completion: ro.texts[i], Score: ro.scores[i], KL: ro.kl[i]})
+	}
+	return st, nil
+}
+
+// collect samples a completion of every prompt from the policy, scores it
+// and records the policy's and the reference's log-probabilities and the
+// values of its tokens.
+func (t *LMTrainer) collectLM(ctx context.Context, prompts []string) (*lmRollout, error) {
+	c := t.Config
+	B := len(prompts)
+	ro := &lmRollout{prompts: prompts, promptIDs: make([][]int, B), texts: make([]string, B), kl: make([]float64, B)}
+	seeds := make([]uint64, B)
+	for i, p := range prompts {
+		ro.promptIDs[i] = EncodePrompt(t.Tok, p, c.PromptEOS, t.Policy.Config.NPositions, c.MaxNewTokens)
+		seeds[i] = t.rng.Uint64()
+	}
+	s, err := t.Policy.Sample(ctx, ro.promptIDs, gpt.SampleConfig{MaxNewTokens: c.MaxNewTokens,
+		Temperature: c.Temperature, StopAtEOS: c.StopAtEOS, Seeds: seeds})
+	if err != nil {
+		return nil, fmt.Errorf("ppo: sample: %w", err)
+	}
+	ro.completions = s.Tokens
+	for i, comp := range ro.completions {
+		ro.texts[i] = DecodeCompletion(t.Tok, comp)
+	}
+	sc, err := t.Scorer.ScoreText(prompts, ro.texts)
+	if err != nil {
+		return nil, fmt.Errorf("ppo: score: %w", err)
+	}
+	if len(sc) != B {
+		return nil, fmt.Errorf("ppo: scorer returned %d scores for %d completions", len(sc), B)
+	}
+	ro.scores = make([]float64, B)
+	for i, v := range sc {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("ppo: score %d of %q is %v", i, ro.texts[i], v)
+		}
+		ro.scores[i] = float64(v)
+	}
+	ro.logp, ro.values = policyEval(t.Policy, ro.promptIDs, ro.completions)
+	ro.refLP, _ = policyEval(t.Ref, ro.promptIDs, ro.completions)
+	return ro, nil
+}
+
+// rows joins prompts and completions into right-padded (B, T) ids with a
+// mask (B·T) that marks the completion tokens.
+func lmRows(promptIDs, completions [][]int) (ids []int, T int, mask []float32) {
+	r := make([][]int, len(promptIDs))
+	for i := range r {
+		r[i] = append(append([]int(nil), promptIDs[i]...), completions[i]...)
+	}
+	ids, T, _ = gpt.PadRight(r)
+	mask = make([]float32, len(ids))
+	for i := range r {
+		p := len(promptIDs[i])
+		for j := range completions[i] {
+			mask[i*T+p+j] = 1
+		}
+	}
+	return ids, T, mask
+}
+
+// policyEval returns, without gradients, the log-probability of every
+// completion token and the value of the prefix before it (nil values for a
+// model without a value head).
+func policyEval(m *gpt.Model, promptIDs, completions [][]int) (logp, values [][]float32) {
+	ids, T, _ := lmRows(promptIDs, completions)
+	B := len(promptIDs)
+	tp := ag.NewNoGradTape()
+	h := m.Hidden(tp, ids, B, T)
+	lp, _ := m.LogProbsOf(tp, m.Logits(tp, h), ids, nil) // (B, T-1)
+	var v []float32
+	if m.VHead != nil {
+		v = m.ValuesOf(tp, h).Value.Data // (B, T)
+		values = make([][]float32, B)
+	}
+	logp = make([][]float32, B)
+	for i := range B {
+		start, n := len(promptIDs[i])-1, len(completions[i])
+		logp[i] = append([]float32{}, lp.Value.Data[i*(T-1)+start:i*(T-1)+start+n]...)
+		if v != nil {
+			values[i] = append([]float32{}, v[i*T+start:i*T+start+n]...)
+		}
+	}
+	return logp, values
+}
+
+// update runs the PPO epochs over the lmRollout.
+func (t *LMTrainer) updateLM(ctx context.Context, ro *lmRollout, st *LMStats) error {
+	c := t.Config
+	B := len(ro.prompts)
+	perm := make([]int, B)
+	for i := range perm {
+		perm[i] = i
+	}
+	var nmb float64
+	for range c.Epochs {
+		t.rng.Shuffle(B, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		for mb := range c.MiniBatches {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			lo, hi := mb*B/c.MiniBatches, (mb+1)*B/c.MiniBatches
+			if lo == hi {
+				continue
+			}
+			m := t.minibatch(ro, perm[lo:hi])
+			st.ApproxKL += m.approxKL
+			st.ClipFrac += m.clipFrac
+			st.PolicyLoss += m.pgLoss
+			st.ValueLoss += m.vLoss
+			st.GradNorm += m.gradNorm
+			nmb++
+		}
+	}
+	if nmb > 0 {
+		st.ApproxKL /= nmb
+		st.ClipFrac /= nmb
+		st.PolicyLoss /= nmb
+		st.ValueLoss /= nmb
+		st.GradNorm /= nmb
+	}
+	return nil
+}
+
+type mbStats struct {
+	approxKL, clipFrac, pgLoss, vLoss, gradNorm float64
+}
+
+// minibatch takes one optimiser step on the episodes idx of ro.
+func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) mbStats {
+	c := t.Config
+	pIDs := make([][]int, len(idx))
+	comps := make([][]int, len(idx))
+	for k, i := range idx {
+		pIDs[k], comps[k] = ro.promptIDs[i], ro.completions[i]
+	}
+	ids, T, tokMask := lmRows(pIDs, comps)
+	B := len(idx)
+	// Per-action tensors (B, T-1): column j is the token at position j+1.
+	oldLP, oldV := tensor.New(B, T-1), tensor.New(B, T-1)
+	adv, ret, mask := tensor.New(B, T-1), tensor.New(B, T-1), tensor.New(B, T-1)
+	for k, i := range idx {
+		start := len(pIDs[k]) - 1
+		for j := range comps[k] {
+			a := k*(T-1) + start + j
+			oldLP.Data[a] = ro.logp[i][j]
+			oldV.Data[a] = ro.values[i][j]
+			adv.Data[a] = ro.adv[i][j]
+			ret.Data[a] = ro.returns[i][j]
+			mask.Data[a] = 1
+		}
+	}
+	tp := t.tape
+	defer tp.Reset()
+	h := t.Policy.Hidden(tp, ids, B, T)                                        // (B, T, C)
+	logp, lsm := t.Policy.LogProbsOf(tp, t.Policy.Logits(tp, h), ids, tokMask) // (B, T-1)
+	v := tp.Slice(t.Policy.ValuesOf(tp, h), 1, 0, T-1)                         // (B, T-1)
+	pg := PolicyLoss(tp, logp, oldLP, adv, float32(c.ClipRange), mask)
+	vl := ValueLoss(tp, v, oldV, ret, float32(c.ClipRangeValue), mask)
+	loss := tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
+	if c.EntCoef > 0 {
+		ent := tp.Slice(gpt.EntropyOf(tp, lsm), 1, 0, T-1)
+		loss = tp.Sub(loss, tp.Scale(EntropyBonus(tp, ent, mask), float32(c.EntCoef)))
+	}
+	t.Opt.ZeroGrad()
+	tp.Backward(loss)
+	var m mbStats
+	m.pgLoss, m.vLoss = float64(pg.Value.Data[0]), float64(vl.Value.Data[0])
+	m.approxKL = ApproxKL(logp.Value.Data, oldLP.Data, mask.Data)
+	m.clipFrac = ClipFrac(logp.Value.Data, oldLP.Data, float32(c.ClipRange), mask.Data)
+	if c.MaxGradNorm > 0 {
+		m.gradNorm = optim.ClipGradNorm(t.Opt.Params, c.MaxGradNorm)
+	} else {
+		m.gradNorm = optim.ClipGradNorm(t.Opt.Params, math.Inf(1))
+	}
+	t.Opt.Step(float32(c.LR))
+	return m
+}
+
+// Generate samples one completion per prompt from m (nil: the policy) with
+// the trainer's prompt encoding, at the given temperature and seed, and
+// returns the completion texts.
+func Generate(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, prompts []string, cfg LMConfig, temperature float64, seed uint64) ([]string, [][]int, [][]int, error) {
+	pIDs := make([][]int, len(prompts))
+	seeds := make([]uint64, len(prompts))
+	for i, p := range prompts {
+		pIDs[i] = EncodePrompt(tok, p, cfg.PromptEOS, m.Config.NPositions, cfg.MaxNewTokens)
+		seeds[i] = seed + uint64(i)
+	}
+	if len(prompts) == 0 {
+		return nil, nil, nil, nil
+	}
+	s, err := m.Sample(ctx, pIDs, gpt.SampleConfig{MaxNewTokens: cfg.MaxNewTokens, Temperature: temperature,
+		StopAtEOS: cfg.StopAtEOS, Seeds: seeds})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("ppo: sample: %w", err)
+	}
+	texts := make([]string, len(prompts))
+	for i, comp := range s.Tokens {
+		texts[i] = DecodeCompletion(tok, comp)
+	}
+	return texts, pIDs, s.Tokens, nil
+}
+
+// SequenceKL returns, for each (prompt, completion) sampled from policy,
+// Σ_t log π(y_t) - log π_ref(y_t) over the completion tokens: a sample of
+// KL(π ‖ π_ref) for the prompt, in nats.
+func SequenceKL(policy, ref *gpt.Model, promptIDs, completions [][]int) []float64 {
+	if len(promptIDs) == 0 {
+		return nil
+	}
+	lp, _ := policyEval(policy, promptIDs, completions)
+	rlp, _ := policyEval(ref, promptIDs, completions)
+	out := make([]float64, len(lp))
+	for i := range lp {
+		for j := range lp[i] {
+			out[i] += float64(lp[i][j]) - float64(rlp[i][j])
+		}
+	}
+	return out
+}
+
+// OneLine replaces newlines and tabs with spaces, for printing samples.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
