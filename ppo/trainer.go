@@ -213,7 +213,7 @@ func (t *Trainer) Iterate(ctx context.Context) (Stats, error) {
 	st.ExplainedVariance = ExplainedVariance(ro.values, ret)
 	st.LR = c.LR
 	if c.AnnealLR {
-		st.LR = c.LR * (1 - float64(t.Iteration)/float64(c.Iterations()))
+		st.LR = c.LR * max(0, 1-float64(t.Iteration)/float64(c.Iterations()))
 	}
 	if err := t.update(ctx, ro, adv, ret, &st); err != nil {
 		return st, err

@@ -162,6 +162,23 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 	}
 }
 
+// A checkpoint of a trainer that has not stepped yet resumes too.
+func TestCheckpointAtStepZero(t *testing.T) {
+	c := smallConfig("Pendulum-v1")
+	a := mustTrainer(t, c)
+	dir := t.TempDir()
+	if err := a.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Resume(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iterate(t, a, 1)
+	iterate(t, b, 1)
+	sameParams(t, a.Params(), b.Params())
+}
+
 func TestResumeRejectsBadCheckpoints(t *testing.T) {
 	c := smallConfig("CartPole-v1")
 	tr := mustTrainer(t, c)
