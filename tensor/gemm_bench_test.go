@@ -1,13 +1,37 @@
 package tensor
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 )
 
+var gemmKernelFlag = flag.String("gemm.kernel", "", "run the Gemm benchmarks with this kernel (go, avx2-fma, avx512) instead of the best one")
+
+// setBenchKernel applies -gemm.kernel for one benchmark.
+func setBenchKernel(b *testing.B) {
+	if *gemmKernelFlag == "" {
+		return
+	}
+	for level, kern := range gemmKernels {
+		if kern.name != *gemmKernelFlag {
+			continue
+		}
+		if level > maxLevel {
+			b.Skipf("kernel %s does not run on this CPU", kern.name)
+		}
+		old := gemmLevel
+		gemmLevel = level
+		b.Cleanup(func() { gemmLevel = old })
+		return
+	}
+	b.Fatalf("unknown -gemm.kernel %q", *gemmKernelFlag)
+}
+
 // benchGemm times Gemm on one shape and reports GFLOP/s (2·m·n·k per call).
 func benchGemm(b *testing.B, transA, transB bool, m, n, k int) {
+	setBenchKernel(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	ar, ac := m, k
 	if transA {

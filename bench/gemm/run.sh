@@ -31,17 +31,18 @@ else
 	cat "$tmp/blas.err" >&2
 fi
 
-run() { # run BINARY OUTFILE
-	"$1" -test.run '^$' -test.bench "$FILTER" -test.benchtime "$BENCHTIME" -test.count 1 >>"$2"
+run() { # run BINARY OUTFILE [FLAGS]
+	"$1" -test.run '^$' -test.bench "$FILTER" -test.benchtime "$BENCHTIME" -test.count 1 "${@:3}" >>"$2"
 }
 for i in $(seq "$COUNT"); do
 	echo "round $i/$COUNT" >&2
 	run "$tmp/ours.test" "$tmp/ours.txt"
+	run "$tmp/ours.test" "$tmp/avx2.txt" -gemm.kernel=avx2-fma
 	if [ "$have_blas" = 1 ]; then
 		run "$tmp/blas.test" "$tmp/blas.txt"
 	fi
 done
-touch "$tmp/blas.txt"
+touch "$tmp/blas.txt" "$tmp/avx2.txt"
 
 # Print "name median min max" of metric $2 per benchmark, in first-seen order.
 medians() {
@@ -65,6 +66,7 @@ medians() {
 }
 medians "$tmp/ours.txt" GFLOP/s >"$tmp/ours.med"
 medians "$tmp/blas.txt" GFLOP/s >"$tmp/blas.med"
+medians "$tmp/avx2.txt" GFLOP/s >"$tmp/avx2.med"
 medians "$tmp/ours.txt" GFLOP/cpu-s >"$tmp/ours.cpu"
 medians "$tmp/blas.txt" GFLOP/cpu-s >"$tmp/blas.cpu"
 
@@ -89,17 +91,19 @@ echo "- micro-kernels alone, one core, L1-resident, GFLOP per CPU-second (best o
 echo "- GFLOP/cpu-s: flops per CPU-second of the benchmark process (all threads), which time spent descheduled by other jobs does not dilute; OpenBLAS threads spin while waiting, which inflates its CPU time"
 echo "- command: COUNT=$COUNT BENCHTIME=$BENCHTIME bench/gemm/run.sh"
 echo
-echo "| shape (square: n; else m x n x k) | ours GFLOP/s | share of peak | openblas GFLOP/s | ours / openblas | ours GFLOP/cpu-s | openblas GFLOP/cpu-s |"
-echo "|---|---|---|---|---|---|---|"
+echo "| shape (square: n; else m x n x k) | ours GFLOP/s | share of peak | ours, AVX2 kernel forced | openblas GFLOP/s | ours / openblas | ours GFLOP/cpu-s | openblas GFLOP/cpu-s |"
+echo "|---|---|---|---|---|---|---|---|"
 awk -v peak="$PEAK" '
 FILENAME ~ /blas.med$/ { bm[$1] = $2; bl[$1] = $3; bh[$1] = $4; next }
+FILENAME ~ /avx2.med$/ { am[$1] = $2; al[$1] = $3; ah[$1] = $4; next }
 FILENAME ~ /ours.cpu$/ { oc[$1] = $2; next }
 FILENAME ~ /blas.cpu$/ { bc[$1] = $2; next }
 {
 	name = $1; ours = $2
-	blas = "-"; ratio = "-"; ocs = "-"; bcs = "-"
+	blas = "-"; ratio = "-"; avx2 = "-"; ocs = "-"; bcs = "-"
 	if (name in bm) { blas = sprintf("%.1f [%.1f-%.1f]", bm[name], bl[name], bh[name]); ratio = sprintf("%.2f", ours / bm[name]) }
+	if (name in am) avx2 = sprintf("%.1f [%.1f-%.1f]", am[name], al[name], ah[name])
 	if (name in oc) ocs = sprintf("%.1f", oc[name])
 	if (name in bc) bcs = sprintf("%.1f", bc[name])
-	printf "| %s | %.1f [%.1f-%.1f] | %.0f%% | %s | %s | %s | %s |\n", name, ours, $3, $4, 100 * ours / peak, blas, ratio, ocs, bcs
-}' "$tmp/blas.med" "$tmp/ours.cpu" "$tmp/blas.cpu" "$tmp/ours.med"
+	printf "| %s | %.1f [%.1f-%.1f] | %.0f%% | %s | %s | %s | %s | %s |\n", name, ours, $3, $4, 100 * ours / peak, avx2, blas, ratio, ocs, bcs
+}' "$tmp/blas.med" "$tmp/avx2.med" "$tmp/ours.cpu" "$tmp/blas.cpu" "$tmp/ours.med"
