@@ -38,7 +38,7 @@ type result struct {
 	seed       uint64
 	evalMean   float64 // mean return of the final policy over evaluation episodes
 	trainFinal float64 // mean training episodic return over the last tenth of the run
-	reached    float64 // first step whose mean training episodic return was >= -threshold (NaN: never)
+	reached    float64 // first step at which the last 100 training episodes averaged >= threshold (NaN: never)
 	sps        float64
 	wall       time.Duration
 	metrics    *report.Metrics
@@ -61,7 +61,7 @@ func run() error {
 	normObs := flag.String("norm-obs", "", "override norm_obs (true/false)")
 	normRew := flag.String("norm-reward", "", "override norm_reward (true/false)")
 	quiet := flag.Bool("q", false, "no progress bars")
-	threshold := flag.Float64("threshold", math.NaN(), "report the first step at which the training return reaches this value")
+	threshold := flag.Float64("threshold", math.NaN(), "report the first step at which the mean return of the last 100 training episodes reaches this value")
 	flag.Parse()
 
 	base, err := ppo.Default(*envName)
@@ -155,7 +155,21 @@ func trainSeed(ctx context.Context, cfg ppo.Config, dir string, evalEps int, qui
 		return result{}, err
 	}
 	defer lg.Close()
-	o := ppo.TrainOptions{Logger: lg, CheckpointDir: filepath.Join(dir, "checkpoint")}
+	// Gym's criterion for "solved": the mean return of 100 consecutive episodes.
+	var window []float64
+	reached := math.NaN()
+	o := ppo.TrainOptions{Logger: lg, CheckpointDir: filepath.Join(dir, "checkpoint"), OnIteration: func(s ppo.Stats) error {
+		for _, e := range s.Episodes {
+			window = append(window, e.Return)
+		}
+		if len(window) > 100 {
+			window = window[len(window)-100:]
+		}
+		if math.IsNaN(reached) && len(window) == 100 && meanOf(window) >= threshold {
+			reached = float64(s.GlobalStep)
+		}
+		return nil
+	}}
 	if !quiet {
 		o.Progress = os.Stderr
 	}
@@ -178,11 +192,7 @@ func trainSeed(ctx context.Context, cfg ppo.Config, dir string, evalEps int, qui
 	steps, vals := m.Series("charts/episodic_return")
 	var s float64
 	var k int
-	reached := math.NaN()
 	for i := range steps {
-		if math.IsNaN(reached) && vals[i] >= threshold {
-			reached = steps[i]
-		}
 		if steps[i] > 0.9*float64(t.GlobalStep) {
 			s += vals[i]
 			k++
@@ -232,11 +242,24 @@ func summarise(cfg ppo.Config, rs []result, out string, args []string, threshold
 		m, s := meanStd(x)
 		return fmt.Sprintf("%.*f ± %.*f", prec, m, prec, s)
 	}
-	rows = append(rows, []string{"mean ± std", f(evals, 1), f(trains, 1), f(reached, 0), f(sps, 0), f(walls, 0)})
+	var hit []float64
+	for _, r := range reached {
+		if !math.IsNaN(r) {
+			hit = append(hit, r)
+		}
+	}
+	reachCell := "never"
+	if len(hit) > 0 {
+		reachCell = f(hit, 0)
+		if len(hit) < len(reached) {
+			reachCell += fmt.Sprintf(" (%d of %d seeds)", len(hit), len(reached))
+		}
+	}
+	rows = append(rows, []string{"mean ± std", f(evals, 1), f(trains, 1), reachCell, f(sps, 0), f(walls, 0)})
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %d steps per seed, config: %+v\n\ncommand: go run ./ppo/cmd/ppo-control %s\n\n",
 		cfg.Env, cfg.TotalSteps, cfg, strings.Join(args, " "))
-	reachCol := "steps to reach " + strconv.FormatFloat(threshold, 'g', -1, 64)
+	reachCol := "steps until 100-episode mean >= " + strconv.FormatFloat(threshold, 'g', -1, 64)
 	b.WriteString(report.MarkdownTable([]string{"seed", "final return (eval)", "return, last 10% of training", reachCol, "env steps/s", "wall s"}, rows))
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
