@@ -98,14 +98,15 @@ def main():
 
     for i in range(args.warmup):
         step(i)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.steps):
         loss = step(i)
     el = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     n = sum(p.numel() for p in model.parameters())
-    print("pytorch params %d  torch %s  threads %d  step %.1f ms  %.0f tokens/s  loss %.4f"
+    print("pytorch params %d  torch %s  threads %d  step %.1f ms (cpu %.1f ms)  %.0f tokens/s  loss %.4f"
           % (n, torch.__version__, torch.get_num_threads(), 1000 * el / args.steps,
-             args.steps * args.batch * CTX / el, loss))
+             1000 * cpu / args.steps, args.steps * args.batch * CTX / el, loss))
 
 
 if __name__ == "__main__":
