@@ -117,7 +117,7 @@ func TestGradUnary(t *testing.T) {
 	x := randT(r, 3, 5)
 	un := map[string]func(tp *Tape, a *Var) *Var{
 		"Exp": (*Tape).Exp, "Tanh": (*Tape).Tanh, "Sigmoid": (*Tape).Sigmoid, "GELU": (*Tape).GELU,
-		"Square": (*Tape).Square, "Neg": (*Tape).Neg,
+		"Square": (*Tape).Square, "Neg": (*Tape).Neg, "LogSigmoid": (*Tape).LogSigmoid,
 		"Scale":     func(tp *Tape, a *Var) *Var { return tp.Scale(a, -1.7) },
 		"AddScalar": func(tp *Tape, a *Var) *Var { return tp.AddScalar(a, 0.3) },
 	}
@@ -138,6 +138,15 @@ func TestGradUnary(t *testing.T) {
 	}
 	checkGrad(t, "GELU-wide", func(tp *Tape, in []*Var) *Var { return tp.GELU(in[0]) }, big)
 	checkGrad(t, "Tanh-wide", func(tp *Tape, in []*Var) *Var { return tp.Tanh(in[0]) }, big)
+	checkGrad(t, "LogSigmoid-wide", func(tp *Tape, in []*Var) *Var { return tp.LogSigmoid(in[0]) }, big)
+	tp := NewNoGradTape()
+	ls := tp.LogSigmoid(Const(tensor.FromSlice([]float32{-100, 0, 100, -5}, 4))).Value.Data
+	want := []float64{-100, -math.Log(2), 0, -math.Log1p(math.Exp(5))}
+	for i, w := range want {
+		if math.Abs(float64(ls[i])-w) > 1e-5 {
+			t.Errorf("LogSigmoid[%d] = %g want %g", i, ls[i], w)
+		}
+	}
 }
 
 var bcastCases = [][2][]int{

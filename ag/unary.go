@@ -147,3 +147,19 @@ func (tp *Tape) GELU(a *Var) *Var {
 	})
 	return out
 }
+
+// LogSigmoid returns log σ(a) = min(a, 0) - log(1 + e**-|a|) element-wise,
+// stable for large |a| (Bradley-Terry and DPO losses are -LogSigmoid of a
+// margin). Shape unchanged.
+func (tp *Tape) LogSigmoid(a *Var) *Var {
+	return tp.unary(a, func(x float32) float32 {
+		return min(x, 0) - float32(math.Log1p(float64(tensor.Exp(-abs32(x)))))
+	}, func(x, _ float32) float32 { return tensor.Sigmoid(-x) })
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
