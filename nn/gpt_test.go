@@ -1,7 +1,12 @@
 package nn_test
 
 import (
+	"flag"
+	"fmt"
 	"math"
+	"os"
+	"strconv"
+	"strings"
 	"math/rand/v2"
 	"testing"
 
@@ -126,8 +131,13 @@ func TestGPTGradient(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
 // Training on one fixed batch must memorise it: from ln(32) ≈ 3.47 to below
-// 0.5 in 60 AdamW steps (seeded, so the run is deterministic).
+// 0.5 in 60 AdamW steps (seeded, so the run is deterministic). The loss
+// trajectory is pinned in testdata/tiny_train.golden (rewrite with -update);
+// each step must agree within 1e-3, which allows for float32 summation-order
+// changes in the kernels but not for a changed computation.
 func TestGPTLossFalls(t *testing.T) {
 	m := tiny(t, 1)
 	ps := m.Params()
@@ -135,11 +145,13 @@ func TestGPTLossFalls(t *testing.T) {
 	ids, tg := batch(4, 16, 2)
 	tp := ag.NewTape()
 	var first, last float32
+	var traj []float32
 	for step := 0; step < 60; step++ {
 		o.ZeroGrad()
 		loss := m.Loss(tp, ids, tg, 4, 16, -1)
 		tp.Backward(loss)
 		last = loss.Item()
+		traj = append(traj, last)
 		if step == 0 {
 			first = last
 		}
@@ -154,6 +166,40 @@ func TestGPTLossFalls(t *testing.T) {
 		t.Errorf("loss after 60 steps %g, want < 0.5", last)
 	}
 	t.Logf("loss %g -> %g", first, last)
+	checkGolden(t, "testdata/tiny_train.golden", traj, 1e-3)
+}
+
+// checkGolden compares vals with one number per line in path, or rewrites
+// the file under -update.
+func checkGolden(t *testing.T, path string, vals []float32, tol float64) {
+	t.Helper()
+	if *update {
+		var b strings.Builder
+		for _, v := range vals {
+			fmt.Fprintf(&b, "%.6f\n", v)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	lines := strings.Fields(string(raw))
+	if len(lines) != len(vals) {
+		t.Fatalf("%s has %d values, run produced %d", path, len(lines), len(vals))
+	}
+	for i, l := range lines {
+		want, err := strconv.ParseFloat(l, 64)
+		if err != nil {
+			t.Fatalf("%s line %d: %v", path, i+1, err)
+		}
+		if math.Abs(float64(vals[i])-want) > tol {
+			t.Errorf("%s step %d: %g, golden %g", path, i, vals[i], want)
+		}
+	}
 }
 
 // Batch 8 x 1 and batch 1 x accumulation 8 reach the same parameters after

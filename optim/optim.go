@@ -142,8 +142,20 @@ func ClipGradNorm(params []nn.NamedParam, maxNorm float64) float64 {
 		if p.P.Grad == nil {
 			continue
 		}
-		for _, g := range p.P.Grad.Data {
-			s += float64(g) * float64(g)
+		g := p.P.Grad.Data
+		w := min(tensor.Workers, max(1, len(g)>>14))
+		part := make([]float64, w)
+		tensor.ParallelFor(w, 1, func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				var acc float64
+				for _, v := range g[k*len(g)/w : (k+1)*len(g)/w] {
+					acc += float64(v) * float64(v)
+				}
+				part[k] = acc
+			}
+		})
+		for _, v := range part {
+			s += v
 		}
 	}
 	norm := math.Sqrt(s)
@@ -154,9 +166,7 @@ func ClipGradNorm(params []nn.NamedParam, maxNorm float64) float64 {
 				continue
 			}
 			g := p.P.Grad.Data
-			for i := range g {
-				g[i] *= k
-			}
+			tensor.ParallelFor(len(g), 1<<14, func(lo, hi int) { tensor.Scale(g[lo:hi], k) })
 		}
 	}
 	return norm
