@@ -4,10 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
-	"math/rand/v2"
 	"testing"
 
 	"rlhf/ag"
