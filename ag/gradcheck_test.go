@@ -619,5 +619,33 @@ func TestResetReusesBuffers(t *testing.T) {
 	if len(tp.free) == 0 {
 		t.Error("Reset pooled no buffers")
 	}
+	if allocs > 100 {
+		t.Errorf("%v allocations per pooled step", allocs)
+	}
 	t.Logf("allocations per step after warm-up: %v", allocs)
+}
+
+// Buffers unused for a whole cycle leave the pool, so changing shapes (a
+// growing sequence while sampling) cannot grow it without bound.
+func TestPoolForgetsStaleBuffers(t *testing.T) {
+	tp := NewNoGradTape()
+	pooledFloats := func() int {
+		n := 0
+		for c, l := range tp.free {
+			n += c * len(l)
+		}
+		return n
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	for T := 100; T < 2000; T += 37 {
+		x := Const(randT(r, T, 8))
+		tp.Softmax(tp.GELU(x))
+		tp.Reset()
+		if p := pooledFloats(); p > 4*(T*8*9/8+256) {
+			t.Fatalf("T=%d: pool holds %d floats for a working set of %d", T, p, 2*T*8)
+		}
+	}
+	if sizeClass(1000) < 1000 || sizeClass(1000) > 1125 || sizeClass(1<<20) != 1<<20 || sizeClass(1) != 256 {
+		t.Errorf("size classes: %d %d %d", sizeClass(1000), sizeClass(1<<20), sizeClass(1))
+	}
 }

@@ -20,6 +20,7 @@ package ag
 
 import (
 	"fmt"
+	"math/bits"
 
 	"rlhf/tensor"
 )
@@ -78,12 +79,19 @@ type Tape struct {
 	NoGrad bool
 
 	nodes []node
-	free  map[int][][]float32 // pooled buffers by length
-	used  [][]float32         // buffers handed out since the last Reset
+	free  map[int][]pooled // available buffers by capacity (size class)
+	used  [][]float32      // buffers handed out since the last Reset, full capacity
+}
+
+// pooled is a free buffer; touched marks one given back during the current
+// cycle (between two Resets), which keeps it in the pool at the next Reset.
+type pooled struct {
+	b       []float32
+	touched bool
 }
 
 // NewTape returns an empty tape that records gradients.
-func NewTape() *Tape { return &Tape{free: map[int][][]float32{}} }
+func NewTape() *Tape { return &Tape{free: map[int][]pooled{}} }
 
 // NewNoGradTape returns a tape that computes values only.
 func NewNoGradTape() *Tape { t := NewTape(); t.NoGrad = true; return t }
@@ -92,32 +100,62 @@ func NewNoGradTape() *Tape { t := NewTape(); t.NoGrad = true; return t }
 func (tp *Tape) Len() int { return len(tp.nodes) }
 
 // Reset forgets the record and returns every buffer the tape handed out to
-// its pool. Vars created by the tape before Reset become invalid.
+// its pool. Vars created by the tape before Reset become invalid. Pooled
+// buffers that went unused for a whole cycle are dropped, so the pool holds
+// at most one cycle's working set even when shapes change from step to step.
 func (tp *Tape) Reset() {
 	clear(tp.nodes)
 	tp.nodes = tp.nodes[:0]
+	for c, l := range tp.free {
+		k := 0
+		for _, e := range l {
+			if e.touched {
+				l[k] = pooled{b: e.b}
+				k++
+			}
+		}
+		clear(l[k:])
+		if k == 0 {
+			delete(tp.free, c)
+		} else {
+			tp.free[c] = l[:k]
+		}
+	}
 	for _, b := range tp.used {
-		tp.free[len(b)] = append(tp.free[len(b)], b)
+		tp.free[cap(b)] = append(tp.free[cap(b)], pooled{b: b})
 	}
 	clear(tp.used)
 	tp.used = tp.used[:0]
 }
 
+// sizeClass rounds n up to a pool size class: at most 1/8 larger than n.
+func sizeClass(n int) int {
+	if n <= 256 {
+		return 256
+	}
+	k := max(bits.Len(uint(n-1))-4, 0)
+	return ((n-1)>>k + 1) << k
+}
+
 // buf returns a pooled buffer of n floats with undefined contents.
 func (tp *Tape) buf(n int) []float32 {
-	if tp.free == nil {
-		tp.free = map[int][][]float32{}
+	if n == 0 {
+		return []float32{}
 	}
+	if tp.free == nil {
+		tp.free = map[int][]pooled{}
+	}
+	c := sizeClass(n)
 	var b []float32
-	if l := tp.free[n]; len(l) > 0 {
-		b = l[len(l)-1]
-		l[len(l)-1] = nil
-		tp.free[n] = l[:len(l)-1]
+	if l := tp.free[c]; len(l) > 0 {
+		b = l[len(l)-1].b
+		l[len(l)-1] = pooled{}
+		tp.free[c] = l[:len(l)-1]
 	} else {
-		b = make([]float32, n)
+		b = make([]float32, c)
 	}
 	tp.used = append(tp.used, b)
-	return b
+	return b[:n:n]
 }
 
 // zbuf returns a zeroed pooled buffer of n floats.
@@ -130,13 +168,17 @@ func (tp *Tape) zbuf(n int) []float32 {
 // release hands b back to the pool before Reset. b must have come from buf
 // and must not be used again.
 func (tp *Tape) release(b []float32) {
+	if len(b) == 0 {
+		return
+	}
 	for i := len(tp.used) - 1; i >= 0; i-- {
-		if len(tp.used[i]) == len(b) && &tp.used[i][0] == &b[0] {
+		if &tp.used[i][0] == &b[0] {
+			full := tp.used[i]
 			last := len(tp.used) - 1
 			tp.used[i] = tp.used[last]
 			tp.used[last] = nil
 			tp.used = tp.used[:last]
-			tp.free[len(b)] = append(tp.free[len(b)], b)
+			tp.free[cap(full)] = append(tp.free[cap(full)], pooled{b: full, touched: true})
 			return
 		}
 	}
