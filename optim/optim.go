@@ -78,14 +78,7 @@ func (o *AdamW) Step(lr float32) {
 			keep = 1 - lr*c.WeightDecay
 		}
 		tensor.ParallelFor(len(w), 1<<14, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				gj := g[j]
-				mj := c.Beta1*m[j] + (1-c.Beta1)*gj
-				vj := c.Beta2*v[j] + (1-c.Beta2)*gj*gj
-				m[j], v[j] = mj, vj
-				den := float32(math.Sqrt(float64(vj/bc2))) + c.Eps
-				w[j] = w[j]*keep - step*mj/den
-			}
+			tensor.AdamStep(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c.Beta1, c.Beta2, c.Eps, keep, step, 1/bc2)
 		})
 	}
 }

@@ -107,3 +107,29 @@ func GELUGrad(gx, g, x []float32) {
 		gx[i] += g[i] * d
 	}
 }
+
+// AdamStep applies one Adam update in place over equal-length slices:
+//
+//	m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²
+//	w ← w·keep - step·m / (√(v·invBC2) + eps)
+//
+// where keep = 1 - lr·weightDecay, step = lr/(1-β1ᵗ), invBC2 = 1/(1-β2ᵗ).
+func AdamStep(w, g, m, v []float32, beta1, beta2, eps, keep, step, invBC2 float32) {
+	if len(g) != len(w) || len(m) != len(w) || len(v) != len(w) {
+		panic("tensor: AdamStep length mismatch")
+	}
+	n := 0
+	if opsAVX2 && len(w) >= 8 {
+		n = len(w) &^ 7
+		p := [8]float32{beta1, 1 - beta1, beta2, 1 - beta2, invBC2, eps, keep, step}
+		opsAdamAVX2(&w[0], &g[0], &m[0], &v[0], n, &p)
+	}
+	for j := n; j < len(w); j++ {
+		gj := g[j]
+		mj := beta1*m[j] + (1-beta1)*gj
+		vj := beta2*v[j] + (1-beta2)*gj*gj
+		m[j], v[j] = mj, vj
+		den := float32(math.Sqrt(float64(vj*invBC2))) + eps
+		w[j] = w[j]*keep - step*mj/den
+	}
+}

@@ -32,3 +32,9 @@ func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)
 //
 //go:noescape
 func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32)
+
+// opsAdamAVX2 is AdamStep on the first n elements (n a multiple of 8);
+// p holds β1, 1-β1, β2, 1-β2, invBC2, eps, keep, step.
+//
+//go:noescape
+func opsAdamAVX2(w, gr, m, v *float32, n int, p *[8]float32)

@@ -101,3 +101,26 @@ func BenchmarkGELU(b *testing.B) {
 		GELU(y, x)
 	}
 }
+
+func TestAdamStep(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 40; n++ {
+		w, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := 0; i < n; i++ {
+			w[i], g[i], m[i] = float32(r.NormFloat64()), float32(r.NormFloat64()), float32(r.NormFloat64()*0.1)
+			v[i] = float32(r.Float64() * 0.01)
+		}
+		w0, m0, v0 := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
+		const b1, b2, eps, keep, step, ibc = 0.9, 0.95, 1e-8, 0.999, 0.003, 1.7
+		AdamStep(w, g, m, v, b1, b2, eps, keep, step, ibc)
+		for i := 0; i < n; i++ {
+			gi := float64(g[i])
+			mm := b1*float64(m0[i]) + (1-b1)*gi
+			vv := b2*float64(v0[i]) + (1-b2)*gi*gi
+			ww := float64(w0[i])*keep - step*mm/(math.Sqrt(vv*ibc)+eps)
+			if math.Abs(float64(m[i])-mm) > 1e-6 || math.Abs(float64(v[i])-vv) > 1e-6*math.Max(vv, 0.01) || math.Abs(float64(w[i])-ww) > 1e-6 {
+				t.Fatalf("n=%d i=%d: got w %g m %g v %g, want %g %g %g", n, i, w[i], m[i], v[i], ww, mm, vv)
+			}
+		}
+	}
+}
