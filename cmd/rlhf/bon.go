@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"rlhf/bon"
+	"rlhf/model/gpt"
+	"rlhf/report"
+	"rlhf/reward"
+)
+
+// bonRun holds the settings of `rlhf bon`.
+type bonRun struct {
+	Policy      string
+	Reward      string // reward model directory; "" uses the goal as the proxy
+	Goal        string
+	Letter      string
+	Ns          []int
+	Prompts     int
+	MaxNew      int
+	Temperature float64
+	Seed        uint64
+	Split       string
+}
+
+// runBoN is `rlhf bon`: best-of-n sampling with a reward model, scored by
+// the gold goal, beside the analytic KL.
+func runBoN(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bon", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: rlhf bon [flags]\n\nBest-of-n sampling: draw n completions of each prompt from the policy, keep the one the reward\nmodel (-reward; the goal itself if empty) scores highest, and report its mean proxy score and\ngold score (the labeler's goal) beside the analytic KL(best-of-n || policy) = log n - (n-1)/n.\nSample j of a prompt is the same for every n, so the table compares like with like.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	r := bonRun{}
+	ns := fs.String("n", "1,2,4,8,16", "values of n, comma-separated")
+	fs.StringVar(&r.Policy, "policy", defaultPolicy, "policy checkpoint to sample from")
+	fs.StringVar(&r.Reward, "reward", "", "reward model directory (rlhf rm -out); empty: use the gold goal as the proxy")
+	fs.StringVar(&r.Goal, "goal", "sentiment", "gold goal: sentiment (VADER) or lipogram")
+	fs.StringVar(&r.Letter, "letter", "e", "the letter a lipogram avoids")
+	fs.IntVar(&r.Prompts, "prompts", 64, "prompts to sample")
+	fs.IntVar(&r.MaxNew, "max-new-tokens", 24, "new tokens per completion")
+	fs.Float64Var(&r.Temperature, "temperature", 1, "sampling temperature")
+	fs.Uint64Var(&r.Seed, "seed", 1, "seed of the prompt choice and the samples")
+	fs.StringVar(&r.Split, "split", "val", "prompt split: train or val")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bon: unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	var errs []error
+	for _, f := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("bon: -n %q: want positive integers separated by commas", *ns))
+			break
+		}
+		r.Ns = append(r.Ns, n)
+	}
+	if _, err := goalByName(r.Goal, r.Letter); err != nil {
+		errs = append(errs, fmt.Errorf("bon: %w", err))
+	}
+	if r.Prompts <= 0 || r.MaxNew <= 0 || !(r.Temperature > 0) {
+		errs = append(errs, errors.New("bon: -prompts, -max-new-tokens and -temperature must be positive"))
+	}
+	if r.Split != "train" && r.Split != "val" {
+		errs = append(errs, fmt.Errorf("bon: -split %q: want train or val", r.Split))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return bestOfN(ctx, r, os.Stderr)
+}
+
+// bonRow is one line of the best-of-n table.
+type bonRow struct {
+	N                     int
+	KL, Proxy, Gold, Base float64
+}
+
+func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
+	policy, tok, err := loadPolicy(r.Policy)
+	if err != nil {
+		return fmt.Errorf("bon: policy: %w", err)
+	}
+	goal, _ := goalByName(r.Goal, r.Letter)
+	gold := bon.TextScorer{Scorer: reward.GoalScorer{Goal: goal}, Tok: tok}
+	var proxy bon.Scorer = gold
+	if r.Reward != "" {
+		rm, err := reward.LoadGPT(r.Reward)
+		if err != nil {
+			return fmt.Errorf("bon: %w", err)
+		}
+		proxy = rm
+	}
+	texts, err := pickPrompts(r.Split, r.Prompts, r.Seed)
+	if err != nil {
+		return fmt.Errorf("bon: %w", err)
+	}
+	prompts := make([][]int, len(texts))
+	for i, p := range texts {
+		prompts[i] = encodePrompt(tok, policy.Config, p, r.MaxNew)
+	}
+	nmax := slices.Max(r.Ns)
+	fmt.Fprintf(w, "bon: %d prompts x %d samples from %s; proxy %s, gold %s\n", len(prompts), nmax, r.Policy,
+		map[bool]string{true: r.Reward, false: "the gold goal"}[r.Reward != ""], goalLabel(r.Goal, r.Letter))
+	res, err := bon.Sample(ctx, policy, prompts, nmax, gpt.SampleConfig{MaxNewTokens: r.MaxNew, Temperature: r.Temperature,
+		StopAtEOS: true, Seed: r.Seed}, proxy)
+	if err != nil {
+		return err
+	}
+	rows, err := bonTable(res, prompts, gold, r.Ns)
+	if err != nil {
+		return err
+	}
+	table := make([][]string, len(rows))
+	for i, row := range rows {
+		table[i] = []string{strconv.Itoa(row.N), fmt.Sprintf("%.3f", row.KL), fmt.Sprintf("%.3f", row.Proxy),
+			fmt.Sprintf("%.3f", row.Gold), fmt.Sprintf("%.3f", row.Base)}
+	}
+	fmt.Fprint(w, report.MarkdownTable([]string{"n", "KL (nats)", "proxy score", "gold score", "gold, n=1"}, table))
+	return nil
+}
+
+// bonTable evaluates best-of-n for each n from the first n samples of each
+// prompt of a best-of-max result (sample j of a prompt is the same for
+// every n).
+func bonTable(res *bon.Result, prompts [][]int, gold bon.Scorer, ns []int) ([]bonRow, error) {
+	N := res.N
+	sub := func(n int) *bon.Result {
+		s := &bon.Result{N: n, KL: bon.KL(n)}
+		for i := range prompts {
+			s.All = append(s.All, res.All[i*N:i*N+n]...)
+			s.Scores = append(s.Scores, res.Scores[i*N:i*N+n]...)
+		}
+		idx, _ := bon.Best(s.Scores, n)
+		for i, b := range idx {
+			s.Best = append(s.Best, s.All[i*n+b])
+			s.BestScores = append(s.BestScores, s.Scores[i*n+b])
+		}
+		return s
+	}
+	var out []bonRow
+	for _, n := range ns {
+		s := sub(n)
+		g, base, err := bon.Gold(s, prompts, gold)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bonRow{N: n, KL: s.KL, Proxy: s.MeanBest(), Gold: g, Base: base})
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"rlhf/dpo"
+	"rlhf/progress"
+	"rlhf/report"
+)
+
+// dpoRun holds the command's settings beside dpo.Config.
+type dpoRun struct {
+	Data      string     `json:"data"`       // preference JSONL
+	Policy    string     `json:"policy"`     // starting (and reference) checkpoint
+	Out       string     `json:"out"`        // directory for the new checkpoint
+	ValFrac   float64    `json:"val_frac"`   // share of prompts held out
+	SkipBad   bool       `json:"skip_bad"`   // skip malformed lines
+	KLPrompts int        `json:"kl_prompts"` // held-out prompts for the sampled KL (0: none)
+	KLTokens  int        `json:"kl_tokens"`  // new tokens per KL sample
+	LogEvery  int        `json:"log_every"`  // steps between metrics lines
+	Config    dpo.Config `json:"config"`
+}
+
+// runDPO is `rlhf dpo`: fine-tune a policy on preference pairs with DPO or IPO.
+func runDPO(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dpo", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	c := dpo.DefaultConfig()
+	run := dpoRun{}
+	fs.StringVar(&run.Data, "data", "", "preference JSONL: TRL pairs or best-of-k records")
+	fs.StringVar(&run.Policy, "policy", defaultPolicy, "policy checkpoint to start from; also the reference model")
+	fs.StringVar(&run.Out, "out", "runs/dpo", "directory for the fine-tuned checkpoint and metrics")
+	fs.Float64Var(&run.ValFrac, "val-frac", 0.1, "share of prompts held out for evaluation (0: none)")
+	fs.BoolVar(&run.SkipBad, "skip-bad", false, "skip malformed lines (counted) instead of failing on the first")
+	fs.IntVar(&run.KLPrompts, "kl-prompts", 32, "held-out prompts on which to estimate KL(policy || reference) from samples at the end (0: skip)")
+	fs.IntVar(&run.KLTokens, "kl-tokens", 24, "new tokens per KL sample")
+	fs.IntVar(&run.LogEvery, "log-every", 5, "steps between metrics lines")
+	fs.StringVar(&c.Loss, "loss", c.Loss, "loss: sigmoid (DPO) or ipo")
+	fs.Float64Var(&c.Beta, "beta", c.Beta, "DPO's beta (KL strength); IPO's tau")
+	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "probability that a label is flipped (conservative DPO)")
+	fs.Float64Var(&c.LR, "lr", c.LR, "Adam learning rate after warm-up")
+	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear learning-rate warm-up steps")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "pairs per optimiser step")
+	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "passes over the training pairs")
+	fs.Float64Var(&c.ClipNorm, "clip", c.ClipNorm, "clip the global gradient norm to this (0: no clipping)")
+	fs.Float64Var(&c.WeightDecay, "wd", c.WeightDecay, "AdamW weight decay on weight matrices")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the split, the minibatch order and the KL samples")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("dpo: unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	run.Config = c
+	var errs []error
+	if run.Data == "" {
+		errs = append(errs, errors.New("dpo: -data names no preference file"))
+	}
+	if run.Out == "" {
+		errs = append(errs, errors.New("dpo: -out names no directory"))
+	}
+	if !(run.ValFrac >= 0 && run.ValFrac < 1) {
+		errs = append(errs, fmt.Errorf("dpo: -val-frac %g must be in [0, 1)", run.ValFrac))
+	}
+	if run.KLPrompts < 0 || run.KLTokens <= 0 || run.LogEvery <= 0 {
+		errs = append(errs, errors.New("dpo: -kl-prompts must be >= 0, -kl-tokens and -log-every positive"))
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return trainDPO(ctx, run, os.Stderr)
+}
+
+// pairsOf turns text comparisons into token pairs: the chosen completion
+// against each other one.
+func pairsOf(tokenize func(string) []int, cs []textComparison) []dpo.Pair {
+	var out []dpo.Pair
+	for _, c := range cs {
+		p := tokenize(c.Prompt)
+		w := tokenize(c.Completions[c.Choice])
+		for i, comp := range c.Completions {
+			if i != c.Choice {
+				out = append(out, dpo.Pair{Prompt: p, Chosen: w, Rejected: tokenize(comp)})
+			}
+		}
+	}
+	return out
+}
+
+// trainDPO runs DPO training and reports to w.
+func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
+	cs, format, skipped, err := readPrefs(run.Data, run.SkipBad)
+	if err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	trainText, valText := cs, []textComparison(nil)
+	if run.ValFrac > 0 {
+		trainText, valText = splitByPrompt(cs, run.ValFrac, run.Config.Seed)
+	}
+	if len(trainText) == 0 {
+		return fmt.Errorf("dpo: no training comparisons left after holding out %g of %d", run.ValFrac, len(cs))
+	}
+	policy, tok, err := loadPolicy(run.Policy)
+	if err != nil {
+		return fmt.Errorf("dpo: policy: %w", err)
+	}
+	ref, _, err := loadPolicy(run.Policy)
+	if err != nil {
+		return fmt.Errorf("dpo: reference: %w", err)
+	}
+	train, val := pairsOf(tok.Encode, trainText), pairsOf(tok.Encode, valText)
+	fmt.Fprintf(w, "dpo: %d %s records -> %d training and %d held-out pairs; %s loss, beta %g, lr %g, batch %d, %d epochs; policy %s -> %s\n",
+		len(cs), format, len(train), len(val), run.Config.Loss, run.Config.Beta, run.Config.LR, run.Config.Batch, run.Config.Epochs, run.Policy, run.Out)
+	if skipped > 0 {
+		fmt.Fprintf(w, "dpo: skipped %d malformed lines of %s\n", skipped, run.Data)
+	}
+	tr, err := dpo.NewTrainer(run.Config, policy, ref, train, val)
+	if err != nil {
+		return err
+	}
+	logger, err := report.NewLogger(run.Out)
+	if err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	defer logger.Close()
+	bar := progress.New(w, tr.TotalSteps(), "dpo")
+	var acc dpo.Stats
+	var lossSum float64
+	n := 0
+	err = tr.Train(ctx, func(step int, loss float64, s dpo.Stats) error {
+		bar.SetStatus(fmt.Sprintf("loss %.4f acc %.2f margin %.3f", loss, s.Accuracy, s.Margin))
+		bar.Add(1)
+		lossSum += loss
+		acc.Chosen += s.Chosen
+		acc.Rejected += s.Rejected
+		acc.Accuracy += s.Accuracy
+		acc.Margin += s.Margin
+		acc.LogPChosen += s.LogPChosen
+		acc.LogPReject += s.LogPReject
+		acc.KL += s.KL
+		n++
+		if step%run.LogEvery == 0 || step == tr.TotalSteps() {
+			k := float64(n)
+			mean := dpo.Stats{Chosen: acc.Chosen / k, Rejected: acc.Rejected / k, Accuracy: acc.Accuracy / k, Margin: acc.Margin / k,
+				LogPChosen: acc.LogPChosen / k, LogPReject: acc.LogPReject / k, KL: acc.KL / k}
+			m := mean.Map("")
+			m["loss"] = lossSum / k
+			m["lr"] = tr.LR(step - 1)
+			acc, lossSum, n = dpo.Stats{}, 0, 0
+			return logger.Log(step, m)
+		}
+		return nil
+	})
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	evalLoss, ev := tr.Evaluate()
+	m := ev.Map("eval/")
+	m["eval/loss"] = evalLoss
+	summary := map[string]any{"steps": tr.Steps, "train_pairs": len(train), "val_pairs": len(val), "eval_loss": evalLoss,
+		"eval_accuracy": ev.Accuracy, "eval_margin": ev.Margin, "eval_kl_implicit": ev.KL, "run": run}
+	if run.KLPrompts > 0 {
+		var prompts [][]int
+		src := valText
+		if len(src) == 0 {
+			src = trainText
+		}
+		for i := 0; i < len(src) && len(prompts) < run.KLPrompts; i++ {
+			prompts = append(prompts, encodePrompt(tok, policy.Config, src[i].Prompt, run.KLTokens))
+		}
+		kl, err := dpo.SampledKL(ctx, policy, ref, prompts, run.KLTokens, run.Config.Seed)
+		if err != nil {
+			return fmt.Errorf("dpo: %w", err)
+		}
+		m["objective/kl"] = kl
+		summary["sampled_kl"] = kl
+	}
+	if err := logger.Log(tr.Steps, m); err != nil {
+		return err
+	}
+	if err := policy.Save(run.Out); err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	js, _ := json.MarshalIndent(summary, "", "  ")
+	if err := os.WriteFile(filepath.Join(run.Out, "summary.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	fmt.Fprintf(w, "dpo: %d steps; held-out (%d pairs) loss %.4f, reward accuracy %.3f, margin %.4f, implicit KL %.3f",
+		tr.Steps, len(val), evalLoss, ev.Accuracy, ev.Margin, ev.KL)
+	if kl, ok := m["objective/kl"]; ok {
+		fmt.Fprintf(w, ", sampled KL %.3f nats", kl)
+	}
+	fmt.Fprintf(w, "; checkpoint in %s\n", run.Out)
+	return nil
+}

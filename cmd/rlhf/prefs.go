@@ -1,0 +1,390 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"iter"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"rlhf/feedback"
+	"rlhf/feedback/textscore"
+	"rlhf/model/gpt"
+	"rlhf/progress"
+	"rlhf/text"
+)
+
+// defaultPolicy is the shipped pretrained model.
+const defaultPolicy = "models/tiny-gpt"
+
+// prefsConfig is everything that determines a synthetic preference file.
+type prefsConfig struct {
+	Policy      string  `json:"policy"`       // model directory to sample from
+	Out         string  `json:"out"`          // JSONL file to write
+	Count       int     `json:"count"`        // prompts (one comparison each)
+	K           int     `json:"k"`            // completions per prompt
+	Format      string  `json:"format"`       // "pairs" or "bestof"
+	Goal        string  `json:"goal"`         // "sentiment" or "lipogram"
+	Letter      string  `json:"letter"`       // the lipogram's banned letter
+	Beta        float64 `json:"beta"`         // Boltzmann temperature of the labeler (0: perfect)
+	Epsilon     float64 `json:"epsilon"`      // probability of a uniformly random answer
+	Temperature float64 `json:"temperature"`  // sampling temperature
+	TopK        int     `json:"top_k"`        // sampling top-k (0: off)
+	MaxNew      int     `json:"max_new"`      // new tokens per completion
+	Seed        uint64  `json:"seed"`         // prompt order, sampling and labels
+	Split       string  `json:"split"`        // prompt split: "train" or "val"
+	Run         string  `json:"run"`          // run name on the records' provenance
+	Batch       int     `json:"sample_batch"` // rows per sampling batch
+}
+
+func (c prefsConfig) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("prefs: "+format, args...))
+		}
+	}
+	check(c.Out != "", "-out names no file")
+	check(c.Count > 0, "-n %d must be positive", c.Count)
+	check(c.K >= 2 && c.K <= feedback.MaxItems, "-k %d must be in [2, %d]", c.K, feedback.MaxItems)
+	check(c.Format == "pairs" || c.Format == "bestof", "-format %q: want pairs or bestof", c.Format)
+	check(c.Format != "bestof" || c.K >= 2, "-format bestof needs -k >= 2")
+	_, err := goalByName(c.Goal, c.Letter)
+	check(err == nil, "%v", err)
+	check(c.Beta >= 0, "-beta %g must be >= 0", c.Beta)
+	check(c.Epsilon >= 0 && c.Epsilon <= 1, "-epsilon %g must be in [0, 1]", c.Epsilon)
+	check(c.Temperature > 0, "-temperature %g must be positive", c.Temperature)
+	check(c.TopK >= 0, "-top-k %d must be >= 0", c.TopK)
+	check(c.MaxNew > 0, "-max-new-tokens %d must be positive", c.MaxNew)
+	check(c.Split == "train" || c.Split == "val", "-split %q: want train or val", c.Split)
+	check(c.Batch > 0, "-sample-batch %d must be positive", c.Batch)
+	return errors.Join(errs...)
+}
+
+// goalByName returns a synthetic labeler's goal and its name in provenance.
+func goalByName(name, letter string) (func(string) float64, error) {
+	switch name {
+	case "sentiment":
+		return textscore.Sentiment, nil
+	case "lipogram":
+		r := []rune(letter)
+		if len(r) != 1 {
+			return nil, fmt.Errorf("-letter %q: want one letter", letter)
+		}
+		return textscore.Lipogram{Letter: r[0]}.Score, nil
+	}
+	return nil, fmt.Errorf("goal %q: want sentiment or lipogram", name)
+}
+
+// goalLabel names a goal for provenance: "sentiment-vader" or "lipogram-e".
+func goalLabel(name, letter string) string {
+	if name == "sentiment" {
+		return "sentiment-vader"
+	}
+	return "lipogram-" + strings.ToLower(letter)
+}
+
+// runPrefs is `rlhf prefs`: sample completions from a policy and label them
+// with a synthetic labeler, writing preference JSONL.
+func runPrefs(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("prefs", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: rlhf prefs [flags]\n\nSample k completions of each of -n prompts from a policy, label each group with a synthetic\nlabeler (a Boltzmann-rational chooser on a goal score, plus uniformly random answers with\nprobability -epsilon) and write preference JSONL: TRL pairs {\"prompt\",\"chosen\",\"rejected\"}\nor best-of-k records {\"prompt\",\"completions\",\"choice\"}, with provenance. Ties (equal goal\nscores) are dropped, as neither format holds them.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	c := prefsConfig{}
+	fs.StringVar(&c.Policy, "policy", defaultPolicy, "policy model directory to sample from")
+	fs.StringVar(&c.Out, "out", "prefs.jsonl", "JSONL file to write")
+	fs.IntVar(&c.Count, "n", 1000, "prompts to sample, one comparison each")
+	fs.IntVar(&c.K, "k", 2, "completions per prompt (Ziegler et al. 2019 use 4)")
+	fs.StringVar(&c.Format, "format", "pairs", "output format: pairs (k > 2 gives k-1 pairs per prompt) or bestof")
+	fs.StringVar(&c.Goal, "goal", "sentiment", "the labeler's hidden goal: sentiment (VADER compound) or lipogram")
+	fs.StringVar(&c.Letter, "letter", "e", "the letter a lipogram avoids")
+	fs.Float64Var(&c.Beta, "beta", 0.1, "Boltzmann temperature of the labeler in goal units (0: always the best)")
+	fs.Float64Var(&c.Epsilon, "epsilon", 0.05, "probability that the labeler answers uniformly at random")
+	fs.Float64Var(&c.Temperature, "temperature", 1, "sampling temperature")
+	fs.IntVar(&c.TopK, "top-k", 0, "sampling top-k (0: off)")
+	fs.IntVar(&c.MaxNew, "max-new-tokens", 24, "new tokens per completion")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the prompt order, the samples and the labels")
+	fs.StringVar(&c.Split, "split", "train", "prompt split: train or val")
+	fs.StringVar(&c.Run, "run", "", "run name in the records' provenance (default prefs-<seed>)")
+	fs.IntVar(&c.Batch, "sample-batch", 64, "rows per sampling batch")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("prefs: unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if c.Run == "" {
+		c.Run = fmt.Sprintf("prefs-%d", c.Seed)
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	return prefs(ctx, c, os.Stderr)
+}
+
+// loadPolicy loads a model directory and its tokenizer.
+func loadPolicy(dir string) (*gpt.Model, *text.Tokenizer, error) {
+	m, err := gpt.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := gpt.LoadTokenizer(dir, m.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, tok, nil
+}
+
+// pickPrompts returns n prompts of split in an order shuffled by seed
+// (cycling through the list if n exceeds it).
+func pickPrompts(split string, n int, seed uint64) ([]string, error) {
+	all, err := text.Prompts(split)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("no %s prompts", split)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9a0))
+	perm := rng.Perm(len(all))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = all[perm[i%len(all)]]
+	}
+	return out, nil
+}
+
+// encodePrompt tokenises a prompt and keeps its last tokens so that room
+// stays for maxNew new ones; an empty prompt becomes the end-of-text token.
+func encodePrompt(tok *text.Tokenizer, cfg gpt.Config, p string, maxNew int) []int {
+	ids := tok.Encode(p)
+	if len(ids) == 0 {
+		ids = []int{cfg.EOSTokenID}
+	}
+	if keep := cfg.NPositions - maxNew; len(ids) > keep {
+		ids = ids[len(ids)-max(keep, 1):]
+	}
+	return ids
+}
+
+// completionText decodes sampled tokens, without a final end-of-text token.
+func completionText(tok *text.Tokenizer, eos int, ids []int) string {
+	if n := len(ids); n > 0 && ids[n-1] == eos {
+		ids = ids[:n-1]
+	}
+	return tok.Decode(ids)
+}
+
+// sampleCompletions draws k completions of each prompt (row i·k+j seeded by
+// seed, i and j alone) and returns them as text, prompt-major.
+func sampleCompletions(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, prompts []string, k int, sc gpt.SampleConfig, batch int, bar *progress.Bar) ([][]string, error) {
+	if sc.MaxNewTokens >= m.Config.NPositions {
+		return nil, fmt.Errorf("%d new tokens leave no room for a prompt in the model's %d positions", sc.MaxNewTokens, m.Config.NPositions)
+	}
+	out := make([][]string, len(prompts))
+	var rows [][]int
+	var seeds []uint64
+	var owner []int
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		c := sc
+		c.Seeds = seeds
+		s, err := m.Sample(ctx, rows, c)
+		if err != nil {
+			return err
+		}
+		for r, toks := range s.Tokens {
+			out[owner[r]] = append(out[owner[r]], completionText(tok, m.Config.EOSTokenID, toks))
+		}
+		if bar != nil {
+			bar.Add(len(rows) / k)
+		}
+		rows, seeds, owner = rows[:0], seeds[:0], owner[:0]
+		return nil
+	}
+	for i, p := range prompts {
+		ids := encodePrompt(tok, m.Config, p, sc.MaxNewTokens)
+		for j := range k {
+			rows = append(rows, ids)
+			seeds = append(seeds, sc.Seed*0x9e3779b97f4a7c15+uint64(i)*64+uint64(j))
+			owner = append(owner, i)
+		}
+		if len(rows) >= batch {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// prefs samples, labels and writes one preference file, reporting to w.
+func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
+	m, tok, err := loadPolicy(c.Policy)
+	if err != nil {
+		return fmt.Errorf("prefs: policy: %w", err)
+	}
+	prompts, err := pickPrompts(c.Split, c.Count, c.Seed)
+	if err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	goal, _ := goalByName(c.Goal, c.Letter)
+	name := goalLabel(c.Goal, c.Letter)
+	labeler := feedback.Noisy{
+		Labeler: feedback.Boltzmann{Score: feedback.Completion(goal), Beta: c.Beta, Seed: c.Seed,
+			Name: fmt.Sprintf("%s/boltzmann(beta=%g)", name, c.Beta)},
+		Epsilon: c.Epsilon, Seed: c.Seed + 1,
+	}
+	fmt.Fprintf(w, "prefs: %d prompts x %d completions from %s (T=%g, %d new tokens), labeler %s, epsilon %g -> %s\n",
+		c.Count, c.K, c.Policy, c.Temperature, c.MaxNew, name, c.Epsilon, c.Out)
+	bar := progress.New(w, c.Count, "prefs")
+	comps, err := sampleCompletions(ctx, m, tok, prompts, c.K,
+		gpt.SampleConfig{MaxNewTokens: c.MaxNew, Temperature: c.Temperature, TopK: c.TopK, StopAtEOS: true, Seed: c.Seed}, c.Batch, bar)
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("prefs: sample: %w", err)
+	}
+	sampler := map[string]any{"temperature": c.Temperature, "top_k": c.TopK, "max_new_tokens": c.MaxNew, "seed": c.Seed,
+		"policy": c.Policy}
+	var pairs []feedback.PairRecord
+	var bestOf []feedback.BestOfRecord
+	ties, random := 0, 0
+	for i, p := range prompts {
+		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
+		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
+		lab, err := labeler.Label(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prefs: label prompt %d: %w", i, err)
+		}
+		if lab.Note == "random" {
+			random++
+		}
+		if !lab.Choice.IsIndex() {
+			ties++
+			continue
+		}
+		if c.Format == "pairs" {
+			pairs = append(pairs, feedback.PairRecords(q, lab)...)
+		} else if r, ok := feedback.BestOfRecordOf(q, lab); ok {
+			bestOf = append(bestOf, r)
+		}
+	}
+	if dir := filepath.Dir(c.Out); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("prefs: %w", err)
+		}
+	}
+	var n int
+	if c.Format == "pairs" {
+		n, err = feedback.WriteFile(c.Out, seqOf(pairs))
+	} else {
+		n, err = feedback.WriteFile(c.Out, seqOf(bestOf))
+	}
+	if err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	js, _ := json.MarshalIndent(c, "", "  ")
+	if err := os.WriteFile(c.Out+".run.json", append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	fmt.Fprintf(w, "prefs: wrote %d %s records to %s (%d prompts dropped as ties, %d answered at random)\n",
+		n, c.Format, c.Out, ties, random)
+	return nil
+}
+
+// seqOf yields the elements of s.
+func seqOf[T any](s []T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for _, v := range s {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// textComparison is a labelled comparison read from a preference file.
+type textComparison struct {
+	Prompt      string
+	Completions []string
+	Choice      int
+}
+
+// sniffFormat returns "bestof" if the first record of path has a
+// "completions" field and "pairs" otherwise (a malformed first line is
+// reported by the pairs reader with its line number).
+func sniffFormat(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	var first map[string]json.RawMessage
+	if err := dec.Decode(&first); err == nil {
+		if _, ok := first["completions"]; ok {
+			return "bestof", nil
+		}
+	}
+	return "pairs", nil
+}
+
+// readPrefs reads a preference file in either format. A malformed line is
+// an error naming the file and line unless skipBad is set, when it is
+// counted in skipped.
+func readPrefs(path string, skipBad bool) (cs []textComparison, format string, skipped int, err error) {
+	format, err = sniffFormat(path)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	opt := &feedback.ReadOptions{SkipBad: skipBad}
+	if format == "bestof" {
+		for r, err := range feedback.ReadBestOfFile(path, opt) {
+			if err != nil {
+				return nil, format, 0, err
+			}
+			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: r.Completions, Choice: r.Choice})
+		}
+	} else {
+		for r, err := range feedback.ReadPairsFile(path, opt) {
+			if err != nil {
+				return nil, format, 0, err
+			}
+			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: []string{r.Chosen, r.Rejected}, Choice: 0})
+		}
+	}
+	if len(cs) == 0 {
+		return nil, format, opt.Skipped, fmt.Errorf("%s holds no %s records", path, format)
+	}
+	return cs, format, opt.Skipped, nil
+}
+
+// splitByPrompt puts each comparison in the held-out set with probability
+// about valFrac, deciding by a hash of its prompt and seed so that all
+// comparisons of one prompt fall on the same side.
+func splitByPrompt(cs []textComparison, valFrac float64, seed uint64) (train, val []textComparison) {
+	for _, c := range cs {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d|%s", seed, c.Prompt)
+		if float64(h.Sum64()%1_000_000)/1e6 < valFrac {
+			val = append(val, c)
+		} else {
+			train = append(train, c)
+		}
+	}
+	return train, val
+}

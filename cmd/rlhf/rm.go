@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"rlhf/ag"
+	"rlhf/feedback"
+	"rlhf/progress"
+	"rlhf/report"
+	"rlhf/reward"
+)
+
+// rmConfig is everything that determines a reward-model run.
+type rmConfig struct {
+	Data     string  `json:"data"`      // preference JSONL (pairs or best-of-k)
+	Init     string  `json:"init"`      // policy checkpoint the trunk starts from
+	Out      string  `json:"out"`       // reward model directory
+	Epochs   int     `json:"epochs"`    // passes over the training comparisons
+	LR       float64 `json:"lr"`        // Adam learning rate
+	Batch    int     `json:"batch"`     // comparisons per step
+	ValFrac  float64 `json:"val_frac"`  // share of prompts held out
+	Eps      float64 `json:"eps"`       // random-answer probability of the choice model
+	L2       float64 `json:"l2"`        // L2 penalty on weight matrices
+	WD       float64 `json:"wd"`        // AdamW weight decay
+	Clip     float64 `json:"clip"`      // global gradient-norm limit
+	Seed     uint64  `json:"seed"`      // head initialisation, split and order
+	SkipBad  bool    `json:"skip_bad"`  // skip malformed lines instead of failing
+	LogEvery int     `json:"log_every"` // steps between train/loss lines
+	MaxSteps int     `json:"max_steps"` // stop after this many steps (0: all epochs)
+	NormSets string  `json:"normalise"` // "data" (all completions in the file) or "none"
+}
+
+func (c rmConfig) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("rm: "+format, args...))
+		}
+	}
+	check(c.Data != "", "-data names no preference file")
+	check(c.Init != "", "-init names no policy checkpoint")
+	check(c.Out != "", "-out names no directory")
+	check(c.Epochs > 0, "-epochs %d must be positive", c.Epochs)
+	check(c.LR > 0 && !math.IsInf(c.LR, 0), "-lr %g must be positive", c.LR)
+	check(c.Batch > 0, "-batch %d must be positive", c.Batch)
+	check(c.ValFrac > 0 && c.ValFrac < 1, "-val-frac %g must be in (0, 1)", c.ValFrac)
+	check(c.Eps >= 0 && c.Eps < 1, "-eps %g must be in [0, 1)", c.Eps)
+	check(c.L2 >= 0 && c.WD >= 0 && c.Clip >= 0, "-l2, -wd and -clip must be >= 0")
+	check(c.LogEvery > 0, "-log-every %d must be positive", c.LogEvery)
+	check(c.MaxSteps >= 0, "-max-steps %d must be >= 0", c.MaxSteps)
+	check(c.NormSets == "data" || c.NormSets == "none", "-normalise %q: want data or none", c.NormSets)
+	return errors.Join(errs...)
+}
+
+// runRM is `rlhf rm`: train a GPT reward model on a preference file.
+func runRM(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: rlhf rm -data prefs.jsonl [flags]\n\nTrain a GPT reward model (Ziegler et al. 2019): the trunk starts from a policy checkpoint, a\nscalar head reads the last token of prompt+completion, and the loss is Bradley-Terry on pairs\nor the k-way softmax on best-of-k records (the format is detected). Prompts are split into\ntraining and held-out sets; held-out accuracy is printed and logged as rm/accuracy. The\nrewards are then normalised to mean 0, std 1 on the file's completions (samples of the\nreference policy when the file came from rlhf prefs). -out gets the model (model.safetensors,\nconfig.json, reward.json), metrics.jsonl and summary.json; load it with reward.LoadGPT.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	c := rmConfig{}
+	fs.StringVar(&c.Data, "data", "", "preference JSONL: TRL pairs or best-of-k records")
+	fs.StringVar(&c.Init, "init", defaultPolicy, "policy checkpoint to start the trunk from")
+	fs.StringVar(&c.Out, "out", "runs/rm", "directory for the reward model and its metrics")
+	fs.IntVar(&c.Epochs, "epochs", 2, "passes over the training comparisons")
+	fs.Float64Var(&c.LR, "lr", 1e-4, "Adam learning rate")
+	fs.IntVar(&c.Batch, "batch", 16, "comparisons per optimiser step")
+	fs.Float64Var(&c.ValFrac, "val-frac", 0.2, "share of prompts held out for evaluation")
+	fs.Float64Var(&c.Eps, "eps", 0, "random-answer probability in the choice model (Christiano et al. use 0.1)")
+	fs.Float64Var(&c.L2, "l2", 0, "L2 penalty coefficient on weight matrices")
+	fs.Float64Var(&c.WD, "wd", 0, "AdamW weight decay on weight matrices")
+	fs.Float64Var(&c.Clip, "clip", 1, "clip the global gradient norm to this (0: no clipping)")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the head initialisation, the split and the minibatch order")
+	fs.BoolVar(&c.SkipBad, "skip-bad", false, "skip malformed lines (counted) instead of failing on the first")
+	fs.IntVar(&c.LogEvery, "log-every", 10, "steps between train/loss lines in metrics.jsonl")
+	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after this many optimiser steps (0: run every epoch)")
+	fs.StringVar(&c.NormSets, "normalise", "data", "fit the reward normaliser on: data (every completion in -data) or none")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("rm: unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	return trainRM(ctx, c, os.Stderr)
+}
+
+// rmSummary is summary.json of a reward-model run.
+type rmSummary struct {
+	Format      string            `json:"format"`
+	Train       int               `json:"train_comparisons"`
+	Val         int               `json:"val_comparisons"`
+	Skipped     int               `json:"skipped_lines"`
+	Steps       int               `json:"steps"`
+	ValAccuracy float64           `json:"val_accuracy"`
+	ValLoss     float64           `json:"val_loss"`
+	ValMargin   float64           `json:"val_margin"`
+	Before      float64           `json:"val_accuracy_before"`
+	Norm        reward.Normaliser `json:"normaliser"`
+	Config      rmConfig          `json:"config"`
+}
+
+// tokenComparisons tokenises text comparisons for the reward model.
+func tokenComparisons(r *reward.GPTReward, cs []textComparison) []reward.TokenComparison {
+	out := make([]reward.TokenComparison, len(cs))
+	for i, c := range cs {
+		tc := reward.TokenComparison{Prompt: r.Tok.Encode(c.Prompt), Choice: feedback.Choice(c.Choice)}
+		for _, comp := range c.Completions {
+			tc.Completions = append(tc.Completions, r.Tok.Encode(comp))
+		}
+		out[i] = tc
+	}
+	return out
+}
+
+// trainRM runs one reward-model training and reports to w.
+func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
+	if _, err := os.Stat(c.Data); err != nil {
+		return fmt.Errorf("rm: read preferences: %w", err)
+	}
+	r, err := reward.InitGPT(c.Init, c.Seed)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	cs, format, skipped, err := readPrefs(c.Data, c.SkipBad)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	trainText, valText := splitByPrompt(cs, c.ValFrac, c.Seed)
+	if len(trainText) == 0 || len(valText) == 0 {
+		return fmt.Errorf("rm: %d comparisons split into %d training and %d held-out; need both (more data or another -val-frac)",
+			len(cs), len(trainText), len(valText))
+	}
+	train, val := tokenComparisons(r, trainText), tokenComparisons(r, valText)
+	logger, err := report.NewLogger(c.Out)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	defer logger.Close()
+	if skipped > 0 {
+		fmt.Fprintf(w, "rm: skipped %d malformed lines of %s\n", skipped, c.Data)
+	}
+	fmt.Fprintf(w, "rm: %d %s comparisons (%d training, %d held-out), trunk from %s (%d params) -> %s\n",
+		len(cs), format, len(train), len(val), c.Init, r.Model.Config.NumParams(), c.Out)
+
+	eval := func(step int) (reward.Metrics, error) {
+		m, err := r.Evaluate(val, c.Eps)
+		if err != nil {
+			return m, fmt.Errorf("rm: %w", err)
+		}
+		return m, logger.Log(step, m.Map("rm"))
+	}
+	before, err := eval(0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "rm: before training: held-out accuracy %.3f, loss %.4f\n", before.Accuracy, before.Loss)
+
+	opt := r.NewOptimizer(float32(c.WD))
+	sc := reward.StepConfig{LR: float32(c.LR), Eps: float32(c.Eps), L2: float32(c.L2), ClipNorm: c.Clip}
+	tp := ag.NewTape()
+	rng := rand.New(rand.NewPCG(c.Seed, 0x77))
+	steps := c.Epochs * ((len(train) + c.Batch - 1) / c.Batch)
+	if c.MaxSteps > 0 {
+		steps = min(steps, c.MaxSteps)
+	}
+	bar := progress.New(w, steps, "rm")
+	step := 0
+	var lossSum float64
+	var lossN int
+	var last reward.Metrics
+train:
+	for epoch := range c.Epochs {
+		rng.Shuffle(len(train), func(i, j int) { train[i], train[j] = train[j], train[i] })
+		for lo := 0; lo < len(train); lo += c.Batch {
+			if err := ctx.Err(); err != nil {
+				bar.Finish()
+				return fmt.Errorf("rm: interrupted at step %d: %w", step, err)
+			}
+			if step >= steps {
+				break train
+			}
+			loss, err := r.TrainStep(tp, opt, train[lo:min(lo+c.Batch, len(train))], sc)
+			if err != nil {
+				return fmt.Errorf("rm: %w", err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return fmt.Errorf("rm: loss became %v at step %d (lower -lr?)", loss, step)
+			}
+			step++
+			lossSum += loss
+			lossN++
+			bar.SetStatus(fmt.Sprintf("epoch %d loss %.4f", epoch+1, loss))
+			bar.Add(1)
+			if step%c.LogEvery == 0 {
+				if err := logger.Log(step, map[string]float64{"train/loss": lossSum / float64(lossN), "train/epoch": float64(epoch + 1)}); err != nil {
+					return err
+				}
+				lossSum, lossN = 0, 0
+			}
+		}
+		if last, err = eval(step); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nrm: epoch %d: held-out accuracy %.3f, loss %.4f, margin %.3f\n", epoch+1, last.Accuracy, last.Loss, last.Margin)
+	}
+	bar.Finish()
+	if step < c.Epochs*((len(train)+c.Batch-1)/c.Batch) { // stopped by -max-steps inside an epoch
+		if last, err = eval(step); err != nil {
+			return err
+		}
+	}
+	if c.NormSets == "data" {
+		var ps, comps [][]int
+		for _, set := range [][]reward.TokenComparison{train, val} {
+			for _, tc := range set {
+				for _, comp := range tc.Completions {
+					ps = append(ps, tc.Prompt)
+					comps = append(comps, comp)
+				}
+			}
+		}
+		if err := r.Normalise(ps, comps); err != nil {
+			return fmt.Errorf("rm: %w", err)
+		}
+	}
+	if err := r.Save(c.Out); err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	sum := rmSummary{Format: format, Train: len(train), Val: len(val), Skipped: skipped, Steps: step,
+		ValAccuracy: last.Accuracy, ValLoss: last.Loss, ValMargin: last.Margin, Before: before.Accuracy, Norm: r.Norm, Config: c}
+	js, _ := json.MarshalIndent(sum, "", "  ")
+	if err := os.WriteFile(filepath.Join(c.Out, "summary.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	fmt.Fprintf(w, "rm: held-out accuracy %.3f (%d comparisons; %.3f before training), loss %.4f; normaliser gain %.4g bias %.4g on %d completions; saved to %s\n",
+		last.Accuracy, len(val), before.Accuracy, last.Loss, r.Norm.Gain, r.Norm.Bias, r.Norm.Samples, c.Out)
+	return nil
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rlhf/model/gpt"
+	"rlhf/report"
+	"rlhf/reward"
+)
+
+// writeMarkedPairs writes n TRL pairs whose chosen completion praises and
+// whose rejected one complains, a preference any reward model can learn.
+func writeMarkedPairs(t testing.TB, path string, n int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 1))
+	good := []string{" wonderful", " great", " happy", " love", " excellent"}
+	bad := []string{" terrible", " awful", " sad", " hate", " horrible"}
+	filler := []string{" the", " day", " was", " and", " people", " nation"}
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	var b strings.Builder
+	for i := range n {
+		base := pick(filler) + pick(filler)
+		fmt.Fprintf(&b, `{"prompt":"Prompt number %d is","chosen":"%s%s","rejected":"%s%s"}`+"\n", i, base, pick(good), base, pick(bad))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRMTrainsAndSaves(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, data, 160)
+	out := filepath.Join(dir, "rm")
+	err := runRM(context.Background(), []string{"-data", data, "-init", policy, "-out", out, "-epochs", "3",
+		"-lr", "3e-3", "-batch", "16", "-log-every", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{gpt.WeightsFile, gpt.ConfigFile, reward.GPTNormFile, report.MetricsFile, "summary.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("output %s missing: %v", f, err)
+		}
+	}
+	rm, err := reward.LoadGPT(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, _ := gpt.Load(policy)
+	if w, w0 := rm.Model.GPT.LnF.W.Value.Data, init.GPT.LnF.W.Value.Data; w[0] == w0[0] && w[1] == w0[1] && w[2] == w0[2] {
+		t.Error("the trunk's final LayerNorm did not change")
+	}
+	if rm.Norm.Samples != 320 {
+		t.Errorf("normalised on %d completions, want all 320", rm.Norm.Samples)
+	}
+	ms, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, acc := ms.Series("rm/accuracy")
+	if len(acc) != 4 { // before training and after each epoch
+		t.Fatalf("rm/accuracy logged %d times, want 4", len(acc))
+	}
+	if acc[len(acc)-1] < 0.9 {
+		t.Errorf("held-out accuracy %v on a trivially learnable preference, want >= 0.9", acc)
+	}
+	if _, loss := ms.Series("train/loss"); len(loss) == 0 {
+		t.Error("no train/loss in metrics.jsonl")
+	}
+	s, err := rm.ScoreText([]string{"Prompt number 1 is", "Prompt number 1 is"}, []string{" the day excellent", " the day horrible"})
+	if err != nil || !(s[0] > s[1]) {
+		t.Errorf("saved model scores %v (%v): want the praise above the complaint", s, err)
+	}
+}
+
+func TestRMBestOfAndMalformedLines(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "best.jsonl")
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"prompt":"P%d","completions":["a","b great","c","d"],"choice":1,"labeler":"x"}`+"\n", i)
+	}
+	os.WriteFile(data, []byte(b.String()), 0o644)
+	out := filepath.Join(dir, "rm")
+	if err := runRM(context.Background(), []string{"-data", data, "-init", policy, "-out", out, "-epochs", "1", "-max-steps", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := os.ReadFile(filepath.Join(out, "summary.json")); err != nil || !strings.Contains(string(raw), `"format": "bestof"`) || !strings.Contains(string(raw), `"steps": 2`) {
+		t.Errorf("summary %s, %v", raw, err)
+	}
+
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"prompt":"p","chosen":"a","rejected":"b"}
+{"prompt":"q","chosen":"a","rejected":"b"}
+{"prompt":"r","chosen":"a"}
+{"prompt":"s","chosen":"a","rejected":"b"}
+`), 0o644)
+	err := runRM(context.Background(), []string{"-data", bad, "-init", policy, "-out", filepath.Join(dir, "rm2")})
+	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "rejected") {
+		t.Errorf("malformed line 3: got %v", err)
+	}
+	os.WriteFile(bad, []byte("{\"prompt\":\"p\",\"completions\":[\"a\",\"b\"],\"choice\":0}\n{\"prompt\":\"q\",\"completions\":[\"a\",\"b\"],\"choice\":5}\n"), 0o644)
+	err = runRM(context.Background(), []string{"-data", bad, "-init", policy, "-out", filepath.Join(dir, "rm3")})
+	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "choice 5") {
+		t.Errorf("choice out of range on line 2: got %v", err)
+	}
+}
+
+func TestRMBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, data, 4)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "-data"},
+		{[]string{"-data", data, "-epochs", "0"}, "-epochs"},
+		{[]string{"-data", data, "-lr", "0"}, "-lr"},
+		{[]string{"-data", data, "-val-frac", "1"}, "-val-frac"},
+		{[]string{"-data", data, "-eps", "1"}, "-eps"},
+		{[]string{"-data", data, "-normalise", "policy"}, "-normalise"},
+		{[]string{"-data", data, "x"}, "unexpected argument"},
+		{[]string{"-data", filepath.Join(dir, "none.jsonl")}, "none.jsonl"},
+		{[]string{"-data", data, "-init", filepath.Join(dir, "nomodel")}, "nomodel"},
+	} {
+		err := runRM(context.Background(), append(tc.args, "-out", filepath.Join(dir, "out")))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
