@@ -202,10 +202,10 @@ func (tp *Tape) addSame(a, b *Var) *Var {
 	})
 	tp.record(out, func() {
 		if a.requires {
-			addTo(tp.grad(a), out.Grad.Data)
+			tp.accumulate(a, out.Grad.Data)
 		}
 		if b.requires {
-			addTo(tp.grad(b), out.Grad.Data)
+			tp.accumulate(b, out.Grad.Data)
 		}
 	})
 	return out
@@ -229,7 +229,7 @@ func (tp *Tape) addRepeat(a, b *Var) *Var {
 	tp.record(out, func() {
 		g := out.Grad.Data
 		if a.requires {
-			addTo(tp.grad(a), g)
+			tp.accumulate(a, g)
 		}
 		if b.requires {
 			gb := tp.grad(b)

@@ -58,8 +58,9 @@ func (tp *Tape) LayerNorm(x, weight, bias *Var, eps float32) *Var {
 	tp.record(out, func() {
 		G := out.Grad.Data
 		var GX []float32
+		fresh := false
 		if x.requires {
-			GX = tp.grad(x)
+			GX, fresh = tp.gradOut(x)
 		}
 		parts := make([][]float32, tensor.Workers)
 		w := chunks(rows, rowGrain(c), func(p, lo, hi int) {
@@ -81,9 +82,16 @@ func (tp *Tape) LayerNorm(x, weight, bias *Var, eps float32) *Var {
 					sg /= float32(c)
 					sgx /= float32(c)
 					gxs := GX[r*c : (r+1)*c]
-					for i, v := range xs {
-						xh := (v - m) * rstd
-						gxs[i] += rstd * (gs[i]*W[i] - sg - xh*sgx)
+					if fresh {
+						for i, v := range xs {
+							xh := (v - m) * rstd
+							gxs[i] = rstd * (gs[i]*W[i] - sg - xh*sgx)
+						}
+					} else {
+						for i, v := range xs {
+							xh := (v - m) * rstd
+							gxs[i] += rstd * (gs[i]*W[i] - sg - xh*sgx)
+						}
 					}
 				}
 			}

@@ -193,8 +193,14 @@ func (tp *Tape) LinearCrossEntropy(h, w *Var, targets []int, ignore int) *Var {
 	tp.record(out, func() {
 		g := out.Grad.Data[0]
 		if dH != nil {
-			gh := tp.grad(h)
+			gh, fresh := tp.gradOut(h)
 			pfor(len(gh), func(lo, hi int) {
+				if fresh {
+					for i := lo; i < hi; i++ {
+						gh[i] = g * dH[i]
+					}
+					return
+				}
 				for i := lo; i < hi; i++ {
 					gh[i] += g * dH[i]
 				}

@@ -54,7 +54,8 @@ func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
 		tp.record(out, func() {
 			dC := out.Grad.Data
 			if a.requires {
-				tensor.Gemm(false, !transB, mm, k, n, 1, dC, n, B, ldb, 1, tp.grad(a), lda)
+				ga, fresh := tp.gradOut(a)
+				tensor.Gemm(false, !transB, mm, k, n, 1, dC, n, B, ldb, gemmBeta(fresh), ga, lda)
 			}
 			if b.requires {
 				if transB {
@@ -142,7 +143,8 @@ func (tp *Tape) Linear(x, w, bias *Var) *Var {
 	tp.record(out, func() {
 		dY := out.Grad.Data
 		if x.requires {
-			tensor.Gemm(false, true, rows, in, on, 1, dY, on, W, on, 1, tp.grad(x), in)
+			gx, fresh := tp.gradOut(x)
+			tensor.Gemm(false, true, rows, in, on, 1, dY, on, W, on, gemmBeta(fresh), gx, in)
 		}
 		if w.requires {
 			tensor.Gemm(true, false, in, on, rows, 1, X, in, dY, on, 1, tp.grad(w), on)
@@ -152,6 +154,14 @@ func (tp *Tape) Linear(x, w, bias *Var) *Var {
 		}
 	})
 	return out
+}
+
+// gemmBeta is the Gemm beta that overwrites a fresh gradient or accumulates.
+func gemmBeta(fresh bool) float32 {
+	if fresh {
+		return 0
+	}
+	return 1
 }
 
 // colSum adds the column sums of the (rows, n) matrix g into dst (n),

@@ -11,7 +11,7 @@ import (
 func (tp *Tape) Reshape(a *Var, shape ...int) *Var {
 	view := a.Value.Reshape(shape...)
 	out := &Var{Value: view, tape: tp, requires: a.requires && !tp.NoGrad}
-	tp.record(out, func() { addTo(tp.grad(a), out.Grad.Data) })
+	tp.record(out, func() { tp.accumulate(a, out.Grad.Data) })
 	return out
 }
 

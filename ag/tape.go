@@ -220,6 +220,32 @@ func (tp *Tape) grad(v *Var) []float32 {
 	return v.Grad.Data
 }
 
+// gradOut returns v's gradient buffer for an op that can either overwrite or
+// accumulate; fresh reports that the buffer holds no gradient yet and has
+// undefined contents, so the op must overwrite every element (saving the
+// zeroing pass and the reads of an accumulation).
+func (tp *Tape) gradOut(v *Var) (g []float32, fresh bool) {
+	if v.Grad != nil {
+		return v.Grad.Data, false
+	}
+	if v.tape != nil {
+		v.Grad = &tensor.Tensor{Data: v.tape.buf(len(v.Value.Data)), Shape: v.Value.Shape}
+	} else {
+		v.Grad = tensor.New(v.Value.Shape...)
+	}
+	return v.Grad.Data, true
+}
+
+// accumulate adds src into v's gradient, or copies it when fresh.
+func (tp *Tape) accumulate(v *Var, src []float32) {
+	g, fresh := tp.gradOut(v)
+	if fresh {
+		copy(g, src)
+		return
+	}
+	addTo(g, src)
+}
+
 // Backward seeds d loss/d loss = 1 for a one-element loss and propagates
 // gradients to every Var recorded on the tape, accumulating into leaf Grads.
 func (tp *Tape) Backward(loss *Var) {

@@ -121,7 +121,7 @@ func (tp *Tape) AddScalar(a *Var, s float32) *Var {
 			y[i] = x[i] + s
 		}
 	})
-	tp.record(out, func() { addTo(tp.grad(a), out.Grad.Data) })
+	tp.record(out, func() { tp.accumulate(a, out.Grad.Data) })
 	return out
 }
 
@@ -142,8 +142,15 @@ func (tp *Tape) GELU(a *Var) *Var {
 	x, y := a.Value.Data, out.Value.Data
 	pfor(len(x), func(lo, hi int) { tensor.GELU(y[lo:hi], x[lo:hi]) })
 	tp.record(out, func() {
-		g, ga := out.Grad.Data, tp.grad(a)
-		pfor(len(x), func(lo, hi int) { tensor.GELUGrad(ga[lo:hi], g[lo:hi], x[lo:hi]) })
+		g := out.Grad.Data
+		ga, fresh := tp.gradOut(a)
+		pfor(len(x), func(lo, hi int) {
+			if fresh {
+				tensor.GELUGradTo(ga[lo:hi], g[lo:hi], x[lo:hi])
+			} else {
+				tensor.GELUGrad(ga[lo:hi], g[lo:hi], x[lo:hi])
+			}
+		})
 	})
 	return out
 }

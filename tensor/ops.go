@@ -91,20 +91,33 @@ func GELU(dst, src []float32) {
 }
 
 // GELUGrad accumulates gx[i] += g[i]·GELU'(x[i]) for the tanh approximation.
-func GELUGrad(gx, g, x []float32) {
+func GELUGrad(gx, g, x []float32) { geluGrad(gx, g, x, true) }
+
+// GELUGradTo sets gx[i] = g[i]·GELU'(x[i]); gx's old contents are ignored.
+func GELUGradTo(gx, g, x []float32) { geluGrad(gx, g, x, false) }
+
+func geluGrad(gx, g, x []float32, acc bool) {
 	if len(gx) != len(g) || len(g) != len(x) {
 		panic("tensor: GELUGrad length mismatch")
 	}
 	n := 0
 	if opsAVX2 && len(x) >= 8 {
 		n = len(x) &^ 7
-		opsGeluGradAVX2(&gx[0], &g[0], &x[0], n, &opsConst)
+		flag := 0
+		if acc {
+			flag = 1
+		}
+		opsGeluGradAVX2(&gx[0], &g[0], &x[0], n, flag, &opsConst)
 	}
 	for i := n; i < len(x); i++ {
 		v := x[i]
 		s := 1 / (1 + Exp(-2*geluC*v*(1+geluK*v*v)))
 		d := s + 2*v*s*(1-s)*(geluC+3*geluK*geluC*v*v)
-		gx[i] += g[i] * d
+		if acc {
+			gx[i] += g[i] * d
+		} else {
+			gx[i] = g[i] * d
+		}
 	}
 }
 

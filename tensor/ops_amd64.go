@@ -28,10 +28,11 @@ func opsScaleAVX2(x *float32, n int, s float32)
 //go:noescape
 func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)
 
-// opsGeluGradAVX2 adds gr[i]·GELU'(x[i]) to gx[i] for i < n, n a multiple of 8.
+// opsGeluGradAVX2 sets gx[i] = gr[i]·GELU'(x[i]) for i < n, n a multiple
+// of 8, adding to gx's old value when acc != 0.
 //
 //go:noescape
-func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32)
+func opsGeluGradAVX2(gx, gr, x *float32, n int, acc int, c *[17][8]float32)
 
 // opsAdamAVX2 is AdamStep on the first n elements (n a multiple of 8);
 // p holds β1, 1-β1, β2, 1-β2, invBC2, eps, keep, step.

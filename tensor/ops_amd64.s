@@ -156,13 +156,14 @@ geludone:
 	VZEROUPPER
 	RET
 
-// func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32)
-TEXT ·opsGeluGradAVX2(SB), NOSPLIT, $0-40
+// func opsGeluGradAVX2(gx, gr, x *float32, n int, acc int, c *[17][8]float32)
+TEXT ·opsGeluGradAVX2(SB), NOSPLIT, $0-48
 	MOVQ gx+0(FP), DI
 	MOVQ gr+8(FP), DX
 	MOVQ x+16(FP), SI
 	MOVQ n+24(FP), CX
-	MOVQ c+32(FP), R8
+	MOVQ acc+32(FP), R9
+	MOVQ c+40(FP), R8
 
 gradloop:
 	CMPQ CX, $8
@@ -187,7 +188,12 @@ gradloop:
 	VADDPS Y1, Y1, Y1
 	VADDPS Y7, Y1, Y1
 	VMOVUPS (DX), Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ R9, R9
+	JZ   gradstore
 	VMOVUPS (DI), Y3
+
+gradstore:
 	VFMADD231PS Y2, Y1, Y3
 	VMOVUPS Y3, (DI)
 	ADDQ $32, SI

@@ -8,9 +8,9 @@ const opsAVX2 = false
 func opsExpSubSumAVX2(dst, src *float32, n int, shift float32, c *[17][8]float32) float32 {
 	panic("unreachable")
 }
-func opsMaxAVX2(x *float32, n int) float32                         { panic("unreachable") }
-func opsScaleAVX2(x *float32, n int, s float32)                    { panic("unreachable") }
-func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)      { panic("unreachable") }
-func opsGeluGradAVX2(gx, gr, x *float32, n int, c *[17][8]float32) { panic("unreachable") }
+func opsMaxAVX2(x *float32, n int) float32                                  { panic("unreachable") }
+func opsScaleAVX2(x *float32, n int, s float32)                             { panic("unreachable") }
+func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)               { panic("unreachable") }
+func opsGeluGradAVX2(gx, gr, x *float32, n int, acc int, c *[17][8]float32) { panic("unreachable") }
 
 func opsAdamAVX2(w, gr, m, v *float32, n int, p *[8]float32) { panic("unreachable") }

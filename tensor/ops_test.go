@@ -66,7 +66,15 @@ func TestVectorKernels(t *testing.T) {
 			gx[i] = 0.25
 		}
 		GELUGrad(gx, g, x)
+		set := make([]float32, n)
+		for i := range set {
+			set[i] = float32(math.NaN())
+		}
+		GELUGradTo(set, g, x)
 		for i, v := range x {
+			if ws := float64(g[i]) * geluGradRef(float64(v)); math.Abs(float64(set[i])-ws) > 1e-6+1e-5*math.Abs(ws) {
+				t.Fatalf("n=%d GELUGradTo(%g) = %g want %g", n, v, set[i], ws)
+			}
 			w := geluRef(float64(v))
 			if math.Abs(float64(dst[i])-w) > 1e-6+1e-6*math.Abs(w) {
 				t.Fatalf("n=%d GELU(%g) = %g want %g", n, v, dst[i], w)
