@@ -1,0 +1,133 @@
+package loop
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"rlhf/env"
+	"rlhf/feedback"
+)
+
+// pool keeps the recorded steps of the most recent episodes, the material
+// candidate segments are cut from (Christiano et al. 2017 compare segments
+// of recent trajectories).
+type pool struct {
+	env      string
+	segLen   int
+	maxSteps int
+	eps      []poolEpisode
+	steps    int
+	next     int // number of episodes ever added: the id of the next one
+	// terminal holds the last (obs, action) of recent episodes that the task
+	// ended, flattened, for the absorbing-state baseline.
+	terminalObs, terminalAct [][]float64
+}
+
+type poolEpisode struct {
+	id    int
+	steps []env.StepRecord
+}
+
+// maxTerminal bounds the terminal steps kept for the baseline.
+const maxTerminal = 256
+
+func newPool(envName string, segLen, maxSteps int) *pool {
+	return &pool{env: envName, segLen: segLen, maxSteps: maxSteps}
+}
+
+// add appends recorded episodes and drops the oldest ones beyond maxSteps
+// (always keeping the newest episode).
+func (p *pool) add(eps []env.Episode) {
+	for _, e := range eps {
+		if len(e.Steps) == 0 {
+			continue
+		}
+		p.eps = append(p.eps, poolEpisode{id: p.next, steps: e.Steps})
+		p.next++
+		p.steps += len(e.Steps)
+		if e.Terminated {
+			last := e.Steps[len(e.Steps)-1]
+			p.terminalObs = append(p.terminalObs, last.Obs)
+			p.terminalAct = append(p.terminalAct, last.Action)
+			if n := len(p.terminalObs); n > maxTerminal {
+				p.terminalObs = p.terminalObs[n-maxTerminal:]
+				p.terminalAct = p.terminalAct[n-maxTerminal:]
+			}
+		}
+	}
+	drop := 0
+	for drop < len(p.eps)-1 && p.steps > p.maxSteps {
+		p.steps -= len(p.eps[drop].steps)
+		drop++
+	}
+	p.eps = p.eps[drop:]
+}
+
+// starts is the number of segment start positions an episode offers:
+// len-segLen+1, or 1 for a terminated episode shorter than a segment (cut
+// from its start and padded with absorbing steps), 0 otherwise.
+func (p *pool) starts(e *poolEpisode) int {
+	n := len(e.steps)
+	if n >= p.segLen {
+		return n - p.segLen + 1
+	}
+	if e.steps[n-1].Terminated {
+		return 1
+	}
+	return 0
+}
+
+// ready reports whether any segment can be cut.
+func (p *pool) ready() bool {
+	for i := range p.eps {
+		if p.starts(&p.eps[i]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sample cuts one segment at a start drawn uniformly among all start
+// positions of the pool.
+func (p *pool) sample(r *rand.Rand) (feedback.Segment, error) {
+	total := 0
+	for i := range p.eps {
+		total += p.starts(&p.eps[i])
+	}
+	if total == 0 {
+		return feedback.Segment{}, fmt.Errorf("loop: no recorded episode yields a segment of %d steps", p.segLen)
+	}
+	k := r.IntN(total)
+	for i := range p.eps {
+		e := &p.eps[i]
+		n := p.starts(e)
+		if k >= n {
+			k -= n
+			continue
+		}
+		seg, ok, err := env.SegmentAt(p.env, e.steps, k, p.segLen, true)
+		if err != nil {
+			return feedback.Segment{}, fmt.Errorf("loop: %w", err)
+		}
+		if !ok {
+			return feedback.Segment{}, fmt.Errorf("loop: episode %d: no segment at %d", e.id, k)
+		}
+		return toFeedback(seg, e.id), nil
+	}
+	panic("loop: pool sample out of range")
+}
+
+// toFeedback converts a recorded segment to the feedback layer's form: the
+// observations the agent saw as States (what the reward model reads), the
+// actions, and the true per-step scores as Rewards (what a synthetic labeler
+// compares; hidden from people).
+func toFeedback(s env.Segment, episode int) feedback.Segment {
+	fs := feedback.Segment{Env: s.Env, DT: s.DT, Episode: episode, Start: s.Start}
+	for _, st := range s.Steps {
+		fs.States = append(fs.States, st.Obs)
+		fs.Actions = append(fs.Actions, st.Action)
+		fs.Rewards = append(fs.Rewards, st.Score)
+		fs.Return += st.Score
+	}
+	return fs
+}

@@ -1,0 +1,453 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rlhf/env"
+	"rlhf/feedback"
+	"rlhf/ppo"
+	"rlhf/report"
+)
+
+// tinyConfig is a CartPole run of a few seconds: 5 PPO iterations of 128
+// steps, 24 labels, a small reward model.
+func tinyConfig(t *testing.T) ControlConfig {
+	t.Helper()
+	cfg, err := DefaultControl("CartPole-v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Steps = 640
+	cfg.PPO.NumEnvs, cfg.PPO.NumSteps, cfg.PPO.NumMinibatches, cfg.PPO.Epochs = 2, 64, 2, 2
+	cfg.Labels = 24
+	cfg.RMInitSteps = 10
+	cfg.RMStepsPerLabel = 0.5
+	cfg.RetrainEvery = 4
+	cfg.RM.Hidden = []int{16}
+	cfg.EvalEpisodes = 2
+	cfg.CheckpointEvery = 2
+	return cfg
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
+
+func oracle() feedback.Labeler { return feedback.Oracle{Score: feedback.SegmentReturn} }
+
+func readLabels(t *testing.T, dir string) []feedback.ControlRecord {
+	t.Helper()
+	var recs []feedback.ControlRecord
+	for rec, err := range feedback.ReadControlFile(filepath.Join(dir, LabelsFile), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+func TestControlConfigValidate(t *testing.T) {
+	cfg := tinyConfig(t)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("tiny config invalid: %v", err)
+	}
+	cases := map[string]func(*ControlConfig){
+		"reward":              func(c *ControlConfig) { c.Reward = "gold" },
+		"queries":             func(c *ControlConfig) { c.Queries = "clever" },
+		"unknown environment": func(c *ControlConfig) { c.Env = "Nope-v0" },
+		"labels must be":      func(c *ControlConfig) { c.Labels = 1 },
+		"hides its goal":      func(c *ControlConfig) { c.Env = "PendulumSpin-v0"; c.Reward = RewardTrue },
+		"candidates":          func(c *ControlConfig) { c.Candidates = 0 },
+		"initial_fraction":    func(c *ControlConfig) { c.InitialFraction = 1.5 },
+		"rm dimensions":       func(c *ControlConfig) { c.Env = "Pendulum-v1" },
+	}
+	for want, mutate := range cases {
+		c := tinyConfig(t)
+		mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v", want, err)
+		}
+	}
+}
+
+func TestSyntheticLabeler(t *testing.T) {
+	if _, err := SyntheticLabeler("psychic", 1, 0, 1); err == nil || !strings.Contains(err.Error(), "oracle") {
+		t.Errorf("unknown labeler: got %v, want a list of valid ones", err)
+	}
+	if _, err := SyntheticLabeler(LabelerOracle, 1, 2, 1); err == nil {
+		t.Error("eps-random 2 accepted")
+	}
+	lab, err := SyntheticLabeler(LabelerBoltzmann, 0.5, 0.1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := feedback.Segment{Rewards: []float64{1, 1}, States: [][]float64{{0}, {0}}, Actions: [][]float64{{0}, {0}}}
+	b := feedback.Segment{Rewards: []float64{0, 0}, States: [][]float64{{0}, {0}}, Actions: [][]float64{{0}, {0}}}
+	wins := 0
+	for i := range 200 {
+		l, err := lab.Label(context.Background(), feedback.ControlQuery(fmt.Sprintf("q%d", i), a, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Choice == 0 {
+			wins++
+		}
+	}
+	// P(a) = 0.9·σ(2/0.5) + 0.05 ≈ 0.93.
+	if wins < 170 || wins > 199 {
+		t.Errorf("boltzmann+noise picked the better segment %d/200 times, want about 186", wins)
+	}
+}
+
+func TestBrokerDoesNotBlockOnSlowLabeler(t *testing.T) {
+	var calls atomic.Int32
+	slow := feedback.LabelerFunc(func(ctx context.Context, q feedback.Query) (feedback.Label, error) {
+		calls.Add(1)
+		select {
+		case <-ctx.Done():
+			return feedback.Label{}, ctx.Err()
+		case <-time.After(30 * time.Millisecond):
+		}
+		return feedback.Label{QueryID: q.ID, Choice: 0}, nil
+	})
+	b := NewBroker(context.Background(), slow, 2)
+	seg := feedback.Segment{States: [][]float64{{0}}, Actions: [][]float64{{0}}}
+	start := time.Now()
+	for i := range 6 {
+		b.Post(feedback.ControlQuery("q"+string(rune('0'+i)), seg, seg))
+	}
+	if d := time.Since(start); d > 20*time.Millisecond {
+		t.Errorf("Post took %v with a slow labeler", d)
+	}
+	if got := b.Poll(); len(got) != 0 {
+		t.Errorf("answers before the labeler could answer: %v", got)
+	}
+	if b.NumPending() != 6 {
+		t.Errorf("pending %d, want 6", b.NumPending())
+	}
+	got, err := b.Wait(context.Background(), 4)
+	if err != nil || len(got) < 4 {
+		t.Fatalf("Wait(4) = %d answers, %v", len(got), err)
+	}
+	for _, a := range got {
+		if a.Err != nil || a.Label.QueryID != a.Query.ID {
+			t.Errorf("answer %+v", a)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.Wait(ctx, 100); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait on a cancelled context: %v", err)
+	}
+	b.Close()
+	if n := len(got) + len(b.Poll()) + b.NumPending(); n != 6 {
+		t.Errorf("answers + pending = %d after Close, want 6", n)
+	}
+}
+
+func TestBrokerReportsLabelerErrors(t *testing.T) {
+	bad := feedback.LabelerFunc(func(ctx context.Context, q feedback.Query) (feedback.Label, error) {
+		return feedback.Label{QueryID: "other", Choice: 0}, nil
+	})
+	b := NewBroker(context.Background(), bad, 1)
+	defer b.Close()
+	seg := feedback.Segment{States: [][]float64{{0}}, Actions: [][]float64{{0}}}
+	b.Post(feedback.ControlQuery("q1", seg, seg))
+	got, err := b.Wait(context.Background(), 1)
+	if err != nil || len(got) != 1 || got[0].Err == nil || !strings.Contains(got[0].Err.Error(), "q1") {
+		t.Fatalf("want an error for a label answering another query, got %+v, %v", got, err)
+	}
+}
+
+func TestPoolSegments(t *testing.T) {
+	// A short terminated episode yields one padded segment; a long one many.
+	short, err := env.Rollout("CartPole-v1", 1, func([]float64) []float64 { return []float64{1} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !short.Terminated || short.Length >= 50 {
+		t.Fatalf("always pushing right should fall within 50 steps, got %d steps", short.Length)
+	}
+	p := newPool("CartPole-v1", 50, 10_000)
+	if p.ready() {
+		t.Fatal("empty pool ready")
+	}
+	p.add([]env.Episode{short})
+	if !p.ready() || len(p.terminalObs) != 1 {
+		t.Fatalf("ready %v, terminal steps %d", p.ready(), len(p.terminalObs))
+	}
+	r := newRand(1)
+	s, err := p.sample(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.States) != 50 || len(s.Actions) != 50 || s.Return != float64(short.Length) {
+		t.Errorf("padded segment: %d states, %d actions, return %v, want 50, 50, %d", len(s.States), len(s.Actions), s.Return, short.Length)
+	}
+	// An unterminated episode shorter than a segment gives none.
+	q := newPool("Pendulum-v1", 25, 10_000)
+	ep := env.Episode{Steps: make([]env.StepRecord, 10)}
+	q.add([]env.Episode{ep})
+	if q.ready() {
+		t.Error("a truncated 10-step episode offers a 25-step segment")
+	}
+	// The pool keeps at most maxSteps steps, dropping the oldest episodes.
+	long := env.Episode{Steps: make([]env.StepRecord, 400)}
+	for i := range long.Steps {
+		long.Steps[i] = env.StepRecord{Obs: []float64{0, 0, 0}, Action: []float64{0}, Score: float64(i)}
+	}
+	q.maxSteps = 1000
+	for range 5 {
+		q.add([]env.Episode{long})
+	}
+	if q.steps > 1000 || len(q.eps) != 2 || q.eps[0].id != 4 {
+		t.Errorf("pool holds %d steps in %d episodes (first id %d), want <= 1000 in 2 from id 4", q.steps, len(q.eps), q.eps[0].id)
+	}
+	for range 50 {
+		s, err := q.sample(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0.0
+		for k := range 25 {
+			want += float64(s.Start + k)
+		}
+		if len(s.States) != 25 || s.Return != want {
+			t.Fatalf("segment at %d: %d steps, return %v, want 25, %v", s.Start, len(s.States), s.Return, want)
+		}
+	}
+}
+
+func TestControlRunLearnedReward(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t)
+	c, err := NewControl(cfg, dir, oracle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := ppo.NewTrainer(c.Config.PPO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 640 || c.Trainer.Iteration != 5 {
+		t.Errorf("steps %d, iterations %d, want 640, 5", res.Steps, c.Trainer.Iteration)
+	}
+	if res.LabelsRequested != cfg.Labels {
+		t.Errorf("requested %d labels, want the whole budget %d", res.LabelsRequested, cfg.Labels)
+	}
+	recs := readLabels(t, dir)
+	if len(recs) != res.LabelsUsed || res.LabelsUsed < cfg.Labels/2 {
+		t.Errorf("%d records in %s, %d used, budget %d", len(recs), LabelsFile, res.LabelsUsed, cfg.Labels)
+	}
+	ids := map[string]bool{}
+	for _, r := range recs {
+		if ids[r.QueryID] {
+			t.Errorf("query %s labelled twice", r.QueryID)
+		}
+		ids[r.QueryID] = true
+		if len(r.Segments) != 2 || len(r.Segments[0].States) != 50 {
+			t.Fatalf("record %s: %d segments of %d steps", r.QueryID, len(r.Segments), len(r.Segments[0].States))
+		}
+	}
+	// The policy moved, and PPO learned from the ensemble, not the env.
+	changed := false
+	for i, p := range c.Trainer.Params() {
+		for j, v := range p.P.Value.Data {
+			if v != fresh.Params()[i].P.Value.Data[j] {
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		t.Error("policy parameters did not change")
+	}
+	if c.Ensemble.Steps() < cfg.RMInitSteps {
+		t.Errorf("reward model took %d steps, want >= %d", c.Ensemble.Steps(), cfg.RMInitSteps)
+	}
+	m, err := report.LoadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Rows) != 5 {
+		t.Fatalf("%d metric rows, want 5", len(m.Rows))
+	}
+	for _, k := range []string{"charts/episodic_score", "labels/used", "rm/accuracy", "rm/corr_segment", "charts/SPS", "time/wall_s", "charts/episodic_train_return"} {
+		if _, v := m.Series(k); len(v) == 0 {
+			t.Errorf("metric %s never logged", k)
+		}
+	}
+	_, req := m.Series("labels/requested")
+	if req[0] < float64(cfg.Labels/4) || req[len(req)-1] != float64(cfg.Labels) {
+		t.Errorf("labels requested over time %v: want >= %d at first and %d at the end", req, cfg.Labels/4, cfg.Labels)
+	}
+	for _, f := range []string{SummaryFile, ReportFile, CurveFile, StateFile, filepath.Join(PolicyDir, ppo.ModelFile), filepath.Join(RewardDir, "model.safetensors")} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("output %s: %v", f, err)
+		}
+	}
+	if math.IsNaN(res.FinalReturn) || res.FinalReturn <= 0 {
+		t.Errorf("final return %v", res.FinalReturn)
+	}
+	if _, err := NewControl(cfg, dir, oracle()); err == nil {
+		t.Error("NewControl reused a directory holding a run")
+	}
+}
+
+func TestControlTrueRewardNeedsNoLabeler(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Reward = RewardTrue
+	dir := t.TempDir()
+	c, err := NewControl(cfg, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ensemble != nil || res.LabelsRequested != 0 {
+		t.Errorf("true-reward run built a reward model or asked %d queries", res.LabelsRequested)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LabelsFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("true-reward run wrote %s", LabelsFile)
+	}
+	if _, err := NewControl(tinyConfig(t), t.TempDir(), nil); err == nil {
+		t.Error("learned-reward run accepted without a labeler")
+	}
+}
+
+func TestControlOfflineAsksEverythingFirst(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Offline = true
+	cfg.Queries = QueriesRandom
+	dir := t.TempDir()
+	c, err := NewControl(cfg, dir, oracle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := report.LoadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, req := m.Series("labels/requested")
+	_, used := m.Series("labels/used")
+	for i := range req {
+		if req[i] != float64(cfg.Labels) || used[i] != used[0] {
+			t.Fatalf("offline run: requested %v, used %v; want the whole budget from the start and no new labels", req, used)
+		}
+	}
+	for _, r := range readLabels(t, dir) {
+		if r.Segments[0].Start < 0 || !strings.HasPrefix(r.QueryID, "CartPole-v1-s1-") {
+			t.Errorf("record %+v", r.Provenance)
+		}
+	}
+}
+
+func TestControlSlowLabelerTrainingContinues(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Steps = 1280 // 10 iterations
+	dir := t.TempDir()
+	lab := Delayed{Labeler: oracle(), Delay: 15 * time.Millisecond}
+	c, err := NewControl(cfg, dir, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := report.LoadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pending := m.Series("labels/pending")
+	maxPending := 0.0
+	for _, p := range pending {
+		maxPending = max(maxPending, p)
+	}
+	if maxPending == 0 {
+		t.Error("no iteration ran while labels were pending: the loop waited for the labeler")
+	}
+	if res.LabelsUsed < cfg.Labels/4 {
+		t.Errorf("only %d labels used", res.LabelsUsed)
+	}
+}
+
+func TestControlResume(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Steps = 1280
+	cfg.CheckpointEvery = 1
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n atomic.Int32
+	// The labeler pulls the plug after a dozen labels, mid-run.
+	lab := feedback.LabelerFunc(func(lctx context.Context, q feedback.Query) (feedback.Label, error) {
+		if n.Add(1) == 12 {
+			cancel()
+		}
+		return oracle().Label(context.Background(), q)
+	})
+	c, err := NewControl(cfg, dir, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	stopped := c.Trainer.Iteration
+	if stopped >= 10 {
+		t.Fatalf("run was not interrupted (iteration %d)", stopped)
+	}
+	r, err := ResumeControl(dir, oracle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Trainer.Iteration != stopped || r.Ensemble.Steps() != c.Ensemble.Steps() {
+		t.Errorf("resumed at iteration %d with %d rm steps, stopped at %d with %d", r.Trainer.Iteration, r.Ensemble.Steps(), stopped, c.Ensemble.Steps())
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Trainer.Iteration != 10 || res.Steps != 1280 {
+		t.Errorf("resumed run ended at iteration %d, step %d", r.Trainer.Iteration, res.Steps)
+	}
+	recs := readLabels(t, dir)
+	ids := map[string]bool{}
+	for _, rec := range recs {
+		if ids[rec.QueryID] {
+			t.Errorf("query %s labelled twice across the resume", rec.QueryID)
+		}
+		ids[rec.QueryID] = true
+	}
+	if len(recs) != res.LabelsUsed || res.LabelsRequested > cfg.Labels || res.LabelsRequested < cfg.Labels-2 {
+		t.Errorf("%d records, %d used, %d requested of %d", len(recs), res.LabelsUsed, res.LabelsRequested, cfg.Labels)
+	}
+	if _, err := ResumeControl(t.TempDir(), oracle()); err == nil {
+		t.Error("resumed an empty directory")
+	}
+	if err := os.WriteFile(filepath.Join(dir, StateFile), []byte("{bad"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResumeControl(dir, oracle()); err == nil || !strings.Contains(err.Error(), StateFile) {
+		t.Errorf("corrupt state: %v", err)
+	}
+}

@@ -1,0 +1,320 @@
+package loop
+
+// The language side of the loop (Ziegler et al. 2019's offline variant):
+// sample completions of prompts from the pretrained policy, ask a labeler
+// to compare them, train a GPT reward model on the labels, optimise the
+// policy against it with token-level PPO and a KL penalty, and measure the
+// result with the hidden goal the synthetic labeler compared by.
+//
+// text.go holds the pieces: goals, comparisons, reward-model training and
+// evaluation. text_loop.go wires them into one run (RunText).
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"rlhf/ag"
+	"rlhf/feedback"
+	"rlhf/feedback/textscore"
+	"rlhf/model/gpt"
+	"rlhf/ppo"
+	"rlhf/reward"
+	"rlhf/text"
+)
+
+// Text goals accepted by TextGoal.
+const (
+	GoalSentiment = "sentiment"
+	GoalLipogram  = "lipogram"
+)
+
+// TextGoals lists the goal names, for messages.
+var TextGoals = []string{GoalSentiment, GoalLipogram}
+
+// TextGoal returns the hidden goal of a completion by name: "sentiment"
+// (VADER compound of the completion, in [-1, 1]) or "lipogram" (avoid
+// letter; textscore.Lipogram).
+func TextGoal(name string, letter rune) (func(completion string) float64, error) {
+	switch name {
+	case GoalSentiment:
+		return textscore.Sentiment, nil
+	case GoalLipogram:
+		if letter == 0 {
+			return nil, fmt.Errorf("loop: lipogram goal needs a letter")
+		}
+		return textscore.Lipogram{Letter: letter}.Score, nil
+	}
+	return nil, fmt.Errorf("loop: unknown goal %q (valid: %s)", name, strings.Join(TextGoals, ", "))
+}
+
+// TextLabeler returns the synthetic text labeler: Boltzmann-rational over
+// goal(completion) with temperature beta (0: the perfect oracle), answering
+// uniformly at random with probability epsRandom. Completions whose goal
+// scores lie within tie of each other are called a tie.
+func TextLabeler(goal func(string) float64, beta, tie, epsRandom float64, seed uint64) (feedback.Labeler, error) {
+	if !(beta >= 0) || math.IsInf(beta, 0) {
+		return nil, fmt.Errorf("loop: labeler temperature %v, want a finite value >= 0", beta)
+	}
+	if !(epsRandom >= 0 && epsRandom <= 1) {
+		return nil, fmt.Errorf("loop: random-answer probability %v not in [0, 1]", epsRandom)
+	}
+	var lab feedback.Labeler = feedback.Boltzmann{Score: feedback.Completion(goal), Beta: beta, TieMargin: tie, Seed: seed}
+	if beta == 0 {
+		lab = feedback.Oracle{Score: feedback.Completion(goal), TieMargin: tie}
+	}
+	if epsRandom > 0 {
+		lab = feedback.Noisy{Labeler: lab, Epsilon: epsRandom, Seed: seed}
+	}
+	return lab, nil
+}
+
+// TextSampling says how completions are drawn from a policy.
+type TextSampling struct {
+	MaxNewTokens int     // most tokens per completion
+	Temperature  float64 // 1 samples the policy itself
+	StopAtEOS    bool    // end a completion at the end-of-text token
+	PromptEOS    bool    // prefix prompts with the end-of-text token
+}
+
+// lmConfig returns a ppo.LMConfig carrying the sampling settings, for the
+// helpers of package ppo.
+func (s TextSampling) lmConfig() ppo.LMConfig {
+	c := ppo.DefaultLMConfig()
+	c.MaxNewTokens, c.Temperature, c.StopAtEOS, c.PromptEOS = s.MaxNewTokens, s.Temperature, s.StopAtEOS, s.PromptEOS
+	return c
+}
+
+// TextQueries samples k completions of each prompt from m and returns one
+// k-way text query per prompt, with ids prefix-0, prefix-1, ... Completion j
+// of prompt i is seeded by seed, i and j alone.
+func TextQueries(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, prompts []string, k int, s TextSampling, seed uint64, prefix string) ([]feedback.Query, error) {
+	if k < 2 || k > feedback.MaxItems {
+		return nil, fmt.Errorf("loop: %d completions per query, want 2..%d", k, feedback.MaxItems)
+	}
+	const chunk = 64
+	var rowsP []string
+	for _, p := range prompts {
+		for range k {
+			rowsP = append(rowsP, p)
+		}
+	}
+	texts := make([]string, 0, len(rowsP))
+	for lo := 0; lo < len(rowsP); lo += chunk {
+		hi := min(lo+chunk, len(rowsP))
+		t, _, _, err := ppo.Generate(ctx, m, tok, rowsP[lo:hi], s.lmConfig(), s.Temperature, seed*0x9e3779b97f4a7c15+uint64(lo))
+		if err != nil {
+			return nil, fmt.Errorf("loop: sample comparisons: %w", err)
+		}
+		texts = append(texts, t...)
+	}
+	qs := make([]feedback.Query, len(prompts))
+	for i, p := range prompts {
+		qs[i] = feedback.TextQuery(fmt.Sprintf("%s-%d", prefix, i), p, texts[i*k:(i+1)*k]...)
+		qs[i].Sampler = map[string]any{"temperature": s.Temperature, "max_new_tokens": s.MaxNewTokens, "seed": seed}
+	}
+	return qs, nil
+}
+
+// TokenComparisons turns labelled text queries into the reward model's
+// token comparisons, encoding prompts and completions the way
+// reward.GPTReward.ScoreText does. Labels without a target (can't tell,
+// skip) are dropped.
+func TokenComparisons(tok *text.Tokenizer, qs []feedback.Query, labels []feedback.Label) ([]reward.TokenComparison, error) {
+	if len(qs) != len(labels) {
+		return nil, fmt.Errorf("loop: %d queries with %d labels", len(qs), len(labels))
+	}
+	var out []reward.TokenComparison
+	for i, q := range qs {
+		if _, ok := feedback.SoftTarget(labels[i].Choice, len(q.Items)); !ok {
+			continue
+		}
+		c := reward.TokenComparison{Prompt: tok.Encode(q.Items[0].Prompt), Choice: labels[i].Choice}
+		for _, it := range q.Items {
+			c.Completions = append(c.Completions, tok.Encode(it.Completion))
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// TextRMConfig holds the reward model's training settings.
+type TextRMConfig struct {
+	Epochs      int     // passes over the training comparisons
+	Batch       int     // comparisons per step
+	LR          float64 // Adam learning rate (constant)
+	WeightDecay float64 // on weight matrices
+	Eps         float64 // random-answer probability of the choice model
+	ClipNorm    float64 // global gradient-norm limit
+	Seed        uint64  // reward head and minibatch order
+}
+
+// DefaultTextRMConfig returns the defaults for the tiny GPT: 2 epochs of
+// batches of 16 comparisons at lr 1e-4 (Ziegler et al. train their reward
+// models for one epoch; a small label budget needs a second).
+func DefaultTextRMConfig() TextRMConfig {
+	return TextRMConfig{Epochs: 2, Batch: 16, LR: 1e-4, WeightDecay: 0.01, Eps: 0, ClipNorm: 1, Seed: 1}
+}
+
+// TrainTextRM trains rm on train for c.Epochs epochs and returns its
+// metrics on val (the zero Metrics for an empty val). each, if not nil, is
+// called after every step with the step number, the total and the loss.
+func TrainTextRM(ctx context.Context, rm *reward.GPTReward, train, val []reward.TokenComparison, c TextRMConfig, each func(step, total int, loss float64)) (reward.Metrics, error) {
+	if c.Epochs <= 0 || c.Batch <= 0 || !(c.LR > 0) {
+		return reward.Metrics{}, fmt.Errorf("loop: reward training needs positive epochs, batch and lr (got %d, %d, %g)", c.Epochs, c.Batch, c.LR)
+	}
+	if len(train) == 0 {
+		return reward.Metrics{}, fmt.Errorf("loop: no comparisons to train the reward model on")
+	}
+	opt := rm.NewOptimizer(float32(c.WeightDecay))
+	tp := ag.NewTape()
+	r := rand.New(rand.NewPCG(c.Seed, 0xc0ffee))
+	perm := make([]int, len(train))
+	for i := range perm {
+		perm[i] = i
+	}
+	per := (len(train) + c.Batch - 1) / c.Batch
+	total := c.Epochs * per
+	step := 0
+	sc := reward.StepConfig{LR: float32(c.LR), Eps: float32(c.Eps), ClipNorm: c.ClipNorm}
+	for range c.Epochs {
+		r.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		for lo := 0; lo < len(perm); lo += c.Batch {
+			if err := ctx.Err(); err != nil {
+				return reward.Metrics{}, err
+			}
+			hi := min(lo+c.Batch, len(perm))
+			mb := make([]reward.TokenComparison, 0, hi-lo)
+			for _, i := range perm[lo:hi] {
+				mb = append(mb, train[i])
+			}
+			loss, err := rm.TrainStep(tp, opt, mb, sc)
+			if err != nil {
+				return reward.Metrics{}, fmt.Errorf("loop: reward model step %d: %w", step, err)
+			}
+			step++
+			if each != nil {
+				each(step, total, loss)
+			}
+		}
+	}
+	if len(val) == 0 {
+		return reward.Metrics{}, nil
+	}
+	m, err := rm.Evaluate(val, c.Eps)
+	if err != nil {
+		return reward.Metrics{}, fmt.Errorf("loop: evaluate reward model: %w", err)
+	}
+	return m, nil
+}
+
+// PairAccuracy is the share of pairs of completions of one prompt, over
+// the comparisons cs, whose order under score agrees with their order under
+// goal; pairs the goal scores within tie of each other are skipped. It
+// measures a reward model against the hidden goal itself rather than
+// against noisy labels.
+func PairAccuracy(tok *text.Tokenizer, cs []reward.TokenComparison, score reward.TextScorer, goal func(string) float64, tie float64) (acc float64, n int, err error) {
+	var ps, comps []string
+	for _, c := range cs {
+		p := tok.Decode(c.Prompt)
+		for _, comp := range c.Completions {
+			ps = append(ps, p)
+			comps = append(comps, tok.Decode(comp))
+		}
+	}
+	s, err := score.ScoreText(ps, comps)
+	if err != nil {
+		return 0, 0, fmt.Errorf("loop: pair accuracy: %w", err)
+	}
+	at := 0
+	right := 0.0
+	for _, c := range cs {
+		k := len(c.Completions)
+		for a := range k {
+			for b := a + 1; b < k; b++ {
+				ga, gb := goal(comps[at+a]), goal(comps[at+b])
+				if math.Abs(ga-gb) <= tie {
+					continue
+				}
+				n++
+				sa, sb := s[at+a], s[at+b]
+				switch {
+				case sa == sb:
+					right += 0.5
+				case (sa > sb) == (ga > gb):
+					right++
+				}
+			}
+		}
+		at += k
+	}
+	if n == 0 {
+		return math.NaN(), 0, nil
+	}
+	return right / float64(n), n, nil
+}
+
+// TextEval is a policy's score on held-out prompts.
+type TextEval struct {
+	N       int     // completions scored
+	Gold    float64 // mean goal score
+	GoldStd float64 // its standard deviation over completions
+	KL      float64 // mean Σ_t log π - log π_ref per completion, nats
+	KLStd   float64
+	Samples []ppo.LMSample
+}
+
+// EvalText samples one completion of each prompt from policy (seeded by
+// seed and the prompt's index) and reports the goal's mean and spread and
+// the sampled KL to ref (0 when ref is nil).
+func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal func(string) float64, s TextSampling, seed uint64) (TextEval, error) {
+	if len(prompts) == 0 {
+		return TextEval{}, fmt.Errorf("loop: evaluate on no prompts")
+	}
+	const chunk = 64
+	var ev TextEval
+	var golds, kls []float64
+	for lo := 0; lo < len(prompts); lo += chunk {
+		hi := min(lo+chunk, len(prompts))
+		texts, pIDs, comps, err := ppo.Generate(ctx, policy, tok, prompts[lo:hi], s.lmConfig(), s.Temperature, seed+uint64(lo))
+		if err != nil {
+			return TextEval{}, fmt.Errorf("loop: evaluate: %w", err)
+		}
+		kl := make([]float64, len(texts))
+		if ref != nil {
+			kl = ppo.SequenceKL(policy, ref, pIDs, comps)
+		}
+		for i, t := range texts {
+			g := goal(t)
+			golds = append(golds, g)
+			kls = append(kls, kl[i])
+			ev.Samples = append(ev.Samples, ppo.LMSample{Prompt: prompts[lo+i], Completion: t, Score: g, KL: kl[i]})
+		}
+	}
+	ev.N = len(golds)
+	ev.Gold, ev.GoldStd = textMeanStd(golds)
+	ev.KL, ev.KLStd = textMeanStd(kls)
+	return ev, nil
+}
+
+// textMeanStd returns the mean and population standard deviation of x.
+func textMeanStd(x []float64) (float64, float64) {
+	if len(x) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var m float64
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	var s float64
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return m, math.Sqrt(s / float64(len(x)))
+}
+
+// newTextRand returns a PCG generator seeded by seed.
+func newTextRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7e47)) }

@@ -1,0 +1,464 @@
+package loop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"rlhf/feedback"
+	"rlhf/model/gpt"
+	"rlhf/ppo"
+	"rlhf/progress"
+	"rlhf/report"
+	"rlhf/reward"
+	"rlhf/text"
+)
+
+// TextConfig is everything that determines a language RLHF run (RunText).
+type TextConfig struct {
+	// Policy is the directory of the pretrained GPT (model.safetensors +
+	// config.json); the reward model is initialised from it too.
+	Policy string `json:"policy"`
+	// Goal is the hidden goal of the synthetic labeler ("sentiment" or
+	// "lipogram") and the gold score of the evaluation.
+	Goal string `json:"goal"`
+	// Letter is the lipogram's banned letter.
+	Letter string `json:"letter,omitempty"`
+	// Seed fixes the sampled comparisons, the labeler's noise, the reward
+	// head and PPO (offset per stage).
+	Seed uint64 `json:"seed"`
+	// Queries is the label budget: comparisons asked of the labeler.
+	Queries int `json:"queries"`
+	// K is the number of completions per comparison (2: pairs; 4: Ziegler
+	// et al.'s best-of-4).
+	K int `json:"k"`
+	// ValFrac is the share of comparisons held out to measure the reward model.
+	ValFrac float64 `json:"val_frac"`
+	// LabelerBeta is the Boltzmann temperature of the labeler, in goal
+	// units (0: a perfect oracle).
+	LabelerBeta float64 `json:"labeler_beta"`
+	// LabelerTie calls completions whose goal scores lie this close a tie.
+	LabelerTie float64 `json:"labeler_tie"`
+	// LabelerEps is the probability of a uniformly random answer.
+	LabelerEps float64 `json:"labeler_eps"`
+	// Sampling draws the comparisons' and the evaluation's completions.
+	Sampling TextSampling `json:"sampling"`
+	// RM trains the reward model.
+	RM TextRMConfig `json:"rm"`
+	// PPO optimises the policy against the reward model.
+	PPO ppo.LMConfig `json:"ppo"`
+	// PPOSteps is the number of PPO steps (batches).
+	PPOSteps int `json:"ppo_steps"`
+	// EvalPrompts is the number of held-out prompts (text.Prompts("val"))
+	// the policy is evaluated on before and after PPO.
+	EvalPrompts int `json:"eval_prompts"`
+	// SamplesPerStep is the number of each PPO batch's completions written
+	// to samples.jsonl.
+	SamplesPerStep int `json:"samples_per_step"`
+}
+
+// DefaultTextConfig returns the demo's settings: sentiment, 640 labelled
+// pairs (10% held out) from a Boltzmann labeler with temperature 0.1,
+// completions of 24 tokens, a reward model trained for 2 epochs, 40 PPO
+// steps of 32 episodes with the adaptive KL controller (target 4 nats,
+// horizon 2000 episodes, so that β can adapt within the run), evaluation on
+// 128 held-out prompts.
+func DefaultTextConfig() TextConfig {
+	p := ppo.DefaultLMConfig()
+	p.KLHorizon = 2000
+	return TextConfig{
+		Policy: "models/tiny-gpt", Goal: GoalSentiment, Letter: "e", Seed: 1,
+		Queries: 640, K: 2, ValFrac: 0.1, LabelerBeta: 0.1, LabelerTie: 0, LabelerEps: 0,
+		Sampling: TextSampling{MaxNewTokens: p.MaxNewTokens, Temperature: 1, StopAtEOS: true, PromptEOS: true},
+		RM:       DefaultTextRMConfig(), PPO: p, PPOSteps: 40, EvalPrompts: 128, SamplesPerStep: 4,
+	}
+}
+
+// Validate reports every setting that cannot run, joined.
+func (c TextConfig) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("loop: "+format, args...))
+		}
+	}
+	check(c.Policy != "", "no policy directory")
+	_, err := TextGoal(c.Goal, c.letter())
+	check(err == nil, "%v", err)
+	check(c.Queries >= 2, "label budget %d must be at least 2", c.Queries)
+	check(c.K >= 2 && c.K <= feedback.MaxItems, "%d completions per comparison, want 2..%d", c.K, feedback.MaxItems)
+	check(c.ValFrac >= 0 && c.ValFrac < 1, "held-out share %g must be in [0, 1)", c.ValFrac)
+	check(c.LabelerBeta >= 0 && c.LabelerTie >= 0 && c.LabelerEps >= 0 && c.LabelerEps <= 1, "labeler beta %g, tie %g, eps %g out of range", c.LabelerBeta, c.LabelerTie, c.LabelerEps)
+	check(c.Sampling.MaxNewTokens > 0 && c.Sampling.Temperature > 0, "sampling needs positive max new tokens and temperature")
+	check(c.RM.Epochs > 0 && c.RM.Batch > 0 && c.RM.LR > 0, "reward model needs positive epochs, batch and lr")
+	check(c.PPOSteps >= 0, "PPO steps %d must be >= 0", c.PPOSteps)
+	check(c.EvalPrompts > 0, "evaluation prompts %d must be positive", c.EvalPrompts)
+	check(c.SamplesPerStep >= 0, "samples per step %d must be >= 0", c.SamplesPerStep)
+	if err := c.PPO.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c TextConfig) letter() rune {
+	for _, r := range c.Letter {
+		return r
+	}
+	return 0
+}
+
+// TextResult summarises a run of RunText.
+type TextResult struct {
+	Dir          string
+	Before       TextEval       // the initial policy on held-out prompts
+	After        TextEval       // the trained policy on the same prompts, same seeds
+	RM           reward.Metrics // the reward model on held-out labelled comparisons
+	RMGoldAcc    float64        // the reward model's pairwise agreement with the goal on held-out comparisons
+	RMGoldPairs  int
+	Labels       int // comparisons labelled
+	Ties         int // of which ties
+	FinalKLCoef  float64
+	Stages       map[string]time.Duration
+	LastPPOStats ppo.LMStats
+}
+
+// Files of a text run directory (beside report.MetricsFile).
+const (
+	TextRunFile         = "run.json"          // the TextConfig
+	TextComparisonsFile = "comparisons.jsonl" // labelled comparisons (best-of-k records with provenance)
+	TextSamplesFile     = "samples.jsonl"     // sampled completions during PPO
+	TextEvalFile        = "eval.json"         // before/after evaluation
+	TextRMDir           = "rm"                // the reward model
+	TextPolicyDir       = "policy"            // the trained policy
+	TextReportFile      = "report.html"       // the run report
+	TextCheckpointDir   = "checkpoint"        // the PPO checkpoint (resumable with rlhf ppo)
+	textSamplesPerEval  = 6                   // before/after samples in the report
+	textProgressRefresh = 5 * time.Second     // plain-progress interval
+)
+
+// RunText runs the language loop in dir: sample comparisons from the
+// policy, label them with the synthetic labeler, train the GPT reward model,
+// evaluate the policy on held-out prompts, run PPO against the reward model,
+// evaluate again, and write metrics, samples, models and an HTML report.
+// Progress goes to w.
+func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextResult, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("loop: run directory: %w", err)
+	}
+	if err := writeJSONFile(filepath.Join(dir, TextRunFile), c); err != nil {
+		return nil, err
+	}
+	res := &TextResult{Dir: dir, Stages: map[string]time.Duration{}}
+	stage := func(name string, start time.Time) { res.Stages[name] = time.Since(start).Round(time.Millisecond) }
+	goal, _ := TextGoal(c.Goal, c.letter())
+
+	// Models, tokenizer, prompts.
+	t0 := time.Now()
+	policy, err := gpt.Load(c.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("loop: policy: %w", err)
+	}
+	tok, err := gpt.LoadTokenizer(c.Policy, policy.Config)
+	if err != nil {
+		return nil, fmt.Errorf("loop: policy: %w", err)
+	}
+	ref, err := ppo.CloneGPT(policy)
+	if err != nil {
+		return nil, err
+	}
+	trainPrompts, err := text.Prompts("train")
+	if err != nil {
+		return nil, fmt.Errorf("loop: prompts: %w", err)
+	}
+	valPrompts, err := text.Prompts("val")
+	if err != nil {
+		return nil, fmt.Errorf("loop: prompts: %w", err)
+	}
+	if len(valPrompts) > c.EvalPrompts {
+		valPrompts = valPrompts[:c.EvalPrompts]
+	}
+	if c.PPO.MaxNewTokens != c.Sampling.MaxNewTokens {
+		return nil, fmt.Errorf("loop: PPO samples %d new tokens but the comparisons %d", c.PPO.MaxNewTokens, c.Sampling.MaxNewTokens)
+	}
+	logger, err := report.NewLogger(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer logger.Close()
+	stage("load", t0)
+
+	// 1. Comparisons from the initial policy, labelled.
+	t0 = time.Now()
+	fmt.Fprintf(w, "sampling %d comparisons of %d completions from %s\n", c.Queries, c.K, c.Policy)
+	qPrompts := slices.Clone(trainPrompts)
+	shuffleStrings(qPrompts, c.Seed)
+	for len(qPrompts) < c.Queries {
+		qPrompts = append(qPrompts, qPrompts...)
+	}
+	qPrompts = qPrompts[:c.Queries]
+	bar := progress.NewWithOptions(w, c.Queries, "sample", progress.Options{Interval: textProgressRefresh})
+	var qs []feedback.Query
+	const qChunk = 32
+	for lo := 0; lo < len(qPrompts); lo += qChunk {
+		hi := min(lo+qChunk, len(qPrompts))
+		part, err := TextQueries(ctx, policy, tok, qPrompts[lo:hi], c.K, c.Sampling, c.Seed*1000+uint64(lo), "q")
+		if err != nil {
+			return nil, err
+		}
+		for i := range part {
+			part[i].ID = fmt.Sprintf("q-%d", lo+i)
+			part[i].PolicyVersion = "step-0"
+			part[i].Run = filepath.Base(dir)
+		}
+		qs = append(qs, part...)
+		bar.Set(hi)
+	}
+	bar.Finish()
+	lab, err := TextLabeler(goal, c.LabelerBeta, c.LabelerTie, c.LabelerEps, c.Seed+7)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := feedback.LabelAll(ctx, lab, qs)
+	if err != nil {
+		return nil, fmt.Errorf("loop: label: %w", err)
+	}
+	res.Labels = len(labels)
+	var recs []feedback.BestOfRecord
+	for i, l := range labels {
+		if l.Choice == feedback.Tie {
+			res.Ties++
+		}
+		if r, ok := feedback.BestOfRecordOf(qs[i], l); ok {
+			recs = append(recs, r)
+		}
+	}
+	if _, err := feedback.WriteFile(filepath.Join(dir, TextComparisonsFile), slices.Values(recs)); err != nil {
+		return nil, fmt.Errorf("loop: write comparisons: %w", err)
+	}
+	cs, err := TokenComparisons(tok, qs, labels)
+	if err != nil {
+		return nil, err
+	}
+	nVal := int(float64(len(cs)) * c.ValFrac)
+	trainCs, valCs := cs[:len(cs)-nVal], cs[len(cs)-nVal:]
+	stage("sample+label", t0)
+
+	// 2. Reward model.
+	t0 = time.Now()
+	rmModel, err := ppo.CloneGPT(ref)
+	if err != nil {
+		return nil, err
+	}
+	rm := reward.NewGPT(rmModel, tok, c.RM.Seed+c.Seed)
+	fmt.Fprintf(w, "training the reward model on %d comparisons (%d held out, %d ties)\n", len(trainCs), len(valCs), res.Ties)
+	steps := c.RM.Epochs * ((len(trainCs) + c.RM.Batch - 1) / c.RM.Batch)
+	bar = progress.NewWithOptions(w, steps, "reward model", progress.Options{Interval: textProgressRefresh})
+	rmc := c.RM
+	rmc.Seed += c.Seed
+	res.RM, err = TrainTextRM(ctx, rm, trainCs, valCs, rmc, func(step, total int, loss float64) {
+		bar.Set(step)
+		bar.SetStatus(fmt.Sprintf("loss %.3f", loss))
+	})
+	if err != nil {
+		return nil, err
+	}
+	bar.Finish()
+	// Normalise on the initial policy's completions of the training comparisons.
+	var np, ncomp [][]int
+	for _, tc := range trainCs {
+		for _, comp := range tc.Completions {
+			np, ncomp = append(np, tc.Prompt), append(ncomp, comp)
+		}
+	}
+	if err := rm.Normalise(np, ncomp); err != nil {
+		return nil, err
+	}
+	res.RMGoldAcc, res.RMGoldPairs, err = PairAccuracy(tok, valCs, rm, goal, 1e-9)
+	if err != nil {
+		return nil, err
+	}
+	if err := rm.Save(filepath.Join(dir, TextRMDir)); err != nil {
+		return nil, err
+	}
+	rmLog := res.RM.Map("rm")
+	rmLog["rm/gold_pair_accuracy"] = res.RMGoldAcc
+	rmLog["rm/val_comparisons"] = float64(res.RM.N)
+	if err := logger.Log(0, rmLog); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "reward model: held-out accuracy %.1f%% on %d decided comparisons, agreement with the goal %.1f%% on %d pairs\n",
+		100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc, res.RMGoldPairs)
+	stage("reward model", t0)
+
+	// 3. Evaluate the initial policy.
+	t0 = time.Now()
+	evalSeed := c.Seed*7919 + 17
+	res.Before, err = EvalText(ctx, ref, nil, tok, valPrompts, goal, c.Sampling, evalSeed)
+	if err != nil {
+		return nil, err
+	}
+	stage("eval before", t0)
+
+	// 4. PPO against the reward model.
+	t0 = time.Now()
+	pc := c.PPO
+	pc.Seed += c.Seed
+	tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
+	if err != nil {
+		return nil, err
+	}
+	samples, err := os.OpenFile(filepath.Join(dir, TextSamplesFile), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("loop: samples: %w", err)
+	}
+	defer samples.Close()
+	fmt.Fprintf(w, "PPO: %d steps of %d episodes, KL target %g (β₀ = %g)\n", c.PPOSteps, pc.BatchSize, pc.KLTarget, pc.KLCoef)
+	bar = progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
+	for range c.PPOSteps {
+		st, err := tr.Step(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m := st.Metrics()
+		gold := make([]float64, len(st.Samples))
+		for i, s := range st.Samples {
+			gold[i] = goal(s.Completion)
+		}
+		m["objective/gold"], m["objective/gold_std"] = textMeanStd(gold)
+		if err := logger.Log(st.Step, m); err != nil {
+			return nil, err
+		}
+		if err := writeSamples(samples, st, gold, c.SamplesPerStep); err != nil {
+			return nil, err
+		}
+		res.LastPPOStats = st
+		bar.Add(1)
+		bar.SetStatus(fmt.Sprintf("gold %+.3f rm %+.2f kl %.2f β %.3f", m["objective/gold"], st.Score, st.KL, st.KLCoef))
+	}
+	bar.Finish()
+	res.FinalKLCoef = tr.KL.Value
+	if err := tr.Save(filepath.Join(dir, TextCheckpointDir)); err != nil {
+		return nil, err
+	}
+	if err := tr.Policy.Save(filepath.Join(dir, TextPolicyDir)); err != nil {
+		return nil, err
+	}
+	stage("ppo", t0)
+
+	// 5. Evaluate the trained policy on the same prompts and seeds.
+	t0 = time.Now()
+	res.After, err = EvalText(ctx, tr.Policy, ref, tok, valPrompts, goal, c.Sampling, evalSeed)
+	if err != nil {
+		return nil, err
+	}
+	stage("eval after", t0)
+	if err := writeJSONFile(filepath.Join(dir, TextEvalFile), map[string]any{
+		"before": evalSummary(res.Before), "after": evalSummary(res.After),
+		"rm": map[string]any{"accuracy": res.RM.Accuracy, "decided": res.RM.Decided, "loss": res.RM.Loss,
+			"gold_pair_accuracy": res.RMGoldAcc, "gold_pairs": res.RMGoldPairs},
+		"labels": res.Labels, "ties": res.Ties, "final_kl_coef": res.FinalKLCoef,
+	}); err != nil {
+		return nil, err
+	}
+	if err := logger.Sync(); err != nil {
+		return nil, err
+	}
+	if err := WriteTextReport(dir, c, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func evalSummary(e TextEval) map[string]any {
+	return map[string]any{"n": e.N, "gold_mean": e.Gold, "gold_std": e.GoldStd, "kl_mean": e.KL, "kl_std": e.KLStd}
+}
+
+// writeSamples appends the first n samples of a PPO step to f as JSON lines.
+func writeSamples(f *os.File, st ppo.LMStats, gold []float64, n int) error {
+	for i := 0; i < n && i < len(st.Samples); i++ {
+		s := st.Samples[i]
+		line, err := json.Marshal(map[string]any{"step": st.Step, "prompt": s.Prompt, "completion": s.Completion,
+			"score": s.Score, "gold": gold[i], "kl": s.KL})
+		if err != nil {
+			return fmt.Errorf("loop: samples: %w", err)
+		}
+		if _, err := f.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("loop: samples: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteTextReport writes dir/report.html for a finished run: plots of the
+// gold score, reward-model score and KL over PPO, the reward model's
+// accuracy, the before/after table and samples. All model text is escaped
+// by report.HTMLReport.
+func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
+	m, err := report.LoadMetrics(filepath.Join(dir, report.MetricsFile))
+	if err != nil {
+		return err
+	}
+	r := &report.HTMLReport{Title: "RLHF on text: " + c.Goal}
+	r.AddParagraph(fmt.Sprintf("Policy %s; %d comparisons of %d completions labelled by a Boltzmann labeler (β = %g) over the %s goal; "+
+		"GPT reward model; PPO for %d steps of %d episodes with KL target %g; seed %d.",
+		c.Policy, res.Labels, c.K, c.LabelerBeta, c.Goal, c.PPOSteps, c.PPO.BatchSize, c.PPO.KLTarget, c.Seed))
+	r.AddHeading("Result on held-out prompts")
+	r.AddTable([]string{"policy", "gold score (mean ± std)", "KL to reference (nats)", "completions"}, [][]string{
+		{"before PPO", fmt.Sprintf("%+.3f ± %.3f", res.Before.Gold, res.Before.GoldStd), "0", fmt.Sprint(res.Before.N)},
+		{"after PPO", fmt.Sprintf("%+.3f ± %.3f", res.After.Gold, res.After.GoldStd), fmt.Sprintf("%.2f ± %.2f", res.After.KL, res.After.KLStd), fmt.Sprint(res.After.N)},
+	})
+	r.AddHeading("Reward model")
+	r.AddTable([]string{"held-out accuracy (labels)", "decided comparisons", "agreement with the goal (pairs)", "loss"}, [][]string{
+		{fmt.Sprintf("%.1f%%", 100*res.RM.Accuracy), fmt.Sprint(res.RM.Decided), fmt.Sprintf("%.1f%% of %d", 100*res.RMGoldAcc, res.RMGoldPairs), fmt.Sprintf("%.3f", res.RM.Loss)},
+	})
+	r.AddHeading("Training")
+	p := m.Plot("Scores of the PPO batches", "objective/gold", "objective/scores")
+	p.XLabel, p.YLabel = "PPO step", "score"
+	r.AddPlot(p)
+	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
+	p.XLabel, p.YLabel = "PPO step", "KL"
+	if c.PPO.KLTarget > 0 {
+		steps, _ := m.Series("objective/kl")
+		if len(steps) > 0 {
+			p.Series = append(p.Series, report.Series{Name: "target", X: []float64{steps[0], steps[len(steps)-1]}, Y: []float64{c.PPO.KLTarget, c.PPO.KLTarget}})
+		}
+	}
+	r.AddPlot(p)
+	p = m.Plot("KL coefficient β", "objective/kl_coef")
+	p.XLabel = "PPO step"
+	r.AddPlot(p)
+	r.AddHeading("Samples before and after (same prompts and seeds)")
+	for i := 0; i < textSamplesPerEval && i < len(res.Before.Samples) && i < len(res.After.Samples); i++ {
+		b, a := res.Before.Samples[i], res.After.Samples[i]
+		r.AddSample(fmt.Sprintf("prompt %d", i+1), fmt.Sprintf("%s\n  before (gold %+.2f): %s\n  after  (gold %+.2f): %s",
+			b.Prompt, b.Score, ppo.OneLine(b.Completion), a.Score, ppo.OneLine(a.Completion)))
+	}
+	return r.WriteFile(filepath.Join(dir, TextReportFile))
+}
+
+// shuffleStrings permutes s with a PCG seeded by seed.
+func shuffleStrings(s []string, seed uint64) {
+	r := newTextRand(seed)
+	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}
+
+// writeJSONFile writes v as indented JSON to path.
+func writeJSONFile(path string, v any) error {
+	buf, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("loop: %s: %w", filepath.Base(path), err)
+	}
+	if err := os.WriteFile(path, append(buf, '\n'), 0o644); err != nil {
+		return fmt.Errorf("loop: %w", err)
+	}
+	return nil
+}
