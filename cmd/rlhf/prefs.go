@@ -262,7 +262,8 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 		"policy": c.Policy}
 	var pairs []feedback.PairRecord
 	var bestOf []feedback.BestOfRecord
-	ties, random := 0, 0
+	ties, random, agree := 0, 0, 0
+	score := feedback.Completion(goal)
 	for i, p := range prompts {
 		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
 		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
@@ -276,6 +277,9 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 		if !lab.Choice.IsIndex() {
 			ties++
 			continue
+		}
+		if bestItem(q, score) == int(lab.Choice) {
+			agree++
 		}
 		if c.Format == "pairs" {
 			pairs = append(pairs, feedback.PairRecords(q, lab)...)
@@ -303,7 +307,22 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "prefs: wrote %d %s records to %s (%d prompts dropped as ties, %d answered at random)\n",
 		n, c.Format, c.Out, ties, random)
+	if labelled := c.Count - ties; labelled > 0 {
+		fmt.Fprintf(w, "prefs: the label picks the goal's best completion in %.1f%% of %d labelled prompts (the accuracy a perfect reward model would score)\n",
+			100*float64(agree)/float64(labelled), labelled)
+	}
 	return nil
+}
+
+// bestItem returns the index of q's highest-scoring item (the first of equals).
+func bestItem(q feedback.Query, score feedback.ScoreFunc) int {
+	bi, bs := 0, score(q.Items[0])
+	for i, it := range q.Items[1:] {
+		if s := score(it); s > bs {
+			bi, bs = i+1, s
+		}
+	}
+	return bi
 }
 
 // seqOf yields the elements of s.
