@@ -35,21 +35,7 @@ func (tp *Tape) LayerNorm(x, weight, bias *Var, eps float32) *Var {
 	}
 	tensor.ParallelFor(rows, rowGrain(c), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			xs, ys := X[r*c:(r+1)*c], Y[r*c:(r+1)*c]
-			var m float32
-			for _, v := range xs {
-				m += v
-			}
-			m /= float32(c)
-			var s float32
-			for _, v := range xs {
-				d := v - m
-				s += d * d
-			}
-			rstd := float32(1 / math.Sqrt(float64(s/float32(c)+eps)))
-			for i, v := range xs {
-				ys[i] = (v-m)*rstd*W[i] + B[i]
-			}
+			m, rstd := tensor.LayerNormRow(Y[r*c:(r+1)*c], X[r*c:(r+1)*c], W, B, eps)
 			if stats != nil {
 				stats[2*r], stats[2*r+1] = m, rstd
 			}
@@ -65,35 +51,12 @@ func (tp *Tape) LayerNorm(x, weight, bias *Var, eps float32) *Var {
 		parts := make([][]float32, tensor.Workers)
 		w := chunks(rows, rowGrain(c), func(p, lo, hi int) {
 			acc := make([]float32, 2*c) // dweight, dbias
-			dw, db := acc[:c], acc[c:]
 			for r := lo; r < hi; r++ {
-				xs, gs := X[r*c:(r+1)*c], G[r*c:(r+1)*c]
-				m, rstd := stats[2*r], stats[2*r+1]
-				var sg, sgx float32 // Σ g·w, Σ g·w·xhat
-				for i, v := range xs {
-					xh := (v - m) * rstd
-					gw := gs[i] * W[i]
-					sg += gw
-					sgx += gw * xh
-					dw[i] += gs[i] * xh
-					db[i] += gs[i]
-				}
+				var gx []float32
 				if GX != nil {
-					sg /= float32(c)
-					sgx /= float32(c)
-					gxs := GX[r*c : (r+1)*c]
-					if fresh {
-						for i, v := range xs {
-							xh := (v - m) * rstd
-							gxs[i] = rstd * (gs[i]*W[i] - sg - xh*sgx)
-						}
-					} else {
-						for i, v := range xs {
-							xh := (v - m) * rstd
-							gxs[i] += rstd * (gs[i]*W[i] - sg - xh*sgx)
-						}
-					}
+					gx = GX[r*c : (r+1)*c]
 				}
+				tensor.LayerNormRowGrad(gx, G[r*c:(r+1)*c], X[r*c:(r+1)*c], W, acc[:c], acc[c:], stats[2*r], stats[2*r+1], !fresh)
 			}
 			parts[p] = acc
 		})

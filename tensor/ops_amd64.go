@@ -39,3 +39,21 @@ func opsGeluGradAVX2(gx, gr, x *float32, n int, acc int, c *[17][8]float32)
 //
 //go:noescape
 func opsAdamAVX2(w, gr, m, v *float32, n int, p *[8]float32)
+
+// LayerNorm row kernels (n a multiple of 8); see LayerNormRow and
+// LayerNormRowGrad for the arithmetic.
+
+//go:noescape
+func opsSumAVX2(x *float32, n int) float32
+
+//go:noescape
+func opsSumSqDevAVX2(x *float32, n int, m float32) float32
+
+//go:noescape
+func opsLNRowAVX2(y, x, w, b *float32, n int, m, rstd float32)
+
+//go:noescape
+func opsLNBackRowAVX2(gr, x, w, dw, db *float32, n int, m, rstd float32) (sg, sgx float32)
+
+//go:noescape
+func opsLNGradRowAVX2(gx, gr, x, w *float32, n int, m, rstd, sg, sgx float32, acc int)

@@ -251,3 +251,171 @@ adamloop:
 adamdone:
 	VZEROUPPER
 	RET
+
+// HSUM leaves the sum of the eight lanes of Y in the low lane of X (X is
+// Y's lower half); T is clobbered.
+#define HSUM(Y, X, T) \
+	VEXTRACTF128 $1, Y, T \
+	VADDPS T, X, X \
+	VPERMILPS $0x4E, X, T \
+	VADDPS T, X, X \
+	VPERMILPS $0xB1, X, T \
+	VADDPS T, X, X
+
+// func opsSumAVX2(x *float32, n int) float32
+TEXT ·opsSumAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+
+sumloop:
+	CMPQ CX, $8
+	JL   sumdone
+	VADDPS (SI), Y0, Y0
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  sumloop
+
+sumdone:
+	HSUM(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+16(FP)
+	RET
+
+// func opsSumSqDevAVX2(x *float32, n int, m float32) float32
+TEXT ·opsSumSqDevAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y2
+	VXORPS Y0, Y0, Y0
+
+ssdloop:
+	CMPQ CX, $8
+	JL   ssddone
+	VMOVUPS (SI), Y1
+	VSUBPS Y2, Y1, Y1
+	VFMADD231PS Y1, Y1, Y0
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  ssdloop
+
+ssddone:
+	HSUM(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func opsLNRowAVX2(y, x, w, b *float32, n int, m, rstd float32)
+TEXT ·opsLNRowAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS m+40(FP), Y8
+	VBROADCASTSS rstd+44(FP), Y9
+
+lnloop:
+	CMPQ CX, $8
+	JL   lndone
+	VMOVUPS (SI), Y0
+	VSUBPS Y8, Y0, Y0
+	VMULPS Y9, Y0, Y0
+	VMULPS (DX), Y0, Y0
+	VADDPS (BX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, BX
+	SUBQ $8, CX
+	JMP  lnloop
+
+lndone:
+	VZEROUPPER
+	RET
+
+// func opsLNBackRowAVX2(gr, x, w, dw, db *float32, n int, m, rstd float32) (sg, sgx float32)
+TEXT ·opsLNBackRowAVX2(SB), NOSPLIT, $0-64
+	MOVQ gr+0(FP), DX
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), R10
+	MOVQ dw+24(FP), R11
+	MOVQ db+32(FP), R12
+	MOVQ n+40(FP), CX
+	VBROADCASTSS m+48(FP), Y8
+	VBROADCASTSS rstd+52(FP), Y9
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+lnbloop:
+	CMPQ CX, $8
+	JL   lnbdone
+	VMOVUPS (SI), Y0
+	VSUBPS Y8, Y0, Y0
+	VMULPS Y9, Y0, Y0
+	VMOVUPS (DX), Y1
+	VMULPS (R10), Y1, Y2
+	VADDPS Y2, Y6, Y6
+	VFMADD231PS Y2, Y0, Y7
+	VMOVUPS (R11), Y3
+	VFMADD231PS Y1, Y0, Y3
+	VMOVUPS Y3, (R11)
+	VADDPS (R12), Y1, Y4
+	VMOVUPS Y4, (R12)
+	ADDQ $32, DX
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	SUBQ $8, CX
+	JMP  lnbloop
+
+lnbdone:
+	HSUM(Y6, X6, X5)
+	HSUM(Y7, X7, X5)
+	VZEROUPPER
+	MOVSS X6, sg+56(FP)
+	MOVSS X7, sgx+60(FP)
+	RET
+
+// func opsLNGradRowAVX2(gx, gr, x, w *float32, n int, m, rstd, sg, sgx float32, acc int)
+TEXT ·opsLNGradRowAVX2(SB), NOSPLIT, $0-64
+	MOVQ gx+0(FP), DI
+	MOVQ gr+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ w+24(FP), R10
+	MOVQ n+32(FP), CX
+	VBROADCASTSS m+40(FP), Y8
+	VBROADCASTSS rstd+44(FP), Y9
+	VBROADCASTSS sg+48(FP), Y10
+	VBROADCASTSS sgx+52(FP), Y11
+	MOVQ acc+56(FP), R9
+
+lngloop:
+	CMPQ CX, $8
+	JL   lngdone
+	VMOVUPS (SI), Y0
+	VSUBPS Y8, Y0, Y0
+	VMULPS Y9, Y0, Y0
+	VMOVUPS (DX), Y1
+	VMULPS (R10), Y1, Y1
+	VSUBPS Y10, Y1, Y1
+	VFNMADD231PS Y11, Y0, Y1
+	VMULPS Y9, Y1, Y1
+	TESTQ R9, R9
+	JZ   lngstore
+	VADDPS (DI), Y1, Y1
+
+lngstore:
+	VMOVUPS Y1, (DI)
+	ADDQ $32, DI
+	ADDQ $32, DX
+	ADDQ $32, SI
+	ADDQ $32, R10
+	SUBQ $8, CX
+	JMP  lngloop
+
+lngdone:
+	VZEROUPPER
+	RET

@@ -14,3 +14,13 @@ func opsGeluAVX2(dst, src *float32, n int, c *[17][8]float32)               { pa
 func opsGeluGradAVX2(gx, gr, x *float32, n int, acc int, c *[17][8]float32) { panic("unreachable") }
 
 func opsAdamAVX2(w, gr, m, v *float32, n int, p *[8]float32) { panic("unreachable") }
+
+func opsSumAVX2(x *float32, n int) float32                     { panic("unreachable") }
+func opsSumSqDevAVX2(x *float32, n int, m float32) float32     { panic("unreachable") }
+func opsLNRowAVX2(y, x, w, b *float32, n int, m, rstd float32) { panic("unreachable") }
+func opsLNBackRowAVX2(gr, x, w, dw, db *float32, n int, m, rstd float32) (sg, sgx float32) {
+	panic("unreachable")
+}
+func opsLNGradRowAVX2(gx, gr, x, w *float32, n int, m, rstd, sg, sgx float32, acc int) {
+	panic("unreachable")
+}

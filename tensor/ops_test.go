@@ -132,3 +132,65 @@ func TestAdamStep(t *testing.T) {
 		}
 	}
 }
+
+// LayerNorm row kernels against float64 references for every row length up
+// to 40 (all vector/tail splits), accumulating and overwriting.
+func TestLayerNormRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := 1; n <= 40; n++ {
+		x, w, b, g := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := 0; i < n; i++ {
+			x[i], w[i] = float32(r.NormFloat64()+3), float32(1+r.NormFloat64()*0.3)
+			b[i], g[i] = float32(r.NormFloat64()*0.1), float32(r.NormFloat64())
+		}
+		y := make([]float32, n)
+		mean, rstd := LayerNormRow(y, x, w, b, 1e-5)
+		var m, v float64
+		for _, xv := range x {
+			m += float64(xv) / float64(n)
+		}
+		for _, xv := range x {
+			v += (float64(xv) - m) * (float64(xv) - m) / float64(n)
+		}
+		rs := 1 / math.Sqrt(v+1e-5)
+		if math.Abs(float64(mean)-m) > 1e-5 || math.Abs(float64(rstd)-rs) > 1e-4*rs {
+			t.Fatalf("n=%d mean %g rstd %g want %g %g", n, mean, rstd, m, rs)
+		}
+		var sg, sgx float64
+		xh := make([]float64, n)
+		for i := range x {
+			xh[i] = (float64(x[i]) - m) * rs
+			if want := xh[i]*float64(w[i]) + float64(b[i]); math.Abs(float64(y[i])-want) > 1e-4 {
+				t.Fatalf("n=%d y[%d] = %g want %g", n, i, y[i], want)
+			}
+			sg += float64(g[i]) * float64(w[i]) / float64(n)
+			sgx += float64(g[i]) * float64(w[i]) * xh[i] / float64(n)
+		}
+		for _, acc := range []bool{false, true} {
+			gx, dw, db := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range gx {
+				gx[i], dw[i], db[i] = 0.5, 0.25, -0.25
+				if !acc {
+					gx[i] = float32(math.NaN())
+				}
+			}
+			LayerNormRowGrad(gx, g, x, w, dw, db, mean, rstd, acc)
+			for i := range x {
+				want := rs * (float64(g[i])*float64(w[i]) - sg - xh[i]*sgx)
+				if acc {
+					want += 0.5
+				}
+				if math.Abs(float64(gx[i])-want) > 1e-4*(1+math.Abs(want)) {
+					t.Fatalf("n=%d acc=%v gx[%d] = %g want %g", n, acc, i, gx[i], want)
+				}
+				if d := float64(dw[i]) - 0.25 - float64(g[i])*xh[i]; math.Abs(d) > 1e-4 {
+					t.Fatalf("n=%d dw[%d] off by %g", n, i, d)
+				}
+				if d := float64(db[i]) + 0.25 - float64(g[i]); math.Abs(d) > 1e-6 {
+					t.Fatalf("n=%d db[%d] off by %g", n, i, d)
+				}
+			}
+		}
+		LayerNormRowGrad(nil, g, x, w, make([]float32, n), make([]float32, n), mean, rstd, false)
+	}
+}
