@@ -154,9 +154,11 @@ type loginData struct {
 	Error    string
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+// setCookie sets an HttpOnly, SameSite=Lax cookie, Secure when configured or
+// when the request came over TLS.
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +167,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, username, msg string) {
 	tok := randomToken(24)
-	s.setCookie(w, loginCSRFCookie, tok, 3600)
+	s.setCookie(w, r, loginCSRFCookie, tok, 3600)
 	s.render(w, r, status, "login", "Log in", loginData{CSRF: tok, Username: username, Error: msg})
 }
 
@@ -217,8 +219,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.setCookie(w, sessionCookie, tok, int(s.cfg.SessionTTL.Seconds()))
-	s.setCookie(w, loginCSRFCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, tok, int(s.cfg.SessionTTL.Seconds()))
+	s.setCookie(w, r, loginCSRFCookie, "", -1)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -228,7 +230,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.setCookie(w, sessionCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

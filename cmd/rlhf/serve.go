@@ -31,6 +31,8 @@ type serveOptions struct {
 	ImportRun     string
 	Demo          bool
 	MaxBody       int64
+	TLSCert       string
+	TLSKey        string
 }
 
 // runServe parses the flags of `rlhf serve` and runs the labeling web app
@@ -56,11 +58,16 @@ func runServe(ctx context.Context, args []string) error {
 	fs.StringVar(&o.ImportRun, "import-run", "imported", "run `id` for imported lines that name none")
 	fs.BoolVar(&o.Demo, "demo", false, "add a run \"demo\" with sample text and control queries")
 	fs.Int64Var(&o.MaxBody, "max-body", 64<<10, "largest request body in `bytes`")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM; needs -tls-key)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "private key `file` for -tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return errors.New("serve: -tls-cert and -tls-key go together")
 	}
 	if o.Lease <= 0 || o.Session <= 0 || o.MaxBody < 1024 {
 		return errors.New("serve: -lease and -session must be positive and -max-body at least 1024")
@@ -131,9 +138,19 @@ func serve(ctx context.Context, o serveOptions) error {
 	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	fmt.Fprintf(os.Stderr, "serving labeling app on http://%s (database %s)\n", ln.Addr(), redactURL(dbURL))
+	scheme := "http"
+	if o.TLSCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(os.Stderr, "serving labeling app on %s://%s (database %s)\n", scheme, ln.Addr(), redactURL(dbURL))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if o.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, o.TLSCert, o.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
