@@ -234,10 +234,7 @@ func (tp *Tape) addRepeat(a, b *Var) *Var {
 		if b.requires {
 			gb := tp.grad(b)
 			for r := 0; r < rows; r++ {
-				gs := g[r*nb : (r+1)*nb]
-				for i := range gb {
-					gb[i] += gs[i]
-				}
+				tensor.Add(gb, g[r*nb:(r+1)*nb])
 			}
 		}
 	})

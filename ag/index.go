@@ -31,10 +31,7 @@ func (tp *Tape) Embedding(w *Var, ids []int) *Var {
 		// Split the columns over workers so that repeated ids never race.
 		tensor.ParallelFor(d, 16, func(lo, hi int) {
 			for i, id := range ids {
-				gs, gws := g[i*d+lo:i*d+hi], gw[id*d+lo:id*d+hi]
-				for k := range gs {
-					gws[k] += gs[k]
-				}
+				tensor.Add(gw[id*d+lo:id*d+hi], g[i*d+lo:i*d+hi])
 			}
 		})
 	})

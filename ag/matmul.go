@@ -170,10 +170,7 @@ func colSum(dst, g []float32, rows, n int) {
 	w := min(tensor.Workers, max(1, rows*n/grain))
 	if w <= 1 {
 		for r := 0; r < rows; r++ {
-			gs := g[r*n : (r+1)*n]
-			for i := range dst {
-				dst[i] += gs[i]
-			}
+			tensor.Add(dst, g[r*n:(r+1)*n])
 		}
 		return
 	}
@@ -182,17 +179,12 @@ func colSum(dst, g []float32, rows, n int) {
 		for p := lo; p < hi; p++ {
 			acc := make([]float32, n)
 			for r := p * rows / w; r < (p+1)*rows/w; r++ {
-				gs := g[r*n : (r+1)*n]
-				for i := range acc {
-					acc[i] += gs[i]
-				}
+				tensor.Add(acc, g[r*n:(r+1)*n])
 			}
 			parts[p] = acc
 		}
 	})
 	for _, acc := range parts {
-		for i := range dst {
-			dst[i] += acc[i]
-		}
+		tensor.Add(dst, acc)
 	}
 }

@@ -127,12 +127,7 @@ func (tp *Tape) AddScalar(a *Var, s float32) *Var {
 
 // addTo computes dst += src in parallel.
 func addTo(dst, src []float32) {
-	pfor(len(dst), func(lo, hi int) {
-		d, s := dst[lo:hi], src[lo:hi]
-		for i := range d {
-			d[i] += s[i]
-		}
-	})
+	pfor(len(dst), func(lo, hi int) { tensor.Add(dst[lo:hi], src[lo:hi]) })
 }
 
 // GELU returns the tanh approximation of the Gaussian error linear unit,

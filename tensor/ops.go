@@ -146,3 +146,18 @@ func AdamStep(w, g, m, v []float32, beta1, beta2, eps, keep, step, invBC2 float3
 		w[j] = w[j]*keep - step*mj/den
 	}
 }
+
+// Add computes dst[i] += src[i] over equal-length slices.
+func Add(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic("tensor: Add length mismatch")
+	}
+	n := 0
+	if opsAVX2 && len(dst) >= 8 {
+		n = len(dst) &^ 7
+		opsAddAVX2(&dst[0], &src[0], n)
+	}
+	for i := n; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}

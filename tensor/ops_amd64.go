@@ -57,3 +57,8 @@ func opsLNBackRowAVX2(gr, x, w, dw, db *float32, n int, m, rstd float32) (sg, sg
 
 //go:noescape
 func opsLNGradRowAVX2(gx, gr, x, w *float32, n int, m, rstd, sg, sgx float32, acc int)
+
+// opsAddAVX2 adds src[0:n] into dst[0:n], n a multiple of 8.
+//
+//go:noescape
+func opsAddAVX2(dst, src *float32, n int)

@@ -419,3 +419,34 @@ lngstore:
 lngdone:
 	VZEROUPPER
 	RET
+
+// func opsAddAVX2(dst, src *float32, n int)
+TEXT ·opsAddAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+addloop:
+	CMPQ CX, $16
+	JL   addtail
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS (SI), Y0, Y0
+	VADDPS 32(SI), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  addloop
+
+addtail:
+	CMPQ CX, $8
+	JL   adddone
+	VMOVUPS (DI), Y0
+	VADDPS (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+
+adddone:
+	VZEROUPPER
+	RET

@@ -52,6 +52,13 @@ func TestVectorKernels(t *testing.T) {
 			t.Fatalf("n=%d MaxOf = %g want %g", n, got, m)
 		}
 		y := append([]float32(nil), x...)
+		Add(y, x)
+		for i := range y {
+			if y[i] != 2*x[i] {
+				t.Fatalf("n=%d Add[%d] = %g", n, i, y[i])
+			}
+		}
+		copy(y, x)
 		Scale(y, -0.5)
 		for i := range y {
 			if y[i] != -0.5*x[i] {
