@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -363,8 +364,8 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 	stage("eval after", t0)
 	if err := writeJSONFile(filepath.Join(dir, TextEvalFile), map[string]any{
 		"before": evalSummary(res.Before), "after": evalSummary(res.After),
-		"rm": map[string]any{"accuracy": res.RM.Accuracy, "decided": res.RM.Decided, "loss": res.RM.Loss,
-			"gold_pair_accuracy": res.RMGoldAcc, "gold_pairs": res.RMGoldPairs},
+		"rm": map[string]any{"accuracy": jsonNum(res.RM.Accuracy), "decided": res.RM.Decided, "loss": jsonNum(res.RM.Loss),
+			"gold_pair_accuracy": jsonNum(res.RMGoldAcc), "gold_pairs": res.RMGoldPairs},
 		"labels": res.Labels, "ties": res.Ties, "final_kl_coef": res.FinalKLCoef,
 	}); err != nil {
 		return nil, err
@@ -379,7 +380,15 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 }
 
 func evalSummary(e TextEval) map[string]any {
-	return map[string]any{"n": e.N, "gold_mean": e.Gold, "gold_std": e.GoldStd, "kl_mean": e.KL, "kl_std": e.KLStd}
+	return map[string]any{"n": e.N, "gold_mean": jsonNum(e.Gold), "gold_std": jsonNum(e.GoldStd), "kl_mean": jsonNum(e.KL), "kl_std": jsonNum(e.KLStd)}
+}
+
+// jsonNum returns x, or nil (JSON null) when x is not finite.
+func jsonNum(x float64) any {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return x
 }
 
 // writeSamples appends the first n samples of a PPO step to f as JSON lines.

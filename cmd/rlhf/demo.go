@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"rlhf/loop"
+	"rlhf/ppo"
+	"rlhf/report"
+)
+
+// demoOptions are the settings of `rlhf demo`.
+type demoOptions struct {
+	Out    string
+	Config loop.TextConfig
+}
+
+// runDemo is `rlhf demo`: the whole language RLHF loop on the shipped model
+// with a synthetic sentiment labeler, in a few minutes on a laptop.
+func runDemo(ctx context.Context, args []string) error {
+	o, err := parseDemo(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	return demo(ctx, o, os.Stdout, os.Stderr)
+}
+
+func parseDemo(args []string, stderr io.Writer) (demoOptions, error) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: rlhf demo [flags]
+
+Run RLHF end to end on the shipped tiny GPT: sample completions of prompts, have a synthetic
+labeler (Boltzmann-rational over VADER sentiment) compare them, train a GPT reward model on
+the labels, optimise the policy with PPO against it under an adaptive KL penalty, and measure
+the gold sentiment before and after on held-out prompts. Writes metrics.jsonl, samples.jsonl,
+comparisons.jsonl, eval.json, the reward model, the policy and report.html to -out.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	c := loop.DefaultTextConfig()
+	o := demoOptions{}
+	fs.StringVar(&o.Out, "out", "", "run directory (default runs/demo-<time>)")
+	fs.StringVar(&c.Policy, "policy", c.Policy, "pretrained policy directory")
+	fs.StringVar(&c.Goal, "goal", c.Goal, "hidden goal of the synthetic labeler: sentiment or lipogram")
+	fs.StringVar(&c.Letter, "letter", c.Letter, "the letter a lipogram avoids")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the whole run")
+	fs.IntVar(&c.Queries, "queries", c.Queries, "label budget: comparisons asked of the labeler")
+	fs.IntVar(&c.K, "k", c.K, "completions per comparison (2: pairs, 4: best-of-4)")
+	fs.Float64Var(&c.LabelerBeta, "labeler-beta", c.LabelerBeta, "Boltzmann temperature of the labeler in goal units (0: perfect)")
+	fs.Float64Var(&c.LabelerEps, "labeler-eps", c.LabelerEps, "probability that the labeler answers at random")
+	fs.IntVar(&c.RM.Epochs, "rm-epochs", c.RM.Epochs, "reward model epochs")
+	fs.Float64Var(&c.RM.LR, "rm-lr", c.RM.LR, "reward model learning rate")
+	fs.IntVar(&c.PPOSteps, "steps", c.PPOSteps, "PPO steps")
+	fs.IntVar(&c.PPO.BatchSize, "batch", c.PPO.BatchSize, "PPO episodes per step")
+	fs.Float64Var(&c.PPO.LR, "lr", c.PPO.LR, "PPO learning rate")
+	fs.Float64Var(&c.PPO.KLTarget, "kl-target", c.PPO.KLTarget, "KL target in nats per completion (0: fixed -kl-coef)")
+	fs.Float64Var(&c.PPO.KLCoef, "kl-coef", c.PPO.KLCoef, "initial (or fixed) KL coefficient β")
+	fs.Float64Var(&c.PPO.KLHorizon, "kl-horizon", c.PPO.KLHorizon, "adaptive KL controller horizon in episodes")
+	maxNew := fs.Int("max-new-tokens", c.Sampling.MaxNewTokens, "tokens per completion")
+	fs.IntVar(&c.EvalPrompts, "eval-prompts", c.EvalPrompts, "held-out prompts to evaluate on")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("demo: unexpected arguments %q", fs.Args())
+	}
+	c.Sampling.MaxNewTokens, c.PPO.MaxNewTokens = *maxNew, *maxNew
+	if err := c.Validate(); err != nil {
+		return o, fmt.Errorf("demo: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Policy, "config.json")); err != nil {
+		return o, fmt.Errorf("demo: no policy at %s (-policy names a directory with config.json and model.safetensors): %w", c.Policy, err)
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join("runs", "demo-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	o.Config = c
+	return o, nil
+}
+
+func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
+	start := time.Now()
+	res, err := loop.RunText(ctx, o.Config, o.Out, stderr)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	printTextResult(stdout, o.Config, res)
+	fmt.Fprintf(stdout, "\nwall clock %s; run directory %s (open %s)\n", time.Since(start).Round(time.Second), o.Out, filepath.Join(o.Out, loop.TextReportFile))
+	return nil
+}
+
+// printTextResult prints before/after samples and the summary table of a run.
+func printTextResult(w io.Writer, c loop.TextConfig, res *loop.TextResult) {
+	fmt.Fprintln(w, "\nSamples on held-out prompts (same prompt and seed before and after):")
+	for i := 0; i < 4 && i < len(res.Before.Samples) && i < len(res.After.Samples); i++ {
+		b, a := res.Before.Samples[i], res.After.Samples[i]
+		fmt.Fprintf(w, "\n  %s\n    before (%+.2f): %s\n    after  (%+.2f): %s\n", b.Prompt, b.Score, clip(ppo.OneLine(b.Completion), 100), a.Score, clip(ppo.OneLine(a.Completion), 100))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, report.MarkdownTable([]string{"", "gold " + c.Goal + " (mean ± std)", "KL to reference (nats)"}, [][]string{
+		{"before PPO", fmt.Sprintf("%+.3f ± %.3f", res.Before.Gold, res.Before.GoldStd), "0"},
+		{"after PPO", fmt.Sprintf("%+.3f ± %.3f", res.After.Gold, res.After.GoldStd), fmt.Sprintf("%.2f ± %.2f (target %g)", res.After.KL, res.After.KLStd, c.PPO.KLTarget)},
+	}))
+	fmt.Fprintf(w, "\nreward model: %.1f%% held-out accuracy (%d comparisons), %.1f%% pairwise agreement with the gold goal\n",
+		100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc)
+	var stages []string
+	for _, s := range []string{"load", "sample+label", "reward model", "eval before", "ppo", "eval after"} {
+		stages = append(stages, fmt.Sprintf("%s %s", s, res.Stages[s].Round(time.Second)))
+	}
+	fmt.Fprintf(w, "time: %s\n", strings.Join(stages, ", "))
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"rlhf/loop"
+	"rlhf/model/gpt"
+	"rlhf/ppo"
+	"rlhf/progress"
+	"rlhf/report"
+	"rlhf/reward"
+	"rlhf/text"
+)
+
+// ppoOptions are the settings of `rlhf ppo`, saved as run.json.
+type ppoOptions struct {
+	Policy    string       `json:"policy"` // pretrained policy directory
+	Reward    string       `json:"reward"` // sentiment | lipogram | rm:DIR
+	Gold      string       `json:"gold"`   // goal logged as objective/gold ("" for none)
+	Letter    string       `json:"letter"` // lipogram letter
+	Steps     int          `json:"steps"`  // PPO steps in the whole run
+	CkptEvery int          `json:"ckpt_every"`
+	Samples   int          `json:"samples"` // completions per step written to samples.jsonl
+	Out       string       `json:"-"`
+	Resume    bool         `json:"-"`
+	Config    ppo.LMConfig `json:"ppo"`
+}
+
+// runPPO is `rlhf ppo`: fine-tune a GPT policy with token-level PPO against
+// a reward model or a programmatic goal, under a KL penalty.
+func runPPO(ctx context.Context, args []string) error {
+	o, err := parsePPO(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	return trainPPO(ctx, o, os.Stderr)
+}
+
+func parsePPO(args []string, stderr io.Writer) (ppoOptions, error) {
+	fs := flag.NewFlagSet("ppo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: rlhf ppo [flags]
+
+Fine-tune a GPT policy with token-level PPO (Ziegler et al. 2019): per-token rewards
+-β·(log π - log π_ref) plus the score of the completion at its last token, GAE, clipped
+policy and value losses, adaptive or fixed KL coefficient β. The reward is a trained reward
+model (-reward rm:DIR, from rlhf rm or rlhf demo) or a programmatic goal (sentiment, lipogram).
+The run directory gets run.json, metrics.jsonl (TRL's metric names), samples.jsonl,
+checkpoint/ (resumable with -resume), policy/ and report.html.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	c := ppo.DefaultLMConfig()
+	o := ppoOptions{}
+	fs.StringVar(&o.Policy, "policy", "models/tiny-gpt", "pretrained policy directory (config.json + model.safetensors)")
+	fs.StringVar(&o.Reward, "reward", "sentiment", "reward: rm:DIR (a GPT reward model), sentiment (VADER) or lipogram")
+	fs.StringVar(&o.Gold, "gold", "", "gold goal logged as objective/gold each step: sentiment, lipogram or none (default: sentiment for rm:, else the reward)")
+	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
+	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
+	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
+	fs.IntVar(&o.Steps, "steps", 50, "PPO steps (batches)")
+	fs.IntVar(&o.CkptEvery, "ckpt-every", 10, "steps between checkpoints")
+	fs.IntVar(&o.Samples, "samples", 4, "completions per step written to samples.jsonl")
+	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "episodes (prompts) per step")
+	fs.IntVar(&c.MiniBatches, "minibatches", c.MiniBatches, "minibatches per epoch")
+	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "PPO epochs per batch")
+	fs.Float64Var(&c.LR, "lr", c.LR, "learning rate")
+	fs.Float64Var(&c.KLTarget, "kl-target", c.KLTarget, "KL target in nats per completion for the adaptive controller (0: fixed -kl-coef)")
+	fs.Float64Var(&c.KLCoef, "kl-coef", c.KLCoef, "initial (or fixed) KL coefficient β")
+	fs.Float64Var(&c.KLHorizon, "kl-horizon", c.KLHorizon, "adaptive controller horizon in episodes")
+	fs.IntVar(&c.MaxNewTokens, "max-new-tokens", c.MaxNewTokens, "tokens per completion")
+	fs.Float64Var(&c.VFCoef, "vf-coef", c.VFCoef, "value loss weight")
+	fs.Float64Var(&c.EntCoef, "ent-coef", c.EntCoef, "entropy bonus weight")
+	fs.BoolVar(&c.NormScores, "norm-scores", c.NormScores, "standardise scores by the first batch's mean and std")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the value head, prompts, sampling and minibatches")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("ppo: unexpected arguments %q", fs.Args())
+	}
+	o.Config = c
+	if o.Out == "" {
+		if o.Resume {
+			return o, errors.New("ppo: -resume needs -out")
+		}
+		o.Out = filepath.Join("runs", "ppo-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	if o.Gold == "" {
+		o.Gold = o.Reward
+		if strings.HasPrefix(o.Reward, "rm:") {
+			o.Gold = loop.GoalSentiment
+		}
+	}
+	var errs []error
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Steps <= 0 || o.CkptEvery <= 0 || o.Samples < 0 {
+		errs = append(errs, fmt.Errorf("ppo: -steps %d and -ckpt-every %d must be positive, -samples %d >= 0", o.Steps, o.CkptEvery, o.Samples))
+	}
+	if _, err := goldGoal(o.Gold, o.Letter); err != nil {
+		errs = append(errs, err)
+	}
+	if !strings.HasPrefix(o.Reward, "rm:") {
+		if _, err := loop.TextGoal(o.Reward, firstRune(o.Letter)); err != nil {
+			errs = append(errs, fmt.Errorf("ppo: -reward %q: want rm:DIR, sentiment or lipogram", o.Reward))
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+func firstRune(s string) rune {
+	for _, r := range s {
+		return r
+	}
+	return 0
+}
+
+// goldGoal returns the goal named by -gold, nil for "none".
+func goldGoal(name, letter string) (func(string) float64, error) {
+	if name == "none" {
+		return nil, nil
+	}
+	g, err := loop.TextGoal(name, firstRune(letter))
+	if err != nil {
+		return nil, fmt.Errorf("ppo: -gold: %w", err)
+	}
+	return g, nil
+}
+
+// textScorer returns the reward named by spec.
+func textScorer(spec, letter string) (ppo.TextScorer, error) {
+	if dir, ok := strings.CutPrefix(spec, "rm:"); ok {
+		rm, err := reward.LoadGPT(dir)
+		if err != nil {
+			return nil, err
+		}
+		return rm, nil
+	}
+	goal, err := loop.TextGoal(spec, firstRune(letter))
+	if err != nil {
+		return nil, err
+	}
+	return reward.GoalScorer{Goal: goal}, nil
+}
+
+// policyDir returns dir, or dir/policy when dir is a run directory.
+func policyDir(dir string) string {
+	if _, err := os.Stat(filepath.Join(dir, gpt.ConfigFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, loop.TextPolicyDir, gpt.ConfigFile)); err == nil {
+			return filepath.Join(dir, loop.TextPolicyDir)
+		}
+	}
+	return dir
+}
+
+func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
+	ckpt := filepath.Join(o.Out, loop.TextCheckpointDir)
+	if o.Resume {
+		buf, err := os.ReadFile(filepath.Join(o.Out, loop.TextRunFile))
+		if err != nil {
+			return fmt.Errorf("ppo: resume: %w", err)
+		}
+		var saved ppoOptions
+		if err := json.Unmarshal(buf, &saved); err != nil {
+			return fmt.Errorf("ppo: resume: %s: %w", loop.TextRunFile, err)
+		}
+		saved.Steps, saved.Out, saved.Resume = o.Steps, o.Out, true
+		o = saved
+	} else if _, err := os.Stat(filepath.Join(ckpt, ppo.LMStateFile)); err == nil {
+		return fmt.Errorf("ppo: %s already holds a run; pass -resume to continue it or choose another -out", o.Out)
+	}
+	scorer, err := textScorer(o.Reward, o.Letter)
+	if err != nil {
+		return fmt.Errorf("ppo: reward: %w", err)
+	}
+	gold, _ := goldGoal(o.Gold, o.Letter)
+	prompts, err := text.Prompts("train")
+	if err != nil {
+		return fmt.Errorf("ppo: prompts: %w", err)
+	}
+	var tr *ppo.LMTrainer
+	if o.Resume {
+		if tr, err = ppo.ResumeLM(ckpt, nil, scorer, prompts); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "resuming %s at step %d of %d\n", o.Out, tr.Steps, o.Steps)
+	} else {
+		dir := policyDir(o.Policy)
+		policy, err := gpt.Load(dir)
+		if err != nil {
+			return fmt.Errorf("ppo: policy: %w", err)
+		}
+		tok, err := gpt.LoadTokenizer(dir, policy.Config)
+		if err != nil {
+			return fmt.Errorf("ppo: policy: %w", err)
+		}
+		policy.VHead, policy.Config.ValueHead = nil, false // a fresh value head for this reward
+		policy.RHead, policy.Config.RewardHead = nil, false
+		if tr, err = ppo.NewLMTrainer(o.Config, policy, tok, scorer, prompts); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return fmt.Errorf("ppo: %w", err)
+		}
+		buf, _ := json.MarshalIndent(o, "", "  ")
+		if err := os.WriteFile(filepath.Join(o.Out, loop.TextRunFile), append(buf, '\n'), 0o644); err != nil {
+			return fmt.Errorf("ppo: %w", err)
+		}
+	}
+	logger, err := report.NewLogger(o.Out)
+	if err != nil {
+		return err
+	}
+	defer logger.Close()
+	samples, err := os.OpenFile(filepath.Join(o.Out, loop.TextSamplesFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("ppo: samples: %w", err)
+	}
+	defer samples.Close()
+	c := tr.Config
+	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, o.Out)
+	bar := progress.New(w, o.Steps, "ppo")
+	bar.Set(tr.Steps)
+	for tr.Steps < o.Steps {
+		st, err := tr.Step(ctx)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				if serr := tr.Save(ckpt); serr != nil {
+					return errors.Join(err, serr)
+				}
+				fmt.Fprintf(w, "\ninterrupted; checkpoint at step %d in %s\n", tr.Steps, ckpt)
+			}
+			return err
+		}
+		m := st.Metrics()
+		goldScores := make([]float64, len(st.Samples))
+		if gold != nil {
+			for i, s := range st.Samples {
+				goldScores[i] = gold(s.Completion)
+			}
+			m["objective/gold"], _ = meanStdF(goldScores)
+		}
+		if err := logger.Log(st.Step, m); err != nil {
+			return err
+		}
+		for i := 0; i < o.Samples && i < len(st.Samples); i++ {
+			s := st.Samples[i]
+			line, _ := json.Marshal(map[string]any{"step": st.Step, "prompt": s.Prompt, "completion": s.Completion, "score": s.Score, "gold": goldScores[i], "kl": s.KL})
+			if _, err := samples.Write(append(line, '\n')); err != nil {
+				return fmt.Errorf("ppo: samples: %w", err)
+			}
+		}
+		bar.Add(1)
+		status := fmt.Sprintf("score %+.3f kl %.2f β %.3f", st.Score, st.KL, st.KLCoef)
+		if gold != nil {
+			status += fmt.Sprintf(" gold %+.3f", m["objective/gold"])
+		}
+		bar.SetStatus(status)
+		if tr.Steps%o.CkptEvery == 0 || tr.Steps == o.Steps {
+			if err := tr.Save(ckpt); err != nil {
+				return err
+			}
+		}
+		if tr.Steps == o.Steps && len(st.Samples) > 0 {
+			bar.Finish()
+			s := st.Samples[0]
+			fmt.Fprintf(w, "sample: %s|%s (score %+.2f)\n", s.Prompt, ppo.OneLine(s.Completion), s.Score)
+		}
+	}
+	bar.Finish()
+	if err := tr.Policy.Save(filepath.Join(o.Out, loop.TextPolicyDir)); err != nil {
+		return err
+	}
+	if err := logger.Sync(); err != nil {
+		return err
+	}
+	return writePPOReport(o)
+}
+
+// writePPOReport writes report.html: score, gold, KL and β over training,
+// and the last step's samples.
+func writePPOReport(o ppoOptions) error {
+	m, err := report.LoadMetrics(filepath.Join(o.Out, report.MetricsFile))
+	if err != nil {
+		return err
+	}
+	r := &report.HTMLReport{Title: "PPO: " + o.Reward}
+	r.AddParagraph(fmt.Sprintf("Policy %s, reward %s, %d steps of %d episodes, lr %g, β₀ %g, KL target %g, seed %d.",
+		o.Policy, o.Reward, o.Steps, o.Config.BatchSize, o.Config.LR, o.Config.KLCoef, o.Config.KLTarget, o.Config.Seed))
+	keys := []string{"objective/scores"}
+	if o.Gold != "none" {
+		keys = append(keys, "objective/gold")
+	}
+	p := m.Plot("Scores of the PPO batches", keys...)
+	p.XLabel = "PPO step"
+	r.AddPlot(p)
+	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
+	p.XLabel = "PPO step"
+	r.AddPlot(p)
+	p = m.Plot("KL coefficient β", "objective/kl_coef")
+	p.XLabel = "PPO step"
+	r.AddPlot(p)
+	p = m.Plot("PPO diagnostics", "policy/approxkl", "policy/clipfrac", "val/explained_variance")
+	p.XLabel = "PPO step"
+	r.AddPlot(p)
+	if last, err := lastSamples(filepath.Join(o.Out, loop.TextSamplesFile)); err == nil {
+		r.AddHeading("Samples of the last step")
+		for _, s := range last {
+			r.AddSample(fmt.Sprintf("step %d, score %+.2f", s.Step, s.Score), s.Prompt+" | "+s.Completion)
+		}
+	}
+	return r.WriteFile(filepath.Join(o.Out, loop.TextReportFile))
+}
+
+type sampleLine struct {
+	Step       int     `json:"step"`
+	Prompt     string  `json:"prompt"`
+	Completion string  `json:"completion"`
+	Score      float64 `json:"score"`
+}
+
+// lastSamples returns the samples of the last step in a samples.jsonl file.
+func lastSamples(path string) ([]sampleLine, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var all []sampleLine
+	for line := range strings.SplitSeq(strings.TrimSpace(string(buf)), "\n") {
+		var s sampleLine
+		if json.Unmarshal([]byte(line), &s) == nil {
+			all = append(all, s)
+		}
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	last := all[len(all)-1].Step
+	var out []sampleLine
+	for _, s := range all {
+		if s.Step == last {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// meanStdF returns the mean and population standard deviation of x.
+func meanStdF(x []float64) (float64, float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	m := 0.0
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	s := 0.0
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return m, math.Sqrt(s / float64(len(x)))
+}

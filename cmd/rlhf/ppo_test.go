@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rlhf/model/gpt"
+	"rlhf/ppo"
+)
+
+// lmTinyPolicy saves a small random GPT over the default tokenizer and
+// returns its directory.
+func lmTinyPolicy(t *testing.T) string {
+	t.Helper()
+	cfg := gpt.TinyConfig()
+	cfg.NEmbd, cfg.NLayer, cfg.NHead, cfg.NPositions = 16, 1, 2, 32
+	m, err := gpt.New(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "policy")
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func tinyPPOArgs(policy, out string, extra ...string) []string {
+	return append([]string{"-policy", policy, "-out", out, "-steps", "2", "-batch", "4", "-minibatches", "2",
+		"-epochs", "1", "-max-new-tokens", "6", "-ckpt-every", "1", "-lr", "1e-2"}, extra...)
+}
+
+// lmChanged reports whether any parameter of the model in dir differs from
+// the model in base (compared by name; heads only one of them has are skipped).
+func lmChanged(t *testing.T, dir, base string) bool {
+	t.Helper()
+	a, b := loadParams(t, dir), loadParams(t, base)
+	for name, pa := range a {
+		pb, ok := b[name]
+		if !ok {
+			continue
+		}
+		for i := range pa.Data {
+			if pa.Data[i] != pb.Data[i] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestPPOSmoke(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, out)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"run.json", "metrics.jsonl", "samples.jsonl", "report.html",
+		"checkpoint/state.json", "checkpoint/optim.safetensors", "checkpoint/policy/model.safetensors",
+		"checkpoint/ref/model.safetensors", "policy/model.safetensors", "policy/config.json"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	if !lmChanged(t, filepath.Join(out, "policy"), policy) {
+		t.Fatal("PPO did not change the policy")
+	}
+	metrics, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	for _, k := range []string{"objective/kl", "objective/entropy", "objective/rlhf_reward", "objective/scores",
+		"policy/approxkl", "policy/clipfrac", "val/explained_variance", "objective/kl_coef", "objective/gold"} {
+		if !strings.Contains(string(metrics), `"`+k+`"`) {
+			t.Errorf("metrics.jsonl lacks %s", k)
+		}
+	}
+	if n := strings.Count(strings.TrimSpace(string(metrics)), "\n") + 1; n != 2 {
+		t.Errorf("%d metrics lines, want 2", n)
+	}
+	// Resume to step 3.
+	if err := runPPO(context.Background(), []string{"-out", out, "-resume", "-steps", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Steps int }
+	buf, _ := os.ReadFile(filepath.Join(out, "checkpoint", ppo.LMStateFile))
+	if err := json.Unmarshal(buf, &st); err != nil || st.Steps != 3 {
+		t.Fatalf("resumed checkpoint at step %d (%v), want 3", st.Steps, err)
+	}
+	// Starting over an existing run without -resume is refused.
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, out)); err == nil || !strings.Contains(err.Error(), "-resume") {
+		t.Fatalf("second run into the same directory: %v", err)
+	}
+	// rlhf eval on the result, against the initial policy.
+	evOut := filepath.Join(out, "eval.json")
+	o, err := parseEval([]string{"-policy", out, "-ref", policy, "-prompts", "4", "-max-new-tokens", "6", "-out", evOut}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	ev, err := evaluate(context.Background(), o, &sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.N != 4 || len(ev.Samples) != 4 || !strings.Contains(sb.String(), "KL to") {
+		t.Fatalf("eval: n %d, %d samples, output %q", ev.N, len(ev.Samples), sb.String())
+	}
+	if ev.KL == 0 {
+		t.Fatalf("trained policy has KL 0 to its initialisation")
+	}
+	if _, err := os.Stat(evOut); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPPOBadFlags(t *testing.T) {
+	cases := map[string][]string{
+		"-reward":            {"-reward", "happiness"},
+		"batch size":         {"-batch", "0"},
+		"KL target":          {"-kl-target", "-1"},
+		"-gold":              {"-gold", "nope"},
+		"-resume needs -out": {"-resume"},
+		"unexpected":         {"extra"},
+	}
+	for want, args := range cases {
+		_, err := parsePPO(args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("args %v: error %v, want one mentioning %q", args, err, want)
+		}
+	}
+	if err := runPPO(context.Background(), []string{"-policy", filepath.Join(t.TempDir(), "none"), "-out", t.TempDir()}); err == nil {
+		t.Error("missing policy accepted")
+	}
+	if err := runPPO(context.Background(), []string{"-reward", "rm:" + t.TempDir(), "-out", t.TempDir()}); err == nil || !strings.Contains(err.Error(), "reward") {
+		t.Errorf("missing reward model: %v", err)
+	}
+}
+
+func TestEvalBadFlags(t *testing.T) {
+	for want, args := range map[string][]string{
+		"-goal":    {"-goal", "joy"},
+		"-prompts": {"-prompts", "0"},
+	} {
+		if _, err := parseEval(args, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("args %v: error %v, want one mentioning %q", args, err, want)
+		}
+	}
+	o, err := parseEval([]string{"-policy", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evaluate(context.Background(), o, io.Discard); err == nil {
+		t.Error("empty policy directory accepted")
+	}
+}
