@@ -17,9 +17,13 @@ import (
 // time per op, which other load on the machine disturbs less than wall time.
 func benchOp(b *testing.B, f func(tp *Tape) *Var) {
 	tp := NewTape()
+	var seed *tensor.Tensor
 	step := func() {
 		out := f(tp)
-		tp.BackwardWith(out, tensor.Full(1e-3, out.Value.Shape...))
+		if seed == nil {
+			seed = tensor.Full(1e-3, out.Value.Shape...)
+		}
+		tp.BackwardWith(out, seed)
 		tp.Reset()
 	}
 	step()
