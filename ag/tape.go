@@ -4,7 +4,23 @@
 // A Tape records operations as they run. Ops are methods on the tape and
 // return a new *Var; Backward walks the record in reverse and accumulates
 // gradients into each input's Grad. Parameters are leaves made with NewParam;
-// their Grad persists (and accumulates) until ZeroGrad.
+// their Grad persists (and accumulates) until ZeroGrad, so gradient
+// accumulation over micro-batches is: forward, Backward, Reset, repeat, then
+// step the optimiser. Backward consumes the record; sum several losses into
+// one before calling it.
+//
+// Ops (shapes in each method's comment):
+//
+//	element-wise   Exp Log Tanh Sigmoid LogSigmoid GELU ReLU Sqrt Square Neg Abs
+//	               Scale AddScalar Clamp
+//	broadcasting   Add Sub Mul Div Minimum Maximum (NumPy rules); Where (mask)
+//	products       MatMul (2-D, batched, transpose flags), Linear (x·W + b)
+//	reductions     Sum Mean Max (axis, keepdim), SumAll MeanAll MaxAll,
+//	               Softmax LogSoftmax (last axis)
+//	shape          Reshape Transpose Permute Slice Concat Stack
+//	indexing       Embedding (gather rows), TakeAlongLast (one id per row)
+//	fused          LayerNorm, Attention / AttentionQKV (causal multi-head),
+//	               CrossEntropy, LinearCrossEntropy (LM head + loss), MaskedMean
 //
 // Memory: every value and gradient a tape creates comes from the tape's
 // buffer pool. Reset hands all of them back for reuse by the next step, so a
@@ -13,7 +29,8 @@
 // Gradients of intermediate results are recycled during Backward; only leaf
 // gradients survive it.
 //
-// A tape with NoGrad set records nothing (for sampling and evaluation).
+// A tape with NoGrad set records nothing (for sampling and evaluation); it
+// still pools buffers, so call Reset between steps there too.
 // Tapes are not safe for concurrent use; kernels inside ops run in parallel
 // over tensor.Workers goroutines.
 package ag
