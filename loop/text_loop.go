@@ -90,8 +90,9 @@ func (c TextConfig) Validate() error {
 		}
 	}
 	check(c.Policy != "", "no policy directory")
-	_, err := TextGoal(c.Goal, c.letter())
-	check(err == nil, "%v", err)
+	if _, err := TextGoal(c.Goal, c.letter()); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.Queries >= 2, "label budget %d must be at least 2", c.Queries)
 	check(c.K >= 2 && c.K <= feedback.MaxItems, "%d completions per comparison, want 2..%d", c.K, feedback.MaxItems)
 	check(c.ValFrac >= 0 && c.ValFrac < 1, "held-out share %g must be in [0, 1)", c.ValFrac)

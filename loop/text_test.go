@@ -1,0 +1,208 @@
+package loop
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"rlhf/feedback"
+	"rlhf/model/gpt"
+	"rlhf/ppo"
+	"rlhf/reward"
+	"rlhf/text"
+)
+
+func TestTextGoal(t *testing.T) {
+	s, err := TextGoal(GoalSentiment, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s("what a wonderful, happy day") <= s("a terrible, sad failure") {
+		t.Error("sentiment does not prefer the positive text")
+	}
+	l, err := TextGoal(GoalLipogram, 'e')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l("a cat sat on a mat with a dog") <= l("the seventeen eerie trees") {
+		t.Error("lipogram does not prefer the text without e")
+	}
+	if _, err := TextGoal(GoalLipogram, 0); err == nil {
+		t.Error("lipogram without a letter accepted")
+	}
+	if _, err := TextGoal("joy", 0); err == nil || !strings.Contains(err.Error(), "sentiment") {
+		t.Errorf("unknown goal: %v", err)
+	}
+}
+
+func TestTextLabeler(t *testing.T) {
+	goal, _ := TextGoal(GoalSentiment, 0)
+	q := feedback.TextQuery("q1", "Today", " was awful and sad.", " was a great joy.")
+	for _, beta := range []float64{0, 0.01} {
+		lab, err := TextLabeler(goal, beta, 0, 0, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := lab.Label(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Choice != 1 {
+			t.Errorf("beta %g chose %v, want the positive completion", beta, l.Choice)
+		}
+	}
+	if _, err := TextLabeler(goal, -1, 0, 0, 1); err == nil {
+		t.Error("negative temperature accepted")
+	}
+	if _, err := TextLabeler(goal, 0.1, 0, 2, 1); err == nil {
+		t.Error("random-answer probability 2 accepted")
+	}
+}
+
+func toyTextModel(t *testing.T) (*gpt.Model, *text.Tokenizer) {
+	t.Helper()
+	tok, err := text.DefaultTokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := gpt.TinyConfig()
+	cfg.NEmbd, cfg.NLayer, cfg.NHead, cfg.NPositions = 16, 1, 2, 32
+	m, err := gpt.New(cfg, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tok
+}
+
+func TestTokenComparisonsAndPairAccuracy(t *testing.T) {
+	_, tok := toyTextModel(t)
+	qs := []feedback.Query{
+		feedback.TextQuery("a", "It was", " good", " bad", " fine"),
+		feedback.TextQuery("b", "It was", " good", " bad"),
+	}
+	labels := []feedback.Label{{QueryID: "a", Choice: 0}, {QueryID: "b", Choice: feedback.Skip}}
+	cs, err := TokenComparisons(tok, qs, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || len(cs[0].Completions) != 3 || cs[0].Choice != 0 {
+		t.Fatalf("comparisons %+v, want the labelled 3-way one only", cs)
+	}
+	if tok.Decode(cs[0].Completions[1]) != " bad" {
+		t.Fatalf("completion decodes to %q", tok.Decode(cs[0].Completions[1]))
+	}
+	if _, err := TokenComparisons(tok, qs, labels[:1]); err == nil {
+		t.Error("queries and labels of different lengths accepted")
+	}
+	goal := func(s string) float64 { return map[string]float64{" good": 1, " bad": -1, " fine": 0.5}[s] }
+	acc, n, err := PairAccuracy(tok, cs, reward.GoalScorer{Goal: goal}, goal, 0)
+	if err != nil || acc != 1 || n != 3 {
+		t.Fatalf("perfect scorer: accuracy %v on %d pairs (%v)", acc, n, err)
+	}
+	neg := func(s string) float64 { return -goal(s) }
+	if acc, _, _ := PairAccuracy(tok, cs, reward.GoalScorer{Goal: neg}, goal, 0); acc != 0 {
+		t.Fatalf("reversed scorer: accuracy %v, want 0", acc)
+	}
+}
+
+func TestTrainTextRMLearnsAPreference(t *testing.T) {
+	m, tok := toyTextModel(t)
+	rm := reward.NewGPT(m, tok, 1)
+	words := []string{" good", " great", " fine", " happy"}
+	var cs []reward.TokenComparison
+	for i := range 64 {
+		w := words[i%len(words)]
+		p := tok.Encode(fmt.Sprintf("Prompt %d was", i%7))
+		c := reward.TokenComparison{Prompt: p, Completions: [][]int{tok.Encode(" bad" + w), tok.Encode(w + w)}, Choice: 1}
+		if i%2 == 0 {
+			c.Completions[0], c.Completions[1], c.Choice = c.Completions[1], c.Completions[0], 0
+		}
+		cs = append(cs, c)
+	}
+	before, err := rm.Evaluate(cs, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultTextRMConfig()
+	cfg.Epochs, cfg.LR = 8, 3e-3
+	steps := 0
+	after, err := TrainTextRM(context.Background(), rm, cs, cs, cfg, func(step, total int, loss float64) { steps = step })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 8*4 {
+		t.Errorf("%d steps, want 32", steps)
+	}
+	if after.Loss >= before.Loss || after.Accuracy < 0.9 {
+		t.Fatalf("reward model did not learn: loss %.3f -> %.3f, accuracy %.2f -> %.2f", before.Loss, after.Loss, before.Accuracy, after.Accuracy)
+	}
+	if _, err := TrainTextRM(context.Background(), rm, nil, nil, cfg, nil); err == nil {
+		t.Error("training on no comparisons accepted")
+	}
+}
+
+func TestTextQueriesAndEval(t *testing.T) {
+	m, tok := toyTextModel(t)
+	s := TextSampling{MaxNewTokens: 5, Temperature: 1, StopAtEOS: false, PromptEOS: true}
+	prompts := []string{"One day", "The nation", "We will"}
+	qs, err := TextQueries(context.Background(), m, tok, prompts, 3, s, 4, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 3 || qs[2].ID != "x-2" || len(qs[1].Items) != 3 || qs[1].Items[0].Prompt != "The nation" {
+		t.Fatalf("queries %+v", qs)
+	}
+	for _, q := range qs {
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, _ := TextQueries(context.Background(), m, tok, prompts, 3, s, 4, "x")
+	if again[2].Items[1].Completion != qs[2].Items[1].Completion {
+		t.Error("same seed gave different completions")
+	}
+	if _, err := TextQueries(context.Background(), m, tok, prompts, 1, s, 4, "x"); err == nil {
+		t.Error("1 completion per query accepted")
+	}
+	goal := func(c string) float64 { return float64(len(c)) }
+	ev, err := EvalText(context.Background(), m, m, tok, prompts, goal, s, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.N != 3 || len(ev.Samples) != 3 || ev.KL != 0 || ev.Gold <= 0 || math.IsNaN(ev.GoldStd) {
+		t.Fatalf("eval %+v", ev)
+	}
+	// A changed policy has positive sampled KL to the original.
+	moved, _ := ppo.CloneGPT(m)
+	for _, p := range moved.Params() {
+		for i := range p.P.Value.Data {
+			p.P.Value.Data[i] *= 3
+		}
+	}
+	ev2, err := EvalText(context.Background(), moved, m, tok, prompts, goal, s, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(ev2.KL > 0) {
+		t.Fatalf("KL of a changed policy %v", ev2.KL)
+	}
+	if _, err := EvalText(context.Background(), m, nil, tok, nil, goal, s, 1); err == nil {
+		t.Error("evaluation on no prompts accepted")
+	}
+}
+
+func TestTextConfigValidate(t *testing.T) {
+	if err := DefaultTextConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultTextConfig()
+	c.Queries, c.K, c.Goal, c.PPO.BatchSize = 0, 1, "joy", 0
+	err := c.Validate()
+	for _, want := range []string{"label budget", "completions per comparison", "unknown goal", "batch size"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %q", err, want)
+		}
+	}
+}
