@@ -546,8 +546,13 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 	T, B := c.Ctx, c.Batch
 	ids, tg := make([]int, B*T), make([]int, B*T)
 	tp := ag.NewTape()
-	bar := progress.New(w, c.Steps, "pretrain")
-	bar.Set(st.Step)
+	// The bar counts this session's steps, so that its rate and ETA are right
+	// after a resume.
+	label, first := "pretrain", st.Step
+	if first > 0 {
+		label = fmt.Sprintf("pretrain from step %d", first)
+	}
+	bar := progress.New(w, c.Steps-first, label)
 	var lossSum float64
 	var lossN int
 	sessionStart, sessionTokens := time.Now(), int64(0)
@@ -587,7 +592,7 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 		lossN++
 		rate := float64(sessionTokens) / time.Since(sessionStart).Seconds()
 		bar.SetStatus(fmt.Sprintf("loss %.3f  lr %.2e  %.0f tok/s", lv, lr, rate))
-		bar.Set(st.Step)
+		bar.Set(st.Step - first)
 		if st.Step%c.LogEvery == 0 || st.Step == c.Steps {
 			if err := logger.Log(st.Step, map[string]float64{"train/loss": lossSum / float64(lossN), "train/lr": lr,
 				"train/grad_norm": norm, "train/tokens": float64(st.Tokens), "train/tokens_per_s": rate}); err != nil {

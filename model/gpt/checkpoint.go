@@ -51,6 +51,10 @@ func (m *Model) Save(dir string) error {
 	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), append(js, '\n')); err != nil {
 		return fmt.Errorf("gpt: save %s: %w", dir, err)
 	}
+	// Checkpoints are for sharing: readable by all, as files normally are.
+	if err := os.Chmod(filepath.Join(dir, WeightsFile), 0o644); err != nil {
+		return fmt.Errorf("gpt: save %s: %w", dir, err)
+	}
 	return nil
 }
 
@@ -62,6 +66,7 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	_, werr := f.Write(data)
+	werr = errors.Join(werr, f.Chmod(0o644))
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
