@@ -30,8 +30,18 @@ type command struct {
 
 // commands lists every subcommand; main dispatches with a lookup, nothing more.
 var commands = []command{
-	{"version", "print the version and build information", runVersion},
+	{"demo", "run RLHF end to end on the shipped tiny GPT (sentiment, synthetic labels)", runDemo},
+	{"pretrain", "train a GPT language model on the shipped corpus", runPretrain},
+	{"prefs", "sample completions and label them with a synthetic labeler (preference JSONL)", runPrefs},
+	{"rm", "train a GPT reward model from preference JSONL", runRM},
+	{"ppo", "fine-tune a GPT policy with PPO against a reward model or goal", runPPO},
+	{"dpo", "fine-tune a GPT policy with DPO or IPO on preference JSONL", runDPO},
+	{"bon", "best-of-n sampling with a reward model or goal", runBoN},
+	{"eval", "gold score and KL to the reference of a policy on held-out prompts", runEval},
+	{"control", "learn control tasks from preferences (PPO + reward ensemble)", runControl},
+	{"serve", "run the labeling web app", runServe},
 	{"bench", "measure the engine on this machine (rlhf bench engine)", runBench},
+	{"version", "print the version and build information", runVersion},
 }
 
 func main() {
