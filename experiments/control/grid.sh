@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the control grid of docs/results/control.md: for CartPole-v1, Pendulum-v1
 # and Reacher2D-v0, PPO on the true reward and on rewards learned from 350, 700
-# and 1400 synthetic (oracle) labels with random and active queries, seeds 1-3;
+# and 1400 synthetic (oracle) labels with random and active queries, seeds 1-3,
+# 100k environment steps each;
 # then the hidden-goal task PendulumSpin-v0 and offline-vs-online labels.
-# Runs go two at a time, one core each, ordered seed by seed so that a cut-short
-# grid still covers every cell with fewer seeds.
+# Runs go two at a time (PARALLEL), one core each, in order of priority (below);
+# a run interrupted by a signal is resumed from its checkpoint when the script
+# is started again, and finished runs are skipped.
 #
 #   experiments/control/grid.sh [RUNS_DIR]     (default /tmp/control-grid)
 #
@@ -12,57 +14,92 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-/tmp/control-grid}
+PARALLEL=${PARALLEL:-2}
 BIN=$RUNS/rlhf
 mkdir -p "$RUNS"
 # main.go's command table gets the control entry through an overlay if it lacks it.
 if grep -q runControl cmd/rlhf/main.go; then
-	go build -o "$BIN" ./cmd/rlhf
+	go build -o "$BIN.new" ./cmd/rlhf && mv -f "$BIN.new" "$BIN"
 else
 	sed 's|{"bench", "measure the engine on this machine (rlhf bench engine)", runBench},|&\n\t{"control", "learn a control task from preferences", runControl},|' cmd/rlhf/main.go >"$RUNS/main.go"
 	printf '{"Replace":{"%s":"%s"}}\n' "$PWD/cmd/rlhf/main.go" "$RUNS/main.go" >"$RUNS/overlay.json"
-	go build -overlay "$RUNS/overlay.json" -o "$BIN" ./cmd/rlhf
+	go build -overlay "$RUNS/overlay.json" -o "$BIN.new" ./cmd/rlhf && mv -f "$BIN.new" "$BIN"
 fi
 
 steps_for() {
 	case $1 in
 	CartPole-v1) echo 100000 ;;
-	Pendulum-v1) echo 150000 ;;
+	Pendulum-v1 | PendulumSpin-v0) echo 100000 ;;
 	Reacher2D-v0) echo 100000 ;;
-	PendulumSpin-v0) echo 150000 ;;
 	esac
 }
 
+# job NAME ARGS...: one line of the job list; NAME is <env>/<condition>/s<seed>.
+job() {
+	local envname=$1 cond=$2 seed=$3
+	local args="-env $envname -steps $(steps_for "$envname") -seed $seed"
+	case $cond in
+	true) args="$args -reward true" ;;
+	offline-random-*) args="$args -reward learned -labels ${cond##*-} -queries random -offline" ;;
+	*) args="$args -reward learned -labels ${cond##*-} -queries ${cond%-*}" ;;
+	esac
+	echo "$envname/$cond/s$seed $args"
+}
+
+# Jobs in order of priority, so that a grid cut short by the clock has the
+# most important cells: CartPole with 350 and 700 labels, the 700-label cells
+# and true reward of Pendulum, the hidden-goal task, the same cells of
+# Reacher, offline labels on CartPole, then the 1400-label and remaining cells.
 jobs=$RUNS/jobs.txt
-: >"$jobs"
-for envname in CartPole-v1 Pendulum-v1 Reacher2D-v0; do
-	steps=$(steps_for $envname)
+{
+	job CartPole-v1 random-1400 1
+	job CartPole-v1 active-1400 1
 	for seed in 1 2 3; do
-		echo "$envname/true/s$seed -env $envname -reward true -steps $steps -seed $seed" >>"$jobs"
-		for labels in 350 700 1400; do
-			for q in random active; do
-				echo "$envname/$q-$labels/s$seed -env $envname -reward learned -labels $labels -queries $q -steps $steps -seed $seed" >>"$jobs"
+		for cond in true random-350 active-350 random-700 active-700; do
+			job CartPole-v1 $cond $seed
+		done
+	done
+	for seed in 1 2 3; do
+		for cond in true random-700 active-700; do
+			job Pendulum-v1 $cond $seed
+		done
+	done
+	for seed in 1 2 3; do job PendulumSpin-v0 active-700 $seed; done
+	for seed in 1 2 3; do
+		for cond in true random-700 active-700; do
+			job Reacher2D-v0 $cond $seed
+		done
+	done
+	for seed in 1 2 3; do job CartPole-v1 offline-random-700 $seed; done
+	for seed in 2 3; do
+		for cond in random-1400 active-1400; do
+			job CartPole-v1 $cond $seed
+		done
+	done
+	for seed in 1 2 3; do
+		for envname in Pendulum-v1 Reacher2D-v0; do
+			for cond in random-350 active-350 random-1400 active-1400; do
+				job $envname $cond $seed
 			done
 		done
 	done
-done
-for seed in 1 2 3; do
-	echo "PendulumSpin-v0/active-700/s$seed -env PendulumSpin-v0 -reward learned -labels 700 -queries active -steps $(steps_for PendulumSpin-v0) -seed $seed" >>"$jobs"
-done
-for envname in CartPole-v1 Pendulum-v1; do
-	for seed in 1 2 3; do
-		echo "$envname/offline-random-700/s$seed -env $envname -reward learned -labels 700 -queries random -offline -steps $(steps_for $envname) -seed $seed" >>"$jobs"
-	done
-done
+	for seed in 1 2 3; do job Pendulum-v1 offline-random-700 $seed; done
+} >"$jobs"
 
 run_one() {
 	local name=$1
 	shift
 	local dir=$RUNS/$name
 	if [[ -f $dir/summary.json ]]; then return 0; fi
-	rm -rf "$dir"
+	local how=("$@")
+	if [[ -f $dir/state.json ]]; then
+		how=(-resume) # a run stopped by a signal continues from its checkpoint
+	else
+		rm -rf "$dir"
+	fi
 	mkdir -p "$(dirname "$dir")"
 	local t0=$SECONDS
-	if GOMAXPROCS=1 "$BIN" control -q -out "$dir" "$@" >"$dir.log" 2>&1; then
+	if GOMAXPROCS=1 "$BIN" control -q -out "$dir" "${how[@]}" >>"$dir.log" 2>&1; then
 		echo "$(date -u +%T) done $name in $((SECONDS - t0)) s"
 	else
 		echo "$(date -u +%T) FAILED $name (see $dir.log)"
@@ -70,5 +107,5 @@ run_one() {
 }
 export -f run_one
 export RUNS BIN
-xargs -P 2 -L 1 bash -c 'run_one "$@"' _ <"$jobs"
+xargs -P "$PARALLEL" -L 1 bash -c 'run_one "$@"' _ <"$jobs"
 echo "$(date -u +%T) grid finished"
