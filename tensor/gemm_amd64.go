@@ -45,3 +45,10 @@ func transpose8(n int, src *float32, lds int, dst *float32, ldd int)
 //
 //go:noescape
 func kernel6x32s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+
+// copyBlocks16 copies n blocks of 16 floats: for i < n,
+// dst[i*ldd : i*ldd+16] = src[i*lds : i*lds+16] (strides in floats). It
+// needs AVX. Implemented in gemm_amd64.s.
+//
+//go:noescape
+func copyBlocks16(n int, src *float32, lds int, dst *float32, ldd int)

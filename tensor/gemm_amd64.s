@@ -348,3 +348,32 @@ tloop:
 tdone:
 	VZEROUPPER
 	RET
+
+// func copyBlocks16(n int, src *float32, lds int, dst *float32, ldd int)
+//
+// For i < n: dst[i*ldd : i*ldd+16] = src[i*lds : i*lds+16] (strides in
+// floats). AVX only.
+TEXT ·copyBlocks16(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+24(FP), DI
+	MOVQ ldd+32(FP), R9
+	SHLQ $2, R9
+	TESTQ CX, CX
+	JZ   cdone
+
+cloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ  cloop
+
+cdone:
+	VZEROUPPER
+	RET

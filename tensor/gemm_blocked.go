@@ -12,8 +12,8 @@ const (
 	gemmNR = 16
 
 	// gemmSmallMax is the largest m*n*k done by plain loops without packing;
-	// gemmSmallRowMax the largest n*k done so when m == 1, where the
-	// kernels' row tiles would be mostly padding.
+	// gemmSmallRowMax the largest n*k done so when m == 1 and the kernels'
+	// tiles would be mostly padding (B transposed, or n < 16).
 	gemmSmallMax    = 512
 	gemmSmallRowMax = 1 << 14
 	// gemmParallelMin is the smallest m*n*k split over several workers.
@@ -103,7 +103,7 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	work := m * n * k
 	switch {
 	case gemmForcePath == pathSmall ||
-		gemmForcePath == pathAuto && (work <= gemmSmallMax || m == 1 && work <= gemmSmallRowMax):
+		gemmForcePath == pathAuto && (work <= gemmSmallMax || m == 1 && (transB || n < gemmNR) && work <= gemmSmallRowMax):
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	case gemmLevel >= levelAVX2 && (gemmForcePath == pathDirect ||
@@ -450,9 +450,17 @@ func packB(transB bool, b []float32, ldb, p0, kc, j0, nc, nr int, dst []float32)
 // It reads B row by row, sequentially, and deals each row out to the panels.
 func packBRows(b []float32, ldb, p0, kc, j0, nc, nr int, dst []float32) {
 	full := nc / nr * nr
+	asm := gemmLevel >= levelAVX2 && nr%16 == 0
 	for p := 0; p < kc; p++ {
 		src := b[(p0+p)*ldb+j0:][:nc]
 		jr := 0
+		if asm && full > 0 {
+			// Sliver s gets src[s*nr : (s+1)*nr], in blocks of 16.
+			for h := 0; h < nr; h += 16 {
+				copyBlocks16(full/nr, &src[h], nr, &dst[p*nr+h], kc*nr)
+			}
+			jr = full
+		}
 		switch nr {
 		case 16:
 			for ; jr < full; jr += 16 {

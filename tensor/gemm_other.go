@@ -33,3 +33,8 @@ func transpose8(n int, src *float32, lds int, dst *float32, ldd int) {
 func kernel6x32s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32) {
 	panic("tensor: no assembly GEMM kernel on this platform")
 }
+
+// copyBlocks16 exists only so the driver compiles everywhere.
+func copyBlocks16(n int, src *float32, lds int, dst *float32, ldd int) {
+	panic("tensor: no assembly copy on this platform")
+}
