@@ -355,6 +355,11 @@ type ControlResult struct {
 	WallSeconds float64 `json:"wall_seconds"`
 	RMSeconds   float64 `json:"rm_seconds"`
 	SPS         float64 `json:"sps"`
+	// CPUSeconds is the CPU time (user + system) of the process that
+	// finished the run, -1 where unknown: on a shared machine it measures
+	// the work better than wall-clock time does. It covers the last session
+	// of a resumed run only.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // Run trains until Config.Steps environment steps, writes the final
@@ -756,6 +761,7 @@ func (c *Control) finish(ctx context.Context, wall float64) (ControlResult, erro
 		LabelsRequested: c.st.Requested, LabelsReceived: c.st.Received, LabelsUsed: c.st.Used,
 		RMAccuracy: math.NaN(), SegmentCorr: math.NaN(),
 		WallSeconds: wall, RMSeconds: c.st.RMSeconds, SPS: float64(c.Trainer.GlobalStep) / wall,
+		CPUSeconds: processCPUSeconds(),
 	}
 	if cfg.Learned() {
 		res.Queries, res.Offline = cfg.Queries, cfg.Offline
@@ -787,7 +793,7 @@ func (c *Control) finish(ctx context.Context, wall float64) (ControlResult, erro
 // jsonSafe replaces NaN fields, which JSON cannot hold, by -1 markers in a
 // copy: accuracy and correlation are then read as "not measured".
 func jsonSafe(r ControlResult) ControlResult {
-	for _, p := range []*float64{&r.RMAccuracy, &r.SegmentCorr, &r.TrainReturn, &r.FinalReturnStd} {
+	for _, p := range []*float64{&r.RMAccuracy, &r.SegmentCorr, &r.TrainReturn, &r.FinalReturnStd, &r.CPUSeconds} {
 		if math.IsNaN(*p) || math.IsInf(*p, 0) {
 			*p = -1
 		}
@@ -821,6 +827,8 @@ func lastValue(m *report.Metrics, key string) float64 {
 	}
 	return math.NaN()
 }
+
+func nan() float64 { return math.NaN() }
 
 func meanStd(x []float64) (float64, float64) {
 	if len(x) == 0 {

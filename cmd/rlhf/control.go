@@ -193,6 +193,6 @@ func printControlSummary(w io.Writer, cfg loop.ControlConfig, r loop.ControlResu
 		fmt.Fprintf(w, "  labels: %d requested, %d received, %d used; rm accuracy %.3f, segment-return correlation %.3f\n",
 			r.LabelsRequested, r.LabelsReceived, r.LabelsUsed, r.RMAccuracy, r.SegmentCorr)
 	}
-	fmt.Fprintf(w, "  wall %.1f s (reward model %.1f s), %.0f env steps/s\n", r.WallSeconds, r.RMSeconds, r.SPS)
+	fmt.Fprintf(w, "  wall %.1f s (reward model %.1f s), %.0f env steps/s, CPU %.1f s\n", r.WallSeconds, r.RMSeconds, r.SPS, r.CPUSeconds)
 	fmt.Fprintf(w, "  report: %s\n", filepath.Join(dir, loop.ReportFile))
 }

@@ -63,6 +63,14 @@ func load(root, envName, cond string) ([]run, error) {
 	return out, nil
 }
 
+// positive maps values <= 0 (not measured) to NaN.
+func positive(v float64) float64 {
+	if v <= 0 {
+		return math.NaN()
+	}
+	return v
+}
+
 func meanStd(x []float64) (float64, float64) {
 	if len(x) == 0 {
 		return math.NaN(), math.NaN()
@@ -117,7 +125,7 @@ func summarize(root, plots string) error {
 		return err
 	}
 	fmt.Print("## Final returns\n\n")
-	headers := []string{"env", "steps", "reward", "seeds", "final return (eval, mean ± std)", "last-tenth training return", "share of true-reward PPO", "rm accuracy", "wall s / run", "env steps/s"}
+	headers := []string{"env", "steps", "reward", "seeds", "final return (eval, mean ± std)", "last-tenth training return", "share of true-reward PPO", "rm accuracy", "wall s / run", "env steps/s", "CPU s / run"}
 	var rows [][]string
 	for _, e := range []string{"CartPole-v1", "Pendulum-v1", "Reacher2D-v0"} {
 		all := map[string][]run{}
@@ -138,7 +146,7 @@ func summarize(root, plots string) error {
 		for _, c := range grid {
 			rs := all[c]
 			if len(rs) == 0 {
-				rows = append(rows, []string{e, "", c, "0", "not run", "", "", "", "", ""})
+				rows = append(rows, []string{e, "", c, "0", "not run", "", "", "", "", "", ""})
 				continue
 			}
 			fin := field(rs, func(r loop.ControlResult) float64 { return r.FinalReturn })
@@ -156,6 +164,7 @@ func summarize(root, plots string) error {
 				pm(field(rs, func(r loop.ControlResult) float64 { return r.RMAccuracy }), 3),
 				pm(field(rs, func(r loop.ControlResult) float64 { return r.WallSeconds }), 0),
 				pm(field(rs, func(r loop.ControlResult) float64 { return r.SPS }), 0),
+				pm(field(rs, func(r loop.ControlResult) float64 { return positive(r.CPUSeconds) }), 0),
 			})
 		}
 		fmt.Printf("%s: initial-policy return (first logged iteration, all runs) %.1f\n\n", e, r0)
