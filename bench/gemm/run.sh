@@ -6,11 +6,12 @@
 #
 #   bench/gemm/run.sh                 # 5 rounds, 1s per benchmark
 #   COUNT=9 BENCHTIME=2s bench/gemm/run.sh > docs/results/gemm.txt
+#   THREADS=1 bench/gemm/run.sh       # one core each (GOMAXPROCS=1, OPENBLAS_NUM_THREADS=1)
 #
 # Needs libopenblas-dev (apt-get install -y libopenblas-dev) and cgo for the
 # OpenBLAS column; without them only our column is filled. PEAK is the fp32
-# peak in GFLOP/s used for "share of peak"; by default twice what the
-# micro-kernel alone reaches on one core, measured in the same run (the
+# peak in GFLOP/s used for "share of peak"; by default THREADS times what the
+# best micro-kernel alone reaches on one core, measured in the same run (the
 # nominal 2 cores × 2.45 GHz × 2 FMA units × 8 lanes × 2 flops = 156.8 is
 # below what this machine's cores actually reach).
 set -euo pipefail
@@ -18,7 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${COUNT:-5}
 BENCHTIME=${BENCHTIME:-1s}
-FILTER=${FILTER:-BenchmarkGemm}
+FILTER=${FILTER:-'BenchmarkGemm$'}
+THREADS=${THREADS:-$(nproc)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -32,7 +34,7 @@ else
 fi
 
 run() { # run BINARY OUTFILE [FLAGS]
-	"$1" -test.run '^$' -test.bench "$FILTER" -test.benchtime "$BENCHTIME" -test.count 1 "${@:3}" >>"$2"
+	GOMAXPROCS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$1" -test.run '^$' -test.bench "$FILTER" -test.benchtime "$BENCHTIME" -test.count 1 "${@:3}" >>"$2"
 }
 for i in $(seq "$COUNT"); do
 	echo "round $i/$COUNT" >&2
@@ -68,6 +70,7 @@ medians "$tmp/ours.txt" GFLOP/s >"$tmp/ours.med"
 medians "$tmp/blas.txt" GFLOP/s >"$tmp/blas.med"
 medians "$tmp/avx2.txt" GFLOP/s >"$tmp/avx2.med"
 medians "$tmp/ours.txt" GFLOP/cpu-s >"$tmp/ours.cpu"
+medians "$tmp/avx2.txt" GFLOP/cpu-s >"$tmp/avx2.cpu"
 medians "$tmp/blas.txt" GFLOP/cpu-s >"$tmp/blas.cpu"
 
 # The ceiling: each micro-kernel alone on L1-resident panels, one core, best
@@ -81,29 +84,42 @@ kernels=$(awk '/GFLOP\/cpu-s/ {
 }
 END { for (o = 1; o <= n; o++) printf "%s%s %.1f", (o > 1 ? ", " : ""), order[o], best[order[o]] }' "$tmp/kern.txt")
 kern=$(awk '{for (i = 2; i <= NF; i++) if ($i == "GFLOP/cpu-s" && $(i-1) > m) m = $(i-1)} END {printf "%.1f", m}' "$tmp/kern.txt")
-PEAK=${PEAK:-$(awk -v k="$kern" 'BEGIN {printf "%.1f", 2 * k}')}
+PEAK=${PEAK:-$(awk -v k="$kern" -v t="$THREADS" 'BEGIN {printf "%.1f", t * k}')}
 
 echo "# tensor.Gemm, GFLOP/s (median of $COUNT runs, -benchtime $BENCHTIME; min-max in brackets)"
 echo
-echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $(go version | cut -d' ' -f3), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- ours: default build (GemmBackend() = $backend); openblas: -tags openblas (libopenblas $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'), OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-default})"
-echo "- micro-kernels alone, one core, L1-resident, GFLOP per CPU-second (best of 5): $kernels; share of peak is against PEAK=$PEAK GFLOP/s (two cores at the best kernel's rate)"
+echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $(go version | cut -d' ' -f3), $THREADS of $(nproc) cores (GOMAXPROCS and OPENBLAS_NUM_THREADS), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- ours: default build (GemmBackend() = $backend); openblas: -tags openblas (libopenblas $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'),)"
+echo "- micro-kernels alone, one core, L1-resident, GFLOP per CPU-second (best of 5): $kernels; share of peak is against PEAK=$PEAK GFLOP/s ($THREADS cores at the best kernel's rate)"
 echo "- GFLOP/cpu-s: flops per CPU-second of the benchmark process (all threads), which time spent descheduled by other jobs does not dilute; OpenBLAS threads spin while waiting, which inflates its CPU time"
-echo "- command: COUNT=$COUNT BENCHTIME=$BENCHTIME bench/gemm/run.sh"
+echo "- command: THREADS=$THREADS COUNT=$COUNT BENCHTIME=$BENCHTIME bench/gemm/run.sh"
 echo
-echo "| shape (square: n; else m x n x k) | ours GFLOP/s | share of peak | ours, AVX2 kernel forced | openblas GFLOP/s | ours / openblas | ours GFLOP/cpu-s | openblas GFLOP/cpu-s |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "## Wall clock"
+echo
+echo "| shape (square: n; else m x n x k) | ours GFLOP/s | share of peak | ours, AVX2 kernel forced | openblas GFLOP/s | ours / openblas |"
+echo "|---|---|---|---|---|---|"
 awk -v peak="$PEAK" '
 FILENAME ~ /blas.med$/ { bm[$1] = $2; bl[$1] = $3; bh[$1] = $4; next }
 FILENAME ~ /avx2.med$/ { am[$1] = $2; al[$1] = $3; ah[$1] = $4; next }
-FILENAME ~ /ours.cpu$/ { oc[$1] = $2; next }
-FILENAME ~ /blas.cpu$/ { bc[$1] = $2; next }
 {
 	name = $1; ours = $2
-	blas = "-"; ratio = "-"; avx2 = "-"; ocs = "-"; bcs = "-"
+	blas = "-"; ratio = "-"; avx2 = "-"
 	if (name in bm) { blas = sprintf("%.1f [%.1f-%.1f]", bm[name], bl[name], bh[name]); ratio = sprintf("%.2f", ours / bm[name]) }
 	if (name in am) avx2 = sprintf("%.1f [%.1f-%.1f]", am[name], al[name], ah[name])
-	if (name in oc) ocs = sprintf("%.1f", oc[name])
-	if (name in bc) bcs = sprintf("%.1f", bc[name])
-	printf "| %s | %.1f [%.1f-%.1f] | %.0f%% | %s | %s | %s | %s | %s |\n", name, ours, $3, $4, 100 * ours / peak, avx2, blas, ratio, ocs, bcs
-}' "$tmp/blas.med" "$tmp/avx2.med" "$tmp/ours.cpu" "$tmp/blas.cpu" "$tmp/ours.med"
+	printf "| %s | %.1f [%.1f-%.1f] | %.0f%% | %s | %s | %s |\n", name, ours, $3, $4, 100 * ours / peak, avx2, blas, ratio
+}' "$tmp/blas.med" "$tmp/avx2.med" "$tmp/ours.med"
+echo
+echo "## Per CPU-second (median GFLOP/cpu-s)"
+echo
+echo "| shape | ours | ours, AVX2 kernel forced | openblas | ours / openblas | AVX2 / openblas |"
+echo "|---|---|---|---|---|---|"
+awk '
+FILENAME ~ /avx2.cpu$/ { a[$1] = $2; next }
+FILENAME ~ /blas.cpu$/ { o[$1] = $2; next }
+{
+	name = $1; ours = $2
+	av = "-"; bl = "-"; r1 = "-"; r2 = "-"
+	if (name in a) av = sprintf("%.1f", a[name])
+	if (name in o) { bl = sprintf("%.1f", o[name]); r1 = sprintf("%.2f", ours / o[name]); if (name in a) r2 = sprintf("%.2f", a[name] / o[name]) }
+	printf "| %s | %.1f | %s | %s | %s | %s |\n", name, ours, av, bl, r1, r2
+}' "$tmp/avx2.cpu" "$tmp/blas.cpu" "$tmp/ours.cpu"
