@@ -11,6 +11,12 @@
 // (obs, action, next obs) batches, e.g. a reward model trained from
 // human preferences (Christiano et al. 2017).
 //
+// Checkpoints (Trainer.Save, Resume) hold the parameters, AdamW state,
+// normalisation statistics, generator state and counters; the environments,
+// whose simulator state env.VecEnv does not expose, are restored by
+// replaying the logged actions from the seed, so a resumed run continues
+// exactly as an uninterrupted one.
+//
 // loss.go holds the pure pieces shared with the token-level trainer:
 // PolicyLoss, ValueLoss, EntropyBonus, ApproxKL, ClipFrac,
 // ExplainedVariance; gae.go holds GAE.

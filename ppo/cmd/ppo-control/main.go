@@ -8,6 +8,7 @@
 //
 // Each seed writes <out>/seed-<s>/metrics.jsonl and a checkpoint; the
 // summary goes to <out>/summary.md and the plot to <out>/return.svg.
+// sanity.sh, beside this file, runs the four experiments of the results page.
 package main
 
 import (
