@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"rlhf/ag"
@@ -118,11 +120,64 @@ func TextQueries(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, prompts
 	return qs, nil
 }
 
+// TextRM is a GPT reward model as the text loop trains and uses it: every
+// completion is followed by the end-of-text token, so that the reward head
+// reads the model's state at a fixed end marker, which has attended to the
+// whole completion, rather than at whatever word happens to come last (the
+// reward models of Stiennon et al. 2020 read their score at an end token
+// too). On the demo's sentiment labels this lifts held-out accuracy by a few
+// points over reading at the last word.
+type TextRM struct{ *reward.GPTReward }
+
+// TextRMEOSFile marks a reward-model directory whose completions end with
+// the end-of-text token (see TextRM); LoadTextRM honours it.
+const TextRMEOSFile = "append_eos"
+
+// ScoreText returns the normalised reward of each prompt and completion,
+// with the end-of-text token after the completion.
+func (r TextRM) ScoreText(prompts, completions []string) ([]float32, error) {
+	if len(prompts) != len(completions) {
+		return nil, fmt.Errorf("loop: score %d prompts with %d completions", len(prompts), len(completions))
+	}
+	ps, cs := make([][]int, len(prompts)), make([][]int, len(prompts))
+	for i := range prompts {
+		ps[i] = r.Tok.Encode(prompts[i])
+		cs[i] = append(r.Tok.Encode(completions[i]), r.Tok.EndOfText())
+	}
+	return r.Score(ps, cs)
+}
+
+// SaveTextRM saves r to dir with the TextRMEOSFile marker.
+func SaveTextRM(r TextRM, dir string) error {
+	if err := r.Save(dir); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, TextRMEOSFile), []byte("completions end with <|endoftext|>\n"), 0o644); err != nil {
+		return fmt.Errorf("loop: save reward model: %w", err)
+	}
+	return nil
+}
+
+// LoadTextRM loads the GPT reward model in dir as a text scorer: a TextRM
+// when dir carries the TextRMEOSFile marker, the plain reward.GPTReward
+// otherwise.
+func LoadTextRM(dir string) (reward.TextScorer, error) {
+	rm, err := reward.LoadGPT(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, TextRMEOSFile)); err == nil {
+		return TextRM{rm}, nil
+	}
+	return rm, nil
+}
+
 // TokenComparisons turns labelled text queries into the reward model's
 // token comparisons, encoding prompts and completions the way
-// reward.GPTReward.ScoreText does. Labels without a target (can't tell,
-// skip) are dropped.
-func TokenComparisons(tok *text.Tokenizer, qs []feedback.Query, labels []feedback.Label) ([]reward.TokenComparison, error) {
+// reward.GPTReward.ScoreText does, with the end-of-text token after each
+// completion when eos is set (as TextRM scores them). Labels without a
+// target (can't tell, skip) are dropped.
+func TokenComparisons(tok *text.Tokenizer, qs []feedback.Query, labels []feedback.Label, eos bool) ([]reward.TokenComparison, error) {
 	if len(qs) != len(labels) {
 		return nil, fmt.Errorf("loop: %d queries with %d labels", len(qs), len(labels))
 	}
@@ -133,7 +188,11 @@ func TokenComparisons(tok *text.Tokenizer, qs []feedback.Query, labels []feedbac
 		}
 		c := reward.TokenComparison{Prompt: tok.Encode(q.Items[0].Prompt), Choice: labels[i].Choice}
 		for _, it := range q.Items {
-			c.Completions = append(c.Completions, tok.Encode(it.Completion))
+			comp := tok.Encode(it.Completion)
+			if eos {
+				comp = append(comp, tok.EndOfText())
+			}
+			c.Completions = append(c.Completions, comp)
 		}
 		out = append(out, c)
 	}
@@ -152,10 +211,11 @@ type TextRMConfig struct {
 }
 
 // DefaultTextRMConfig returns the defaults for the tiny GPT: 2 epochs of
-// batches of 16 comparisons at lr 1e-4 (Ziegler et al. train their reward
-// models for one epoch; a small label budget needs a second).
+// batches of 16 comparisons at lr 3e-4 (Ziegler et al. train their reward
+// models for one epoch; on a few thousand labels a second one still helps
+// held-out accuracy a little, a third only overfits).
 func DefaultTextRMConfig() TextRMConfig {
-	return TextRMConfig{Epochs: 2, Batch: 16, LR: 1e-4, WeightDecay: 0.01, Eps: 0, ClipNorm: 1, Seed: 1}
+	return TextRMConfig{Epochs: 2, Batch: 16, LR: 3e-4, WeightDecay: 0.01, Eps: 0, ClipNorm: 1, Seed: 1}
 }
 
 // TrainTextRM trains rm on train for c.Epochs epochs and returns its
@@ -221,7 +281,7 @@ func PairAccuracy(tok *text.Tokenizer, cs []reward.TokenComparison, score reward
 		p := tok.Decode(c.Prompt)
 		for _, comp := range c.Completions {
 			ps = append(ps, p)
-			comps = append(comps, tok.Decode(comp))
+			comps = append(comps, ppo.DecodeCompletion(tok, comp))
 		}
 	}
 	s, err := score.ScoreText(ps, comps)

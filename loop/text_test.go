@@ -83,7 +83,7 @@ func TestTokenComparisonsAndPairAccuracy(t *testing.T) {
 		feedback.TextQuery("b", "It was", " good", " bad"),
 	}
 	labels := []feedback.Label{{QueryID: "a", Choice: 0}, {QueryID: "b", Choice: feedback.Skip}}
-	cs, err := TokenComparisons(tok, qs, labels)
+	cs, err := TokenComparisons(tok, qs, labels, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,11 @@ func TestTokenComparisonsAndPairAccuracy(t *testing.T) {
 	if tok.Decode(cs[0].Completions[1]) != " bad" {
 		t.Fatalf("completion decodes to %q", tok.Decode(cs[0].Completions[1]))
 	}
-	if _, err := TokenComparisons(tok, qs, labels[:1]); err == nil {
+	if withEOS, _ := TokenComparisons(tok, qs, labels, true); len(withEOS[0].Completions[2]) != len(cs[0].Completions[2])+1 ||
+		withEOS[0].Completions[2][len(cs[0].Completions[2])] != tok.EndOfText() {
+		t.Error("eos=true did not end the completions with <|endoftext|>")
+	}
+	if _, err := TokenComparisons(tok, qs, labels[:1], false); err == nil {
 		t.Error("queries and labels of different lengths accepted")
 	}
 	goal := func(s string) float64 { return map[string]float64{" good": 1, " bad": -1, " fine": 0.5}[s] }

@@ -144,11 +144,7 @@ func goldGoal(name, letter string) (func(string) float64, error) {
 // textScorer returns the reward named by spec.
 func textScorer(spec, letter string) (ppo.TextScorer, error) {
 	if dir, ok := strings.CutPrefix(spec, "rm:"); ok {
-		rm, err := reward.LoadGPT(dir)
-		if err != nil {
-			return nil, err
-		}
-		return rm, nil
+		return loop.LoadTextRM(dir)
 	}
 	goal, err := loop.TextGoal(spec, firstRune(letter))
 	if err != nil {

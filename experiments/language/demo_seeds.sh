@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs `rlhf demo` with its default settings for several seeds and prints the
+# before/after gold sentiment, the KL to the reference, the reward model's
+# held-out accuracy and the wall-clock time of each, as a markdown table.
+#
+#   experiments/language/demo_seeds.sh [seeds...]     (default: 1 2 3)
+#
+# Runs go to runs/demo-seed<S>/; logs to runs/demo-seed<S>.log.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seeds=("${@:-1 2 3}")
+[ $# -eq 0 ] && seeds=(1 2 3)
+go build -o runs/rlhf ./cmd/rlhf
+echo "| seed | gold before | gold after | KL after (nats) | final β | RM held-out acc. | RM/gold pair acc. | wall clock |"
+echo "|---|---|---|---|---|---|---|---|"
+for s in "${seeds[@]}"; do
+  out=runs/demo-seed$s
+  rm -rf "$out"
+  start=$(date +%s)
+  runs/rlhf demo -seed "$s" -out "$out" > "$out.log" 2>&1
+  secs=$(( $(date +%s) - start ))
+  jq -r --arg s "$s" --arg t "${secs}s" \
+    '"| \($s) | \(.before.gold_mean*1000|round/1000) ± \(.before.gold_std*1000|round/1000) | \(.after.gold_mean*1000|round/1000) ± \(.after.gold_std*1000|round/1000) | \(.after.kl_mean*100|round/100) ± \(.after.kl_std*100|round/100) | \(.final_kl_coef*1000|round/1000) | \(.rm.accuracy*1000|round/10)% (\(.rm.decided)) | \(.rm.gold_pair_accuracy*1000|round/10)% | \($t) |"' \
+    "$out/eval.json"
+done
