@@ -7,7 +7,9 @@ import (
 )
 
 // Embedding gathers rows of the table w (V, D) for the ids: -> (len(ids), D).
-// The backward pass scatter-adds into w's gradient. Ids must be in [0, V).
+// The backward pass scatter-adds into w's gradient. Ids must be in [0, V)
+// and may repeat. w can be any 2-D Var, so this also picks rows out of
+// activations (e.g. the hidden state at each sequence's last token).
 func (tp *Tape) Embedding(w *Var, ids []int) *Var {
 	ws := w.Value.Shape
 	if len(ws) != 2 {
