@@ -419,6 +419,9 @@ func TestGradIndex(t *testing.T) {
 	r := rand.New(rand.NewPCG(6, 7))
 	ids := []int{2, 0, 2, 4, 1, 2}
 	checkGrad(t, "Embedding", func(tp *Tape, in []*Var) *Var { return tp.Embedding(in[0], ids) }, randT(r, 5, 3))
+	checkGrad(t, "Embedding-of-activation", func(tp *Tape, in []*Var) *Var {
+		return tp.Embedding(tp.Reshape(tp.Tanh(in[0]), 5, 3), ids)
+	}, randT(r, 15))
 	checkGrad(t, "TakeAlongLast", func(tp *Tape, in []*Var) *Var {
 		return tp.TakeAlongLast(tp.LogSoftmax(in[0]), []int{1, 0, 3, 3, 2, 0})
 	}, randT(r, 2, 3, 4))
