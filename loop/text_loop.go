@@ -64,10 +64,10 @@ type TextConfig struct {
 	SamplesPerStep int `json:"samples_per_step"`
 }
 
-// DefaultTextConfig returns the demo's settings: sentiment; 3000 labelled
+// DefaultTextConfig returns the demo's settings: sentiment; 5000 labelled
 // pairs (10% held out) from a Boltzmann labeler with temperature 0.1 that
 // calls pairs whose sentiment differs by at most 0.05 a tie; completions of
-// 24 tokens; a reward model trained for 2 epochs; 40 PPO steps of 32
+// 24 tokens; a reward model trained for 2 epochs; 50 PPO steps of 32
 // episodes with the adaptive KL controller (β₀ = 0.2, target 4 nats,
 // horizon 320 episodes, so that β can adapt within the short run: up to
 // ±2% per step); evaluation on 128 held-out prompts.
@@ -76,9 +76,9 @@ func DefaultTextConfig() TextConfig {
 	p.KLCoef, p.KLHorizon = 0.2, 320
 	return TextConfig{
 		Policy: "models/tiny-gpt", Goal: GoalSentiment, Letter: "e", Seed: 1,
-		Queries: 3000, K: 2, ValFrac: 0.1, LabelerBeta: 0.1, LabelerTie: 0.05, LabelerEps: 0,
+		Queries: 5000, K: 2, ValFrac: 0.1, LabelerBeta: 0.1, LabelerTie: 0.05, LabelerEps: 0,
 		Sampling: TextSampling{MaxNewTokens: p.MaxNewTokens, Temperature: 1, StopAtEOS: true, PromptEOS: true},
-		RM:       DefaultTextRMConfig(), PPO: p, PPOSteps: 40, EvalPrompts: 128, SamplesPerStep: 4,
+		RM:       DefaultTextRMConfig(), PPO: p, PPOSteps: 50, EvalPrompts: 128, SamplesPerStep: 4,
 	}
 }
 

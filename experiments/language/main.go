@@ -60,9 +60,17 @@ func main() {
 	dpoLR := flag.Float64("dpo-lr", 1e-4, "DPO learning rate")
 	evalPrompts := flag.Int("eval-prompts", 128, "held-out prompts per evaluation")
 	seed := flag.Uint64("seed", 1, "seed of training and sampling")
+	curves := flag.String("curves", "", "instead: comma-separated demo run directories (one per seed) to plot gold score and KL over PPO steps into -out")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *curves != "" {
+		if err := plotCurves(strings.Split(*curves, ","), *out); err != nil {
+			fmt.Fprintln(os.Stderr, "language:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *from, *out, *targets, *betas, *ns, *steps, *dpoEpochs, *dpoLR, *evalPrompts, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "language:", err)
 		os.Exit(1)
@@ -323,4 +331,38 @@ func write(out, from string, cfg loop.TextConfig, points []point, steps int) err
 	table := report.MarkdownTable([]string{"method", "setting", "gold sentiment (mean ± std)", "KL (nats)", "reward model", "seconds"}, rows)
 	fmt.Print(table)
 	return os.WriteFile(filepath.Join(out, "frontier.md"), []byte(table), 0o644)
+}
+
+// plotCurves writes demo-gold.svg and demo-kl.svg: the gold score of the PPO
+// batches and their KL to the reference over PPO steps, mean ± std over the
+// given runs (seeds).
+func plotCurves(dirs []string, out string) error {
+	var runs []*report.Metrics
+	target := 0.0
+	for _, d := range dirs {
+		m, err := report.LoadMetrics(filepath.Join(d, report.MetricsFile))
+		if err != nil {
+			return err
+		}
+		runs = append(runs, m)
+		var cfg loop.TextConfig
+		if buf, err := os.ReadFile(filepath.Join(d, loop.TextRunFile)); err == nil && json.Unmarshal(buf, &cfg) == nil {
+			target = cfg.PPO.KLTarget
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	n := fmt.Sprintf("mean ± std over %d seeds", len(runs))
+	gold := &report.Plot{Title: "Gold sentiment of the PPO batches (" + n + ")", XLabel: "PPO step (32 episodes)", YLabel: "VADER sentiment",
+		Series: []report.Series{report.MeanStd("gold (VADER)", runs, "objective/gold")}}
+	kl := &report.Plot{Title: "KL to the reference (" + n + ")", XLabel: "PPO step (32 episodes)", YLabel: "nats per completion",
+		Series: []report.Series{report.MeanStd("KL", runs, "objective/kl")}}
+	if s := kl.Series[0]; target > 0 && len(s.X) > 0 {
+		kl.Series = append(kl.Series, report.Series{Name: "target", X: []float64{s.X[0], s.X[len(s.X)-1]}, Y: []float64{target, target}})
+	}
+	if err := report.WriteSVGFile(filepath.Join(out, "demo-gold.svg"), gold.SVG()); err != nil {
+		return err
+	}
+	return report.WriteSVGFile(filepath.Join(out, "demo-kl.svg"), kl.SVG())
 }
