@@ -4,7 +4,11 @@ import "fmt"
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices, where
 // op(X) is X or Xᵀ. op(A) is m×k, op(B) is k×n, C is m×n; lda, ldb, ldc are
-// the row strides of A, B and C as stored. beta == 0 ignores C's contents.
+// the row strides of A, B and C as stored. beta == 0 ignores C's contents
+// (NaN there does not propagate); alpha == 0 or k == 0 reads neither A nor B.
+//
+// Large products run on up to Workers goroutines; calls may run concurrently.
+// GemmBackend names the kernel in use (see gemm_blocked.go for the scheme).
 func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	gemmImpl(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -2,19 +2,29 @@ package tensor
 
 import "sync"
 
-// The native GEMM follows the Goto/BLIS scheme: a micro-kernel computes an
-// mr×nr tile of C from a packed kc×nr sliver of B, which stays in L1, and a
-// packed mr×kc panel of A streamed from an mc×kc block that stays in L2; a
-// kc×nc block of B lives in L3. gemmMR×gemmNR is the tile of the AVX2 and Go
-// kernels and of the direct path.
+// The native GEMM takes one of three paths:
+//   - tiny products (and single rows where tiles would be mostly padding):
+//     plain loops, gemmSmall;
+//   - operands that fit in L2: gemmDirect, a strided assembly kernel that
+//     reads A and a non-transposed B in place, no packing;
+//   - the rest: the Goto/BLIS scheme. A micro-kernel computes an mr×nr tile
+//     of C from a packed kc×nr sliver of B, which stays in L1, and a packed
+//     mr×kc panel of A streamed from an mc×kc block that stays in L2; a kc×nc
+//     block of B lives in L3. Packing handles the transposes, so one kernel
+//     serves all four cases.
+//
+// gemmMR×gemmNR is the tile of the AVX2 and Go kernels; the direct path uses
+// 6×16 (AVX2) or 6×32 (AVX-512) tiles.
 const (
 	gemmMR = 6
 	gemmNR = 16
 
-	// gemmSmallMax is the largest m*n*k done by plain loops without packing;
-	// gemmSmallRowMax the largest n*k done so when m == 1 and the kernels'
-	// tiles would be mostly padding (B transposed, or n < 16).
-	gemmSmallMax    = 512
+	// gemmSmallMax is the largest m*n*k done by plain loops without packing
+	// (gemmSmallMaxGo without an assembly kernel); gemmSmallRowMax the
+	// largest n*k done so when m == 1 and the kernels' tiles would be mostly
+	// padding (B transposed, or n < 16).
+	gemmSmallMax    = 64
+	gemmSmallMaxGo  = 4096
 	gemmSmallRowMax = 1 << 14
 	// gemmParallelMin is the smallest m*n*k split over several workers.
 	gemmParallelMin = 1 << 17
@@ -101,9 +111,13 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 		return
 	}
 	work := m * n * k
+	smallMax := gemmSmallMax
+	if gemmLevel < levelAVX2 {
+		smallMax = gemmSmallMaxGo
+	}
 	switch {
 	case gemmForcePath == pathSmall ||
-		gemmForcePath == pathAuto && (work <= gemmSmallMax || m == 1 && (transB || n < gemmNR) && work <= gemmSmallRowMax):
+		gemmForcePath == pathAuto && (work <= smallMax || m == 1 && (transB || n < gemmNR) && work <= gemmSmallRowMax):
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	case gemmLevel >= levelAVX2 && (gemmForcePath == pathDirect ||
