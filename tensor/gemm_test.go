@@ -220,6 +220,44 @@ func TestGemmBlockEdges(t *testing.T) {
 	}
 }
 
+func TestGemmConcurrentCalls(t *testing.T) {
+	// Independent calls from several goroutines share the buffer pool and
+	// the workers; each must still get its own right answer.
+	r := rand.New(rand.NewPCG(6, 7))
+	var cases []gemmCase
+	for i := range 6 {
+		cases = append(cases, randGemmCase(r, i%2 == 0, i%3 == 0, 200))
+	}
+	errs := make(chan string, len(cases))
+	for i, g := range cases {
+		go func() {
+			rec := &recorder{}
+			checkGemmCase(rec, rand.New(rand.NewPCG(uint64(i), 8)), g)
+			errs <- rec.msg
+		}()
+	}
+	for range cases {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
+
+// recorder is a testing.TB for checks run off the test goroutine: it keeps
+// the first failure instead of stopping the goroutine.
+type recorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, args ...any) {
+	if r.msg == "" {
+		r.msg = fmt.Sprintf(format, args...)
+	}
+}
+func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...) }
+
 func TestGemmDegenerate(t *testing.T) {
 	// k == 0 and alpha == 0 only scale C; beta == 0 clears NaN.
 	c := []float32{1, float32(math.NaN()), 3, 4}
