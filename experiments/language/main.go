@@ -225,8 +225,8 @@ func run(ctx context.Context, from, out, targetsS, betasS, nsS string, steps, dp
 		if err != nil {
 			return err
 		}
-		pc := cfg.PPO
-		pc.Seed, pc.KLTarget = seed, target
+		pc := loop.DefaultTextConfig().PPO
+		pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
 		tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
 		if err != nil {
 			return err
