@@ -26,8 +26,10 @@ const (
 	gemmSmallMax    = 64
 	gemmSmallMaxGo  = 4096
 	gemmSmallRowMax = 1 << 14
-	// gemmParallelMin is the smallest m*n*k split over several workers.
-	gemmParallelMin = 1 << 17
+	// gemmParallelMin is the smallest m*n*k split over several workers
+	// (about 4 µs of one core at the AVX-512 rate; handing work to another
+	// goroutine costs a few µs).
+	gemmParallelMin = 1 << 19
 	// gemmDirectMaxFloats bounds the operand size (floats of A plus B) that
 	// gemmDirect reads in place: it should stay within L2.
 	gemmDirectMaxFloats = 64 << 10
