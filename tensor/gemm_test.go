@@ -185,10 +185,11 @@ func TestGemmRandomShapes(t *testing.T) {
 
 func TestGemmBlockEdges(t *testing.T) {
 	// Shapes that cross each blocking boundary: KC, MC, NC, the small-path
-	// threshold and the parallel split.
+	// threshold and each parallel split (rows, columns of C for few rows,
+	// slivers of the shared B block for a short C).
 	shapes := [][3]int{
 		{6, 16, 1}, {6, 16, 256}, {7, 17, 257}, {145, 33, 513}, {289, 20, 3},
-		{7, 3100, 9}, {3, 3, 3}, {16, 16, 16}, {16, 17, 15}, {1, 1, 1}, {1, 300, 1}, {300, 1, 2},
+		{7, 3100, 40}, {30, 700, 300}, {128, 384, 600}, {3, 3, 3}, {16, 16, 16}, {16, 17, 15}, {1, 1, 1}, {1, 300, 1}, {300, 1, 2},
 		{13, 5, 64}, {64, 64, 1},
 	}
 	for _, v := range []struct {
