@@ -101,7 +101,7 @@ func serve(ctx context.Context, o serveOptions) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 		if created && generated {
-			fmt.Fprintf(os.Stderr, "created admin %q with password %s (shown once; change by setting RLHF_ADMIN_PASSWORD for a new account)\n", o.Admin, pw)
+			fmt.Fprintf(os.Stderr, "created admin %q with password %s (shown only now; set RLHF_ADMIN_PASSWORD to choose it instead)\n", o.Admin, pw)
 		} else if created {
 			fmt.Fprintf(os.Stderr, "created admin %q with the password from RLHF_ADMIN_PASSWORD\n", o.Admin)
 		}
