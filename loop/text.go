@@ -75,10 +75,10 @@ func TextLabeler(goal func(string) float64, beta, tie, epsRandom float64, seed u
 
 // TextSampling says how completions are drawn from a policy.
 type TextSampling struct {
-	MaxNewTokens int     // most tokens per completion
-	Temperature  float64 // 1 samples the policy itself
-	StopAtEOS    bool    // end a completion at the end-of-text token
-	PromptEOS    bool    // prefix prompts with the end-of-text token
+	MaxNewTokens int     `json:"max_new_tokens"` // most tokens per completion
+	Temperature  float64 `json:"temperature"`    // 1 samples the policy itself
+	StopAtEOS    bool    `json:"stop_at_eos"`    // end a completion at the end-of-text token
+	PromptEOS    bool    `json:"prompt_eos"`     // prefix prompts with the end-of-text token
 }
 
 // lmConfig returns a ppo.LMConfig carrying the sampling settings, for the
@@ -201,13 +201,13 @@ func TokenComparisons(tok *text.Tokenizer, qs []feedback.Query, labels []feedbac
 
 // TextRMConfig holds the reward model's training settings.
 type TextRMConfig struct {
-	Epochs      int     // passes over the training comparisons
-	Batch       int     // comparisons per step
-	LR          float64 // Adam learning rate (constant)
-	WeightDecay float64 // on weight matrices
-	Eps         float64 // random-answer probability of the choice model
-	ClipNorm    float64 // global gradient-norm limit
-	Seed        uint64  // reward head and minibatch order
+	Epochs      int     `json:"epochs"`       // passes over the training comparisons
+	Batch       int     `json:"batch"`        // comparisons per step
+	LR          float64 `json:"lr"`           // Adam learning rate (constant)
+	WeightDecay float64 `json:"weight_decay"` // on weight matrices
+	Eps         float64 `json:"eps"`          // random-answer probability of the choice model
+	ClipNorm    float64 `json:"clip_norm"`    // global gradient-norm limit
+	Seed        uint64  `json:"seed"`         // reward head and minibatch order
 }
 
 // DefaultTextRMConfig returns the defaults for the tiny GPT: 2 epochs of
