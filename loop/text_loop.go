@@ -435,6 +435,11 @@ func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
 	r.AddHeading("Training")
 	p := m.Plot("Scores of the PPO batches", "objective/gold", "objective/scores")
 	p.XLabel, p.YLabel = "PPO step", "score"
+	for i, name := range []string{"gold " + c.Goal + " (objective/gold)", "reward model, normalised (objective/scores)"} {
+		if i < len(p.Series) {
+			p.Series[i].Name = name
+		}
+	}
 	r.AddPlot(p)
 	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
 	p.XLabel, p.YLabel = "PPO step", "KL"
