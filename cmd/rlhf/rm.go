@@ -37,6 +37,8 @@ type rmConfig struct {
 	LogEvery int     `json:"log_every"` // steps between train/loss lines
 	MaxSteps int     `json:"max_steps"` // stop after this many steps (0: all epochs)
 	NormSets string  `json:"normalise"` // "data" (all completions in the file) or "none"
+	Gold     string  `json:"gold"`      // goal to measure held-out agreement with ("" for none)
+	Letter   string  `json:"letter"`    // the lipogram's letter for -gold lipogram
 }
 
 func (c rmConfig) validate() error {
@@ -49,7 +51,7 @@ func (c rmConfig) validate() error {
 	check(c.Data != "", "-data names no preference file")
 	check(c.Init != "", "-init names no policy checkpoint")
 	check(c.Out != "", "-out names no directory")
-	check(c.Epochs > 0, "-epochs %d must be positive", c.Epochs)
+	check(c.Epochs >= 0, "-epochs %d must be >= 0", c.Epochs)
 	check(c.LR > 0 && !math.IsInf(c.LR, 0), "-lr %g must be positive", c.LR)
 	check(c.Batch > 0, "-batch %d must be positive", c.Batch)
 	check(c.ValFrac > 0 && c.ValFrac < 1, "-val-frac %g must be in (0, 1)", c.ValFrac)
@@ -58,6 +60,10 @@ func (c rmConfig) validate() error {
 	check(c.LogEvery > 0, "-log-every %d must be positive", c.LogEvery)
 	check(c.MaxSteps >= 0, "-max-steps %d must be >= 0", c.MaxSteps)
 	check(c.NormSets == "data" || c.NormSets == "none", "-normalise %q: want data or none", c.NormSets)
+	if c.Gold != "" {
+		_, err := goalByName(c.Gold, c.Letter)
+		check(err == nil, "-gold: %v", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -72,7 +78,7 @@ func runRM(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Data, "data", "", "preference JSONL: TRL pairs or best-of-k records")
 	fs.StringVar(&c.Init, "init", defaultPolicy, "policy checkpoint to start the trunk from")
 	fs.StringVar(&c.Out, "out", "runs/rm", "directory for the reward model and its metrics")
-	fs.IntVar(&c.Epochs, "epochs", 2, "passes over the training comparisons")
+	fs.IntVar(&c.Epochs, "epochs", 2, "passes over the training comparisons (0: only evaluate -init, which may be a reward model)")
 	fs.Float64Var(&c.LR, "lr", 1e-4, "Adam learning rate")
 	fs.IntVar(&c.Batch, "batch", 16, "comparisons per optimiser step")
 	fs.Float64Var(&c.ValFrac, "val-frac", 0.2, "share of prompts held out for evaluation")
@@ -85,6 +91,8 @@ func runRM(ctx context.Context, args []string) error {
 	fs.IntVar(&c.LogEvery, "log-every", 10, "steps between train/loss lines in metrics.jsonl")
 	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after this many optimiser steps (0: run every epoch)")
 	fs.StringVar(&c.NormSets, "normalise", "data", "fit the reward normaliser on: data (every completion in -data) or none")
+	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment or lipogram): how well the model recovers the truth behind noisy labels")
+	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,6 +116,8 @@ type rmSummary struct {
 	ValLoss     float64           `json:"val_loss"`
 	ValMargin   float64           `json:"val_margin"`
 	Before      float64           `json:"val_accuracy_before"`
+	GoldAcc     *float64          `json:"val_gold_accuracy,omitempty"`
+	GoldN       int               `json:"val_gold_comparisons,omitempty"`
 	Norm        reward.Normaliser `json:"normaliser"`
 	Config      rmConfig          `json:"config"`
 }
@@ -217,7 +227,9 @@ train:
 		fmt.Fprintf(w, "\nrm: epoch %d: held-out accuracy %.3f, loss %.4f, margin %.3f\n", epoch+1, last.Accuracy, last.Loss, last.Margin)
 	}
 	bar.Finish()
-	if step < c.Epochs*((len(train)+c.Batch-1)/c.Batch) { // stopped by -max-steps inside an epoch
+	if c.Epochs == 0 {
+		last = before
+	} else if step < c.Epochs*((len(train)+c.Batch-1)/c.Batch) { // stopped by -max-steps inside an epoch
 		if last, err = eval(step); err != nil {
 			return err
 		}
@@ -241,6 +253,18 @@ train:
 	}
 	sum := rmSummary{Format: format, Train: len(train), Val: len(val), Skipped: skipped, Steps: step,
 		ValAccuracy: last.Accuracy, ValLoss: last.Loss, ValMargin: last.Margin, Before: before.Accuracy, Norm: r.Norm, Config: c}
+	if c.Gold != "" {
+		goal, _ := goalByName(c.Gold, c.Letter)
+		gm, err := goldMetrics(r, valText, val, goal)
+		if err != nil {
+			return fmt.Errorf("rm: %w", err)
+		}
+		if err := logger.Log(step, map[string]float64{"rm/gold_accuracy": gm.Accuracy}); err != nil {
+			return err
+		}
+		sum.GoldAcc, sum.GoldN = &gm.Accuracy, gm.Decided
+		fmt.Fprintf(w, "rm: held-out agreement with the %s goal's own ordering: %.3f (%d comparisons without a goal tie)\n", goalLabel(c.Gold, c.Letter), gm.Accuracy, gm.Decided)
+	}
 	js, _ := json.MarshalIndent(sum, "", "  ")
 	if err := os.WriteFile(filepath.Join(c.Out, "summary.json"), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("rm: %w", err)
@@ -248,4 +272,32 @@ train:
 	fmt.Fprintf(w, "rm: held-out accuracy %.3f (%d comparisons; %.3f before training), loss %.4f; normaliser gain %.4g bias %.4g on %d completions; saved to %s\n",
 		last.Accuracy, len(val), before.Accuracy, last.Loss, r.Norm.Gain, r.Norm.Bias, r.Norm.Samples, c.Out)
 	return nil
+}
+
+// goldMetrics evaluates the reward model against the goal's own choice on
+// each comparison (its best-scoring completion), skipping comparisons where
+// the goal ties for the best.
+func goldMetrics(r *reward.GPTReward, text []textComparison, toks []reward.TokenComparison, goal func(string) float64) (reward.Metrics, error) {
+	var cs []reward.TokenComparison
+	for i, c := range text {
+		best, tie := 0, false
+		scores := make([]float64, len(c.Completions))
+		for j, comp := range c.Completions {
+			scores[j] = goal(comp)
+			if scores[j] > scores[best] {
+				best = j
+			}
+		}
+		for j, v := range scores {
+			if j != best && v == scores[best] {
+				tie = true
+			}
+		}
+		if !tie {
+			tc := toks[i]
+			tc.Choice = feedback.Choice(best)
+			cs = append(cs, tc)
+		}
+	}
+	return r.Evaluate(cs, 0)
 }

@@ -123,7 +123,7 @@ func TestRMBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{}, "-data"},
-		{[]string{"-data", data, "-epochs", "0"}, "-epochs"},
+		{[]string{"-data", data, "-epochs", "-1"}, "-epochs"},
 		{[]string{"-data", data, "-lr", "0"}, "-lr"},
 		{[]string{"-data", data, "-val-frac", "1"}, "-val-frac"},
 		{[]string{"-data", data, "-eps", "1"}, "-eps"},
@@ -136,5 +136,39 @@ func TestRMBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want an error mentioning %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestRMGoldAgreementAndEvaluateOnly(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, data, 80)
+	out := filepath.Join(dir, "rm")
+	if err := runRM(context.Background(), []string{"-data", data, "-init", policy, "-out", out, "-epochs", "2", "-lr", "3e-3", "-gold", "sentiment"}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gold := ms.Series("rm/gold_accuracy")
+	_, acc := ms.Series("rm/accuracy")
+	// The labels here are the sentiment goal's own choices, so agreement
+	// with the goal equals accuracy on the labels.
+	if len(gold) != 1 || gold[0] != acc[len(acc)-1] {
+		t.Errorf("rm/gold_accuracy %v, rm/accuracy %v: want one gold value equal to the final accuracy", gold, acc)
+	}
+	// -epochs 0 evaluates a trained reward model without changing it.
+	again := filepath.Join(dir, "eval")
+	if err := runRM(context.Background(), []string{"-data", data, "-init", out, "-out", again, "-epochs", "0", "-normalise", "none"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(again, "summary.json"))
+	if err != nil || !strings.Contains(string(raw), `"steps": 0`) || !strings.Contains(string(raw), fmt.Sprintf(`"val_accuracy": %v`, acc[len(acc)-1])) {
+		t.Errorf("evaluate-only summary %s (%v), want 0 steps and val accuracy %v", raw, err, acc[len(acc)-1])
+	}
+	if err := runRM(context.Background(), []string{"-data", data, "-init", policy, "-out", again, "-gold", "joy"}); err == nil || !strings.Contains(err.Error(), "-gold") {
+		t.Errorf("-gold joy: got %v", err)
 	}
 }
