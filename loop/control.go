@@ -411,6 +411,8 @@ func (c *Control) Run(ctx context.Context) (ControlResult, error) {
 		return ControlResult{}, err
 	}
 
+	// rmFresh is set when the reward model trained since the last metrics line.
+	rmFresh := false
 	if cfg.Learned() && !c.st.InitialDone {
 		if err := c.initialPhase(ctx, broker, labels, save); err != nil {
 			return stopped(err)
@@ -418,6 +420,7 @@ func (c *Control) Run(ctx context.Context) (ControlResult, error) {
 		if err := save(); err != nil {
 			return ControlResult{}, err
 		}
+		rmFresh = true
 	}
 
 	total := cfg.PPO.Iterations()
@@ -452,9 +455,13 @@ func (c *Control) Run(ctx context.Context) (ControlResult, error) {
 				if err := c.trainRM(ctx, steps); err != nil {
 					return stopped(err)
 				}
+				rmFresh = true
+			}
+			if rmFresh {
 				for k, v := range c.rmLast {
 					m[k] = v
 				}
+				rmFresh = false
 			}
 			if tr.Iteration%corrEvery == 0 || last {
 				stepCorr, segCorr := c.correlations(stats.Episodes, tr.Iteration)

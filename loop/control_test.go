@@ -348,6 +348,9 @@ func TestControlOfflineAsksEverythingFirst(t *testing.T) {
 	}
 	_, req := m.Series("labels/requested")
 	_, used := m.Series("labels/used")
+	if _, acc := m.Series("rm/accuracy"); len(acc) != 1 {
+		t.Errorf("offline run logged rm/accuracy %d times, want once (after the up-front training)", len(acc))
+	}
 	for i := range req {
 		if req[i] != float64(cfg.Labels) || used[i] != used[0] {
 			t.Fatalf("offline run: requested %v, used %v; want the whole budget from the start and no new labels", req, used)

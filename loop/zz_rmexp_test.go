@@ -30,7 +30,7 @@ func TestZZRMExp(t *testing.T) {
 	}
 	m, _ := gpt.Load("/tmp/lmwork/tiny")
 	tok, _ := gpt.LoadTokenizer("/tmp/lmwork/tiny", m.Config)
-	cs, _ := TokenComparisons(tok, qs, ls)
+	cs, _ := TokenComparisons(tok, qs, ls, false)
 	if os.Getenv("RMEXP_NOPROMPT") != "" {
 		for i := range cs {
 			cs[i].Prompt = nil
