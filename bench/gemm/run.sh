@@ -89,7 +89,7 @@ PEAK=${PEAK:-$(awk -v k="$kern" -v t="$THREADS" 'BEGIN {printf "%.1f", t * k}')}
 echo "# tensor.Gemm, GFLOP/s (median of $COUNT runs, -benchtime $BENCHTIME; min-max in brackets)"
 echo
 echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $(go version | cut -d' ' -f3), $THREADS of $(nproc) cores (GOMAXPROCS and OPENBLAS_NUM_THREADS), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- ours: default build (GemmBackend() = $backend); openblas: -tags openblas (libopenblas $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?')))"
+echo "- ours: default build (GemmBackend() = $backend); openblas: -tags openblas (libopenblas $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'))"
 echo "- micro-kernels alone, one core, L1-resident, GFLOP per CPU-second (best of 5): $kernels; share of peak is against PEAK=$PEAK GFLOP/s ($THREADS cores at the best kernel's rate)"
 echo "- GFLOP/cpu-s: flops per CPU-second of the benchmark process (all threads), which time spent descheduled by other jobs does not dilute; OpenBLAS threads spin while waiting, which inflates its CPU time"
 echo "- command: THREADS=$THREADS COUNT=$COUNT BENCHTIME=$BENCHTIME bench/gemm/run.sh"
