@@ -210,3 +210,38 @@ func TestTextConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestTextRMAppendsEOSAndRoundTrips(t *testing.T) {
+	m, tok := toyTextModel(t)
+	rm := TextRM{reward.NewGPT(m, tok, 2)}
+	got, err := rm.ScoreText([]string{"It was"}, []string{" good"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := rm.Score([][]int{tok.Encode("It was")}, [][]int{append(tok.Encode(" good"), tok.EndOfText())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := rm.GPTReward.ScoreText([]string{"It was"}, []string{" good"})
+	if got[0] != want[0] || got[0] == plain[0] {
+		t.Fatalf("TextRM score %v, with EOS %v, without %v", got[0], want[0], plain[0])
+	}
+	if _, err := rm.ScoreText([]string{"a"}, nil); err == nil {
+		t.Error("mismatched lengths accepted")
+	}
+	dir := t.TempDir()
+	if err := SaveTextRM(rm, dir); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadTextRM(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := loaded.ScoreText([]string{"It was"}, []string{" good"})
+	if err != nil || again[0] != got[0] {
+		t.Fatalf("loaded reward model scores %v (%v), saved one %v", again, err, got[0])
+	}
+	if _, ok := loaded.(TextRM); !ok {
+		t.Fatalf("loaded %T, want TextRM", loaded)
+	}
+}
