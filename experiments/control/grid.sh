@@ -3,7 +3,8 @@
 # and Reacher2D-v0, PPO on the true reward and on rewards learned from 350, 700
 # and 1400 synthetic (oracle) labels with random and active queries, seeds 1-3,
 # 100k environment steps each;
-# then the hidden-goal task PendulumSpin-v0 and offline-vs-online labels.
+# then the hidden-goal tasks PendulumSpin-v0 and CartPoleLeft-v0 and
+# offline-vs-online labels.
 # Runs go two at a time (PARALLEL), one core each, in order of priority (below);
 # a run interrupted by a signal is resumed from its checkpoint when the script
 # is started again, and finished runs are skipped.
@@ -30,6 +31,7 @@ steps_for() {
 	case $1 in
 	CartPole-v1) echo 100000 ;;
 	Pendulum-v1 | PendulumSpin-v0) echo 100000 ;;
+	CartPoleLeft-v0) echo 100000 ;;
 	Reacher2D-v0) echo 100000 ;;
 	esac
 }
@@ -49,7 +51,8 @@ job() {
 # Jobs in order of priority, so that a grid cut short by the clock has the
 # most important cells: CartPole with 350 and 700 labels, the 700-label cells
 # and true reward of Pendulum, the hidden-goal task, the same cells of
-# Reacher, offline labels on CartPole, then the 1400-label and remaining cells.
+# Reacher, offline labels on CartPole, CartPole's 1400-label cells, then the
+# 350- and 1400-label cells and offline labels of Pendulum, and last Reacher's.
 jobs=$RUNS/jobs.txt
 {
 	job CartPole-v1 random-1400 1
@@ -76,14 +79,17 @@ jobs=$RUNS/jobs.txt
 			job CartPole-v1 $cond $seed
 		done
 	done
-	for seed in 1 2 3; do
-		for envname in Pendulum-v1 Reacher2D-v0; do
+	for envname in Pendulum-v1 Reacher2D-v0; do
+		for seed in 1 2 3; do
 			for cond in random-350 active-350 random-1400 active-1400; do
 				job $envname $cond $seed
 			done
 		done
+		if [[ $envname == Pendulum-v1 ]]; then
+			for seed in 1 2 3; do job Pendulum-v1 offline-random-700 $seed; done
+		fi
 	done
-	for seed in 1 2 3; do job Pendulum-v1 offline-random-700 $seed; done
+	for seed in 1 2 3; do job CartPoleLeft-v0 active-700 $seed; done
 } >"$jobs"
 
 run_one() {

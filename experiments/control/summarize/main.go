@@ -226,61 +226,74 @@ func summarize(root, plots string) error {
 	}
 	fmt.Println(report.MarkdownTable([]string{"env", "labels", "seeds", "final return (eval)", "rm accuracy (held out)", "wall s"}, rows))
 
-	// The hidden-goal task.
-	rs, err := load(root, "PendulumSpin-v0", "active-700")
-	if err != nil {
-		return err
-	}
-	if len(rs) > 0 {
-		fmt.Print("\n## PendulumSpin-v0 (hidden goal), 700 labels, active queries\n\n")
+	// The hidden-goal tasks.
+	for _, h := range []struct{ env, unit, file string }{
+		{"PendulumSpin-v0", "net ccw turns per episode", "pendulumspin"},
+		{"CartPoleLeft-v0", "steps with the cart left of centre per episode", "cartpoleleft"},
+	} {
+		rs, err := load(root, h.env, "active-700")
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		fmt.Printf("\n## %s (hidden goal), 700 labels, active queries\n\n", h.env)
 		var ms []*report.Metrics
 		var rows [][]string
 		for _, r := range rs {
 			ms = append(ms, r.m)
 			rows = append(rows, []string{fmt.Sprint(r.res.Seed), fmt.Sprintf("%.2f ± %.2f", r.res.FinalReturn, r.res.FinalReturnStd),
-				fmt.Sprintf("%.3f", r.res.SegmentCorr), fmt.Sprintf("%.0f", r.res.WallSeconds)})
+				fmt.Sprintf("%.3f", r.res.RMAccuracy), fmt.Sprintf("%.0f", r.res.WallSeconds), fmt.Sprintf("%.0f", r.res.CPUSeconds)})
 		}
-		rows = append(rows, []string{"mean ± std", pm(field(rs, func(r loop.ControlResult) float64 { return r.FinalReturn }), 2), "", ""})
-		fmt.Printf("initial-policy turns per episode: %.2f\n\n", initialScore(rs))
-		fmt.Println(report.MarkdownTable([]string{"seed", "net ccw turns per episode (eval)", "segment corr (last tenth)", "wall s"}, rows))
-		p := &report.Plot{Title: "PendulumSpin-v0 from preferences alone (mean ± std over seeds)", XLabel: "environment steps", YLabel: "net counter-clockwise turns per episode",
-			Series: []report.Series{report.MeanStd("turns", ms, "charts/episodic_score")}}
-		if err := report.WriteSVGFile(filepath.Join(plots, "pendulumspin.svg"), p.SVG()); err != nil {
+		rows = append(rows, []string{"mean ± std", pm(field(rs, func(r loop.ControlResult) float64 { return r.FinalReturn }), 2), "", "", ""})
+		fmt.Printf("initial policy (first logged iteration): %.2f\n\n", initialScore(rs))
+		fmt.Println(report.MarkdownTable([]string{"seed", h.unit + " (eval)", "rm accuracy", "wall s", "CPU s"}, rows))
+		p := &report.Plot{Title: h.env + " from preferences alone (mean ± std over seeds)", XLabel: "environment steps", YLabel: h.unit,
+			Series: []report.Series{report.MeanStd("700 labels, active", ms, "charts/episodic_score")}}
+		if err := report.WriteSVGFile(filepath.Join(plots, h.file+".svg"), p.SVG()); err != nil {
 			return err
 		}
-		if err := frames(rs[0].dir, plots); err != nil {
+		if err := frames(h.env, h.file, rs[0].dir, plots); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// frames renders a few states of one greedy episode of a trained
-// PendulumSpin-v0 policy.
-func frames(dir, plots string) error {
+// frames renders a few states of one greedy episode of a trained policy.
+func frames(envName, file, dir, plots string) error {
 	tr, err := ppo.Resume(filepath.Join(dir, loop.PolicyDir), nil)
 	if err != nil {
 		return err
 	}
 	r := rand.New(rand.NewPCG(7, 7))
-	ep, err := env.Rollout("PendulumSpin-v0", 12345, func(obs []float64) []float64 { return tr.Act(r, obs, true) })
+	ep, err := env.Rollout(envName, 12345, func(obs []float64) []float64 { return tr.Act(r, obs, true) })
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nFrames (greedy policy of %s, episode seed 12345, %.2f net turns):\n\n", filepath.Base(filepath.Dir(dir))+"/"+filepath.Base(dir), ep.Score)
-	for i, t := range []int{0, 10, 20, 30, 40, 50} {
+	spec, _ := env.SpecOf(envName)
+	fmt.Printf("\nFrames (greedy policy of %s seed %s, episode seed 12345, score %.2f):\n\n", envName, filepath.Base(dir), ep.Score)
+	// Spinning shows in consecutive frames mid-episode; the cart's position
+	// over the whole episode.
+	first, step := 0, len(ep.Steps)/6
+	if envName == "PendulumSpin-v0" {
+		first, step = len(ep.Steps)/2, 2
+	}
+	for i := range 6 {
+		t := first + i*step
 		if t >= len(ep.Steps) {
 			break
 		}
-		svg, err := env.RenderSVG("PendulumSpin-v0", ep.Steps[t].State)
+		svg, err := env.RenderSVG(envName, ep.Steps[t].State)
 		if err != nil {
 			return err
 		}
-		name := fmt.Sprintf("spin-frame-%d.svg", i)
+		name := fmt.Sprintf("%s-frame-%d.svg", file, i)
 		if err := os.WriteFile(filepath.Join(plots, name), []byte(svg), 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("![t=%.2fs](control/%s) ", float64(t)*0.05, name)
+		fmt.Printf("![t=%.2f s](control/%s) ", float64(t)*spec.DT, name)
 	}
 	fmt.Println()
 	return nil
