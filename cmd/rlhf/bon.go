@@ -126,7 +126,7 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 		table[i] = []string{strconv.Itoa(row.N), fmt.Sprintf("%.3f", row.KL), fmt.Sprintf("%.3f", row.Proxy),
 			fmt.Sprintf("%.3f", row.Gold), fmt.Sprintf("%.3f", row.Base)}
 	}
-	fmt.Fprint(w, report.MarkdownTable([]string{"n", "KL (nats)", "proxy score", "gold score", "gold, n=1"}, table))
+	fmt.Fprint(w, report.MarkdownTable([]string{"n", "KL (nats)", "proxy score", "gold score", "gold, mean of all n samples"}, table))
 	return nil
 }
 
