@@ -64,7 +64,7 @@ type TextConfig struct {
 	SamplesPerStep int `json:"samples_per_step"`
 }
 
-// DefaultTextConfig returns the demo's settings: sentiment; 5000 labelled
+// DefaultTextConfig returns the demo's settings: sentiment; 10000 labelled
 // pairs (10% held out) from a Boltzmann labeler with temperature 0.1 that
 // calls pairs whose sentiment differs by at most 0.05 a tie; completions of
 // 24 tokens; a reward model trained for 2 epochs; 50 PPO steps of 32
@@ -77,7 +77,7 @@ func DefaultTextConfig() TextConfig {
 	p.KLCoef, p.KLHorizon = 0.25, 128
 	return TextConfig{
 		Policy: "models/tiny-gpt", Goal: GoalSentiment, Letter: "e", Seed: 1,
-		Queries: 5000, K: 2, ValFrac: 0.1, LabelerBeta: 0.1, LabelerTie: 0.05, LabelerEps: 0,
+		Queries: 10000, K: 2, ValFrac: 0.1, LabelerBeta: 0.1, LabelerTie: 0.05, LabelerEps: 0,
 		Sampling: TextSampling{MaxNewTokens: p.MaxNewTokens, Temperature: 1, StopAtEOS: true, PromptEOS: true},
 		RM:       DefaultTextRMConfig(), PPO: p, PPOSteps: 50, EvalPrompts: 128, SamplesPerStep: 4,
 	}
