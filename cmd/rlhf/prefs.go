@@ -55,7 +55,6 @@ func (c prefsConfig) validate() error {
 	check(c.Count > 0, "-n %d must be positive", c.Count)
 	check(c.K >= 2 && c.K <= feedback.MaxItems, "-k %d must be in [2, %d]", c.K, feedback.MaxItems)
 	check(c.Format == "pairs" || c.Format == "bestof", "-format %q: want pairs or bestof", c.Format)
-	check(c.Format != "bestof" || c.K >= 2, "-format bestof needs -k >= 2")
 	_, err := goalByName(c.Goal, c.Letter)
 	check(err == nil, "%v", err)
 	check(c.Beta >= 0, "-beta %g must be >= 0", c.Beta)
