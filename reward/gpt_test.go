@@ -305,3 +305,62 @@ func sameData(a, b []float32) bool {
 	}
 	return len(a) == len(b)
 }
+
+// BenchmarkGPTRewardScore scores 32 prompt+completion rows of 48 tokens
+// with the reference-size model (gpt.TinyConfig).
+func BenchmarkGPTRewardScore(b *testing.B) {
+	m, err := gpt.New(gpt.TinyConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := NewGPT(m, nil, 2)
+	rng := rand.New(rand.NewPCG(1, 1))
+	ps, cs := make([][]int, 32), make([][]int, 32)
+	for i := range ps {
+		for range 16 {
+			ps[i] = append(ps[i], rng.IntN(4095))
+		}
+		for range 32 {
+			cs[i] = append(cs[i], rng.IntN(4095))
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := r.Score(ps, cs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*32*48)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkGPTRewardTrainStep takes one Bradley-Terry step on 16 pairs of
+// 48-token rows with the reference-size model.
+func BenchmarkGPTRewardTrainStep(b *testing.B) {
+	m, err := gpt.New(gpt.TinyConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := NewGPT(m, nil, 2)
+	rng := rand.New(rand.NewPCG(1, 1))
+	cs := make([]TokenComparison, 16)
+	for i := range cs {
+		c := TokenComparison{Completions: make([][]int, 2)}
+		for range 16 {
+			c.Prompt = append(c.Prompt, rng.IntN(4095))
+		}
+		for j := range 2 {
+			for range 32 {
+				c.Completions[j] = append(c.Completions[j], rng.IntN(4095))
+			}
+		}
+		cs[i] = c
+	}
+	opt, tp := r.NewOptimizer(0), ag.NewTape()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := r.TrainStep(tp, opt, cs, StepConfig{LR: 1e-4, ClipNorm: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*32*48)/b.Elapsed().Seconds(), "tokens/s")
+}
