@@ -144,3 +144,38 @@ func TestSampledKLIsZeroForTheReference(t *testing.T) {
 		t.Errorf("KL against another model %v (err %v), want non-zero", kl, err)
 	}
 }
+
+// BenchmarkStep takes one DPO step on 16 pairs (prompt 16 tokens,
+// completions 32) with the reference-size model (gpt.TinyConfig).
+func BenchmarkStep(b *testing.B) {
+	m, err := gpt.New(gpt.TinyConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	ps := make([]Pair, 16)
+	for i := range ps {
+		for range 16 {
+			ps[i].Prompt = append(ps[i].Prompt, rng.IntN(4095))
+		}
+		for range 32 {
+			ps[i].Chosen = append(ps[i].Chosen, rng.IntN(4095))
+			ps[i].Rejected = append(ps[i].Rejected, rng.IntN(4095))
+		}
+	}
+	tr, err := NewTrainer(DefaultConfig(), m, m, ps, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := make([]int, 16)
+	for i := range idx {
+		idx[i] = i
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, _, err := tr.Step(idx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*32*48)/b.Elapsed().Seconds(), "tokens/s")
+}
