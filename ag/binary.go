@@ -173,6 +173,9 @@ func minusOne(_, _, _ float32) float32 { return -1 }
 
 // Add returns a+b with NumPy broadcasting; the output has the broadcast shape.
 func (tp *Tape) Add(a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Add(a, b)
+	}
 	if tensor.SameShape(a.Value.Shape, b.Value.Shape) {
 		return tp.addSame(a, b)
 	}
@@ -243,17 +246,26 @@ func (tp *Tape) addRepeat(a, b *Var) *Var {
 
 // Sub returns a-b with NumPy broadcasting.
 func (tp *Tape) Sub(a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Sub(a, b)
+	}
 	return tp.binary(a, b, func(x, y float32) float32 { return x - y }, one, minusOne)
 }
 
 // Mul returns a*b element-wise with NumPy broadcasting.
 func (tp *Tape) Mul(a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Mul(a, b)
+	}
 	return tp.binary(a, b, func(x, y float32) float32 { return x * y },
 		func(_, y, _ float32) float32 { return y }, func(x, _, _ float32) float32 { return x })
 }
 
 // Div returns a/b element-wise with NumPy broadcasting.
 func (tp *Tape) Div(a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Div(a, b)
+	}
 	return tp.binary(a, b, func(x, y float32) float32 { return x / y },
 		func(_, y, _ float32) float32 { return 1 / y }, func(_, y, o float32) float32 { return -o / y })
 }
@@ -261,6 +273,9 @@ func (tp *Tape) Div(a, b *Var) *Var {
 // Minimum returns min(a, b) element-wise with NumPy broadcasting; on ties
 // the gradient goes to a.
 func (tp *Tape) Minimum(a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Minimum(a, b)
+	}
 	return tp.binary(a, b, func(x, y float32) float32 { return min(x, y) },
 		func(x, y, _ float32) float32 { return b2f(x <= y) }, func(x, y, _ float32) float32 { return b2f(y < x) })
 }
@@ -268,6 +283,9 @@ func (tp *Tape) Minimum(a, b *Var) *Var {
 // Maximum returns max(a, b) element-wise with NumPy broadcasting; on ties
 // the gradient goes to a.
 func (tp *Tape) Maximum(a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Maximum(a, b)
+	}
 	return tp.binary(a, b, func(x, y float32) float32 { return max(x, y) },
 		func(x, y, _ float32) float32 { return b2f(x >= y) }, func(x, y, _ float32) float32 { return b2f(y > x) })
 }
@@ -282,6 +300,9 @@ func b2f(b bool) float32 {
 // Clamp limits a to [lo, hi] element-wise; the gradient passes where
 // lo < a < hi (and is 0 where clamped). Shape unchanged.
 func (tp *Tape) Clamp(a *Var, lo, hi float32) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Clamp(a, lo, hi)
+	}
 	return tp.unary(a, func(x float32) float32 { return min(max(x, lo), hi) },
 		func(x, _ float32) float32 { return b2f(x > lo && x < hi) })
 }
@@ -289,6 +310,9 @@ func (tp *Tape) Clamp(a *Var, lo, hi float32) *Var {
 // Where returns a where cond is non-zero and b elsewhere. cond, a and b
 // share one shape; gradients flow to the selected side only.
 func (tp *Tape) Where(cond *tensor.Tensor, a, b *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Where(cond, a, b)
+	}
 	if !tensor.SameShape(cond.Shape, a.Value.Shape) || !tensor.SameShape(a.Value.Shape, b.Value.Shape) {
 		panic(fmt.Sprintf("ag: Where shapes cond %v a %v b %v", cond.Shape, a.Value.Shape, b.Value.Shape))
 	}

@@ -23,6 +23,9 @@ func chunks(n, minPer int, fn func(part, lo, hi int)) int {
 // x (..., C), weight (C), bias (C) -> (..., C);
 // y = (x - mean)/sqrt(var + eps)·weight + bias with the biased variance.
 func (tp *Tape) LayerNorm(x, weight, bias *Var, eps float32) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.LayerNorm(x, weight, bias, eps)
+	}
 	rows, c := rowsOf(x.Value.Shape)
 	if !tensor.SameShape(weight.Value.Shape, []int{c}) || !tensor.SameShape(bias.Value.Shape, []int{c}) {
 		panic(fmt.Sprintf("ag: LayerNorm of %v with weight %v bias %v", x.Value.Shape, weight.Value.Shape, bias.Value.Shape))
@@ -95,6 +98,9 @@ type attnArgs struct {
 // -> (B, T, C), softmax(q·kᵀ/√(C/H) with causal mask)·v per head, heads
 // concatenated along the last axis.
 func (tp *Tape) Attention(qkv *Var, heads int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Attention(qkv, heads)
+	}
 	s := qkv.Value.Shape
 	if len(s) != 3 || s[2]%3 != 0 || heads <= 0 || (s[2]/3)%heads != 0 {
 		panic(fmt.Sprintf("ag: Attention of %v with %d heads", s, heads))
@@ -109,6 +115,9 @@ func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 // position i + Tk - Tq and attends keys up to that position (the layout of
 // a key/value cache).
 func (tp *Tape) AttentionQKV(q, k, v *Var, heads int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.AttentionQKV(q, k, v, heads)
+	}
 	qs, ks, vs := q.Value.Shape, k.Value.Shape, v.Value.Shape
 	if len(qs) != 3 || !tensor.SameShape(ks, vs) || len(ks) != 3 || ks[0] != qs[0] || ks[2] != qs[2] ||
 		ks[1] < qs[1] || heads <= 0 || qs[2]%heads != 0 {

@@ -11,6 +11,9 @@ import (
 // and may repeat. w can be any 2-D Var, so this also picks rows out of
 // activations (e.g. the hidden state at each sequence's last token).
 func (tp *Tape) Embedding(w *Var, ids []int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Embedding(w, ids)
+	}
 	ws := w.Value.Shape
 	if len(ws) != 2 {
 		panic(fmt.Sprintf("ag: Embedding table must be 2-D, got %v", ws))
@@ -44,6 +47,9 @@ func (tp *Tape) Embedding(w *Var, ids []int) *Var {
 // x (..., V), idx with one id per row -> (...). Typical use: the
 // log-probability of each sampled token from log-softmax output.
 func (tp *Tape) TakeAlongLast(x *Var, idx []int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.TakeAlongLast(x, idx)
+	}
 	rows, n := rowsOf(x.Value.Shape)
 	if len(idx) != rows {
 		panic(fmt.Sprintf("ag: TakeAlongLast with %d ids for %d rows of %v", len(idx), rows, x.Value.Shape))

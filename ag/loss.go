@@ -13,6 +13,9 @@ import (
 // The gradient (softmax - onehot)/count is formed during the forward pass,
 // so the V-wide rows are read once per direction.
 func (tp *Tape) CrossEntropy(logits *Var, targets []int, ignore int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.CrossEntropy(logits, targets, ignore)
+	}
 	rows, n := rowsOf(logits.Value.Shape)
 	if len(targets) != rows {
 		panic(fmt.Sprintf("ag: CrossEntropy with %d targets for %d rows of %v", len(targets), rows, logits.Value.Shape))
@@ -87,6 +90,9 @@ func (tp *Tape) CrossEntropy(logits *Var, targets []int, ignore int) *Var {
 // MaskedMean returns Σ x·mask / Σ mask over all elements, shape (1); mask
 // has x's shape (typically 0/1 per token). An all-zero mask gives 0.
 func (tp *Tape) MaskedMean(x *Var, mask *tensor.Tensor) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.MaskedMean(x, mask)
+	}
 	if !tensor.SameShape(x.Value.Shape, mask.Shape) {
 		panic(fmt.Sprintf("ag: MaskedMean of %v with mask %v", x.Value.Shape, mask.Shape))
 	}
@@ -122,6 +128,9 @@ var lmChunk = 512
 // chunks whose logits live in one reused buffer; the gradients with respect
 // to h and w are formed in the same pass and scaled in backward.
 func (tp *Tape) LinearCrossEntropy(h, w *Var, targets []int, ignore int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.LinearCrossEntropy(h, w, targets, ignore)
+	}
 	hs, ws := h.Value.Shape, w.Value.Shape
 	if len(ws) != 2 || len(hs) < 1 || hs[len(hs)-1] != ws[1] {
 		panic(fmt.Sprintf("ag: LinearCrossEntropy of h %v with w %v", hs, ws))

@@ -14,6 +14,9 @@ import (
 //	a (M, K)      · b (..., K, N) -> (..., M, N)   (a shared by every batch)
 //	a (..., M, K) · b (..., K, N) -> (..., M, N)   (same batch dims)
 func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.MatMul(a, b, transA, transB)
+	}
 	as, bs := a.Value.Shape, b.Value.Shape
 	if len(as) < 2 || len(bs) < 2 {
 		panic(fmt.Sprintf("ag: MatMul needs rank >= 2, got %v and %v", as, bs))
@@ -112,6 +115,9 @@ func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
 // Linear returns x·w + bias, the affine map with GPT-2's Conv1D layout:
 // x (..., In), w (In, Out), bias (Out) or nil -> (..., Out).
 func (tp *Tape) Linear(x, w, bias *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Linear(x, w, bias)
+	}
 	xs, ws := x.Value.Shape, w.Value.Shape
 	if len(ws) != 2 || len(xs) < 1 || xs[len(xs)-1] != ws[0] {
 		panic(fmt.Sprintf("ag: Linear of x %v with w %v", xs, ws))

@@ -30,11 +30,17 @@ func reducedShape(shape []int, axis int, keepdim bool) []int {
 // Sum sums a over axis: (..., N, ...) -> (..., 1, ...) with keepdim, else
 // the axis is dropped.
 func (tp *Tape) Sum(a *Var, axis int, keepdim bool) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Sum(a, axis, keepdim)
+	}
 	return tp.sumScaled(a, axis, keepdim, 1)
 }
 
 // Mean averages a over axis; shapes as Sum.
 func (tp *Tape) Mean(a *Var, axis int, keepdim bool) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Mean(a, axis, keepdim)
+	}
 	_, n, _, _ := axisSplit(a.Value.Shape, axis)
 	return tp.sumScaled(a, axis, keepdim, 1/float32(n))
 }
@@ -88,6 +94,9 @@ func (tp *Tape) MeanAll(a *Var) *Var {
 // Max takes the maximum over axis; shapes as Sum. The gradient goes to the
 // first maximal element.
 func (tp *Tape) Max(a *Var, axis int, keepdim bool) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Max(a, axis, keepdim)
+	}
 	outer, n, inner, ax := axisSplit(a.Value.Shape, axis)
 	out := tp.newVar(reducedShape(a.Value.Shape, ax, keepdim), a)
 	x, y := a.Value.Data, out.Value.Data
@@ -136,6 +145,9 @@ func rowGrain(n int) int { return max(1, grain/max(n, 1)) }
 
 // Softmax normalises exp(a) over the last axis. Shape unchanged.
 func (tp *Tape) Softmax(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Softmax(a)
+	}
 	rows, n := rowsOf(a.Value.Shape)
 	out := tp.newVar(a.Value.Shape, a)
 	x, y := a.Value.Data, out.Value.Data
@@ -180,6 +192,9 @@ func logSumExp(x, scratch []float32) float32 {
 
 // LogSoftmax returns a - log Σ exp(a) over the last axis. Shape unchanged.
 func (tp *Tape) LogSoftmax(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.LogSoftmax(a)
+	}
 	rows, n := rowsOf(a.Value.Shape)
 	out := tp.newVar(a.Value.Shape, a)
 	x, y := a.Value.Data, out.Value.Data

@@ -9,6 +9,9 @@ import (
 // Reshape returns a with a new shape of the same size (one dimension may be
 // -1). The value shares a's storage.
 func (tp *Tape) Reshape(a *Var, shape ...int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Reshape(a, shape...)
+	}
 	view := a.Value.Reshape(shape...)
 	out := &Var{Value: view, tape: tp, requires: a.requires && !tp.NoGrad}
 	tp.record(out, func() { tp.accumulate(a, out.Grad.Data) })
@@ -34,6 +37,9 @@ func (tp *Tape) Transpose(a *Var, i, j int) *Var {
 
 // Permute reorders axes: output axis k is input axis perm[k].
 func (tp *Tape) Permute(a *Var, perm ...int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Permute(a, perm...)
+	}
 	in := a.Value.Shape
 	if len(perm) != len(in) {
 		panic(fmt.Sprintf("ag: Permute %v of shape %v", perm, in))
@@ -110,6 +116,9 @@ func walkPermute(in []int, perm []int, fn func(o, i, n int)) {
 
 // Slice keeps indices [lo, hi) of axis: (..., N, ...) -> (..., hi-lo, ...).
 func (tp *Tape) Slice(a *Var, axis, lo, hi int) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Slice(a, axis, lo, hi)
+	}
 	outer, n, inner, ax := axisSplit(a.Value.Shape, axis)
 	if lo < 0 || hi > n || lo > hi {
 		panic(fmt.Sprintf("ag: Slice [%d, %d) of axis %d with size %d", lo, hi, ax, n))
@@ -136,6 +145,9 @@ func (tp *Tape) Slice(a *Var, axis, lo, hi int) *Var {
 
 // Concat joins vs along axis; all other dimensions must agree.
 func (tp *Tape) Concat(axis int, vs ...*Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Concat(axis, vs...)
+	}
 	if len(vs) == 0 {
 		panic("ag: Concat of nothing")
 	}
@@ -189,6 +201,9 @@ func (tp *Tape) Concat(axis int, vs ...*Var) *Var {
 
 // Stack joins equally shaped vs along a new axis placed at axis.
 func (tp *Tape) Stack(axis int, vs ...*Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Stack(axis, vs...)
+	}
 	if len(vs) == 0 {
 		panic("ag: Stack of nothing")
 	}

@@ -95,6 +95,8 @@ type Tape struct {
 	// and outputs do not require gradients.
 	NoGrad bool
 
+	tracer Tracer // set by NewTracingTape: ops go to the tracer
+
 	nodes []node
 	free  map[int][]pooled // available buffers by capacity (size class)
 	used  [][]float32      // buffers handed out since the last Reset, full capacity

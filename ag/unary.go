@@ -34,27 +34,42 @@ func (tp *Tape) unary(a *Var, f func(x float32) float32, df func(x, y float32) f
 
 // Exp returns e**a element-wise. Shape unchanged.
 func (tp *Tape) Exp(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Exp(a)
+	}
 	return tp.unary(a, tensor.Exp, func(_, y float32) float32 { return y })
 }
 
 // Log returns the natural logarithm element-wise. Shape unchanged.
 func (tp *Tape) Log(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Log(a)
+	}
 	return tp.unary(a, func(x float32) float32 { return float32(math.Log(float64(x))) },
 		func(x, _ float32) float32 { return 1 / x })
 }
 
 // Tanh returns tanh(a) element-wise. Shape unchanged.
 func (tp *Tape) Tanh(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Tanh(a)
+	}
 	return tp.unary(a, tensor.Tanh, func(_, y float32) float32 { return 1 - y*y })
 }
 
 // Sigmoid returns 1/(1+e**-a) element-wise. Shape unchanged.
 func (tp *Tape) Sigmoid(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Sigmoid(a)
+	}
 	return tp.unary(a, tensor.Sigmoid, func(_, y float32) float32 { return y * (1 - y) })
 }
 
 // ReLU returns max(a, 0) element-wise (gradient 0 at 0). Shape unchanged.
 func (tp *Tape) ReLU(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.ReLU(a)
+	}
 	return tp.unary(a, func(x float32) float32 { return max(x, 0) },
 		func(x, _ float32) float32 {
 			if x > 0 {
@@ -66,12 +81,18 @@ func (tp *Tape) ReLU(a *Var) *Var {
 
 // Sqrt returns the square root element-wise. Shape unchanged.
 func (tp *Tape) Sqrt(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Sqrt(a)
+	}
 	return tp.unary(a, func(x float32) float32 { return float32(math.Sqrt(float64(x))) },
 		func(_, y float32) float32 { return 0.5 / y })
 }
 
 // Square returns a² element-wise. Shape unchanged.
 func (tp *Tape) Square(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Square(a)
+	}
 	return tp.unary(a, func(x float32) float32 { return x * x }, func(x, _ float32) float32 { return 2 * x })
 }
 
@@ -80,6 +101,9 @@ func (tp *Tape) Neg(a *Var) *Var { return tp.Scale(a, -1) }
 
 // Abs returns |a| element-wise (gradient 0 at 0). Shape unchanged.
 func (tp *Tape) Abs(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Abs(a)
+	}
 	return tp.unary(a, func(x float32) float32 { return float32(math.Abs(float64(x))) },
 		func(x, _ float32) float32 {
 			switch {
@@ -94,6 +118,9 @@ func (tp *Tape) Abs(a *Var) *Var {
 
 // Scale returns s*a. Shape unchanged.
 func (tp *Tape) Scale(a *Var, s float32) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.Scale(a, s)
+	}
 	out := tp.newVar(a.Value.Shape, a)
 	x, y := a.Value.Data, out.Value.Data
 	pfor(len(x), func(lo, hi int) {
@@ -114,6 +141,9 @@ func (tp *Tape) Scale(a *Var, s float32) *Var {
 
 // AddScalar returns a+s. Shape unchanged.
 func (tp *Tape) AddScalar(a *Var, s float32) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.AddScalar(a, s)
+	}
 	out := tp.newVar(a.Value.Shape, a)
 	x, y := a.Value.Data, out.Value.Data
 	pfor(len(x), func(lo, hi int) {
@@ -133,6 +163,9 @@ func addTo(dst, src []float32) {
 // GELU returns the tanh approximation of the Gaussian error linear unit,
 // 0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))), as GPT-2 uses. Shape unchanged.
 func (tp *Tape) GELU(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.GELU(a)
+	}
 	out := tp.newVar(a.Value.Shape, a)
 	x, y := a.Value.Data, out.Value.Data
 	pfor(len(x), func(lo, hi int) { tensor.GELU(y[lo:hi], x[lo:hi]) })
@@ -154,6 +187,9 @@ func (tp *Tape) GELU(a *Var) *Var {
 // stable for large |a| (Bradley-Terry and DPO losses are -LogSigmoid of a
 // margin). Shape unchanged.
 func (tp *Tape) LogSigmoid(a *Var) *Var {
+	if tp.tracer != nil {
+		return tp.tracer.LogSigmoid(a)
+	}
 	return tp.unary(a, func(x float32) float32 {
 		return min(x, 0) - float32(math.Log1p(float64(tensor.Exp(-abs32(x)))))
 	}, func(x, _ float32) float32 { return tensor.Sigmoid(-x) })

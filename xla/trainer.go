@@ -1,0 +1,414 @@
+package xla
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph ops read like the math they build
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"rlhf/ag"
+	"rlhf/nn"
+	"rlhf/optim"
+	"rlhf/tensor"
+)
+
+// Func is model or loss code written against the ag op vocabulary: it runs
+// the ops on tp and returns one result (a loss for Step and Gradients).
+type Func func(tp *ag.Tape) *ag.Var
+
+// Config sets the optimiser of a Trainer; it mirrors optim.AdamW and
+// optim.ClipGradNorm so that a step here equals a step on the CPU engine.
+type Config struct {
+	AdamW optim.AdamWConfig
+	// ClipNorm clips the global gradient L2 norm to this value; 0 disables.
+	ClipNorm float64
+}
+
+// kind names the three executables a Trainer builds from one Func.
+type kind int
+
+const (
+	kindForward kind = iota // params, data -> result
+	kindGrad                // params, data -> loss, gradients
+	kindStep                // params, moments, lr, bias corrections, data -> loss, norm, params, moments
+)
+
+// entry is one compiled executable and the trace that built it.
+type entry struct {
+	ops  []opRec
+	out  int    // index of the op whose result the Func returned
+	used []bool // params the Func read (the others get no update)
+	g    *Graph
+}
+
+// Trainer keeps a model's parameters and AdamW moments on a GoMLX backend
+// and runs forward passes, gradients and whole training steps (forward,
+// loss, backward, clipping, AdamW) as one compiled executable per shape.
+// The first call with a new op sequence or new data shapes traces and
+// compiles; later calls replay the cached trace to collect the step's host
+// data (token ids, targets, masks) and run the executable. Constants baked
+// into the ops (Scale factors, clip ranges) are part of the cache key.
+//
+// The Vars of params keep their host values until Sync copies the device
+// state back (e.g. before saving a checkpoint).
+type Trainer struct {
+	Backend backends.Backend
+	Params  []nn.NamedParam
+	Config  Config
+	Steps   int // AdamW updates taken so far
+
+	p, m, v []*tensors.Tensor // device state, one per param
+	decay   []bool
+	cache   [3][]*entry
+	last    *entry // the entry of the latest run
+}
+
+// NewTrainer uploads params (and zero AdamW moments) to backend.
+func NewTrainer(backend backends.Backend, params []nn.NamedParam, cfg Config) (*Trainer, error) {
+	if backend == nil {
+		return nil, errors.New("xla: nil backend")
+	}
+	if len(params) == 0 {
+		return nil, errors.New("xla: no parameters")
+	}
+	t := &Trainer{Backend: backend, Params: params, Config: cfg}
+	for _, np := range params {
+		s := np.P.Value.Shape
+		t.p = append(t.p, tensors.FromFlatDataAndDimensions(slices.Clone(np.P.Value.Data), s...))
+		t.m = append(t.m, tensors.FromShape(shapes.Make(dtypes.Float32, s...)))
+		t.v = append(t.v, tensors.FromShape(shapes.Make(dtypes.Float32, s...)))
+		t.decay = append(t.decay, cfg.AdamW.NoDecay == nil || !cfg.AdamW.NoDecay(np.Name, np.P))
+	}
+	return t, nil
+}
+
+// Compiled returns the number of executables built so far.
+func (t *Trainer) Compiled() int { return len(t.cache[0]) + len(t.cache[1]) + len(t.cache[2]) }
+
+// Upload copies the host values of the params (and, when o is not nil, its
+// moments and step count) to the device, e.g. after loading a checkpoint.
+func (t *Trainer) Upload(o *optim.AdamW) error {
+	for i, np := range t.Params {
+		t.p[i] = tensors.FromFlatDataAndDimensions(slices.Clone(np.P.Value.Data), np.P.Value.Shape...)
+		if o != nil {
+			if len(o.M) != len(t.Params) {
+				return fmt.Errorf("xla: upload optimiser with %d moments for %d params", len(o.M), len(t.Params))
+			}
+			t.m[i] = tensors.FromFlatDataAndDimensions(slices.Clone(o.M[i].Data), np.P.Value.Shape...)
+			t.v[i] = tensors.FromFlatDataAndDimensions(slices.Clone(o.V[i].Data), np.P.Value.Shape...)
+		}
+	}
+	if o != nil {
+		t.Steps = o.Steps
+	}
+	return nil
+}
+
+// Sync copies the device parameters into the params' host tensors and, when
+// o is not nil, the AdamW moments and step count into o (built over the same
+// params), so that checkpoints save exactly what the device trains.
+func (t *Trainer) Sync(o *optim.AdamW) error {
+	for i, np := range t.Params {
+		if err := copyOut(np.P.Value.Data, t.p[i]); err != nil {
+			return fmt.Errorf("xla: sync %s: %w", np.Name, err)
+		}
+		if o != nil {
+			if err := copyOut(o.M[i].Data, t.m[i]); err != nil {
+				return fmt.Errorf("xla: sync moments of %s: %w", np.Name, err)
+			}
+			if err := copyOut(o.V[i].Data, t.v[i]); err != nil {
+				return fmt.Errorf("xla: sync moments of %s: %w", np.Name, err)
+			}
+		}
+	}
+	if o != nil {
+		o.Steps = t.Steps
+	}
+	return nil
+}
+
+func copyOut(dst []float32, x *tensors.Tensor) error {
+	return tensors.ConstFlatData(x, func(flat []float32) {
+		if len(flat) == len(dst) {
+			copy(dst, flat)
+		}
+	})
+}
+
+func toHost(x *tensors.Tensor) (*tensor.Tensor, error) {
+	d, err := tensors.CopyFlatData[float32](x)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.FromSlice(d, x.Shape().Dimensions...), nil
+}
+
+// Forward runs f (no gradients) and returns its result on the host.
+func (t *Trainer) Forward(f Func) (*tensor.Tensor, error) {
+	outs, err := t.run(kindForward, f, nil)
+	if err != nil {
+		return nil, err
+	}
+	return toHost(outs[0])
+}
+
+// Gradients evaluates the loss f and its gradient with respect to every
+// param; params f does not read get a nil gradient.
+func (t *Trainer) Gradients(f Func) (loss float32, grads []*tensor.Tensor, err error) {
+	outs, err := t.run(kindGrad, f, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	l, err := toHost(outs[0])
+	if err != nil {
+		return 0, nil, err
+	}
+	grads = make([]*tensor.Tensor, len(t.Params))
+	e := t.last
+	k := 1
+	for i := range t.Params {
+		if !e.used[i] {
+			continue
+		}
+		if grads[i], err = toHost(outs[k]); err != nil {
+			return 0, nil, err
+		}
+		grads[i].Shape = slices.Clone(t.Params[i].P.Value.Shape)
+		k++
+	}
+	return l.Data[0], grads, nil
+}
+
+// Step takes one training step with learning rate lr: loss f, gradients,
+// global-norm clipping (Config.ClipNorm) and AdamW, all on the device. It
+// returns the loss and the gradient norm before clipping. Params f does not
+// read are left unchanged.
+func (t *Trainer) Step(lr float32, f Func) (loss float32, gradNorm float64, err error) {
+	c := t.Config.AdamW
+	n := t.Steps + 1
+	bc1 := float32(1 - math.Pow(float64(c.Beta1), float64(n)))
+	bc2 := float32(1 - math.Pow(float64(c.Beta2), float64(n)))
+	scalars := []*tensors.Tensor{tensors.FromScalar(lr), tensors.FromScalar(bc1), tensors.FromScalar(bc2)}
+	outs, err := t.run(kindStep, f, scalars)
+	if err != nil {
+		return 0, 0, err
+	}
+	l, err := toHost(outs[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	nrm, err := toHost(outs[1])
+	if err != nil {
+		return 0, 0, err
+	}
+	np := len(t.Params)
+	old := slices.Concat(t.p, t.m, t.v)
+	copy(t.p, outs[2:2+np])
+	copy(t.m, outs[2+np:2+2*np])
+	copy(t.v, outs[2+2*np:2+3*np])
+	for _, x := range old {
+		if !slices.Contains(outs, x) {
+			_ = x.FinalizeAll()
+		}
+	}
+	t.Steps = n
+	return l.Data[0], float64(nrm.Data[0]), nil
+}
+
+// run finds (or builds) the executable of kind k for f and runs it.
+func (t *Trainer) run(k kind, f Func, scalars []*tensors.Tensor) ([]*tensors.Tensor, error) {
+	e, feeds, err := t.replay(k, f)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		if e, feeds, err = t.build(k, f); err != nil {
+			return nil, err
+		}
+		t.cache[k] = append(t.cache[k], e)
+	}
+	t.last = e
+	var in []any
+	for _, x := range t.p {
+		in = append(in, x)
+	}
+	if k == kindStep {
+		for _, x := range slices.Concat(t.m, t.v, scalars) {
+			in = append(in, x)
+		}
+	}
+	for _, x := range feeds {
+		in = append(in, x)
+	}
+	return runGraph(e.g, in)
+}
+
+func runGraph(g *Graph, in []any) (outs []*tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("xla: run: %v", r)
+		}
+	}()
+	return g.Run(in...), nil
+}
+
+// replay walks f against the cached traces of kind k; it returns a nil
+// entry when none matches.
+func (t *Trainer) replay(k kind, f Func) (e *entry, feeds []any, err error) {
+	if len(t.cache[k]) == 0 {
+		return nil, nil, nil
+	}
+	tr := newTracer(nil)
+	for _, np := range t.Params {
+		tr.bind(np.P, nil)
+	}
+	tr.cands = slices.Clone(t.cache[k])
+	var res *ag.Var
+	diverged := false
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(errDiverged); ok {
+					diverged = true
+					return
+				}
+				err = fmt.Errorf("xla: trace: %v", r)
+			}
+		}()
+		res = f(ag.NewTracingTape(tr))
+	}()
+	if err != nil || diverged {
+		return nil, nil, err
+	}
+	idx, ok := tr.index[res]
+	if !ok {
+		return nil, nil, nil
+	}
+	for _, c := range tr.cands {
+		if len(c.ops) == tr.n && idx == c.out {
+			for _, x := range tr.feeds {
+				feeds = append(feeds, x)
+			}
+			return c, feeds, nil
+		}
+	}
+	return nil, nil, nil
+}
+
+// build traces f into a new graph of kind k and compiles it.
+func (t *Trainer) build(k kind, f Func) (e *entry, feeds []any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("xla: build graph: %v", r)
+		}
+	}()
+	g := NewGraph(t.Backend, fmt.Sprintf("rlhf_%d_%d", k, len(t.cache[k])))
+	tr := newTracer(g)
+	np := len(t.Params)
+	pn := make([]*Node, np)
+	for i, p := range t.Params {
+		pn[i] = Parameter(g, p.Name, shapes.Make(dtypes.Float32, p.P.Value.Shape...))
+		tr.bind(p.P, pn[i])
+	}
+	var mn, vn []*Node
+	var lr, bc1, bc2 *Node
+	if k == kindStep {
+		for i, p := range t.Params {
+			mn = append(mn, Parameter(g, "m."+p.Name, pn[i].Shape()))
+		}
+		for i, p := range t.Params {
+			vn = append(vn, Parameter(g, "v."+p.Name, pn[i].Shape()))
+		}
+		s := shapes.Make(dtypes.Float32)
+		lr, bc1, bc2 = Parameter(g, "lr", s), Parameter(g, "bc1", s), Parameter(g, "bc2", s)
+	}
+	tr.used = map[*Node]bool{}
+	res := f(ag.NewTracingTape(tr))
+	out, ok := tr.nodes[res]
+	if !ok || out == nil {
+		return nil, nil, errors.New("xla: the function returned a Var it did not compute")
+	}
+	e = &entry{ops: tr.ops, out: tr.index[res], g: g, used: make([]bool, np)}
+	var used []*Node
+	for i, n := range pn {
+		e.used[i] = tr.used[n]
+		if e.used[i] {
+			used = append(used, n)
+		}
+	}
+	var outs []*Node
+	switch k {
+	case kindForward:
+		outs = []*Node{out}
+	case kindGrad, kindStep:
+		if out.Shape().Size() != 1 {
+			return nil, nil, fmt.Errorf("xla: loss has shape %v, want one element", out.Shape().Dimensions)
+		}
+		loss := Reshape(out)
+		grads := Gradient(loss, used...)
+		if k == kindGrad {
+			outs = append([]*Node{loss}, grads...)
+			break
+		}
+		outs = t.adamW(loss, pn, mn, vn, e.used, grads, lr, bc1, bc2)
+	}
+	g.Compile(outs...)
+	for _, x := range tr.feeds {
+		feeds = append(feeds, x)
+	}
+	return e, feeds, nil
+}
+
+// adamW builds clipping and the AdamW update; it returns loss, norm, the new
+// params, first and second moments.
+func (t *Trainer) adamW(loss *Node, p, m, v []*Node, used []bool, grads []*Node, lr, bc1, bc2 *Node) []*Node {
+	c := t.Config.AdamW
+	g := loss.Graph()
+	var sq *Node
+	for _, gr := range grads {
+		s := ReduceAllSum(Mul(gr, gr))
+		if sq == nil {
+			sq = s
+		} else {
+			sq = Add(sq, s)
+		}
+	}
+	norm := f32(g, 0)
+	if sq != nil {
+		norm = Sqrt(sq)
+	}
+	scale := f32(g, 1)
+	if t.Config.ClipNorm > 0 {
+		mx := f32(g, t.Config.ClipNorm)
+		scale = Where(GreaterThan(norm, mx), Div(mx, AddScalar(norm, 1e-6)), f32(g, 1))
+	}
+	np := len(p)
+	newP, newM, newV := make([]*Node, np), make([]*Node, np), make([]*Node, np)
+	step := Div(lr, bc1)
+	invBC2 := Inverse(bc2)
+	k := 0
+	for i := range p {
+		if !used[i] {
+			newP[i], newM[i], newV[i] = Identity(p[i]), Identity(m[i]), Identity(v[i])
+			continue
+		}
+		gr := Mul(grads[k], scale)
+		k++
+		mi := Add(MulScalar(m[i], float64(c.Beta1)), MulScalar(gr, float64(1-c.Beta1)))
+		vi := Add(MulScalar(v[i], float64(c.Beta2)), MulScalar(Mul(gr, gr), float64(1-c.Beta2)))
+		den := AddScalar(Sqrt(Mul(vi, invBC2)), float64(c.Eps))
+		w := p[i]
+		if t.decay[i] {
+			w = Mul(w, Sub(f32(g, 1), MulScalar(lr, float64(c.WeightDecay))))
+		}
+		newP[i] = Sub(w, Mul(step, Div(mi, den)))
+		newM[i], newV[i] = mi, vi
+	}
+	return slices.Concat([]*Node{loss, norm}, newP, newM, newV)
+}
