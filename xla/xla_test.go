@@ -503,3 +503,36 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 	compareGrads(t, back.Params(), loss(back), tr2)
 }
+
+// Params a loss does not read keep their values and moments through Step.
+func TestStepLeavesUnusedParams(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	val := mlp.NewValue(r, 3, []int{4})
+	spare := ag.NewParam(tensor.FromSlice([]float32{1, -2, 3}, 3))
+	ps := append(val.Params("critic"), nn.NamedParam{Name: "spare", P: spare})
+	cfg := optim.DefaultAdamW()
+	cfg.WeightDecay = 0.5
+	tr, err := xla.NewTrainer(open(t), ps, xla.Config{AdamW: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := tensor.FromSlice([]float32{0.5, -1, 2, 1, 0, -0.5}, 2, 3)
+	before := slices.Clone(val.Net.Layers[0].W.Value.Data)
+	for range 2 {
+		if _, _, err := tr.Step(0.1, func(tp *ag.Tape) *ag.Var {
+			return tp.MeanAll(tp.Square(val.Forward(tp, ag.Const(obs))))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := optim.NewAdamW(ps, cfg)
+	if err := tr.Sync(o); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(spare.Value.Data, []float32{1, -2, 3}) || slices.ContainsFunc(o.M[len(ps)-1].Data, func(x float32) bool { return x != 0 }) {
+		t.Fatalf("unused param changed: %v, moments %v", spare.Value.Data, o.M[len(ps)-1].Data)
+	}
+	if slices.Equal(val.Net.Layers[0].W.Value.Data, before) {
+		t.Fatal("used param unchanged after two steps")
+	}
+}
