@@ -39,6 +39,10 @@ const (
 	kindStep                // params, moments, lr, bias corrections, data -> loss, norm, params, moments
 )
 
+// maxCached bounds the executables kept per kind; the oldest goes first
+// (a loss whose baked-in constants change every step recompiles every step).
+const maxCached = 16
+
 // entry is one compiled executable and the trace that built it.
 type entry struct {
 	ops  []opRec
@@ -230,6 +234,10 @@ func (t *Trainer) run(k kind, f Func, scalars []*tensors.Tensor) ([]*tensors.Ten
 	if e == nil {
 		if e, feeds, err = t.build(k, f); err != nil {
 			return nil, err
+		}
+		if len(t.cache[k]) == maxCached {
+			t.cache[k][0].g.Finalize()
+			t.cache[k] = slices.Delete(t.cache[k], 0, 1)
 		}
 		t.cache[k] = append(t.cache[k], e)
 	}

@@ -536,3 +536,26 @@ func TestStepLeavesUnusedParams(t *testing.T) {
 		t.Fatal("used param unchanged after two steps")
 	}
 }
+
+// A constant that changes on every call compiles every call, but the cache
+// stays bounded and each result is right.
+func TestCacheBounded(t *testing.T) {
+	p := ag.NewParam(tensor.FromSlice([]float32{1, 2}, 2))
+	tr, err := xla.NewTrainer(open(t), []nn.NamedParam{{Name: "p", P: p}}, xla.Config{AdamW: optim.DefaultAdamW()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		s := float32(i)
+		got, err := tr.Forward(func(tp *ag.Tape) *ag.Var { return tp.Scale(p, s) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Data, []float32{s, 2 * s}) {
+			t.Fatalf("scale %g: %v", s, got.Data)
+		}
+	}
+	if c := tr.Compiled(); c > 16 {
+		t.Fatalf("%d executables kept", c)
+	}
+}
