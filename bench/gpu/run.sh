@@ -88,7 +88,7 @@ run go_tiny 120 "$BIN/xlabench" -device "$DEV" -model tiny -batch 16 -steps 50 -
 # if the strict run fails (XLA's GPU kernels sum in other orders).
 run parity_gpu 150 "$BIN/xla.test" -test.v -device "$DEV"
 if ! grep -q '^PASS' "$OUT/parity_gpu.out"; then
-	run parity_gpu_loose 120 "$BIN/xla.test" -test.v -test.run 'TestGPT|TestAdamW|TestMLP' -device "$DEV" -atol 1e-4 -rtol 1e-3
+	run parity_gpu_loose 120 "$BIN/xla.test" -test.v -test.run 'TestGPT|TestAdamW|TestMLP' -device "$DEV" -atol 1e-3 -rtol 1e-2
 fi
 run go_gpt2 150 "$BIN/xlabench" -device "$DEV" -model gpt2 -batch 8 -steps 10 -warmup 3
 run torch_eager_tiny 60 python3 bench/gpu/torch_gpt.py --model tiny --batch 16 --mode eager --steps 50 --warmup 5
