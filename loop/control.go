@@ -120,6 +120,9 @@ type Control struct {
 	Trainer *ppo.Trainer
 	// Ensemble is the reward model; nil for a true-reward run.
 	Ensemble *reward.Ensemble
+	// Stop, if set, is asked at each PPO iteration boundary whether to halt;
+	// on true Run writes a checkpoint and returns ErrStopped.
+	Stop func(ctx context.Context) (bool, error)
 
 	st     controlState
 	pool   *pool
@@ -433,6 +436,18 @@ func (c *Control) Run(ctx context.Context) (ControlResult, error) {
 	}
 	step0 := tr.GlobalStep
 	for tr.Iteration < total {
+		if c.Stop != nil {
+			halt, err := c.Stop(ctx)
+			if err != nil {
+				return stopped(fmt.Errorf("loop: stop check: %w", err))
+			}
+			if halt {
+				if err := save(); err != nil {
+					return ControlResult{}, err
+				}
+				return ControlResult{}, ErrStopped
+			}
+		}
 		stats, err := tr.Iterate(ctx)
 		if err != nil {
 			return stopped(fmt.Errorf("loop: %w", err))
