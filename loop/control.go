@@ -442,6 +442,13 @@ func (c *Control) Run(ctx context.Context) (ControlResult, error) {
 				return stopped(fmt.Errorf("loop: stop check: %w", err))
 			}
 			if halt {
+				if broker != nil {
+					broker.Close()
+					// Answers that arrived since the last poll are kept.
+					if err := c.addAnswers(broker.Poll(), labels); err != nil {
+						return ControlResult{}, err
+					}
+				}
 				if err := save(); err != nil {
 					return ControlResult{}, err
 				}
