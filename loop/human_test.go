@@ -184,6 +184,7 @@ func checkStoreLabels(t *testing.T, s store.Store, runID string, res ControlResu
 	}
 	per := map[int64]int{}
 	cantTell, late := 0, 0
+	dropped := map[string]bool{}
 	for _, l := range ls {
 		if l.Choice == store.Skip {
 			continue
@@ -198,6 +199,7 @@ func checkStoreLabels(t *testing.T, s store.Store, runID string, res ControlResu
 		}
 		if l.Choice == store.CantTell {
 			cantTell++
+			dropped[storeToLoop[l.QueryID]] = true
 		}
 	}
 	// Answers that arrive after the loop's last poll of a finished run (at
@@ -206,7 +208,12 @@ func checkStoreLabels(t *testing.T, s store.Store, runID string, res ControlResu
 		t.Errorf("%d queries labelled in the store (%d after the end), loop received %d (slack %d)", len(per), late, res.LabelsReceived, slack)
 	}
 	recs := readLabels(t, dir)
-	if len(recs) != res.LabelsUsed || res.LabelsUsed > res.LabelsReceived-cantTell {
+	for _, r := range recs {
+		if dropped[r.QueryID] {
+			t.Errorf("query %s was answered cant_tell but trained on", r.QueryID)
+		}
+	}
+	if len(recs) != res.LabelsUsed || res.LabelsUsed > res.LabelsReceived || res.LabelsReceived-res.LabelsUsed > cantTell {
 		t.Errorf("%d training records, %d used, %d received, %d cant_tell", len(recs), res.LabelsUsed, res.LabelsReceived, cantTell)
 	}
 }
