@@ -71,7 +71,7 @@ func DefaultConfig(obsDim, discrete, actDim int) Config {
 		Hidden: []int{64, 64}, Slope: 0.01, Members: 3,
 		LR: 1e-3, BatchSize: 32, ClipNorm: 10,
 		Eps: PaperEps, ValFraction: 1 / math.E,
-		L2: 1e-3, L2Low: 1.1, L2High: 1.5, L2Factor: 1.5, L2Min: 1e-7, L2Max: 10,
+		L2: 1e-3, L2Low: 1.1, L2High: 1.5, L2Factor: 1.5, L2Min: 1e-7, L2Max: 0.01,
 		AdaptEvery: 50, RefSteps: 10000, Seed: 1,
 	}
 }

@@ -28,6 +28,10 @@ import (
 // adds the same comparisons and trains the same way reproduces exactly, and a
 // saved ensemble resumes where it stopped.
 //
+// Step features are standardised with a per-feature mean and standard
+// deviation fitted on the labelled steps at the first Train and kept fixed
+// afterwards (saved with the model, applied by Reward).
+//
 // An Ensemble is not safe for concurrent use.
 type Ensemble struct {
 	Config  Config
@@ -39,6 +43,10 @@ type Ensemble struct {
 	eval  *ag.Tape
 	xbuf  []float32
 	steps int // optimisation steps each member has taken
+	// inMean and inStd (In) standardise the step features: (x - mean) / std.
+	// They are fitted on the labelled steps at the first Train and fixed
+	// afterwards (saved with the model); nil before.
+	inMean, inStd []float64
 }
 
 // Member is one network of the ensemble with its optimiser, regularisation
@@ -229,15 +237,83 @@ func (e *Ensemble) encodeStep(dst []float32, obs, act []float64) error {
 			return fmt.Errorf("discrete action %v not in 0..%d", k, c.Discrete-1)
 		}
 		a[int(k)] = 1
-		return nil
-	}
-	for i, v := range act {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("action %v is not finite", act)
+	} else {
+		for i, v := range act {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("action %v is not finite", act)
+			}
+			a[i] = float32(v)
 		}
-		a[i] = float32(v)
 	}
+	e.standardise(dst)
 	return nil
+}
+
+// standardise applies the input normaliser, when fitted, to features x
+// (n·In) in place.
+func (e *Ensemble) standardise(x []float32) {
+	if e.inMean == nil {
+		return
+	}
+	in := len(e.inMean)
+	for i := range x {
+		j := i % in
+		x[i] = float32((float64(x[i]) - e.inMean[j]) / e.inStd[j])
+	}
+}
+
+// minInStd floors a feature's standard deviation in the input normaliser, so
+// that features constant over the labelled steps stay near their raw scale.
+const minInStd = 1e-3
+
+// fitInputs fits the input normaliser to the mean and standard deviation of
+// every labelled step's features and standardises the stored comparisons
+// (and a reference set from SetReference) with it. Raw observations can
+// differ in scale by orders of magnitude (Reacher's joint velocities reach
+// ±20 while its positions stay within ±0.2); without it the first layer is
+// dominated by the largest features and the summed segment rewards saturate
+// the choice model.
+func (e *Ensemble) fitInputs() {
+	in := e.Config.InDim()
+	sum := make([]float64, in)
+	sq := make([]float64, in)
+	n := 0
+	for i := range e.data {
+		for _, it := range e.data[i].items {
+			for k, v := range it.x {
+				sum[k%in] += float64(v)
+			}
+			n += it.t
+		}
+	}
+	if n == 0 {
+		return
+	}
+	mean := make([]float64, in)
+	for j := range mean {
+		mean[j] = sum[j] / float64(n)
+	}
+	for i := range e.data {
+		for _, it := range e.data[i].items {
+			for k, v := range it.x {
+				d := float64(v) - mean[k%in]
+				sq[k%in] += d * d
+			}
+		}
+	}
+	std := make([]float64, in)
+	for j := range std {
+		std[j] = max(math.Sqrt(sq[j]/float64(n)), minInStd)
+	}
+	e.inMean, e.inStd = mean, std
+	for i := range e.data {
+		for _, it := range e.data[i].items {
+			e.standardise(it.x)
+		}
+	}
+	if e.ref != nil {
+		e.standardise(e.ref.Data)
+	}
 }
 
 // batchOf stacks the items of comparisons cs (all with K items) into one
@@ -354,6 +430,9 @@ func (e *Ensemble) Train(ctx context.Context, steps int) (TrainStats, error) {
 	if ntrain, nval := e.Len(); ntrain == nval {
 		err = fmt.Errorf("reward: train: no comparisons outside the validation split (%d held out)", nval)
 		return e.Stats(), err
+	}
+	if e.inMean == nil {
+		e.fitInputs()
 	}
 	cfg := StepConfig{LR: float32(e.Config.LR), Eps: float32(e.Config.Eps), ClipNorm: e.Config.ClipNorm}
 train:

@@ -27,13 +27,18 @@ func NewMLP(r *rand.Rand, in int, hidden []int, slope float32) *MLP {
 	for i := 0; i+1 < len(widths); i++ {
 		gain := 2.0
 		if i+2 == len(widths) {
-			gain = 1
+			// A small output layer starts every segment's summed reward
+			// near 0, so the choice model begins unsaturated.
+			gain = outGain
 		}
 		std := float32(math.Sqrt(gain / float64(widths[i])))
 		m.Layers = append(m.Layers, nn.NewLinear(r, widths[i], widths[i+1], std, true))
 	}
 	return m
 }
+
+// outGain is the variance gain of the output layer's initial weights.
+const outGain = 0.01
 
 // In returns the number of input features.
 func (m *MLP) In() int { return m.Layers[0].W.Value.Shape[0] }

@@ -29,6 +29,9 @@ type savedEnsemble struct {
 	Config  Config        `json:"config"`
 	Steps   int           `json:"steps"`
 	Members []savedMember `json:"members"`
+	// InMean and InStd are the input normaliser (absent before training).
+	InMean []float64 `json:"in_mean,omitempty"`
+	InStd  []float64 `json:"in_std,omitempty"`
 }
 
 // savedMember holds a member's non-tensor state. Losses are null when unknown.
@@ -53,7 +56,7 @@ func (e *Ensemble) Save(dir string) error {
 	}
 	weights := map[string]*tensor.Tensor{}
 	opt := map[string]*tensor.Tensor{}
-	s := savedEnsemble{Format: formatName, Config: e.Config, Steps: e.steps}
+	s := savedEnsemble{Format: formatName, Config: e.Config, Steps: e.steps, InMean: e.inMean, InStd: e.inStd}
 	for m, mem := range e.Members {
 		pre := "member." + strconv.Itoa(m) + "."
 		for _, p := range mem.Net.Params() {
@@ -199,6 +202,19 @@ func Load(dir string) (*Ensemble, error) {
 	}
 	if len(wf.Tensors) != want {
 		return nil, fmt.Errorf("reward: load %s: %s holds %d tensors, config gives %d", dir, ModelFile, len(wf.Tensors), want)
+	}
+	if s.InMean != nil || s.InStd != nil {
+		in := s.Config.InDim()
+		if len(s.InMean) != in || len(s.InStd) != in {
+			return nil, fmt.Errorf("reward: load %s: input normaliser of %d means and %d deviations, want %d", dir, len(s.InMean), len(s.InStd), in)
+		}
+		for j := range in {
+			m, sd := s.InMean[j], s.InStd[j]
+			if math.IsNaN(m) || math.IsInf(m, 0) || !(sd > 0) || math.IsInf(sd, 0) {
+				return nil, fmt.Errorf("reward: load %s: input normaliser feature %d mean %v std %v invalid", dir, j, m, sd)
+			}
+		}
+		e.inMean, e.inStd = s.InMean, s.InStd
 	}
 	e.steps = s.Steps
 	return e, nil
