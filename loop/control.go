@@ -859,6 +859,7 @@ func lastValue(m *report.Metrics, key string) float64 {
 
 func nan() float64 { return math.NaN() }
 
+// meanStd returns the mean and population standard deviation of x (NaN for none).
 func meanStd(x []float64) (float64, float64) {
 	if len(x) == 0 {
 		return math.NaN(), math.NaN()

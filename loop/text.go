@@ -354,26 +354,9 @@ func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, 
 		}
 	}
 	ev.N = len(golds)
-	ev.Gold, ev.GoldStd = textMeanStd(golds)
-	ev.KL, ev.KLStd = textMeanStd(kls)
+	ev.Gold, ev.GoldStd = meanStd(golds)
+	ev.KL, ev.KLStd = meanStd(kls)
 	return ev, nil
-}
-
-// textMeanStd returns the mean and population standard deviation of x.
-func textMeanStd(x []float64) (float64, float64) {
-	if len(x) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	var m float64
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	var s float64
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)))
 }
 
 // newTextRand returns a PCG generator seeded by seed.
