@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"rlhf/env"
 	"rlhf/feedback"
 	"rlhf/loop"
+	"rlhf/store"
 )
 
 // controlLabelerFile records the synthetic labeler of a control run, so that
@@ -29,6 +31,8 @@ type controlLabeler struct {
 	EpsRandom float64       `json:"eps_random"`
 	Seed      uint64        `json:"seed"`
 	Delay     time.Duration `json:"delay"`
+	// DB is the label store of a human-labelled run (Kind loop.LabelerHuman).
+	DB string `json:"db,omitempty"`
 }
 
 func (l controlLabeler) build() (feedback.Labeler, error) {
@@ -55,7 +59,9 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	rewardSrc := fs.String("reward", loop.RewardLearned, "what PPO optimises: "+strings.Join(loop.RewardSources, " or "))
 	labels := fs.Int("labels", 700, "total label budget (learned reward)")
 	queries := fs.String("queries", loop.QueriesActive, "query selection: "+strings.Join(loop.QuerySelections, " or "))
-	labelerKind := fs.String("labeler", loop.LabelerOracle, "synthetic labeler: "+strings.Join(loop.LabelerKinds, " or "))
+	labelerKind := fs.String("labeler", loop.LabelerOracle, "labeler: "+strings.Join(loop.LabelerKinds, ", ")+", or "+loop.LabelerHuman+" (people, through `rlhf serve` on -db)")
+	labelPoll := fs.Duration("label-poll", time.Second, "how often a -labeler human run looks for new labels")
+	dbURL := fs.String("db", "", "label store of -labeler human: sqlite:///path/labels.db, a file path, or postgres://... (default: SQLite labels.db in the run directory)")
 	beta := fs.Float64("beta", 1, "Boltzmann labeler temperature, in units of segment return")
 	epsRandom := fs.Float64("eps-random", 0, "probability that the labeler answers uniformly at random (the paper's human model: 0.1)")
 	labelDelay := fs.Duration("label-delay", 0, "make the synthetic labeler take this long per answer, like a person")
@@ -81,13 +87,25 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 
 	var c *loop.Control
+	var human *loop.HumanLabeler
 	if *resume {
 		lab, err := readControlLabeler(*out)
 		if err != nil {
 			return err
 		}
 		var l feedback.Labeler
-		if lab != nil {
+		if lab != nil && lab.Kind == loop.LabelerHuman {
+			if *dbURL != "" {
+				lab.DB = *dbURL
+			}
+			h, closeDB, err := openHumanLabeler(ctx, lab.DB, *out, "", stdout)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			h.Poll = *labelPoll
+			l, human = h, h
+		} else if lab != nil {
 			if l, err = lab.build(); err != nil {
 				return fmt.Errorf("control: %w", err)
 			}
@@ -105,8 +123,11 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if !slices.Contains(loop.QuerySelections, *queries) {
 			return fmt.Errorf("control: -queries %q: want one of %s", *queries, strings.Join(loop.QuerySelections, ", "))
 		}
-		if !slices.Contains(loop.LabelerKinds, *labelerKind) {
-			return fmt.Errorf("control: -labeler %q: want one of %s", *labelerKind, strings.Join(loop.LabelerKinds, ", "))
+		if !slices.Contains(loop.LabelerKinds, *labelerKind) && *labelerKind != loop.LabelerHuman {
+			return fmt.Errorf("control: -labeler %q: want one of %s or %s", *labelerKind, strings.Join(loop.LabelerKinds, ", "), loop.LabelerHuman)
+		}
+		if *dbURL != "" && *labelerKind != loop.LabelerHuman {
+			return fmt.Errorf("control: -db is only used with -labeler %s", loop.LabelerHuman)
 		}
 		if *labelDelay < 0 {
 			return fmt.Errorf("control: -label-delay %v must be >= 0", *labelDelay)
@@ -125,7 +146,16 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		var l feedback.Labeler
 		if cfg.Learned() {
 			lab := controlLabeler{Kind: *labelerKind, Beta: *beta, EpsRandom: *epsRandom, Seed: *seed, Delay: *labelDelay}
-			if l, err = lab.build(); err != nil {
+			if *labelerKind == loop.LabelerHuman {
+				lab = controlLabeler{Kind: loop.LabelerHuman, Seed: *seed, DB: *dbURL}
+				h, closeDB, err := openHumanLabeler(ctx, *dbURL, *out, humanInstructions(cfg.Env), stdout)
+				if err != nil {
+					return err
+				}
+				defer closeDB()
+				h.Poll = *labelPoll
+				l, human = h, h
+			} else if l, err = lab.build(); err != nil {
 				return fmt.Errorf("control: %w", err)
 			}
 			if c, err = loop.NewControl(cfg, *out, l); err != nil {
@@ -141,7 +171,18 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !*quiet {
 		c.Progress = stderr
 	}
-	res, err := c.Run(ctx)
+	var res loop.ControlResult
+	var err error
+	if human != nil {
+		res, err = human.RunLive(ctx, c)
+		if errors.Is(err, loop.ErrStopped) {
+			fmt.Fprintf(stdout, "run %s stopped by an admin at PPO iteration %d (checkpoint written); continue with: rlhf control -resume -out %s\n",
+				human.RunID, c.Trainer.Iteration, *out)
+			return nil
+		}
+	} else {
+		res, err = c.Run(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("control: %w", err)
 	}
@@ -195,4 +236,45 @@ func printControlSummary(w io.Writer, cfg loop.ControlConfig, r loop.ControlResu
 	}
 	fmt.Fprintf(w, "  wall %.1f s (reward model %.1f s), %.0f env steps/s, CPU %.1f s\n", r.WallSeconds, r.RMSeconds, r.SPS, r.CPUSeconds)
 	fmt.Fprintf(w, "  report: %s\n", filepath.Join(dir, loop.ReportFile))
+}
+
+// humanInstructions is what labelers of a control run are told.
+func humanInstructions(envName string) string {
+	spec, err := env.SpecOf(envName)
+	if err != nil {
+		return ""
+	}
+	goal := spec.Description
+	if spec.HiddenGoal != "" {
+		goal = spec.HiddenGoal
+	}
+	return "Pick the clip that shows more progress towards the goal: " + goal
+}
+
+// openHumanLabeler opens the label store of a human-labelled run (default:
+// labels.db in the run directory), registers the run and prints the command
+// the labelers' server should run. closeDB closes the store.
+func openHumanLabeler(ctx context.Context, dbURL, dir, instructions string, stdout io.Writer) (h *loop.HumanLabeler, closeDB func(), err error) {
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(dir, "labels.db")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("control: create run directory: %w", err)
+	}
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control: -db: %w", err)
+	}
+	runID := filepath.Base(dir)
+	h, err = loop.NewHumanLabeler(ctx, s, runID, "control "+runID, instructions)
+	if err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("control: %w", err)
+	}
+	shown := dbURL
+	if u, perr := url.Parse(dbURL); perr == nil && u.User != nil {
+		shown = u.Redacted()
+	}
+	fmt.Fprintf(stdout, "run %s asks people for labels; serve them with:\n  rlhf serve -db %s\n", runID, shown)
+	return h, func() { s.Close() }, nil
 }
