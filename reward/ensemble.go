@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"rlhf/ag"
@@ -75,10 +76,13 @@ type comparison struct {
 	counts []uint8 // per member: copies in the member's bootstrap resample
 }
 
-// encoded is a segment as step features (T, In), row-major.
+// encoded is a segment as the features of its live steps (L, In),
+// row-major, and its length T >= L: the T-L steps after them are absorbing
+// padding, whose raw reward is fixed at 0.
 type encoded struct {
-	x []float32
-	t int
+	x    []float32
+	t    int // segment length T
+	live int // live steps L: the rows of x
 }
 
 // Seed salts that keep the random streams independent.
@@ -205,13 +209,36 @@ func (e *Ensemble) encodeSegment(s *feedback.Segment) (encoded, error) {
 		return encoded{}, fmt.Errorf("want states and actions of equal non-zero length, got %d and %d", t, len(s.Actions))
 	}
 	in := e.Config.InDim()
-	x := make([]float32, t*in)
+	live := liveSteps(s)
+	x := make([]float32, live*in)
 	for i := 0; i < t; i++ {
-		if err := e.encodeStep(x[i*in:(i+1)*in], s.States[i], s.Actions[i]); err != nil {
+		dst := make([]float32, in)
+		if i < live {
+			dst = x[i*in : (i+1)*in]
+		}
+		if err := e.encodeStep(dst, s.States[i], s.Actions[i]); err != nil {
 			return encoded{}, fmt.Errorf("step %d: %w", i, err)
 		}
 	}
-	return encoded{x: x, t: t}, nil
+	return encoded{x: x, t: t, live: live}, nil
+}
+
+// liveSteps returns the number of steps of s before its absorbing padding.
+// A segment cut from an episode that terminated early is padded (env.Cut)
+// with copies of its final step's observation and action scoring 0; those
+// copies would otherwise look to the network exactly like the final live
+// step. Trailing steps that repeat the step before them exactly, and whose
+// recorded reward (when the segment has rewards) is 0, are taken as padding:
+// in the physical environments here consecutive live steps never share an
+// observation.
+func liveSteps(s *feedback.Segment) int {
+	n := len(s.States)
+	withRewards := len(s.Rewards) == n
+	for n > 1 && (!withRewards || s.Rewards[n-1] == 0) &&
+		slices.Equal(s.States[n-1], s.States[n-2]) && slices.Equal(s.Actions[n-1], s.Actions[n-2]) {
+		n--
+	}
+	return n
 }
 
 // encodeStep writes obs followed by the action encoding into dst (In).
@@ -283,7 +310,7 @@ func (e *Ensemble) fitInputs() {
 			for k, v := range it.x {
 				sum[k%in] += float64(v)
 			}
-			n += it.t
+			n += it.live
 		}
 	}
 	if n == 0 {
@@ -325,7 +352,7 @@ func (e *Ensemble) batchOf(cs []*comparison) Group[*Steps] {
 	rows := 0
 	for _, c := range cs {
 		for _, it := range c.items {
-			rows += it.t
+			rows += it.live
 			offsets = append(offsets, rows)
 		}
 	}
@@ -540,7 +567,7 @@ func (e *Ensemble) rawSums(cs []*comparison) [][][]float64 {
 		hi, rows := lo, 0
 		for hi < len(cs) && (hi == lo || rows < chunkRows) {
 			for _, it := range cs[hi].items {
-				rows += it.t
+				rows += it.live
 			}
 			hi++
 		}
@@ -568,7 +595,7 @@ func (e *Ensemble) segmentSums(segs []encoded, normalised bool) [][]float64 {
 	offsets := []int{0}
 	rows := 0
 	for _, s := range segs {
-		rows += s.t
+		rows += s.live
 		offsets = append(offsets, rows)
 	}
 	x := tensor.New(rows, in)
@@ -633,4 +660,17 @@ func (e *Ensemble) evaluate(cs []*comparison) Metrics {
 		}
 	}
 	return Evaluate(scores, choices, e.Config.Eps)
+}
+
+// AbsorbingReward returns the normalised reward the ensemble assigns to an
+// absorbing step after termination, the padding of a segment cut short by
+// the end of its episode: the mean over members of (0 - Mean) / Std, since a
+// padding step's raw reward is fixed at 0. A policy trainer that subtracts it
+// from Reward gives termination a reward of 0.
+func (e *Ensemble) AbsorbingReward() float64 {
+	var s float64
+	for _, mem := range e.Members {
+		s += -mem.Mean / mem.Std
+	}
+	return s / float64(len(e.Members))
 }

@@ -220,7 +220,7 @@ func (e *Ensemble) reference() *tensor.Tensor {
 	n := 0
 	for i := len(e.data) - 1; i >= 0 && n < e.Config.RefSteps; i-- {
 		for _, it := range e.data[i].items {
-			take := min(it.t, e.Config.RefSteps-n)
+			take := min(it.live, e.Config.RefSteps-n)
 			rows = append(rows, it.x[:take*in])
 			n += take
 		}

@@ -10,6 +10,7 @@
 # is started again, and finished runs are skipped.
 #
 #   experiments/control/grid.sh [RUNS_DIR]     (default /tmp/control-grid)
+#   ONLY='^CartPole-v1/random-700/' experiments/control/grid.sh RUNS_DIR   (a subset)
 #
 # Then: go run ./experiments/control/summarize -runs RUNS_DIR
 set -euo pipefail
@@ -91,6 +92,12 @@ jobs=$RUNS/jobs.txt
 	done
 	for seed in 1 2 3; do job CartPoleLeft-v0 active-700 $seed; done
 } >"$jobs"
+# ONLY (an extended regular expression) keeps the matching job names only,
+# e.g. ONLY='^Reacher2D-v0/(true|random-700|active-700)/' to rerun a few cells.
+if [[ -n ${ONLY:-} ]]; then
+	grep -E "$ONLY" "$jobs" >"$jobs.only" || true
+	mv -f "$jobs.only" "$jobs"
+fi
 
 run_one() {
 	local name=$1
