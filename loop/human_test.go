@@ -445,3 +445,64 @@ func TestStoreQueryText(t *testing.T) {
 		}
 	}
 }
+
+func TestHumanLabelerLabel(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	h, err := NewHumanLabeler(ctx, s, "unit", "unit", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Poll = 2 * time.Millisecond
+	if _, err := NewHumanLabeler(ctx, s, "", "x", ""); err == nil {
+		t.Error("empty run id accepted")
+	}
+	uid, err := s.CreateLabeler(ctx, store.Labeler{Username: "dan", Role: store.RoleLabeler, PasswordHash: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(c store.Choice, key string) {
+		for {
+			a, err := s.Lease(ctx, uid, "unit", time.Minute)
+			if errors.Is(err, store.ErrNoWork) {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, _, err := s.Submit(ctx, store.Submission{QueryID: a.Query.ID, Slot: a.Slot, LabelerID: uid, Choice: c, ClientKey: key}); err != nil {
+				t.Error(err)
+			}
+			return
+		}
+	}
+	// A cant_tell answer comes back as feedback.CantTell, with the labeler's name.
+	go answer(store.CantTell, "key-cant-tell")
+	q := feedback.TextQuery("t-1", "Hello", " there", " you")
+	l, err := h.Label(ctx, q)
+	if err != nil || l.Choice != feedback.CantTell || l.QueryID != "t-1" || l.Labeler != "dan" {
+		t.Errorf("label %+v, %v", l, err)
+	}
+	// Asking again about the same loop query does not post it twice and
+	// returns the recorded answer.
+	if l, err := h.Label(ctx, q); err != nil || l.Choice != feedback.CantTell || h.Posted() != 1 {
+		t.Errorf("repeat: %+v, %v, %d posted", l, err, h.Posted())
+	}
+	// With nobody answering, Label ends with its context.
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	if _, err := h.Label(tctx, feedback.TextQuery("t-2", "Hi", " a", " b")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("unanswered query: %v", err)
+	}
+	// After a stop request it waits for its context instead of failing the run.
+	if err := s.SetRunState(ctx, "unit", store.RunStopRequested); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel2 := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel2()
+	if _, err := h.Label(sctx, feedback.TextQuery("t-3", "Yo", " a", " b")); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrStopRequested) {
+		t.Errorf("label during a stop: %v, want the context's deadline", err)
+	}
+}
