@@ -17,6 +17,11 @@ type Config struct {
 	Discrete int `json:"discrete,omitempty"`
 	// ActDim is the length of a continuous action; 0 with Discrete.
 	ActDim int `json:"act_dim,omitempty"`
+	// SquaredActions appends the square of each continuous action component
+	// to the step features: control costs are quadratic in the action, and a
+	// small network fitted to a few hundred comparisons of summed rewards
+	// does not find that shape from the raw action alone.
+	SquaredActions bool `json:"squared_actions,omitempty"`
 	// Hidden holds the widths of the hidden layers (paper: 64, 64).
 	Hidden []int `json:"hidden"`
 	// Slope is the leaky-ReLU slope for negative inputs (paper: 0.01).
@@ -73,14 +78,19 @@ func DefaultConfig(obsDim, discrete, actDim int) Config {
 		Eps: PaperEps, ValFraction: 1 / math.E,
 		L2: 1e-3, L2Low: 1.1, L2High: 1.5, L2Factor: 1.5, L2Min: 1e-7, L2Max: 0.01,
 		AdaptEvery: 50, RefSteps: 10000, Seed: 1,
+		SquaredActions: actDim > 0 && discrete == 0,
 	}
 }
 
 // InDim returns the number of input features per step: the observation
-// followed by the action (one-hot for a discrete space).
+// followed by the action (one-hot for a discrete space) and, with
+// SquaredActions, the squared action components.
 func (c *Config) InDim() int {
 	if c.Discrete > 0 {
 		return c.ObsDim + c.Discrete
+	}
+	if c.SquaredActions {
+		return c.ObsDim + 2*c.ActDim
 	}
 	return c.ObsDim + c.ActDim
 }
@@ -103,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Discrete < 0 || c.ActDim < 0 || (c.Discrete > 0) == (c.ActDim > 0) {
 		bad("want exactly one of discrete (%d) and act_dim (%d) > 0", c.Discrete, c.ActDim)
+	}
+	if c.SquaredActions && c.Discrete > 0 {
+		bad("squared_actions needs a continuous action space")
 	}
 	for _, h := range c.Hidden {
 		if h <= 0 {

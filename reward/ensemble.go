@@ -241,7 +241,9 @@ func liveSteps(s *feedback.Segment) int {
 	return n
 }
 
-// encodeStep writes obs followed by the action encoding into dst (In).
+// encodeStep writes obs followed by the action encoding (and the squared
+// actions with SquaredActions) into dst (In), standardised once the input
+// normaliser is fitted.
 func (e *Ensemble) encodeStep(dst []float32, obs, act []float64) error {
 	c := &e.Config
 	if len(obs) != c.ObsDim {
@@ -270,6 +272,9 @@ func (e *Ensemble) encodeStep(dst []float32, obs, act []float64) error {
 				return fmt.Errorf("action %v is not finite", act)
 			}
 			a[i] = float32(v)
+			if c.SquaredActions {
+				a[len(act)+i] = float32(v * v)
+			}
 		}
 	}
 	e.standardise(dst)

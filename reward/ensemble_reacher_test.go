@@ -49,7 +49,8 @@ func reacherRecords(t testing.TB, seed uint64, n int, sd float64) []feedback.Con
 // TestEnsembleLearnsReacher is the regression test for Reacher2D-v0, whose
 // raw features differ in scale by two orders of magnitude: on oracle labels of
 // whole random-action episodes the held-out accuracy stayed at chance (about
-// 0.5) before the input normaliser and the small output layer.
+// 0.5) before the input normaliser, the small output layer and the squared
+// action features.
 func TestEnsembleLearnsReacher(t *testing.T) {
 	recs := reacherRecords(t, 1, 600, 1)
 	e, err := NewEnsemble(DefaultConfig(10, 0, 2))
@@ -64,8 +65,8 @@ func TestEnsembleLearnsReacher(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("held-out accuracy %.3f (train %.3f) on %d comparisons", ts.Held.Accuracy, ts.Fit.Accuracy, ts.Val)
-	if ts.Held.Accuracy < 0.7 {
-		t.Errorf("held-out accuracy %.3f on Reacher oracle labels, want >= 0.7", ts.Held.Accuracy)
+	if ts.Held.Accuracy < 0.8 {
+		t.Errorf("held-out accuracy %.3f on Reacher oracle labels, want >= 0.8", ts.Held.Accuracy)
 	}
 }
 
