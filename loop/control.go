@@ -553,6 +553,12 @@ func (c *Control) initialPhase(ctx context.Context, broker *Broker, labels *feed
 			return err
 		}
 		if broker.NumPending() == 0 && c.st.Received < c.st.Requested {
+			// Answers that arrived after the Wait above are all in by now.
+			if err := c.addAnswers(broker.Poll(), labels); err != nil {
+				return err
+			}
+		}
+		if broker.NumPending() == 0 && c.st.Received < c.st.Requested {
 			return fmt.Errorf("loop: %d initial queries unanswered and none pending", c.st.Requested-c.st.Received)
 		}
 	}
