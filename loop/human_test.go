@@ -223,6 +223,7 @@ func checkStoreLabels(t *testing.T, s store.Store, runID string, c *Control, exa
 
 func TestHumanLabelerLiveRun(t *testing.T) {
 	cfg := tinyConfig(t)
+	cfg.Steps = 2560 // 20 iterations: time for the people to answer while PPO trains
 	cfg.LabelWorkers = 4
 	s, _, h, rec, c := liveSetup(t, cfg)
 	var answered atomic.Int64
@@ -234,7 +235,10 @@ func TestHumanLabelerLiveRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.LabelsRequested != cfg.Labels || res.LabelsReceived < cfg.Labels/2 {
+	// Training does not wait for people after the initial batch (6 labels),
+	// so how many of the later answers arrive in time depends on their speed;
+	// the first retraining needs RetrainEvery (4) more.
+	if res.LabelsRequested != cfg.Labels || res.LabelsReceived < 10 {
 		t.Errorf("requested %d, received %d of a budget of %d", res.LabelsRequested, res.LabelsReceived, cfg.Labels)
 	}
 	if c.Ensemble.Steps() <= cfg.RMInitSteps {
@@ -261,17 +265,18 @@ func TestHumanLabelerLiveRun(t *testing.T) {
 
 func TestHumanLabelerStopAndResume(t *testing.T) {
 	cfg := tinyConfig(t)
-	cfg.Steps = 1280 // 10 iterations
+	cfg.Steps = 2560 // 20 iterations
 	cfg.LabelWorkers = 4
 	cfg.CheckpointEvery = 100
 	s, dir, h, rec, c := liveSetup(t, cfg)
 	var answered atomic.Int64
 	stopPeople := startPeople(t, s, h.RunID, rec, &answered)
 	defer stopPeople()
-	// The admin presses stop when the loop asks its tenth query (during
-	// training: the first 6 are the initial batch).
+	// The admin presses stop when the loop asks its seventh query: the first
+	// asked during training (the 6 before are the initial batch, all answered
+	// before the first iteration, so a worker takes it at once).
 	rec.onAsk = func(n int64) {
-		if n == 10 {
+		if n == 7 {
 			if err := s.SetRunState(context.Background(), h.RunID, store.RunStopRequested); err != nil {
 				t.Errorf("stop: %v", err)
 			}
@@ -282,7 +287,7 @@ func TestHumanLabelerStopAndResume(t *testing.T) {
 		t.Fatalf("stopped run returned %v, want ErrStopped", err)
 	}
 	halted := c.Trainer.Iteration
-	if halted >= 10 {
+	if halted >= 20 {
 		t.Fatalf("run was not halted (iteration %d)", halted)
 	}
 	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {
@@ -318,7 +323,7 @@ func TestHumanLabelerStopAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Trainer.Iteration != 10 || res.Steps != 1280 {
+	if r.Trainer.Iteration != 20 || res.Steps != 2560 {
 		t.Errorf("resumed run ended at iteration %d, step %d", r.Trainer.Iteration, res.Steps)
 	}
 	stopPeople()
