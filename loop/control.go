@@ -684,10 +684,12 @@ func (c *Control) trainRM(ctx context.Context, steps int) error {
 	c.rmLast = ts.Metrics()
 	c.st.Baseline = 0
 	if len(c.pool.terminalObs) > 0 {
-		// Padding after termination has a fixed raw reward of 0 in the
-		// ensemble; subtracting its normalised value makes the end of an
-		// episode worth 0 to PPO.
-		c.st.Baseline = c.Ensemble.AbsorbingReward()
+		r := c.Ensemble.Reward(c.pool.terminalObs, c.pool.terminalAct)
+		var s float64
+		for _, v := range r {
+			s += v
+		}
+		c.st.Baseline = s / float64(len(r))
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 
 	"rlhf/ag"
@@ -76,9 +75,10 @@ type comparison struct {
 	counts []uint8 // per member: copies in the member's bootstrap resample
 }
 
-// encoded is a segment as the features of its live steps (L, In),
-// row-major, and its length T >= L: the T-L steps after them are absorbing
-// padding, whose raw reward is fixed at 0.
+// encoded is a segment as the features of its steps (L, In), row-major.
+// Padding steps after a termination (env.Cut) are encoded like live ones,
+// so live == t; the two are kept apart so that sums (over live rows) and
+// normalisation (over all t steps) stay distinct.
 type encoded struct {
 	x    []float32
 	t    int // segment length T
@@ -209,7 +209,7 @@ func (e *Ensemble) encodeSegment(s *feedback.Segment) (encoded, error) {
 		return encoded{}, fmt.Errorf("want states and actions of equal non-zero length, got %d and %d", t, len(s.Actions))
 	}
 	in := e.Config.InDim()
-	live := liveSteps(s)
+	live := t
 	x := make([]float32, live*in)
 	for i := 0; i < t; i++ {
 		dst := make([]float32, in)
@@ -221,24 +221,6 @@ func (e *Ensemble) encodeSegment(s *feedback.Segment) (encoded, error) {
 		}
 	}
 	return encoded{x: x, t: t, live: live}, nil
-}
-
-// liveSteps returns the number of steps of s before its absorbing padding.
-// A segment cut from an episode that terminated early is padded (env.Cut)
-// with copies of its final step's observation and action scoring 0; those
-// copies would otherwise look to the network exactly like the final live
-// step. Trailing steps that repeat the step before them exactly, and whose
-// recorded reward (when the segment has rewards) is 0, are taken as padding:
-// in the physical environments here consecutive live steps never share an
-// observation.
-func liveSteps(s *feedback.Segment) int {
-	n := len(s.States)
-	withRewards := len(s.Rewards) == n
-	for n > 1 && (!withRewards || s.Rewards[n-1] == 0) &&
-		slices.Equal(s.States[n-1], s.States[n-2]) && slices.Equal(s.Actions[n-1], s.Actions[n-2]) {
-		n--
-	}
-	return n
 }
 
 // encodeStep writes obs followed by the action encoding (and the squared
@@ -665,17 +647,4 @@ func (e *Ensemble) evaluate(cs []*comparison) Metrics {
 		}
 	}
 	return Evaluate(scores, choices, e.Config.Eps)
-}
-
-// AbsorbingReward returns the normalised reward the ensemble assigns to an
-// absorbing step after termination, the padding of a segment cut short by
-// the end of its episode: the mean over members of (0 - Mean) / Std, since a
-// padding step's raw reward is fixed at 0. A policy trainer that subtracts it
-// from Reward gives termination a reward of 0.
-func (e *Ensemble) AbsorbingReward() float64 {
-	var s float64
-	for _, mem := range e.Members {
-		s += -mem.Mean / mem.Std
-	}
-	return s / float64(len(e.Members))
 }
