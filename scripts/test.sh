@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 
 if [ -f scripts/ci-services.sh ] && [ "$(id -u)" = 0 ]; then
 	# The last line on stdout is an export line for the PostgreSQL test URL.
-	line=$(bash scripts/ci-services.sh | tail -n 1)
+	line=$(bash scripts/ci-services.sh | tail -n 1) || {
+		echo "test.sh: setting up PostgreSQL/Chromium failed; their tests will skip" >&2
+		line=""
+	}
 	case "$line" in
 	export\ *) eval "$line" ;;
 	*) echo "test.sh: ci-services.sh printed no export line; PostgreSQL tests will skip" >&2 ;;
