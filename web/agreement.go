@@ -4,80 +4,31 @@ import (
 	"math"
 	"sort"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
 // CohenKappa returns Cohen's kappa for two raters' paired nominal ratings
-// (a[i] and b[i] rate the same item): (p_o - p_e) / (1 - p_e). It is NaN for
-// no items or when chance agreement is 1 (both raters used one category).
+// (feedback.CohenKappa), or NaN where it is undefined: no items, or chance
+// agreement 1 (both raters used one category).
 func CohenKappa(a, b []int) float64 {
-	if len(a) != len(b) || len(a) == 0 {
+	k, err := feedback.CohenKappa(a, b)
+	if err != nil {
 		return math.NaN()
 	}
-	n := float64(len(a))
-	ca, cb := map[int]float64{}, map[int]float64{}
-	agree := 0.0
-	for i := range a {
-		ca[a[i]]++
-		cb[b[i]]++
-		if a[i] == b[i] {
-			agree++
-		}
-	}
-	po, pe := agree/n, 0.0
-	for c, x := range ca {
-		pe += (x / n) * (cb[c] / n)
-	}
-	if pe >= 1 {
-		return math.NaN()
-	}
-	return (po - pe) / (1 - pe)
+	return k
 }
 
-// KrippendorffAlpha returns Krippendorff's alpha for nominal data: units maps
-// each item to the values its raters gave (any number of raters, missing
-// ratings simply absent). Units with fewer than two values are not pairable
-// and are ignored. alpha = 1 - (n-1) * sum_{c!=k} o_ck / sum_{c!=k} n_c n_k,
-// with o the coincidence matrix. NaN when there is no pairable unit or only
-// one category occurs.
+// KrippendorffAlpha returns Krippendorff's alpha for nominal data
+// (feedback.KrippendorffAlpha): units holds each item's values from its raters;
+// units with fewer than two values are ignored. NaN when there is no pairable
+// unit or only one category occurs.
 func KrippendorffAlpha(units [][]int) float64 {
-	o := map[[2]int]float64{}
-	nc := map[int]float64{}
-	n := 0.0
-	for _, u := range units {
-		m := float64(len(u))
-		if m < 2 {
-			continue
-		}
-		for i := range u {
-			for j := range u {
-				if i != j {
-					o[[2]int{u[i], u[j]}] += 1 / (m - 1)
-				}
-			}
-		}
-		for _, v := range u {
-			nc[v]++
-		}
-		n += m
-	}
-	var disagree, expect float64
-	for ck, v := range o {
-		if ck[0] != ck[1] {
-			disagree += v
-		}
-	}
-	for c, x := range nc {
-		for k, y := range nc {
-			if c != k {
-				expect += x * y
-			}
-		}
-	}
-	if n < 2 || expect == 0 {
+	a, err := feedback.KrippendorffAlpha(units)
+	if err != nil {
 		return math.NaN()
 	}
-	return 1 - (n-1)*disagree/expect
+	return a
 }
 
 // ratable reports whether a label takes part in agreement statistics: picks
