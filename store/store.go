@@ -40,9 +40,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"rlhf/feedback"
 )
 
 // Errors returned by every backend. Test with errors.Is.
@@ -290,91 +291,35 @@ func ParsePayload(raw []byte) (kind string, arity int, err error) {
 	return "", 0, fmt.Errorf("%w: payload kind %q, want %q or %q", ErrInvalid, head.Kind, KindText, KindControl)
 }
 
-// Choice is a labeler's answer. Non-negative values index the completions or
-// segments (0 = left/first, 1 = right/second, i for k-way); the negative values
-// are the special answers below. In JSON an index is a number and a special
-// answer its string name ("tie", "cant_tell", "skip").
-type Choice int
+// Choice is a labeler's answer: the feedback layer's [feedback.Choice], so a
+// label read from the store is already the domain type. Non-negative values
+// index the completions or segments (0 = left/first, 1 = right/second, i for
+// k-way); the negative values are the special answers below. In JSON an index
+// is a number and a special answer its string name ("tie", "cant_tell", "skip").
+type Choice = feedback.Choice
 
-// Special answers.
+// Special answers (the feedback layer's constants).
 const (
-	Tie      Choice = -1 // equally good
-	CantTell Choice = -2 // the labeler cannot judge
-	Skip     Choice = -3 // the labeler passes; the slot goes to someone else
+	Tie      = feedback.Tie      // equally good
+	CantTell = feedback.CantTell // the labeler cannot judge
+	Skip     = feedback.Skip     // the labeler passes; the slot goes to someone else
 )
 
-// IsIndex reports whether c picks one completion or segment.
-func (c Choice) IsIndex() bool { return c >= 0 }
-
-// ValidFor reports whether c is a legal answer to a query with the given arity.
-func (c Choice) ValidFor(arity int) bool {
-	return (c >= 0 && int(c) < arity) || c == Tie || c == CantTell || c == Skip
-}
-
-// String returns the index in decimal or the special answer's name.
-func (c Choice) String() string {
-	switch c {
-	case Tie:
-		return "tie"
-	case CantTell:
-		return "cant_tell"
-	case Skip:
-		return "skip"
-	}
-	return strconv.Itoa(int(c))
-}
-
-// ParseChoice parses a decimal index, "left" (0), "right" (1), or a special answer name.
+// ParseChoice parses a decimal index, "left" (0), "right" (1), or a special
+// answer name, as the labeling form sends them. Unlike [feedback.ParseChoice]
+// it accepts "left" and "right", and its errors wrap [ErrInvalid].
 func ParseChoice(s string) (Choice, error) {
 	switch s {
-	case "tie":
-		return Tie, nil
-	case "cant_tell":
-		return CantTell, nil
-	case "skip":
-		return Skip, nil
 	case "left":
 		return 0, nil
 	case "right":
 		return 1, nil
 	}
-	i, err := strconv.Atoi(s)
-	if err != nil || i < 0 || i >= MaxArity {
+	c, err := feedback.ParseChoice(s)
+	if err != nil || int(c) >= MaxArity {
 		return 0, fmt.Errorf("%w: choice %q", ErrInvalid, s)
 	}
-	return Choice(i), nil
-}
-
-// MarshalJSON writes an index as a number and a special answer as a string.
-func (c Choice) MarshalJSON() ([]byte, error) {
-	if c >= 0 {
-		return []byte(strconv.Itoa(int(c))), nil
-	}
-	if c < Skip {
-		return nil, fmt.Errorf("store: marshal choice %d: undefined", int(c))
-	}
-	return []byte(`"` + c.String() + `"`), nil
-}
-
-// UnmarshalJSON reads a number or a special answer's name.
-func (c *Choice) UnmarshalJSON(b []byte) error {
-	var s string
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		if s == "left" || s == "right" || (s != "" && s[0] >= '0' && s[0] <= '9') {
-			return fmt.Errorf("%w: choice %q: indices are JSON numbers", ErrInvalid, s)
-		}
-	} else {
-		s = string(b)
-	}
-	v, err := ParseChoice(s)
-	if err != nil {
-		return err
-	}
-	*c = v
-	return nil
+	return c, nil
 }
 
 // Assignment is a query slot leased to one labeler.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"rlhf/feedback"
 	"rlhf/store"
 	"rlhf/store/storetest"
 )
@@ -160,8 +161,31 @@ func TestChoiceJSON(t *testing.T) {
 			t.Errorf("ParseChoice(%q) = %d, %v", s, c, err)
 		}
 	}
-	if _, err := store.ParseChoice("-1"); !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("ParseChoice(-1): %v", err)
+	for _, bad := range []string{"-1", "16", "maybe", "", "Left", "1.0"} {
+		if c, err := store.ParseChoice(bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ParseChoice(%q) = %d, %v; want ErrInvalid", bad, c, err)
+		}
+	}
+}
+
+// TestChoiceIsFeedbackChoice checks that a label read from the store carries
+// the feedback layer's answer type and constants, with no conversion.
+func TestChoiceIsFeedbackChoice(t *testing.T) {
+	l := store.Label{Choice: feedback.Tie}
+	var c feedback.Choice = l.Choice
+	if c != store.Tie || store.CantTell != feedback.CantTell || store.Skip != feedback.Skip {
+		t.Fatalf("store and feedback constants differ: %v %v %v", c, store.CantTell, store.Skip)
+	}
+	if _, ok := feedback.Target(l.Choice); !ok {
+		t.Errorf("feedback.Target(store tie) gave no target")
+	}
+	// Both parsers agree on what they both accept.
+	for _, s := range []string{"0", "1", "15", "tie", "cant_tell", "skip"} {
+		a, errA := store.ParseChoice(s)
+		b, errB := feedback.ParseChoice(s)
+		if errA != nil || errB != nil || a != b {
+			t.Errorf("%q: store %v, %v; feedback %v, %v", s, a, errA, b, errB)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
@@ -79,7 +80,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		s.internal(w, r, err)
 		return
 	}
-	gold := map[int64]store.Choice{}
+	gold := map[int64]feedback.Choice{}
 	for _, q := range queries {
 		if q.Gold != nil {
 			gold[q.ID] = *q.Gold

@@ -33,7 +33,7 @@ func KrippendorffAlpha(units [][]int) float64 {
 
 // ratable reports whether a label takes part in agreement statistics: picks
 // and ties do; can't-tell and skip are missing data.
-func ratable(c store.Choice) bool { return c.IsIndex() || c == store.Tie }
+func ratable(c feedback.Choice) bool { return c.IsIndex() || c == feedback.Tie }
 
 // labelerAgreement is one labeler's row on the admin page.
 type labelerAgreement struct {
@@ -56,7 +56,7 @@ const minKappaItems = 5
 
 // agreementStats computes per-labeler agreement, pairwise kappas and the
 // overall Krippendorff's alpha from labels and the queries' gold answers.
-func agreementStats(labels []store.Label, gold map[int64]store.Choice, names map[int64]string) (map[int64]*labelerAgreement, []pairKappa, float64) {
+func agreementStats(labels []store.Label, gold map[int64]feedback.Choice, names map[int64]string) (map[int64]*labelerAgreement, []pairKappa, float64) {
 	byQuery := map[int64][]store.Label{}
 	per := map[int64]*labelerAgreement{}
 	agreeN := map[int64]int{}

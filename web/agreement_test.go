@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
@@ -72,7 +73,7 @@ func TestKrippendorffAlpha(t *testing.T) {
 
 func TestAgreementStats(t *testing.T) {
 	var labels []store.Label
-	add := func(q, who int64, c store.Choice) {
+	add := func(q, who int64, c feedback.Choice) {
 		labels = append(labels, store.Label{QueryID: q, LabelerID: who, Choice: c})
 	}
 	// ann and bob agree on 5 of 6 shared queries; cat only skips.
@@ -83,11 +84,11 @@ func TestAgreementStats(t *testing.T) {
 		} else {
 			add(q, 2, 0)
 		}
-		add(q, 3, store.Skip)
+		add(q, 3, feedback.Skip)
 	}
 	add(7, 1, 1) // a gold query ann gets right
 	add(8, 2, 0) // a gold query bob gets wrong
-	gold := map[int64]store.Choice{7: 1, 8: 1}
+	gold := map[int64]feedback.Choice{7: 1, 8: 1}
 	per, kappas, alpha := agreementStats(labels, gold, map[int64]string{1: "ann", 2: "bob", 3: "cat"})
 	if per[1].Pairs != 6 || !near(per[1].WithOther, 5.0/6) || per[1].Gold != 1 || !near(per[1].GoldAcc, 1) {
 		t.Errorf("ann = %+v", *per[1])

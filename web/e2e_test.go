@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
@@ -93,7 +94,7 @@ func TestBrowserLabeling(t *testing.T) {
 	if len(ls) != 3 {
 		t.Fatalf("%d labels in the database, want 3", len(ls))
 	}
-	want := map[int64]store.Choice{q1: 0, q2: 1, q3: store.Tie}
+	want := map[int64]feedback.Choice{q1: 0, q2: 1, q3: feedback.Tie}
 	for _, l := range ls {
 		if c, ok := want[l.QueryID]; !ok || c != l.Choice {
 			t.Errorf("label for query %d = %v, want %v", l.QueryID, l.Choice, c)

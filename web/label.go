@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
@@ -118,13 +119,13 @@ func choiceOptions(arity int) []option {
 
 // submission is a label as the browser or an API client sends it.
 type submission struct {
-	QueryID    int64        `json:"query_id"`
-	Slot       int          `json:"slot"`
-	Choice     store.Choice `json:"choice"`
-	Confidence *float64     `json:"confidence,omitempty"`
-	Note       string       `json:"note,omitempty"`
-	ClientKey  string       `json:"client_key"`
-	DurationMS int64        `json:"duration_ms"`
+	QueryID    int64           `json:"query_id"`
+	Slot       int             `json:"slot"`
+	Choice     feedback.Choice `json:"choice"`
+	Confidence *float64        `json:"confidence,omitempty"`
+	Note       string          `json:"note,omitempty"`
+	ClientKey  string          `json:"client_key"`
+	DurationMS int64           `json:"duration_ms"`
 }
 
 func (sub submission) toStore(labelerID int64) store.Submission {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
@@ -36,13 +37,13 @@ func EnsureAdmin(ctx context.Context, st store.Store, username, password string)
 // importLine is one line of a query import file. A line that has no "payload"
 // but a "kind" is taken to be the payload itself.
 type importLine struct {
-	Run           string          `json:"run"`
-	Payload       json.RawMessage `json:"payload"`
-	PolicyVersion string          `json:"policy_version"`
-	Sampler       json.RawMessage `json:"sampler"`
-	Overlap       int             `json:"overlap"`
-	Gold          *store.Choice   `json:"gold"`
-	Kind          string          `json:"kind"`
+	Run           string           `json:"run"`
+	Payload       json.RawMessage  `json:"payload"`
+	PolicyVersion string           `json:"policy_version"`
+	Sampler       json.RawMessage  `json:"sampler"`
+	Overlap       int              `json:"overlap"`
+	Gold          *feedback.Choice `json:"gold"`
+	Kind          string           `json:"kind"`
 }
 
 // MaxImportLine is the longest line ImportQueries reads.

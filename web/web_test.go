@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"rlhf/feedback"
 	"rlhf/store"
 )
 
@@ -354,7 +355,7 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 	}
 	ls := e.labels()
-	if len(ls) != 1 || ls[0].Choice != store.Tie {
+	if len(ls) != 1 || ls[0].Choice != feedback.Tie {
 		t.Fatalf("labels = %+v, want one tie", ls)
 	}
 	// A different key for the same query is a second label: refused.
@@ -388,7 +389,7 @@ func TestLoginRateLimit(t *testing.T) {
 func TestAdmin(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.user("root", store.RoleAdmin)
-	gold := store.Choice(0)
+	gold := feedback.Choice(0)
 	b, _ := json.Marshal(store.TextPayload{Kind: store.KindText, Prompt: "Say hi", Completions: []string{"hi", "bye"}})
 	if _, err := e.st.AddQueries(context.Background(), []store.Query{{RunID: "r", Payload: b, Overlap: 2, Gold: &gold}}); err != nil {
 		t.Fatal(err)
