@@ -95,7 +95,7 @@ func (c pretrainConfig) modelConfig(vocab, eos int) gpt.Config {
 
 // resumable lists the flags that may change when a run is resumed; the rest
 // come from run.json.
-var resumable = []string{"out", "resume", "steps", "tokens", "stop-after", "eval-every", "ckpt-every", "log-every", "cache-dir", "samples", "sample-tokens"}
+var resumable = []string{"out", "resume", "steps", "tokens", "stop-after", "eval-every", "ckpt-every", "log-every", "cache-dir", "samples", "sample-tokens", "device"}
 
 // runPretrain is `rlhf pretrain`: train a GPT-2 from scratch on the shipped
 // corpus.
@@ -112,6 +112,7 @@ func runPretrain(ctx context.Context, args []string) error {
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "directory for the tokenised corpus cache (\"\" to disable)")
 	tokens := fs.Int64("tokens", 0, "train on this many tokens (sets -steps to tokens/(batch·ctx))")
 	stopAfter := fs.Int("stop-after", 0, "stop (with a checkpoint) after this step, as if interrupted; 0 runs to -steps")
+	device := deviceFlag(fs)
 	fs.Float64Var(&c.ValFrac, "val-frac", text.DefaultValFraction, "share of documents held out for validation")
 	fs.Uint64Var(&c.SplitSeed, "split-seed", text.DefaultSplitSeed, "seed of the train/validation document split")
 	fs.IntVar(&c.Dim, "d", 128, "model width (n_embd)")
@@ -153,6 +154,9 @@ func runPretrain(ctx context.Context, args []string) error {
 		}
 		*out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 	}
+	if err := checkDevice(*device); err != nil {
+		return fmt.Errorf("pretrain: %w", err)
+	}
 	if *stopAfter < 0 {
 		return fmt.Errorf("pretrain: -stop-after %d must be >= 0", *stopAfter)
 	}
@@ -188,7 +192,7 @@ func runPretrain(ctx context.Context, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	return pretrain(ctx, c, pretrainRun{out: *out, resume: *resume, cacheDir: *cacheDir, stopAfter: *stopAfter}, os.Stderr)
+	return pretrain(ctx, c, pretrainRun{out: *out, resume: *resume, cacheDir: *cacheDir, stopAfter: *stopAfter, device: *device}, os.Stderr)
 }
 
 // pretrainRun holds the settings of one invocation that are not part of the
@@ -198,6 +202,7 @@ type pretrainRun struct {
 	resume    bool
 	cacheDir  string
 	stopAfter int
+	device    string // -device: cpu, xla:..., go
 }
 
 func defaultCacheDir() string {
@@ -388,9 +393,9 @@ func window(stream []int, s, t int, ids, targets []int) {
 }
 
 // evalLoss returns the mean next-token loss over fixed, evenly spaced
-// validation windows: nb batches of b windows of length t.
-func evalLoss(m *gpt.Model, val []int, nb, b, t int) float64 {
-	tp := ag.NewNoGradTape()
+// validation windows: nb batches of b windows of length t, evaluated
+// without gradients on s's device.
+func evalLoss(s *stepper, m *gpt.Model, val []int, nb, b, t int) (float64, error) {
 	ids, tg := make([]int, b*t), make([]int, b*t)
 	n := nb * b
 	span := len(val) - t - 1
@@ -400,10 +405,13 @@ func evalLoss(m *gpt.Model, val []int, nb, b, t int) float64 {
 			k := i*b + j
 			window(val, k*span/max(n-1, 1), t, ids[j*t:(j+1)*t], tg[j*t:(j+1)*t])
 		}
-		sum += float64(m.Loss(tp, ids, tg, b, t, -1).Item())
-		tp.Reset()
+		l, err := s.forward(func(tp *ag.Tape) *ag.Var { return m.Loss(tp, ids, tg, b, t, -1) })
+		if err != nil {
+			return 0, fmt.Errorf("pretrain: validation loss: %w", err)
+		}
+		sum += float64(l.Data[0])
 	}
-	return sum / float64(nb)
+	return sum / float64(nb), nil
 }
 
 // samplePrompts picks n prompts spread over the validation prompts.
@@ -472,6 +480,10 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 			return fmt.Errorf("pretrain: %s already holds a checkpoint; pass -resume to continue it or choose another -out", dir)
 		}
 	}
+	dev, err := openDevice(run.device)
+	if err != nil {
+		return fmt.Errorf("pretrain: %w", err)
+	}
 	tok, err := text.DefaultTokenizer()
 	if err != nil {
 		return fmt.Errorf("pretrain: %w", err)
@@ -510,13 +522,19 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 		fmt.Fprintf(w, "pretrain: resuming %s at step %d of %d\n", dir, st.Step, c.Steps)
 	}
 	rng := rand.New(pcg)
+	// The step runs on the device from here on; m and opt hold its state
+	// after a sync (before sampling and saving).
+	s, err := newStepper(dev, opt, c.Clip)
+	if err != nil {
+		return fmt.Errorf("pretrain: %w", err)
+	}
 	logger, err := report.NewLogger(dir)
 	if err != nil {
 		return fmt.Errorf("pretrain: %w", err)
 	}
 	defer logger.Close()
-	fmt.Fprintf(w, "pretrain: %d params (d=%d, %d layers, %d heads, T=%d), %d train / %d val tokens, batch %d, %d steps -> %s\n",
-		m.Config.NumParams(), c.Dim, c.Layers, c.Heads, c.Ctx, len(train), len(val), c.Batch, c.Steps, dir)
+	fmt.Fprintf(w, "pretrain: %d params (d=%d, %d layers, %d heads, T=%d), %d train / %d val tokens, batch %d, %d steps on %s -> %s\n",
+		m.Config.NumParams(), c.Dim, c.Layers, c.Heads, c.Ctx, len(train), len(val), c.Batch, c.Steps, dev.name, dir)
 
 	sched := optim.Cosine{Peak: c.LR, Min: c.MinLR, Warmup: c.Warmup, Total: c.Steps}
 	prompts := samplePrompts(c.Samples)
@@ -526,14 +544,23 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 			return fmt.Errorf("pretrain: sampler state: %w", err)
 		}
 		st.RNG = b
+		if err := s.sync(); err != nil {
+			return fmt.Errorf("pretrain: checkpoint: %w", err)
+		}
 		return saveCheckpoint(dir, m, opt, st)
 	}
 	evaluate := func() error {
-		st.ValLoss = evalLoss(m, val, c.EvalBatch, c.Batch, c.Ctx)
+		var err error
+		if st.ValLoss, err = evalLoss(s, m, val, c.EvalBatch, c.Batch, c.Ctx); err != nil {
+			return err
+		}
 		if err := logger.Log(st.Step, map[string]float64{"val/loss": st.ValLoss, "val/perplexity": math.Exp(st.ValLoss)}); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "\nstep %d: val loss %.4f nats/token (perplexity %.1f), %d tokens seen\n", st.Step, st.ValLoss, math.Exp(st.ValLoss), st.Tokens)
+		if err := s.syncParams(); err != nil {
+			return fmt.Errorf("pretrain: samples: %w", err)
+		}
 		if err := writeSamples(ctx, w, dir, st.Step, m, tok, prompts, c); err != nil && ctx.Err() == nil {
 			fmt.Fprintf(w, "pretrain: samples at step %d: %v\n", st.Step, err) // not worth stopping the run for
 		}
@@ -545,7 +572,7 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 
 	T, B := c.Ctx, c.Batch
 	ids, tg := make([]int, B*T), make([]int, B*T)
-	tp := ag.NewTape()
+	loss := func(tp *ag.Tape) *ag.Var { return m.Loss(tp, ids, tg, B, T, -1) } // (1)
 	// The bar counts this session's steps, so that its rate and ETA are right
 	// after a resume.
 	label, first := "pretrain", st.Step
@@ -572,19 +599,13 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 			window(train, rng.IntN(len(train)-T-1), T, ids[j*T:(j+1)*T], tg[j*T:(j+1)*T])
 		}
 		lr := sched.LR(st.Step)
-		opt.ZeroGrad()
-		loss := m.Loss(tp, ids, tg, B, T, -1)
-		tp.Backward(loss)
-		lv := float64(loss.Item())
-		tp.Reset()
+		lv, norm, err := s.step(lr, loss)
+		if err != nil {
+			return fmt.Errorf("pretrain: step %d on %s: %w", st.Step, dev.name, err)
+		}
 		if math.IsNaN(lv) || math.IsInf(lv, 0) {
 			return fmt.Errorf("pretrain: loss became %g at step %d (lower -lr?)", lv, st.Step)
 		}
-		norm := 0.0
-		if c.Clip > 0 {
-			norm = optim.ClipGradNorm(opt.Params, c.Clip)
-		}
-		opt.Step(float32(lr))
 		st.Step++
 		st.Tokens += int64(B * T)
 		sessionTokens += int64(B * T)
@@ -620,7 +641,7 @@ func pretrain(ctx context.Context, c pretrainConfig, run pretrainRun, w io.Write
 	if err := save(); err != nil {
 		return err
 	}
-	if err := m.Save(filepath.Join(dir, "model")); err != nil {
+	if err := m.Save(filepath.Join(dir, "model")); err != nil { // save() synced m
 		return fmt.Errorf("pretrain: %w", err)
 	}
 	summary := map[string]any{"val_loss": st.ValLoss, "tokens": st.Tokens, "steps": st.Step, "wall_seconds": st.WallTime,

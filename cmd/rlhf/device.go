@@ -1,0 +1,187 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"rlhf/ag"
+	"rlhf/optim"
+	"rlhf/tensor"
+	"rlhf/xla"
+)
+
+// The -device flag of the training subcommands chooses where training steps
+// run. Model and loss code is the same on every device: on the CPU engine it
+// runs on an ag tape; on a GoMLX device an xla.Trainer traces the same
+// closures into one compiled step. Checkpoints are the same safetensors
+// files either way.
+
+// deviceCPU is the default device: the project's own CPU engine.
+const deviceCPU = "cpu"
+
+// deviceHelp is the help text of -device.
+const deviceHelp = `where training steps run:
+  cpu                 the CPU engine (default)
+  xla:cuda            XLA through the PJRT plugin named cuda on PJRT_PLUGIN_LIBRARY_PATH
+  xla:/abs/path.so    XLA through the PJRT plugin at that absolute path (e.g. JAX's xla_cuda_plugin.so)
+  go                  GoMLX's pure-Go backend (slow; for tests)
+the xla: devices need a binary built with CGO_ENABLED=1 go build -tags xla ./cmd/rlhf`
+
+// deviceFlag registers -device on fs and returns its value.
+func deviceFlag(fs *flag.FlagSet) *string {
+	return fs.String("device", deviceCPU, deviceHelp)
+}
+
+// rebuildHint says how to get a binary with the XLA devices.
+const rebuildHint = "rebuild with: CGO_ENABLED=1 go build -tags xla ./cmd/rlhf (gcc and libdl at build time; the plugin is opened at run time)"
+
+// checkDevice reports whether name is a well-formed -device value, without
+// opening anything: cpu, go, go:<config>, xla:<plugin name> or
+// xla:/abs/path/plugin.so.
+func checkDevice(name string) error {
+	kind, rest, hasColon := strings.Cut(name, ":")
+	switch {
+	case name == deviceCPU:
+		return nil
+	case kind == "go" && (!hasColon || rest != ""):
+		return nil
+	case kind == "xla" && rest != "":
+		plugin, _, _ := strings.Cut(rest, ",")
+		if strings.ContainsRune(plugin, '/') && !filepath.IsAbs(plugin) {
+			return fmt.Errorf("-device %q: the plugin path must be absolute (xla:/abs/path/plugin.so)", name)
+		}
+		return nil
+	}
+	return fmt.Errorf("-device %q: unknown device (want cpu, xla:cuda, xla:/abs/path/plugin.so or go)", name)
+}
+
+// trainDevice is an opened -device: the CPU engine (nil backend) or a GoMLX
+// backend.
+type trainDevice struct {
+	name    string
+	backend backends.Backend
+}
+
+// openDevice validates and opens name. A missing plugin is an error that
+// says where it was looked for; an xla: device in a binary built without
+// -tags xla is an error that says how to rebuild.
+func openDevice(name string) (*trainDevice, error) {
+	if err := checkDevice(name); err != nil {
+		return nil, err
+	}
+	if name == deviceCPU {
+		return &trainDevice{name: name}, nil
+	}
+	if plugin, ok := strings.CutPrefix(name, "xla:"); ok {
+		path, _, _ := strings.Cut(plugin, ",")
+		if filepath.IsAbs(path) {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("-device %s: no PJRT plugin at %s: %w (JAX's pip package jax-cuda13-pjrt ships jax_plugins/xla_cuda13/xla_cuda_plugin.so)", name, path, err)
+			}
+		}
+		if !xla.Built {
+			return nil, fmt.Errorf("-device %s: this binary was built without the XLA backend; %s", name, rebuildHint)
+		}
+	}
+	b, err := xla.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("-device %s: %w", name, err)
+	}
+	return &trainDevice{name: name, backend: b}, nil
+}
+
+// onCPU reports whether d is the CPU engine.
+func (d *trainDevice) onCPU() bool { return d.backend == nil }
+
+// stepper takes optimiser steps of a loss over the parameters of opt on a
+// trainDevice: on the CPU engine with opt itself, on a GoMLX device through
+// an xla.Trainer that keeps parameters and moments on the device (opt then
+// holds them only after sync). Both run the same loss closure.
+type stepper struct {
+	opt  *optim.AdamW
+	clip float64 // global gradient-norm limit; 0: none
+	tp   *ag.Tape
+	tr   *xla.Trainer // nil on the CPU engine
+}
+
+// newStepper prepares steps over opt's parameters with its current values
+// and state (load a checkpoint into them first), clipping the global
+// gradient norm to clip (0: none).
+func newStepper(d *trainDevice, opt *optim.AdamW, clip float64) (*stepper, error) {
+	s := &stepper{opt: opt, clip: clip, tp: ag.NewTape()}
+	if d.onCPU() {
+		return s, nil
+	}
+	tr, err := xla.NewTrainer(d.backend, opt.Params, xla.Config{AdamW: opt.Config, ClipNorm: clip})
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.name, err)
+	}
+	if err := tr.Upload(opt); err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.name, err)
+	}
+	s.tr = tr
+	return s, nil
+}
+
+// step takes one training step of the loss f at learning rate lr: forward,
+// backward, clipping and AdamW. It returns the loss before the update and
+// the gradient norm before clipping (on the CPU engine, 0 when clip is 0).
+func (s *stepper) step(lr float64, f xla.Func) (loss, norm float64, err error) {
+	if s.tr != nil {
+		l, n, err := s.tr.Step(float32(lr), f)
+		return float64(l), n, err
+	}
+	tp := s.tp
+	tp.Reset()
+	s.opt.ZeroGrad()
+	out := f(tp)
+	tp.Backward(out)
+	loss = float64(out.Item())
+	tp.Reset()
+	if s.clip > 0 {
+		norm = optim.ClipGradNorm(s.opt.Params, s.clip)
+	}
+	s.opt.Step(float32(lr))
+	return loss, norm, nil
+}
+
+// forward evaluates f without gradients and returns its value on the host.
+func (s *stepper) forward(f xla.Func) (*tensor.Tensor, error) {
+	if s.tr != nil {
+		return s.tr.Forward(f)
+	}
+	tp := ag.NewNoGradTape()
+	out := f(tp)
+	return out.Value.Clone(), nil
+}
+
+// syncParams copies the device's parameters into the host Vars (a no-op on
+// the CPU engine), e.g. before sampling or evaluating on the CPU engine.
+func (s *stepper) syncParams() error {
+	if s.tr == nil {
+		return nil
+	}
+	return s.tr.Sync(nil)
+}
+
+// sync copies the device's parameters and optimiser state into the host
+// Vars and opt (a no-op on the CPU engine), e.g. before saving a checkpoint.
+func (s *stepper) sync() error {
+	if s.tr == nil {
+		return nil
+	}
+	return s.tr.Sync(s.opt)
+}
+
+// bucketLen rounds a padded sequence length t up to a multiple of 16, at
+// most limit, so that a device compiles one step per bucket rather than one
+// per batch length. Padding is never attended to and masked out of losses.
+func bucketLen(t, limit int) int {
+	b := (t + 15) / 16 * 16
+	return max(t, min(b, limit))
+}
