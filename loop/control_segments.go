@@ -63,18 +63,18 @@ func (p *pool) add(eps []env.Episode) {
 	p.eps = p.eps[drop:]
 }
 
-// starts is the number of segment start positions an episode offers:
-// len-segLen+1, or 1 for a terminated episode shorter than a segment (cut
-// from its start and padded with absorbing steps), 0 otherwise.
+// starts is the number of segment start positions an episode offers. A
+// terminated episode offers every step: a segment that runs past the end is
+// padded with absorbing steps, so segments that contain the failure are drawn
+// as often as any other (for CartPole they are the only ones whose true
+// returns differ: every living step scores 1). An episode cut off by the time
+// limit, or still running, offers len-segLen+1 (0 when shorter than a segment).
 func (p *pool) starts(e *poolEpisode) int {
 	n := len(e.steps)
-	if n >= p.segLen {
-		return n - p.segLen + 1
-	}
 	if e.steps[n-1].Terminated {
-		return 1
+		return n
 	}
-	return 0
+	return max(n-p.segLen+1, 0)
 }
 
 // ready reports whether any segment can be cut.

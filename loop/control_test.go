@@ -170,7 +170,8 @@ func TestBrokerReportsLabelerErrors(t *testing.T) {
 }
 
 func TestPoolSegments(t *testing.T) {
-	// A short terminated episode yields one padded segment; a long one many.
+	// A terminated episode offers a segment at every step, padded with
+	// absorbing steps past its end, so the failure is inside many segments.
 	short, err := env.Rollout("CartPole-v1", 1, func([]float64) []float64 { return []float64{1} })
 	if err != nil {
 		t.Fatal(err)
@@ -186,13 +187,48 @@ func TestPoolSegments(t *testing.T) {
 	if !p.ready() || len(p.terminalObs) != 1 {
 		t.Fatalf("ready %v, terminal steps %d", p.ready(), len(p.terminalObs))
 	}
-	r := newRand(1)
-	s, err := p.sample(r)
-	if err != nil {
-		t.Fatal(err)
+	if got := p.starts(&p.eps[0]); got != short.Length {
+		t.Errorf("terminated %d-step episode offers %d starts, want one per step", short.Length, got)
 	}
-	if len(s.States) != 50 || len(s.Actions) != 50 || s.Return != float64(short.Length) {
-		t.Errorf("padded segment: %d states, %d actions, return %v, want 50, 50, %d", len(s.States), len(s.Actions), s.Return, short.Length)
+	r := newRand(1)
+	seen := map[int]bool{}
+	for range 200 {
+		s, err := p.sample(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.States) != 50 || len(s.Actions) != 50 || s.Return != float64(short.Length-s.Start) {
+			t.Fatalf("padded segment at %d: %d states, %d actions, return %v, want 50, 50, %d", s.Start, len(s.States), len(s.Actions), s.Return, short.Length-s.Start)
+		}
+		seen[s.Start] = true
+	}
+	if len(seen) < short.Length/2 {
+		t.Errorf("200 draws hit %d of %d start positions", len(seen), short.Length)
+	}
+	// A long terminated episode: segments near the end reach past it.
+	longTerm := env.Episode{Terminated: true, Steps: make([]env.StepRecord, 120)}
+	for i := range longTerm.Steps {
+		longTerm.Steps[i] = env.StepRecord{Obs: []float64{0, 0, 0, 0}, Action: []float64{0}, Score: 1}
+	}
+	longTerm.Steps[119].Terminated = true
+	lp := newPool("CartPole-v1", 50, 10_000)
+	lp.add([]env.Episode{longTerm})
+	if got := lp.starts(&lp.eps[0]); got != 120 {
+		t.Errorf("terminated 120-step episode offers %d starts, want 120", got)
+	}
+	short50 := 0
+	for range 300 {
+		s, err := lp.sample(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Return < 50 {
+			short50++
+		}
+	}
+	// 49 of 120 starts reach past the end.
+	if short50 < 80 || short50 > 170 {
+		t.Errorf("%d of 300 segments contain the end, want about 300*49/120", short50)
 	}
 	// An unterminated episode shorter than a segment gives none.
 	q := newPool("Pendulum-v1", 25, 10_000)
