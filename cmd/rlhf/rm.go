@@ -14,6 +14,7 @@ import (
 
 	"rlhf/ag"
 	"rlhf/feedback"
+	"rlhf/model/gpt"
 	"rlhf/progress"
 	"rlhf/report"
 	"rlhf/reward"
@@ -39,6 +40,7 @@ type rmConfig struct {
 	NormSets string  `json:"normalise"` // "data" (all completions in the file) or "none"
 	Gold     string  `json:"gold"`      // goal to measure held-out agreement with ("" for none)
 	Letter   string  `json:"letter"`    // the lipogram's letter for -gold lipogram
+	Device   string  `json:"device"`    // where the training steps run (see -device)
 }
 
 func (c rmConfig) validate() error {
@@ -60,6 +62,9 @@ func (c rmConfig) validate() error {
 	check(c.LogEvery > 0, "-log-every %d must be positive", c.LogEvery)
 	check(c.MaxSteps >= 0, "-max-steps %d must be >= 0", c.MaxSteps)
 	check(c.NormSets == "data" || c.NormSets == "none", "-normalise %q: want data or none", c.NormSets)
+	if err := checkDevice(c.Device); err != nil {
+		errs = append(errs, fmt.Errorf("rm: %w", err))
+	}
 	if c.Gold != "" {
 		_, err := goalByName(c.Gold, c.Letter)
 		check(err == nil, "-gold: %v", err)
@@ -93,6 +98,7 @@ func runRM(ctx context.Context, args []string) error {
 	fs.StringVar(&c.NormSets, "normalise", "data", "fit the reward normaliser on: data (every completion in -data) or none")
 	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment or lipogram): how well the model recovers the truth behind noisy labels")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
+	fs.StringVar(&c.Device, "device", deviceCPU, deviceHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,6 +146,10 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	if _, err := os.Stat(c.Data); err != nil {
 		return fmt.Errorf("rm: read preferences: %w", err)
 	}
+	dev, err := openDevice(c.Device)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
 	r, err := reward.InitGPT(c.Init, c.Seed)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
@@ -165,7 +175,16 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	fmt.Fprintf(w, "rm: %d %s comparisons (%d training, %d held-out), trunk from %s (%d params) -> %s\n",
 		len(cs), format, len(train), len(val), c.Init, r.Model.Config.NumParams(), c.Out)
 
+	opt := r.NewOptimizer(float32(c.WD))
+	s, err := newStepper(dev, opt, c.Clip)
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	// Evaluation runs on the CPU engine, after copying the device's weights.
 	eval := func(step int) (reward.Metrics, error) {
+		if err := s.syncParams(); err != nil {
+			return reward.Metrics{}, fmt.Errorf("rm: %w", err)
+		}
 		m, err := r.Evaluate(val, c.Eps)
 		if err != nil {
 			return m, fmt.Errorf("rm: %w", err)
@@ -178,7 +197,6 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "rm: before training: held-out accuracy %.3f, loss %.4f\n", before.Accuracy, before.Loss)
 
-	opt := r.NewOptimizer(float32(c.WD))
 	sc := reward.StepConfig{LR: float32(c.LR), Eps: float32(c.Eps), L2: float32(c.L2), ClipNorm: c.Clip}
 	tp := ag.NewTape()
 	rng := rand.New(rand.NewPCG(c.Seed, 0x77))
@@ -202,7 +220,13 @@ train:
 			if step >= steps {
 				break train
 			}
-			loss, err := r.TrainStep(tp, opt, train[lo:min(lo+c.Batch, len(train))], sc)
+			batch := train[lo:min(lo+c.Batch, len(train))]
+			var loss float64
+			if dev.onCPU() {
+				loss, err = r.TrainStep(tp, opt, batch, sc)
+			} else {
+				loss, err = rmDeviceStep(s, r, batch, sc)
+			}
 			if err != nil {
 				return fmt.Errorf("rm: %w", err)
 			}
@@ -233,6 +257,9 @@ train:
 		if last, err = eval(step); err != nil {
 			return err
 		}
+	}
+	if err := s.syncParams(); err != nil {
+		return fmt.Errorf("rm: %w", err)
 	}
 	if c.NormSets == "data" {
 		var ps, comps [][]int
@@ -272,6 +299,62 @@ train:
 	fmt.Fprintf(w, "rm: held-out accuracy %.3f (%d comparisons; %.3f before training), loss %.4f; normaliser gain %.4g bias %.4g on %d completions; saved to %s\n",
 		last.Accuracy, len(val), before.Accuracy, last.Loss, r.Norm.Gain, r.Norm.Bias, r.Norm.Samples, c.Out)
 	return nil
+}
+
+// rmDeviceStep takes one reward-model step on a device: the loss of
+// reward.TrainStep (the comparison-weighted mean preference loss over the
+// groups, plus the L2 penalty) through s. Sequences are padded to a bucket
+// length so that a device compiles one step per bucket. The loss it returns
+// includes the L2 penalty when sc.L2 > 0 (reward.TrainStep's does not).
+func rmDeviceStep(s *stepper, r *reward.GPTReward, cs []reward.TokenComparison, sc reward.StepConfig) (float64, error) {
+	groups, err := r.Groups(cs)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for i, g := range groups {
+		total += g.Targets.Shape[0]
+		groups[i].Batch = padTokenBatch(g.Batch, bucketLen(g.Batch.T, r.Model.Config.NPositions))
+	}
+	net := r.Net()
+	loss := func(tp *ag.Tape) *ag.Var {
+		var loss *ag.Var
+		for _, g := range groups {
+			// reward.ComparisonLoss, less its check of the score count,
+			// which reads Value.Len() (0 for a traced Var).
+			scores := tp.Reshape(net.Score(tp, g.Batch), g.Targets.Shape...) // (N, K)
+			l := reward.PreferenceLoss(tp, scores, g.Targets, sc.Eps)
+			l = tp.Scale(l, float32(g.Targets.Shape[0])/float32(total))
+			if loss == nil {
+				loss = l
+			} else {
+				loss = tp.Add(loss, l)
+			}
+		}
+		if sc.L2 > 0 {
+			loss = tp.Add(loss, reward.L2Penalty(tp, net.Params(), sc.L2))
+		}
+		return loss // (1)
+	}
+	l, _, err := s.step(float64(sc.LR), loss)
+	return l, err
+}
+
+// padTokenBatch returns b right-padded to t >= b.T columns; the rows'
+// lengths are unchanged, so every score is the same.
+func padTokenBatch(b reward.TokenBatch, t int) reward.TokenBatch {
+	if t <= b.T {
+		return b
+	}
+	ids := make([]int, b.N*t)
+	for i := range b.N {
+		row := ids[i*t : (i+1)*t]
+		copy(row, b.IDs[i*b.T:(i+1)*b.T])
+		for j := b.T; j < t; j++ {
+			row[j] = gpt.PadID
+		}
+	}
+	return reward.TokenBatch{IDs: ids, N: b.N, T: t, Lens: b.Lens}
 }
 
 // goldMetrics evaluates the reward model against the goal's own choice on
