@@ -9,6 +9,7 @@ import (
 
 	"rlhf/model/gpt"
 	"rlhf/report"
+	"rlhf/tensor"
 )
 
 func TestDPOTrainsAndSaves(t *testing.T) {
@@ -68,6 +69,7 @@ func TestDPOBadInput(t *testing.T) {
 		{[]string{"-data", data, "-batch", "0"}, "batch"},
 		{[]string{}, "-data"},
 		{[]string{"-data", data, "extra"}, "unexpected argument"},
+		{[]string{"-data", data, "-device", "gpu"}, "unknown device"},
 	} {
 		err := runDPO(context.Background(), append(tc.args, "-policy", policy, "-out", filepath.Join(dir, "out")))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -79,5 +81,63 @@ func TestDPOBadInput(t *testing.T) {
 		"-policy", policy, "-out", filepath.Join(dir, "ok")})
 	if err != nil {
 		t.Errorf("-skip-bad: %v", err)
+	}
+}
+
+// TestDPODeviceGo: DPO and IPO on GoMLX's pure-Go backend track the CPU
+// engine's run: per-step losses within 1e-4 relative, the logged implicit
+// reward metrics within 1e-3, the held-out loss and accuracy within 1e-3, and
+// the policy's weights within 1e-3 of their largest magnitude (biases that
+// get only rounding noise as gradient aside, see below).
+func TestDPODeviceGo(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, data, 12)
+	// The pure-Go backend is slow (its matrix-product gradients are
+	// broadcast products): IPO gets one epoch.
+	for _, c := range []struct{ loss, epochs string }{{"sigmoid", "2"}, {"ipo", "1"}} {
+		loss := c.loss
+		args := func(out string, extra ...string) []string {
+			return append([]string{"-data", data, "-policy", policy, "-out", out, "-batch", "4", "-epochs", c.epochs, "-loss", loss,
+				"-lr", "1e-3", "-warmup", "1", "-kl-prompts", "2", "-kl-tokens", "3", "-log-every", "1"}, extra...)
+		}
+		cpu, dev := filepath.Join(dir, loss+"-cpu"), filepath.Join(dir, loss+"-go")
+		if err := runDPO(context.Background(), args(cpu)); err != nil {
+			t.Fatal(err)
+		}
+		if err := runDPO(context.Background(), args(dev, "-device", "go")); err != nil {
+			t.Fatal(err)
+		}
+		seriesClose(t, cpu, dev, "loss", 1e-4)
+		// (Accuracies are left out: at the first step the policy is the
+		// reference, every margin is 0 on the CPU and rounding noise on the
+		// device.)
+		for _, k := range []string{"rewards/chosen", "rewards/margins", "logps/chosen", "eval/loss", "eval/rewards/margins"} {
+			seriesClose(t, cpu, dev, k, 1e-3)
+		}
+		// The KL samples are drawn from each run's own policy; they agree
+		// only as long as the sampled tokens do, so only their presence is
+		// checked.
+		ms, err := report.LoadMetrics(filepath.Join(dev, report.MetricsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, kl := ms.Series("objective/kl"); len(kl) != 1 {
+			t.Errorf("%s: objective/kl logged %d times", loss, len(kl))
+		}
+		// The loss sees only differences of summed log-probs of the same
+		// prompt, so the final LayerNorm's bias along directions the tied
+		// head ignores gets little more than rounding noise; Adam turns it
+		// into moves of up to lr per step.
+		paramsClose(t, cpu, dev, 1e-3, map[string]float64{"ln_f.bias": 6 * 1e-3 /* at most 6 steps at lr 1e-3 */})
+		init, _ := gpt.Load(policy)
+		m, err := gpt.Load(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tensor.MaxAbsDiff(m.GPT.Wte.W.Value, init.GPT.Wte.W.Value) == 0 {
+			t.Errorf("%s: training on the device left the embeddings unchanged", loss)
+		}
 	}
 }
