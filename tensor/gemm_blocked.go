@@ -2,7 +2,9 @@ package tensor
 
 import "sync"
 
-// The native GEMM takes one of three paths:
+// The native GEMM takes one of four paths:
+//   - a single row of op(A), or up to four with a large B: matrix-vector
+//     products, gemv (gemv.go);
 //   - tiny products (and single rows where tiles would be mostly padding):
 //     plain loops, gemmSmall;
 //   - operands that fit in L2: gemmDirect, a strided assembly kernel that
@@ -84,6 +86,7 @@ const (
 	pathSmall
 	pathDirect
 	pathBlocked
+	pathGemv
 )
 
 // gemmForcePath, when not pathAuto, makes gemmNative take that path
@@ -116,6 +119,10 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	smallMax := gemmSmallMax
 	if gemmLevel < levelAVX2 {
 		smallMax = gemmSmallMaxGo
+	}
+	if gemmForcePath == pathGemv || gemmForcePath == pathAuto && work > smallMax && gemvUse(m, n, k) {
+		gemv(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
 	}
 	switch {
 	case gemmForcePath == pathSmall ||

@@ -38,3 +38,23 @@ func kernel6x32s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float3
 func copyBlocks16(n int, src *float32, lds int, dst *float32, ldd int) {
 	panic("tensor: no assembly copy on this platform")
 }
+
+// gemvN64 exists only so the driver compiles everywhere.
+func gemvN64(k int, x, w *float32, ldw int, y *float32, alpha, beta float32) {
+	panic("tensor: no assembly GEMV kernel on this platform")
+}
+
+// gemvN8 exists only so the driver compiles everywhere.
+func gemvN8(k int, x, w *float32, ldw int, y *float32, alpha, beta float32) {
+	panic("tensor: no assembly GEMV kernel on this platform")
+}
+
+// gemvT4 exists only so the driver compiles everywhere.
+func gemvT4(k int, x, w *float32, ldw int, out *float32) {
+	panic("tensor: no assembly GEMV kernel on this platform")
+}
+
+// gemvNR8 exists only so the driver compiles everywhere.
+func gemvNR8(n int, x, w *float32, ldw int, y *float32) {
+	panic("tensor: no assembly GEMV kernel on this platform")
+}
