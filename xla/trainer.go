@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -49,6 +50,7 @@ type entry struct {
 	out  int    // index of the op whose result the Func returned
 	used []bool // params the Func read (the others get no update)
 	g    *Graph
+	st   BuildStats
 }
 
 // Trainer keeps a model's parameters and AdamW moments on a GoMLX backend
@@ -71,7 +73,31 @@ type Trainer struct {
 	decay   []bool
 	cache   [3][]*entry
 	last    *entry // the entry of the latest run
+	tm      Timings
 }
+
+// Timings adds up where the wall time of a Trainer's calls went, to tell
+// host overhead from device work. Replay, Feed and Fetch are host work
+// proportional to the op count and the size of the host data, not to the
+// model's arithmetic.
+type Timings struct {
+	Calls  int           // Step, Gradients and Forward calls
+	Builds int           // calls that traced and compiled a new executable
+	Replay time.Duration // re-running the Func on the host against the cached traces
+	Build  time.Duration // tracing, differentiating and compiling new executables
+	Feed   time.Duration // turning the step's host data and scalars into backend inputs (transfers included)
+	Run    time.Duration // executing (PJRT waits for the device here; the go backend computes here)
+	Fetch  time.Duration // copying the results the caller reads (loss, norm, outputs) to the host
+}
+
+// Host is the host-side overhead: Replay + Feed + Fetch.
+func (tm Timings) Host() time.Duration { return tm.Replay + tm.Feed + tm.Fetch }
+
+// Timings returns the time spent so far (see Timings); ResetTimings starts over.
+func (t *Trainer) Timings() Timings { return t.tm }
+
+// ResetTimings zeroes the Timings, e.g. after warm-up steps.
+func (t *Trainer) ResetTimings() { t.tm = Timings{} }
 
 // NewTrainer uploads params (and zero AdamW moments) to backend.
 func NewTrainer(backend backends.Backend, params []nn.NamedParam, cfg Config) (*Trainer, error) {
@@ -153,13 +179,33 @@ func toHost(x *tensors.Tensor) (*tensor.Tensor, error) {
 	return tensor.FromSlice(d, x.Shape().Dimensions...), nil
 }
 
+// fetch copies outputs to the host and releases their device buffers.
+func (t *Trainer) fetch(outs ...*tensors.Tensor) ([]*tensor.Tensor, error) {
+	start := time.Now()
+	defer func() { t.tm.Fetch += time.Since(start) }()
+	hs := make([]*tensor.Tensor, len(outs))
+	for i, x := range outs {
+		h, err := toHost(x)
+		if err != nil {
+			return nil, fmt.Errorf("xla: fetch result %d: %w", i, err)
+		}
+		hs[i] = h
+		_ = x.FinalizeAll()
+	}
+	return hs, nil
+}
+
 // Forward runs f (no gradients) and returns its result on the host.
 func (t *Trainer) Forward(f Func) (*tensor.Tensor, error) {
 	outs, err := t.run(kindForward, f, nil)
 	if err != nil {
 		return nil, err
 	}
-	return toHost(outs[0])
+	hs, err := t.fetch(outs[0])
+	if err != nil {
+		return nil, err
+	}
+	return hs[0], nil
 }
 
 // Gradients evaluates the loss f and its gradient with respect to every
@@ -169,7 +215,7 @@ func (t *Trainer) Gradients(f Func) (loss float32, grads []*tensor.Tensor, err e
 	if err != nil {
 		return 0, nil, err
 	}
-	l, err := toHost(outs[0])
+	hs, err := t.fetch(outs...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -180,61 +226,65 @@ func (t *Trainer) Gradients(f Func) (loss float32, grads []*tensor.Tensor, err e
 		if !e.used[i] {
 			continue
 		}
-		if grads[i], err = toHost(outs[k]); err != nil {
-			return 0, nil, err
-		}
+		grads[i] = hs[k]
 		grads[i].Shape = slices.Clone(t.Params[i].P.Value.Shape)
 		k++
 	}
-	return l.Data[0], grads, nil
+	return hs[0].Data[0], grads, nil
 }
 
 // Step takes one training step with learning rate lr: loss f, gradients,
 // global-norm clipping (Config.ClipNorm) and AdamW, all on the device. It
 // returns the loss and the gradient norm before clipping. Params f does not
-// read are left unchanged.
+// read are left unchanged. Only the loss and the norm come back to the host;
+// the new parameters and moments replace the old ones on the device (whose
+// buffers the step was given to reuse).
 func (t *Trainer) Step(lr float32, f Func) (loss float32, gradNorm float64, err error) {
 	c := t.Config.AdamW
 	n := t.Steps + 1
 	bc1 := float32(1 - math.Pow(float64(c.Beta1), float64(n)))
 	bc2 := float32(1 - math.Pow(float64(c.Beta2), float64(n)))
 	scalars := []*tensors.Tensor{tensors.FromScalar(lr), tensors.FromScalar(bc1), tensors.FromScalar(bc2)}
+	old := slices.Concat(t.p, t.m, t.v)
 	outs, err := t.run(kindStep, f, scalars)
 	if err != nil {
 		return 0, 0, err
 	}
-	l, err := toHost(outs[0])
-	if err != nil {
-		return 0, 0, err
-	}
-	nrm, err := toHost(outs[1])
-	if err != nil {
-		return 0, 0, err
-	}
 	np := len(t.Params)
-	old := slices.Concat(t.p, t.m, t.v)
 	copy(t.p, outs[2:2+np])
 	copy(t.m, outs[2+np:2+2*np])
 	copy(t.v, outs[2+2*np:2+3*np])
 	for _, x := range old {
-		if !slices.Contains(outs, x) {
-			_ = x.FinalizeAll()
-		}
+		// Donated buffers are gone; this frees host copies (e.g. after Upload).
+		_ = x.FinalizeAll()
 	}
 	t.Steps = n
-	return l.Data[0], float64(nrm.Data[0]), nil
+	hs, err := t.fetch(outs[0], outs[1])
+	if err != nil {
+		return 0, 0, err
+	}
+	return hs[0].Data[0], float64(hs[1].Data[0]), nil
 }
 
-// run finds (or builds) the executable of kind k for f and runs it.
+// run finds (or builds) the executable of kind k for f and runs it. A
+// training step donates the parameter and moment buffers to the executable
+// (they are replaced by its outputs), so XLA updates them in place instead
+// of holding two copies of the optimiser state.
 func (t *Trainer) run(k kind, f Func, scalars []*tensors.Tensor) ([]*tensors.Tensor, error) {
+	t.tm.Calls++
+	start := time.Now()
 	e, feeds, err := t.replay(k, f)
+	t.tm.Replay += time.Since(start)
 	if err != nil {
 		return nil, err
 	}
 	if e == nil {
+		start = time.Now()
 		if e, feeds, err = t.build(k, f); err != nil {
 			return nil, err
 		}
+		t.tm.Build += time.Since(start)
+		t.tm.Builds++
 		if len(t.cache[k]) == maxCached {
 			t.cache[k][0].g.Finalize()
 			t.cache[k] = slices.Delete(t.cache[k], 0, 1)
@@ -242,19 +292,53 @@ func (t *Trainer) run(k kind, f Func, scalars []*tensors.Tensor) ([]*tensors.Ten
 		t.cache[k] = append(t.cache[k], e)
 	}
 	t.last = e
-	var in []any
-	for _, x := range t.p {
-		in = append(in, x)
-	}
-	if k == kindStep {
-		for _, x := range slices.Concat(t.m, t.v, scalars) {
-			in = append(in, x)
+	start = time.Now()
+	in := make([]any, 0, 3*len(t.p)+len(scalars)+len(feeds))
+	// Host data first goes to the device (and can fail) before any state
+	// is donated.
+	var data []any
+	for _, x := range slices.Concat(scalars, feeds) {
+		d, err := donate(x, t.Backend)
+		if err != nil {
+			return nil, fmt.Errorf("xla: send inputs: %w", err)
 		}
+		data = append(data, d)
 	}
-	for _, x := range feeds {
-		in = append(in, x)
+	state := t.p
+	if k == kindStep {
+		state = slices.Concat(t.p, t.m, t.v)
 	}
-	return runGraph(e.g, in)
+	for _, x := range state {
+		if k != kindStep {
+			in = append(in, x)
+			continue
+		}
+		d, err := donate(x, t.Backend)
+		if err != nil {
+			return nil, fmt.Errorf("xla: donate state: %w (the device state may be lost: Upload to restore it)", err)
+		}
+		in = append(in, d)
+	}
+	in = append(in, data...)
+	t.tm.Feed += time.Since(start)
+	start = time.Now()
+	outs, err := runGraph(e.g, in)
+	t.tm.Run += time.Since(start)
+	if err != nil && k == kindStep {
+		err = fmt.Errorf("%w (the device state was donated to the failed step: Upload to restore it)", err)
+	}
+	return outs, err
+}
+
+// donate hands the device buffer of x to the next execution, moving x to
+// the device first if it is on the host; x must not be used afterwards.
+func donate(x *tensors.Tensor, b backends.Backend) (d any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return DonateTensorBuffer(x, b, 0)
 }
 
 func runGraph(g *Graph, in []any) (outs []*tensors.Tensor, err error) {
@@ -268,7 +352,7 @@ func runGraph(g *Graph, in []any) (outs []*tensors.Tensor, err error) {
 
 // replay walks f against the cached traces of kind k; it returns a nil
 // entry when none matches.
-func (t *Trainer) replay(k kind, f Func) (e *entry, feeds []any, err error) {
+func (t *Trainer) replay(k kind, f Func) (e *entry, feeds []*tensors.Tensor, err error) {
 	if len(t.cache[k]) == 0 {
 		return nil, nil, nil
 	}
@@ -300,17 +384,40 @@ func (t *Trainer) replay(k kind, f Func) (e *entry, feeds []any, err error) {
 	}
 	for _, c := range tr.cands {
 		if len(c.ops) == tr.n && idx == c.out {
-			for _, x := range tr.feeds {
-				feeds = append(feeds, x)
-			}
-			return c, feeds, nil
+			return c, tr.feeds, nil
 		}
 	}
 	return nil, nil, nil
 }
 
 // build traces f into a new graph of kind k and compiles it.
-func (t *Trainer) build(k kind, f Func) (e *entry, feeds []any, err error) {
+func (t *Trainer) build(k kind, f Func) (e *entry, feeds []*tensors.Tensor, err error) {
+	e, feeds, outs, err := t.graph(k, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	if err := compileGraph(e.g, outs); err != nil {
+		e.g.Finalize()
+		return nil, nil, err
+	}
+	e.st.Compile = time.Since(start)
+	return e, feeds, nil
+}
+
+func compileGraph(g *Graph, outs []*Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("xla: compile: %v", r)
+		}
+	}()
+	g.Compile(outs...)
+	return nil
+}
+
+// graph traces f into a new graph of kind k and returns it uncompiled with
+// its outputs.
+func (t *Trainer) graph(k kind, f Func) (e *entry, feeds []*tensors.Tensor, outs []*Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("xla: build graph: %v", r)
@@ -337,12 +444,15 @@ func (t *Trainer) build(k kind, f Func) (e *entry, feeds []any, err error) {
 		lr, bc1, bc2 = Parameter(g, "lr", s), Parameter(g, "bc1", s), Parameter(g, "bc2", s)
 	}
 	tr.used = map[*Node]bool{}
+	start := time.Now()
 	res := f(ag.NewTracingTape(tr))
+	traced := time.Now()
 	out, ok := tr.nodes[res]
 	if !ok || out == nil {
-		return nil, nil, errors.New("xla: the function returned a Var it did not compute")
+		return nil, nil, nil, errors.New("xla: the function returned a Var it did not compute")
 	}
 	e = &entry{ops: tr.ops, out: tr.index[res], g: g, used: make([]bool, np)}
+	e.st.Ops, e.st.Trace = len(tr.ops), traced.Sub(start)
 	var used []*Node
 	for i, n := range pn {
 		e.used[i] = tr.used[n]
@@ -350,27 +460,28 @@ func (t *Trainer) build(k kind, f Func) (e *entry, feeds []any, err error) {
 			used = append(used, n)
 		}
 	}
-	var outs []*Node
 	switch k {
 	case kindForward:
 		outs = []*Node{out}
 	case kindGrad, kindStep:
 		if out.Shape().Size() != 1 {
-			return nil, nil, fmt.Errorf("xla: loss has shape %v, want one element", out.Shape().Dimensions)
+			return nil, nil, nil, fmt.Errorf("xla: loss has shape %v, want one element", out.Shape().Dimensions)
 		}
 		loss := Reshape(out)
+		start := time.Now()
 		grads := Gradient(loss, used...)
+		e.st.Grad = time.Since(start)
 		if k == kindGrad {
 			outs = append([]*Node{loss}, grads...)
 			break
 		}
+		start = time.Now()
 		outs = t.adamW(loss, pn, mn, vn, e.used, grads, lr, bc1, bc2)
+		e.st.Update = time.Since(start)
 	}
-	g.Compile(outs...)
-	for _, x := range tr.feeds {
-		feeds = append(feeds, x)
-	}
-	return e, feeds, nil
+	e.st.Nodes = len(g.Nodes())
+	e.st.Folded = foldable(g)
+	return e, tr.feeds, outs, nil
 }
 
 // adamW builds clipping and the AdamW update; it returns loss, norm, the new
@@ -419,4 +530,70 @@ func (t *Trainer) adamW(loss *Node, p, m, v []*Node, used []bool, grads []*Node,
 		newM[i], newV[i] = mi, vi
 	}
 	return slices.Concat([]*Node{loss, norm}, newP, newM, newV)
+}
+
+// BuildStats describes how one executable was built: the traced ag ops, the
+// GoMLX graph nodes (forward, backward and optimiser) and the host time of
+// each phase.
+type BuildStats struct {
+	Ops   int // ag ops traced
+	Nodes int // GoMLX graph nodes
+	// Folded is the element count of the largest value computed from no
+	// input at all (a mask from Iota, say): XLA evaluates such values on the
+	// host while compiling, slowly, so they must stay small.
+	Folded  int
+	Trace   time.Duration // running the Func into graph ops (forward)
+	Grad    time.Duration // GoMLX's reverse-mode differentiation
+	Update  time.Duration // clipping and AdamW
+	Compile time.Duration // backend compilation (XLA: includes autotuning)
+}
+
+// StepGraph builds (without compiling) the training-step graph of f, as Step
+// would on its first call, and reports its size and build times; the graph
+// is discarded. It shows what a compile would have to digest.
+func (t *Trainer) StepGraph(f Func) (BuildStats, error) {
+	e, _, _, err := t.graph(kindStep, f)
+	if err != nil {
+		return BuildStats{}, err
+	}
+	e.g.Finalize()
+	return e.st, nil
+}
+
+// LastBuild returns the build statistics of the executable the latest call
+// ran (built then or earlier).
+func (t *Trainer) LastBuild() BuildStats {
+	if t.last == nil {
+		return BuildStats{}
+	}
+	return t.last.st
+}
+
+// foldable returns the element count of the largest node computed only from
+// constants (leaves that are Constant, Iota or broadcasts of them do not
+// count: XLA keeps those symbolic).
+func foldable(g *Graph) int {
+	constant := map[*Node]bool{}
+	largest := 0
+	for _, n := range g.Nodes() {
+		switch n.Type() {
+		case NodeTypeParameter:
+			continue
+		case NodeTypeConstant, NodeTypeIota:
+			constant[n] = true
+			continue
+		}
+		c := true
+		for _, in := range n.Inputs() {
+			c = c && constant[in]
+		}
+		if !c {
+			continue
+		}
+		constant[n] = true
+		if n.NumOutputs() == 1 && n.Type() != NodeTypeBroadcastInDim && n.Type() != NodeTypeReshape {
+			largest = max(largest, n.Shape().Size())
+		}
+	}
+	return largest
 }
