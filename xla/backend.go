@@ -15,6 +15,12 @@
 //	go:<config>      the same with an explicit GoMLX config, e.g. go:parallelism=2
 //	xla:cuda         the PJRT plugin named "cuda" found on PJRT_PLUGIN_LIBRARY_PATH
 //	xla:/abs/p.so    the PJRT plugin at that path (e.g. JAX's xla_cuda_plugin.so)
+//	xla:<plugin>,tf32  the same with TensorFloat-32 matrix products (see Precision)
+//
+// XLA devices multiply float32 matrices in full float32 by default (FP32),
+// so that results match the CPU engine; the tf32 option trades that for
+// speed on tensor-core GPUs. The precision is set in the process
+// environment before the plugin loads, so it is one per process.
 //
 // The XLA devices need the build tag xla (cgo, gcc, -ldl); the default build
 // has no cgo. Nothing is ever downloaded: GoMLX's plugin auto-install is off.

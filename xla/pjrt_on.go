@@ -17,6 +17,10 @@ const Built = true
 
 func openPJRT(plugin string) (backends.Backend, error) {
 	gomlxla.EnableAutoInstall(false)
+	prec, plugin, err := pluginPrecision(plugin)
+	if err != nil {
+		return nil, err
+	}
 	name, _, _ := strings.Cut(plugin, ",")
 	if filepath.IsAbs(name) {
 		if _, err := os.Stat(name); err != nil {
@@ -32,6 +36,17 @@ func openPJRT(plugin string) (backends.Backend, error) {
 			return nil, fmt.Errorf("xla: PJRT plugin %q not found (looked in PJRT_PLUGIN_LIBRARY_PATH=%q, or when unset in "+
 				"/usr/local/lib/go-xla, ~/.local/lib/go-xla and the system library directories; found %q); "+
 				"pass its absolute path, e.g. xla:/abs/path/xla_cuda_plugin.so", name, os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"), found)
+		}
+	}
+	if err := setPrecision(prec); err != nil {
+		return nil, err
+	}
+	// go-xla's check for CUDA libraries beside the plugin would point
+	// XLA_FLAGS' --xla_gpu_cuda_data_dir at a fixed directory of its
+	// author's machine when it finds them; XLA finds them itself.
+	if _, ok := os.LookupEnv("GOPJRT_CUDA_CHECKS"); !ok {
+		if err := os.Setenv("GOPJRT_CUDA_CHECKS", "0"); err != nil {
+			return nil, fmt.Errorf("xla: %w", err)
 		}
 	}
 	b, err := gomlxla.New(plugin)
