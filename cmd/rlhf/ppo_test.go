@@ -164,7 +164,7 @@ func TestEvalBadFlags(t *testing.T) {
 // relative, and the final policy within 1e-3 of each tensor's largest
 // magnitude (measured: 2.5e-7 absolute). The reward is the lipogram goal,
 // which scores random text unevenly. A checkpoint written on the device resumes on the CPU engine
-// where the straight device run goes.
+// where the straight device run goes, and the other way round.
 func TestPPODeviceGo(t *testing.T) {
 	policy := lmTinyPolicy(t)
 	dir := t.TempDir()
@@ -224,4 +224,16 @@ func TestPPODeviceGo(t *testing.T) {
 	seriesClose(t, dev, split, "objective/scores", 1e-3)
 	seriesClose(t, dev, split, "loss/value_avg", 1e-3)
 	paramsClose(t, filepath.Join(dev, "policy"), filepath.Join(split, "policy"), 1e-3, nil)
+	// And the other way: one step on the CPU engine, the next on the device,
+	// continuing the checkpoint's generator state.
+	back := filepath.Join(dir, "back")
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, back, "-lr", "1e-3", "-reward", "lipogram", "-steps", "1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := runPPO(context.Background(), []string{"-resume", "-out", back, "-steps", "2", "-device", "go"}); err != nil {
+		t.Fatal(err)
+	}
+	seriesClose(t, cpu, back, "objective/scores", 1e-3)
+	seriesClose(t, cpu, back, "loss/policy_avg", 1e-3)
+	paramsClose(t, filepath.Join(cpu, "policy"), filepath.Join(back, "policy"), 1e-3, nil)
 }
