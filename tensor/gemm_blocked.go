@@ -3,7 +3,7 @@ package tensor
 import "sync"
 
 // The native GEMM takes one of four paths:
-//   - a single row of op(A), or up to four with a large B: matrix-vector
+//   - a single row of op(A), or up to four times a large B: matrix-vector
 //     products, gemv (gemv.go);
 //   - tiny products (and single rows where tiles would be mostly padding):
 //     plain loops, gemmSmall;
@@ -120,7 +120,7 @@ func gemmNative(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	if gemmLevel < levelAVX2 {
 		smallMax = gemmSmallMaxGo
 	}
-	if gemmForcePath == pathGemv || gemmForcePath == pathAuto && work > smallMax && gemvUse(m, n, k) {
+	if gemmForcePath == pathGemv || gemmForcePath == pathAuto && work > smallMax && gemvUse(transB, m, n, k) {
 		gemv(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}

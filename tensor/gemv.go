@@ -17,8 +17,8 @@ package tensor
 // When B is larger than the caches, op(B) = B instead streams B's rows front
 // to back, eight at a time, into y (gemvStreamN, gemvNR8). Column blocks (or
 // groups of rows of B) are split over the workers. Without the assembly
-// kernels the same loops run in Go. m > 1 runs row by row, for a large B only
-// (gemvUse).
+// kernels the same loops run in Go. m > 1 runs row by row, for a large,
+// untransposed B only (gemvUse).
 
 // gemvMaxM is the largest m for which gemmNative takes the GEMV path; 0
 // turns it off (the benchmarks compare both paths this way). Rows after the
@@ -26,16 +26,22 @@ package tensor
 // too large for the caches: gemvUse decides.
 var gemvMaxM = 4
 
-// gemvRowsMin is the size of B (floats) from which m = 2..gemvMaxM rows take
-// the GEMV path. Measured on Zen 3 (BenchmarkGemv): with B of 0.5M floats
-// (2 MiB) four rows run as fast either way, with 1.8-2.4M floats the GEMV
-// path is 2.5-3 times faster, with B in L2 the GEMM is twice as fast.
+// gemvRowsMin is the size of B (floats) from which m = 2..gemvMaxM rows of
+// op(A) times op(B) = B take the GEMV path. Measured on Zen 3
+// (BenchmarkGemv, one core): with B in L2 the GEMM is faster (0.46x for four
+// rows), with B of 0.5M floats (2 MiB) about even, with 1.8-2.4M floats the
+// GEMV path is 2.5-5 times faster. For op(B) = Bᵀ the GEMM reads a large B
+// once where row-by-row dot products read it m times (four rows times
+// GPT-2's LM head: 0.65x), so only m = 1 takes the GEMV path there.
 const gemvRowsMin = 1 << 20
 
 // gemvUse reports whether gemmNative should run an m×n×k product through
 // gemv (once tiny products have gone to gemmSmall).
-func gemvUse(m, n, k int) bool {
-	return m == 1 && gemvMaxM >= 1 || m <= gemvMaxM && n*k >= gemvRowsMin
+func gemvUse(transB bool, m, n, k int) bool {
+	if m == 1 {
+		return gemvMaxM >= 1
+	}
+	return !transB && m <= gemvMaxM && n*k >= gemvRowsMin
 }
 
 // Units of work the workers split: 64 columns of y for op(B) = B, 4 for

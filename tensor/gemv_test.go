@@ -67,7 +67,7 @@ func TestGemvAutoAndParallel(t *testing.T) {
 	}{
 		{false, 1, 384, 128}, {false, 1, 1000, 600}, {false, 1, 1031, 517}, {false, 1, 100, 5300},
 		{true, 1, 4096, 128}, {true, 1, 1001, 600}, {true, 1, 2003, 263}, {true, 1, 7, 100000},
-		{false, 3, 1100, 1000}, {true, 2, 1500, 701},
+		{false, 3, 1100, 1000}, {false, 2, 1500, 701},
 	}
 	for _, level := range gemvLevels {
 		for _, workers := range []int{1, 2} {
@@ -167,21 +167,22 @@ func TestGemvIgnoresCWhenBetaZero(t *testing.T) {
 
 func TestGemvUse(t *testing.T) {
 	for _, c := range []struct {
+		transB  bool
 		m, n, k int
 		want    bool
 	}{
-		{1, 384, 128, true}, {1, 1, 128, true}, {1, 50257, 768, true},
-		{2, 384, 128, false}, {4, 4096, 128, false}, {4, 3072, 768, true},
-		{5, 3072, 768, false}, {64, 384, 128, false},
+		{false, 1, 384, 128, true}, {false, 1, 1, 128, true}, {true, 1, 50257, 768, true},
+		{false, 2, 384, 128, false}, {false, 4, 4096, 128, false}, {false, 4, 3072, 768, true},
+		{true, 4, 3072, 768, false}, {false, 5, 3072, 768, false}, {false, 64, 384, 128, false},
 	} {
-		if got := gemvUse(c.m, c.n, c.k); got != c.want {
-			t.Errorf("gemvUse(%d, %d, %d) = %v, want %v", c.m, c.n, c.k, got, c.want)
+		if got := gemvUse(c.transB, c.m, c.n, c.k); got != c.want {
+			t.Errorf("gemvUse(%v, %d, %d, %d) = %v, want %v", c.transB, c.m, c.n, c.k, got, c.want)
 		}
 	}
 	old := gemvMaxM
 	defer func() { gemvMaxM = old }()
 	gemvMaxM = 0
-	if gemvUse(1, 384, 128) {
+	if gemvUse(false, 1, 384, 128) {
 		t.Error("gemvUse with gemvMaxM = 0 took the GEMV path")
 	}
 }
