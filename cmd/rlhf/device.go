@@ -67,10 +67,14 @@ type trainDevice struct {
 	backend backends.Backend
 }
 
-// openDevice validates and opens name. A missing plugin is an error that
-// says where it was looked for; an xla: device in a binary built without
-// -tags xla is an error that says how to rebuild.
+// openDevice validates and opens name; "" (a config built without the
+// flag) is the CPU engine. A missing plugin is an error that says where it
+// was looked for; an xla: device in a binary built without -tags xla is an
+// error that says how to rebuild.
 func openDevice(name string) (*trainDevice, error) {
+	if name == "" {
+		name = deviceCPU
+	}
 	if err := checkDevice(name); err != nil {
 		return nil, err
 	}

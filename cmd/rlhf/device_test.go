@@ -70,9 +70,11 @@ func TestOpenDeviceErrors(t *testing.T) {
 	if _, err := openDevice("go:no_such_option"); err == nil {
 		t.Error("go:no_such_option opened")
 	}
-	d, err := openDevice("cpu")
-	if err != nil || !d.onCPU() {
-		t.Errorf("cpu: %v, on CPU %v", err, d != nil && d.onCPU())
+	for _, name := range []string{"cpu", ""} {
+		d, err := openDevice(name)
+		if err != nil || !d.onCPU() || d.name != "cpu" {
+			t.Errorf("openDevice(%q): %+v, %v", name, d, err)
+		}
 	}
 }
 
