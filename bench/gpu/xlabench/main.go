@@ -2,10 +2,16 @@
 // (package xla): forward, cross-entropy, backward, global-norm clip 1 and
 // AdamW (lr 3e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on matrices
 // only) compiled into one executable, on random token batches. It prints one
-// JSON line per run, the format of bench/gpu/torch_gpt.py.
+// JSON line per run, the format of bench/gpu/torch_gpt.py plus where the time
+// went: the first step split into graph building (trace, autodiff, AdamW),
+// compiling and running, and each timed step into host overhead (replay,
+// inputs, fetching loss and norm) and execution. Progress goes to stderr as
+// it happens, so a run cut off by a time limit shows the phase it was in.
 //
 //	xlabench -device xla:/abs/path/xla_cuda_plugin.so -model tiny -batch 16
+//	xlabench -device xla:/abs/path/xla_cuda_plugin.so,tf32 -model gpt2 -batch 8
 //	xlabench -device go -model tiny -batch 2 -steps 2 -warmup 1
+//	xlabench -device go -model gpt2 -batch 8 -graph    # build the graph only
 package main
 
 import (
@@ -37,12 +43,21 @@ type result struct {
 	Batch       int     `json:"batch"`
 	Seq         int     `json:"seq"`
 	Steps       int     `json:"steps"`
-	FirstStepS  float64 `json:"first_step_s"` // trace + compile + run
+	Precision   string  `json:"precision"`    // fp32 or tf32 matrix products
+	FirstStepS  float64 `json:"first_step_s"` // graph + compile + run
 	MsPerStep   float64 `json:"ms_per_step"`
 	TokensPerS  float64 `json:"tokens_per_s"`
 	FirstLoss   float32 `json:"first_loss"`
 	LastLoss    float32 `json:"last_loss"`
 	Description string  `json:"description"`
+
+	Ops      int     `json:"ops"`       // traced ag ops
+	Nodes    int     `json:"nodes"`     // GoMLX graph nodes of the step
+	GraphS   float64 `json:"graph_s"`   // first step: trace, autodiff and AdamW on the host
+	CompileS float64 `json:"compile_s"` // first step: backend compilation
+	HostMs   float64 `json:"host_ms"`   // per timed step: replay, inputs, fetch
+	RunMs    float64 `json:"run_ms"`    // per timed step: execution (PJRT waits for the device)
+	Rebuilds int     `json:"rebuilds"`  // executables built during the timed steps (want 0)
 }
 
 func main() {
@@ -51,14 +66,15 @@ func main() {
 	batch := flag.Int("batch", 16, "sequences per step")
 	steps := flag.Int("steps", 20, "timed steps")
 	warmup := flag.Int("warmup", 3, "untimed steps first (the first compiles)")
+	graph := flag.Bool("graph", false, "only build the step graph (no compile, no run) and print its statistics")
 	flag.Parse()
-	if err := run(*device, *model, *batch, *steps, *warmup); err != nil {
+	if err := run(*device, *model, *batch, *steps, *warmup, *graph); err != nil {
 		fmt.Fprintln(os.Stderr, "xlabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(device, model string, batch, steps, warmup int) error {
+func run(device, model string, batch, steps, warmup int, graphOnly bool) error {
 	cfg, ok := models[model]
 	if !ok {
 		return fmt.Errorf("unknown model %q (want tiny or gpt2)", model)
@@ -66,6 +82,11 @@ func run(device, model string, batch, steps, warmup int) error {
 	if batch <= 0 || steps <= 0 || warmup < 1 {
 		return fmt.Errorf("need batch > 0, steps > 0, warmup >= 1")
 	}
+	prec, err := xla.PrecisionOf(device)
+	if err != nil {
+		return err
+	}
+	logf("open %s", device)
 	backend, err := xla.Open(device)
 	if err != nil {
 		return err
@@ -81,7 +102,7 @@ func run(device, model string, batch, steps, warmup int) error {
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	t := cfg.Ctx
-	step := func() (float32, error) {
+	loss := func() xla.Func {
 		ids := make([]int, batch*(t+1))
 		for i := range ids {
 			ids[i] = r.IntN(cfg.Vocab)
@@ -91,12 +112,29 @@ func run(device, model string, batch, steps, warmup int) error {
 			row := ids[b*(t+1) : (b+1)*(t+1)]
 			in, tg = append(in, row[:t]...), append(tg, row[1:]...)
 		}
-		l, _, err := tr.Step(3e-4, func(tp *ag.Tape) *ag.Var { return m.Loss(tp, in, tg, batch, t, -1) })
+		return func(tp *ag.Tape) *ag.Var { return m.Loss(tp, in, tg, batch, t, -1) }
+	}
+	if graphOnly {
+		logf("build the %s step graph (batch %d)", model, batch)
+		st, err := tr.StepGraph(loss())
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"model": model, "batch": batch, "seq": t,
+			"ops": st.Ops, "nodes": st.Nodes, "folded_elems": st.Folded, "trace_s": st.Trace.Seconds(),
+			"grad_s": st.Grad.Seconds(), "update_s": st.Update.Seconds()})
+	}
+	step := func() (float32, error) {
+		l, _, err := tr.Step(3e-4, loss())
 		return l, err
 	}
 	res := result{Impl: "gomlx-xla", Device: device, Model: model, Params: nn.NumParams(m.Params()),
-		Batch: batch, Seq: t, Steps: steps,
-		Description: "rlhf nn.GPT traced through ag into one GoMLX executable per step (fp32)"}
+		Batch: batch, Seq: t, Steps: steps, Precision: string(prec),
+		Description: fmt.Sprintf("rlhf nn.GPT traced through ag into one GoMLX executable per step (%s matmuls)", prec)}
+	if prec == xla.TF32 {
+		res.Impl = "gomlx-xla-tf32"
+	}
+	logf("first %s step: trace, autodiff, compile, run (batch %d)", model, batch)
 	start := time.Now()
 	l, err := step()
 	if err != nil {
@@ -104,12 +142,20 @@ func run(device, model string, batch, steps, warmup int) error {
 	}
 	res.FirstStepS = time.Since(start).Seconds()
 	res.FirstLoss = l
-	fmt.Fprintf(os.Stderr, "xlabench: %s first step %.1fs loss %.3f\n", model, res.FirstStepS, l)
-	for range warmup - 1 {
-		if _, err := step(); err != nil {
+	st, tm := tr.LastBuild(), tr.Timings()
+	res.Ops, res.Nodes = st.Ops, st.Nodes
+	res.GraphS = (st.Trace + st.Grad + st.Update).Seconds()
+	res.CompileS = st.Compile.Seconds()
+	logf("first step %.1fs: graph %.2fs (%d ops, %d nodes), compile %.1fs, inputs %.2fs, run %.2fs; loss %.3f",
+		res.FirstStepS, res.GraphS, st.Ops, st.Nodes, res.CompileS, tm.Feed.Seconds(), tm.Run.Seconds(), l)
+	for i := range warmup - 1 {
+		ws := time.Now()
+		if l, err = step(); err != nil {
 			return err
 		}
+		logf("warm-up step %d: %.1f ms, loss %.3f", i+2, 1000*time.Since(ws).Seconds(), l)
 	}
+	tr.ResetTimings()
 	start = time.Now()
 	for range steps {
 		if l, err = step(); err != nil {
@@ -117,8 +163,21 @@ func run(device, model string, batch, steps, warmup int) error {
 		}
 	}
 	el := time.Since(start).Seconds()
+	tm = tr.Timings()
 	res.LastLoss = l
 	res.MsPerStep = 1000 * el / float64(steps)
 	res.TokensPerS = float64(batch*t*steps) / el
+	res.HostMs = 1000 * tm.Host().Seconds() / float64(steps)
+	res.RunMs = 1000 * tm.Run.Seconds() / float64(steps)
+	res.Rebuilds = tm.Builds
+	logf("%d steps: %.1f ms/step (host %.2f ms, run %.1f ms), %.0f tokens/s, loss %.3f",
+		steps, res.MsPerStep, res.HostMs, res.RunMs, res.TokensPerS, l)
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+var t0 = time.Now()
+
+// logf reports progress on stderr with the seconds since the start.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "xlabench [%6.1fs] %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
 }
