@@ -17,17 +17,17 @@ package tensor
 // When B is larger than the caches, op(B) = B instead streams B's rows front
 // to back, eight at a time, into y (gemvStreamN, gemvNR8). Column blocks (or
 // groups of rows of B) are split over the workers. Without the assembly
-// kernels the same loops run in Go. m > 1 runs row by row, for a large,
-// untransposed B only (gemvUse).
+// kernels the same loops run in Go. m > 1 runs row by row: with the
+// assembly kernels only for a large, untransposed B (gemvUse).
 
 // gemvMaxM is the largest m for which gemmNative takes the GEMV path; 0
 // turns it off (the benchmarks compare both paths this way). Rows after the
-// first each read B again, which beats the GEMM's packing only while B is
-// too large for the caches: gemvUse decides.
+// first each read B again, which beats the assembly GEMM only while B is too
+// large for the caches: gemvUse decides.
 var gemvMaxM = 4
 
 // gemvRowsMin is the size of B (floats) from which m = 2..gemvMaxM rows of
-// op(A) times op(B) = B take the GEMV path. Measured on Zen 3
+// op(A) times op(B) = B take the GEMV path where the assembly kernels run. Measured on Zen 3
 // (BenchmarkGemv, one core): with B in L2 the GEMM is faster (0.46x for four
 // rows), with B of 0.5M floats (2 MiB) about even, with 1.8-2.4M floats the
 // GEMV path is 2.5-5 times faster. For op(B) = Bᵀ the GEMM reads a large B
@@ -38,10 +38,17 @@ const gemvRowsMin = 1 << 20
 // gemvUse reports whether gemmNative should run an m×n×k product through
 // gemv (once tiny products have gone to gemmSmall).
 func gemvUse(transB bool, m, n, k int) bool {
-	if m == 1 {
+	switch {
+	case m == 1:
 		return gemvMaxM >= 1
+	case m > gemvMaxM:
+		return false
+	case gemmLevel < levelAVX2:
+		// The portable GEMM kernel fills a tile of 6 rows: a few rows
+		// run 2.8-7 times faster through gemv's loops, for any B.
+		return true
 	}
-	return !transB && m <= gemvMaxM && n*k >= gemvRowsMin
+	return !transB && n*k >= gemvRowsMin
 }
 
 // Units of work the workers split: 64 columns of y for op(B) = B, 4 for

@@ -166,6 +166,9 @@ func TestGemvIgnoresCWhenBetaZero(t *testing.T) {
 }
 
 func TestGemvUse(t *testing.T) {
+	oldLevel, oldMax := gemmLevel, gemvMaxM
+	defer func() { gemmLevel, gemvMaxM = oldLevel, oldMax }()
+	gemmLevel = levelAVX2 // gemvUse only reads the level; no kernel runs
 	for _, c := range []struct {
 		transB  bool
 		m, n, k int
@@ -179,8 +182,10 @@ func TestGemvUse(t *testing.T) {
 			t.Errorf("gemvUse(%v, %d, %d, %d) = %v, want %v", c.transB, c.m, c.n, c.k, got, c.want)
 		}
 	}
-	old := gemvMaxM
-	defer func() { gemvMaxM = old }()
+	gemmLevel = levelGo
+	if !gemvUse(true, 4, 384, 128) || gemvUse(false, 5, 384, 128) {
+		t.Error("the Go kernel level: gemvUse should take m <= 4 for any B, and only those")
+	}
 	gemvMaxM = 0
 	if gemvUse(false, 1, 384, 128) {
 		t.Error("gemvUse with gemvMaxM = 0 took the GEMV path")
