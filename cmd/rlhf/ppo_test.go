@@ -124,6 +124,7 @@ func TestPPOBadFlags(t *testing.T) {
 		"-gold":              {"-gold", "nope"},
 		"-resume needs -out": {"-resume"},
 		"unexpected":         {"extra"},
+		"unknown device":     {"-device", "cuda"},
 	}
 	for want, args := range cases {
 		_, err := parsePPO(args, io.Discard)
@@ -136,6 +137,15 @@ func TestPPOBadFlags(t *testing.T) {
 	}
 	if err := runPPO(context.Background(), []string{"-reward", "rm:" + t.TempDir(), "-out", t.TempDir()}); err == nil || !strings.Contains(err.Error(), "reward") {
 		t.Errorf("missing reward model: %v", err)
+	}
+	// A missing plugin is reported before anything is written.
+	out := filepath.Join(t.TempDir(), "run")
+	if err := runPPO(context.Background(), []string{"-device", "xla:/nonexistent/plugin.so", "-out", out}); err == nil ||
+		!strings.Contains(err.Error(), "/nonexistent/plugin.so") {
+		t.Errorf("missing plugin: %v", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a run with a missing plugin created its directory")
 	}
 }
 

@@ -131,6 +131,8 @@ func TestRMBadFlags(t *testing.T) {
 		{[]string{"-data", data, "-eps", "1"}, "-eps"},
 		{[]string{"-data", data, "-normalise", "policy"}, "-normalise"},
 		{[]string{"-data", data, "x"}, "unexpected argument"},
+		{[]string{"-data", data, "-device", "xla"}, "unknown device"},
+		{[]string{"-data", data, "-device", "xla:/nonexistent/plugin.so"}, "no PJRT plugin at /nonexistent/plugin.so"},
 		{[]string{"-data", filepath.Join(dir, "none.jsonl")}, "none.jsonl"},
 		{[]string{"-data", data, "-init", filepath.Join(dir, "nomodel")}, "nomodel"},
 	} {
