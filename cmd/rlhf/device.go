@@ -30,6 +30,7 @@ const deviceHelp = `where training steps run:
   xla:cuda            XLA through the PJRT plugin named cuda on PJRT_PLUGIN_LIBRARY_PATH
   xla:/abs/path.so    XLA through the PJRT plugin at that absolute path (e.g. JAX's xla_cuda_plugin.so)
   go                  GoMLX's pure-Go backend (slow; for tests)
+append ,tf32 to an xla: device for TensorFloat-32 matrix products (faster, less exact);
 the xla: devices need a binary built with CGO_ENABLED=1 go build -tags xla ./cmd/rlhf`
 
 // deviceFlag registers -device on fs and returns its value.

@@ -15,7 +15,7 @@ import (
 )
 
 func TestCheckDevice(t *testing.T) {
-	for _, ok := range []string{"cpu", "go", "go:ops_sequential", "xla:cuda", "xla:/opt/p/xla_cuda_plugin.so"} {
+	for _, ok := range []string{"cpu", "go", "go:ops_sequential", "xla:cuda", "xla:/opt/p/xla_cuda_plugin.so", "xla:cuda,tf32", "xla:/opt/p/xla_cuda_plugin.so,tf32"} {
 		if err := checkDevice(ok); err != nil {
 			t.Errorf("checkDevice(%q): %v", ok, err)
 		}
@@ -45,7 +45,7 @@ func TestDeviceFlagHelp(t *testing.T) {
 		t.Errorf("default -device %q, want cpu", *d)
 	}
 	usage := fs.Lookup("device").Usage
-	for _, form := range []string{"cpu", "xla:cuda", "xla:/abs/path", "go", "-tags xla"} {
+	for _, form := range []string{"cpu", "xla:cuda", "xla:/abs/path", "go", "-tags xla", ",tf32"} {
 		if !strings.Contains(usage, form) {
 			t.Errorf("-device help does not mention %q:\n%s", form, usage)
 		}
@@ -59,6 +59,10 @@ func TestOpenDeviceErrors(t *testing.T) {
 	_, err := openDevice("xla:/nonexistent/dir/xla_cuda_plugin.so")
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/dir/xla_cuda_plugin.so") {
 		t.Errorf("missing plugin: error %v does not say where it looked", err)
+	}
+	_, err = openDevice("xla:/nonexistent/dir/xla_cuda_plugin.so,tf32")
+	if err == nil || !strings.Contains(err.Error(), "no PJRT plugin at /nonexistent/dir/xla_cuda_plugin.so:") {
+		t.Errorf("missing plugin with an option: error %v does not name the path alone", err)
 	}
 	_, err = openDevice("xla:cuda")
 	if err == nil {
