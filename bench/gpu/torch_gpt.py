@@ -133,6 +133,7 @@ def main():
     print(json.dumps(dict(
         impl=f"torch-{a.mode}" + ("-tf32" if a.tf32 else ""), device=dev + (":" + torch.cuda.get_device_name() if dev == "cuda" else ""),
         model=a.model, params=sum(p.numel() for p in model.parameters()), batch=B, seq=T, steps=a.steps,
+        precision="tf32" if a.tf32 else "fp32",
         first_step_s=first_s, ms_per_step=1000 * el / a.steps, tokens_per_s=B * T * a.steps / el,
         first_loss=first, last_loss=last, description=f"PyTorch {torch.__version__} {a.mode}, " + ("tf32" if a.tf32 else "fp32") + ", " + ("SDPA" if hasattr(F, "scaled_dot_product_attention") else "masked-softmax") + " attention",
         peak_mem_gb=(torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else 0))), flush=True)
