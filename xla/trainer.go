@@ -237,8 +237,8 @@ func (t *Trainer) Gradients(f Func) (loss float32, grads []*tensor.Tensor, err e
 // global-norm clipping (Config.ClipNorm) and AdamW, all on the device. It
 // returns the loss and the gradient norm before clipping. Params f does not
 // read are left unchanged. Only the loss and the norm come back to the host;
-// the new parameters and moments replace the old ones on the device (whose
-// buffers the step was given to reuse).
+// the new parameters and moments replace the old ones on the device, which
+// the step consumes (see run).
 func (t *Trainer) Step(lr float32, f Func) (loss float32, gradNorm float64, err error) {
 	c := t.Config.AdamW
 	n := t.Steps + 1
@@ -266,10 +266,12 @@ func (t *Trainer) Step(lr float32, f Func) (loss float32, gradNorm float64, err 
 	return hs[0].Data[0], float64(hs[1].Data[0]), nil
 }
 
-// run finds (or builds) the executable of kind k for f and runs it. A
-// training step donates the parameter and moment buffers to the executable
-// (they are replaced by its outputs), so XLA updates them in place instead
-// of holding two copies of the optimiser state.
+// run finds (or builds) the executable of kind k for f and runs it. Host
+// data (and, in a training step, the parameter and moment buffers, which its
+// outputs replace) are donated to the execution: the pure-Go backend then
+// reuses them for outputs, and PJRT frees them as soon as the step has run
+// instead of when Go's garbage collector finalizes them. (GoMLX v0.26 emits
+// no input-output aliasing, so XLA itself still writes new buffers.)
 func (t *Trainer) run(k kind, f Func, scalars []*tensors.Tensor) ([]*tensors.Tensor, error) {
 	t.tm.Calls++
 	start := time.Now()
