@@ -2,6 +2,7 @@ package xla_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"rlhf/ag"
@@ -104,4 +105,57 @@ func BenchmarkStepGraphTiny(b *testing.B) {
 	}
 	b.ReportMetric(float64(st.Nodes), "nodes")
 	b.ReportMetric(float64(st.Folded), "folded-elems")
+}
+
+// TestTimingsAndState checks the accounting of Step (one build, then
+// replays) and that donating the device state to each step keeps it usable:
+// Sync reads it, another step continues from it.
+func TestTimingsAndState(t *testing.T) {
+	m := tinyGPT(t)
+	ps := m.Params()
+	tr, err := xla.NewTrainer(open(t), ps, xla.Config{AdamW: optim.DefaultAdamW(), ClipNorm: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	step := func() float32 {
+		ids, targets := batch(r, 2, 8, m.Config.VocabSize)
+		l, _, err := tr.Step(1e-2, func(tp *ag.Tape) *ag.Var { return m.GPT.Loss(tp, ids, targets, 2, 8, -1) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for range 3 {
+		step()
+	}
+	tm := tr.Timings()
+	if tm.Calls != 3 || tm.Builds != 1 || tm.Build <= 0 || tm.Run <= 0 || tm.Replay <= 0 || tm.Feed <= 0 {
+		t.Errorf("timings after 3 steps: %+v", tm)
+	}
+	if tm.Host() != tm.Replay+tm.Feed+tm.Fetch {
+		t.Errorf("Host %v is not Replay+Feed+Fetch", tm.Host())
+	}
+	if st := tr.LastBuild(); st.Ops == 0 || st.Nodes < st.Ops || st.Compile <= 0 {
+		t.Errorf("build stats %+v", st)
+	}
+	tr.ResetTimings()
+	if tr.Timings() != (xla.Timings{}) {
+		t.Errorf("after reset: %+v", tr.Timings())
+	}
+	before := slices.Clone(ps[0].P.Value.Data)
+	if err := tr.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(before, ps[0].P.Value.Data) {
+		t.Error("Sync after 3 steps left wte unchanged")
+	}
+	synced := slices.Clone(ps[0].P.Value.Data)
+	step()
+	if err := tr.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(synced, ps[0].P.Value.Data) || tr.Steps != 4 {
+		t.Errorf("a step after Sync did not move wte (steps %d)", tr.Steps)
+	}
 }
