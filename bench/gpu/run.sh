@@ -149,6 +149,9 @@ else
 	XLA_FLAGS="${XLA_FLAGS:-} --xla_dump_to=$OUT/hlo_tiny --xla_dump_hlo_as_text" TF_CPP_MIN_LOG_LEVEL=1 \
 		run go_tiny 75 "$BIN/xlabench" -device "$DEV" -model tiny -batch 16 -steps 30 -warmup 3
 	tiny_rc=$?
+	if grep -q -i 'unknown flag' "$OUT/go_tiny.log"; then
+		log "XLA rejected a flag (see go_tiny.log): fp32 mode sets --xla_gpu_enable_triton_gemm=false unless XLA_FLAGS names it"
+	fi
 	(cd "$OUT" && find hlo_tiny -name '*.txt' -size -20M | tar czf hlo_tiny.tgz -T - && rm -rf hlo_tiny)
 	if ((tiny_rc != 0)); then
 		XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=0" TF_CPP_MIN_LOG_LEVEL=1 \
