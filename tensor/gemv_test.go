@@ -104,6 +104,8 @@ func TestGemvAlignment(t *testing.T) {
 		for _, transB := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/transB=%v", gemmKernels[level].name, transB), func(t *testing.T) {
 				withKernel(t, level, 1, pathGemv, func(t *testing.T) {
+					oldStream := gemvStreamMin
+					defer func() { gemvStreamMin = oldStream }()
 					r := rand.New(rand.NewPCG(13, 14))
 					ldb := n
 					if transB {
@@ -113,7 +115,12 @@ func TestGemvAlignment(t *testing.T) {
 					if transB {
 						rows = n
 					}
-					for off := range 8 {
+					for off := range 16 {
+						gemvStreamMin = 1 << 30 // offsets 8..15: rows streamed (op(B) = B)
+						if off >= 8 {
+							gemvStreamMin = 0
+						}
+						off := off % 8
 						a := Randn(r, 1, k+off).Data[off:]
 						b := Randn(r, 1, rows*ldb+off).Data[off:]
 						c := Randn(r, 1, n+off).Data[off:]
