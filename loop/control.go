@@ -14,6 +14,7 @@
 package loop
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -290,6 +292,26 @@ func (c *Control) reloadLabels() error {
 	return nil
 }
 
+// waitAll blocks until no posted query is pending and returns got plus every
+// answer that arrived meanwhile, ordered by query number (the order asked).
+func (c *Control) waitAll(ctx context.Context, broker *Broker, got []Answer) ([]Answer, error) {
+	for broker.NumPending() > 0 {
+		more, err := broker.Wait(ctx, math.MaxInt)
+		if err != nil {
+			// got is still returned: the caller keeps what arrived.
+			return got, fmt.Errorf("loop: waiting for labels: %w", err)
+		}
+		got = append(got, more...)
+	}
+	got = append(got, broker.Poll()...)
+	slices.SortStableFunc(got, func(a, b Answer) int {
+		na, _ := queryNumber(a.Query.ID)
+		nb, _ := queryNumber(b.Query.ID)
+		return cmp.Compare(na, nb)
+	})
+	return got, nil
+}
+
 // queryNumber parses the number at the end of a query id made by queryID.
 func queryNumber(id string) (int, bool) {
 	i := strings.LastIndexByte(id, '-')
@@ -462,7 +484,13 @@ func (c *Control) Run(ctx context.Context) (ControlResult, error) {
 		c.pool.add(stats.Episodes)
 		m := stats.Metrics()
 		if cfg.Learned() {
-			if err := c.addAnswers(broker.Poll(), labels); err != nil {
+			answers := broker.Poll()
+			if cfg.WaitLabels {
+				if answers, err = c.waitAll(ctx, broker, answers); err != nil {
+					return stopped(errors.Join(err, c.addAnswers(answers, labels)))
+				}
+			}
+			if err := c.addAnswers(answers, labels); err != nil {
 				return stopped(err)
 			}
 			if !cfg.Offline {
@@ -548,6 +576,11 @@ func (c *Control) initialPhase(ctx context.Context, broker *Broker, labels *feed
 		answers, err := broker.Wait(ctx, 1)
 		if err != nil {
 			return fmt.Errorf("loop: waiting for the initial labels: %w", err)
+		}
+		if c.Config.WaitLabels {
+			if answers, err = c.waitAll(ctx, broker, answers); err != nil {
+				return errors.Join(err, c.addAnswers(answers, labels))
+			}
 		}
 		if err := c.addAnswers(answers, labels); err != nil {
 			return err

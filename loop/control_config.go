@@ -78,6 +78,13 @@ type ControlConfig struct {
 	RetrainEvery int `json:"retrain_every"`
 	// LabelWorkers is the number of queries the labeler may work on at once.
 	LabelWorkers int `json:"label_workers"`
+	// WaitLabels makes every PPO iteration wait until each posted query is
+	// answered, and take the answers in the order they were asked, so that a
+	// run with an instant synthetic labeler is reproducible under its seed.
+	// Without it (people, or a labeler with a delay) training goes on while
+	// queries wait, as in Christiano et al. 2017, and which labels are in by a
+	// given iteration depends on timing.
+	WaitLabels bool `json:"wait_labels"`
 	// EvalEpisodes is the number of episodes of the final evaluation.
 	EvalEpisodes int `json:"eval_episodes"`
 	// CheckpointEvery is the number of PPO iterations between checkpoints

@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -488,5 +490,63 @@ func TestControlResume(t *testing.T) {
 	}
 	if _, err := ResumeControl(dir, oracle()); err == nil || !strings.Contains(err.Error(), StateFile) {
 		t.Errorf("corrupt state: %v", err)
+	}
+}
+
+func TestControlWaitLabelsReproducible(t *testing.T) {
+	// Three workers answering after random delays: without waiting, which
+	// labels are in by a given iteration, and their order, would vary.
+	run := func(jitter uint64) (ControlResult, []feedback.ControlRecord, []float32) {
+		cfg := tinyConfig(t)
+		cfg.WaitLabels = true
+		cfg.LabelWorkers = 3
+		dir := t.TempDir()
+		r := newRand(jitter)
+		var mu sync.Mutex
+		lab := feedback.LabelerFunc(func(ctx context.Context, q feedback.Query) (feedback.Label, error) {
+			mu.Lock()
+			d := time.Duration(r.IntN(2000)) * time.Microsecond
+			mu.Unlock()
+			time.Sleep(d)
+			return oracle().Label(ctx, q)
+		})
+		c, err := NewControl(cfg, dir, lab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := report.LoadMetrics(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every label asked by an iteration is in use by the next one.
+		_, req := m.Series("labels/requested")
+		_, recv := m.Series("labels/received")
+		for i := 1; i < len(req); i++ {
+			if recv[i] != req[i-1] {
+				t.Errorf("iteration %d: %v labels received, %v requested by the one before", i, recv[i], req[i-1])
+			}
+		}
+		var w []float32
+		for _, p := range c.Trainer.Params() {
+			w = append(w, p.P.Value.Data...)
+		}
+		return res, readLabels(t, dir), w
+	}
+	res1, recs1, w1 := run(1)
+	res2, recs2, w2 := run(2)
+	if len(recs1) != len(recs2) {
+		t.Fatalf("%d and %d labels", len(recs1), len(recs2))
+	}
+	for i := range recs1 {
+		if recs1[i].QueryID != recs2[i].QueryID || recs1[i].Choice != recs2[i].Choice {
+			t.Fatalf("label %d: %s/%v vs %s/%v", i, recs1[i].QueryID, recs1[i].Choice, recs2[i].QueryID, recs2[i].Choice)
+		}
+	}
+	if !slices.Equal(w1, w2) || res1.FinalReturn != res2.FinalReturn {
+		t.Errorf("runs differ: final return %v vs %v, policy equal %v", res1.FinalReturn, res2.FinalReturn, slices.Equal(w1, w2))
 	}
 }

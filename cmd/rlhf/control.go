@@ -140,6 +140,9 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		cfg.Queries, cfg.Offline, cfg.RMStepsPerLabel = *queries, *offline, *rmSteps
 		cfg.LabelWorkers, cfg.EvalEpisodes, cfg.CheckpointEvery = *workers, *evalEps, *ckpt
 		cfg.RMInitSteps = *rmInit
+		// An instant synthetic labeler: wait for its answers each iteration,
+		// so that the run is reproducible under its seed.
+		cfg.WaitLabels = *labelerKind != loop.LabelerHuman && *labelDelay == 0
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("control: %w", err)
 		}
