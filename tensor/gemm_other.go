@@ -58,3 +58,13 @@ func gemvT4(k int, x, w *float32, ldw int, out *float32) {
 func gemvNR8(n int, x, w *float32, ldw int, y *float32) {
 	panic("tensor: no assembly GEMV kernel on this platform")
 }
+
+// gemvN128 exists only so the driver compiles everywhere.
+func gemvN128(k int, x, w *float32, ldw int, y *float32, alpha, beta float32) {
+	panic("tensor: no assembly GEMV kernel on this platform")
+}
+
+// gemvT4x16 exists only so the driver compiles everywhere.
+func gemvT4x16(k int, x, w *float32, ldw int, out *float32) {
+	panic("tensor: no assembly GEMV kernel on this platform")
+}

@@ -28,3 +28,15 @@ func gemvT4(k int, x, w *float32, ldw int, out *float32)
 //
 //go:noescape
 func gemvNR8(n int, x, w *float32, ldw int, y *float32)
+
+// gemvN128 is gemvN64 for 128 columns with AVX-512. Implemented in
+// gemv_avx512_amd64.s.
+//
+//go:noescape
+func gemvN128(k int, x, w *float32, ldw int, y *float32, alpha, beta float32)
+
+// gemvT4x16 is gemvT4 with AVX-512, for k a multiple of 16. Implemented in
+// gemv_avx512_amd64.s.
+//
+//go:noescape
+func gemvT4x16(k int, x, w *float32, ldw int, out *float32)

@@ -30,6 +30,7 @@ var gemvShapes = []struct {
 	{"gpt2_fc_1x3072x768", false, 1, 3072, 768},
 	{"gpt2_mlpproj_1x768x3072", false, 1, 768, 3072},
 	{"gpt2_lmhead_1x50257x768_NT", true, 1, 50257, 768},
+	{"dram_1x8192x8192", false, 1, 8192, 8192},
 	{"vh_1x1x128", false, 1, 1, 128},
 	{"tiny_qkv_2x384x128", false, 2, 384, 128},
 	{"tiny_qkv_4x384x128", false, 4, 384, 128},

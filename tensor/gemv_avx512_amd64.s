@@ -1,0 +1,191 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// y = alpha*acc + beta*y for one register of 16 columns at byte offset off of
+// DX; Z1 holds beta (only reached when beta != 0).
+#define UPDATE16(off, acc) \
+	VFMADD231PS off(DX), Z1, acc \
+	VMOVUPS acc, off(DX)
+
+// func gemvN128(k int, x, w *float32, ldw int, y *float32, alpha, beta float32)
+//
+// The AVX-512 gemvN64: y[0:128] = alpha * Σ_{p<k} x[p]·W[p, 0:128] +
+// beta*y[0:128] with W[p, j] = w[p*ldw + j] and x contiguous; eight
+// accumulators of 16 columns, each step reading 512 contiguous bytes of one
+// row of W. beta == 0 never reads y.
+TEXT ·gemvN128(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), R8
+	SHLQ $2, R8
+	MOVQ y+32(FP), DX
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	CMPQ CX, $2
+	JL   n128one
+
+n128loop2:
+	VBROADCASTSS (SI), Z0
+	VBROADCASTSS 4(SI), Z2
+	LEAQ (DI)(R8*1), R9
+	VFMADD231PS (DI), Z0, Z8
+	VFMADD231PS 64(DI), Z0, Z9
+	VFMADD231PS 128(DI), Z0, Z10
+	VFMADD231PS 192(DI), Z0, Z11
+	VFMADD231PS 256(DI), Z0, Z12
+	VFMADD231PS 320(DI), Z0, Z13
+	VFMADD231PS 384(DI), Z0, Z14
+	VFMADD231PS 448(DI), Z0, Z15
+	VFMADD231PS (R9), Z2, Z8
+	VFMADD231PS 64(R9), Z2, Z9
+	VFMADD231PS 128(R9), Z2, Z10
+	VFMADD231PS 192(R9), Z2, Z11
+	VFMADD231PS 256(R9), Z2, Z12
+	VFMADD231PS 320(R9), Z2, Z13
+	VFMADD231PS 384(R9), Z2, Z14
+	VFMADD231PS 448(R9), Z2, Z15
+	ADDQ $8, SI
+	LEAQ (DI)(R8*2), DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  n128loop2
+
+n128one:
+	TESTQ CX, CX
+	JZ    n128done
+	VBROADCASTSS (SI), Z0
+	VFMADD231PS (DI), Z0, Z8
+	VFMADD231PS 64(DI), Z0, Z9
+	VFMADD231PS 128(DI), Z0, Z10
+	VFMADD231PS 192(DI), Z0, Z11
+	VFMADD231PS 256(DI), Z0, Z12
+	VFMADD231PS 320(DI), Z0, Z13
+	VFMADD231PS 384(DI), Z0, Z14
+	VFMADD231PS 448(DI), Z0, Z15
+
+n128done:
+	VBROADCASTSS alpha+40(FP), Z0
+	VMULPS Z0, Z8, Z8
+	VMULPS Z0, Z9, Z9
+	VMULPS Z0, Z10, Z10
+	VMULPS Z0, Z11, Z11
+	VMULPS Z0, Z12, Z12
+	VMULPS Z0, Z13, Z13
+	VMULPS Z0, Z14, Z14
+	VMULPS Z0, Z15, Z15
+
+	MOVL beta+44(FP), AX
+	SHLL $1, AX // drop the sign: -0 counts as 0
+	JZ   n128store
+
+	VBROADCASTSS beta+44(FP), Z1
+	UPDATE16(0, Z8)
+	UPDATE16(64, Z9)
+	UPDATE16(128, Z10)
+	UPDATE16(192, Z11)
+	UPDATE16(256, Z12)
+	UPDATE16(320, Z13)
+	UPDATE16(384, Z14)
+	UPDATE16(448, Z15)
+	VZEROUPPER
+	RET
+
+n128store:
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VMOVUPS Z10, 128(DX)
+	VMOVUPS Z11, 192(DX)
+	VMOVUPS Z12, 256(DX)
+	VMOVUPS Z13, 320(DX)
+	VMOVUPS Z14, 384(DX)
+	VMOVUPS Z15, 448(DX)
+	VZEROUPPER
+	RET
+
+// func gemvT4x16(k int, x, w *float32, ldw int, out *float32)
+//
+// The AVX-512 gemvT4: out[r] = Σ_{p<k} x[p]·w[r*ldw + p] for r < 4, with k
+// a multiple of 16; two 16-float chunks of x per step serve four rows
+// (accumulators Z8..Z15, row r in Z(8+2r) and Z(9+2r)).
+TEXT ·gemvT4x16(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), R8
+	SHLQ $2, R8
+	MOVQ out+32(FP), DX
+	LEAQ (DI)(R8*1), R9  // row 1
+	LEAQ (DI)(R8*2), R10 // row 2
+	LEAQ (R9)(R8*2), R11 // row 3
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	XORQ AX, AX
+	SHLQ $2, CX    // k in bytes
+	MOVQ CX, BX
+	ANDQ $-128, BX // bytes done 32 floats at a time
+	JZ   t16one
+
+t16loop32:
+	VMOVUPS (SI)(AX*1), Z0
+	VMOVUPS 64(SI)(AX*1), Z1
+	VFMADD231PS (DI)(AX*1), Z0, Z8
+	VFMADD231PS 64(DI)(AX*1), Z1, Z9
+	VFMADD231PS (R9)(AX*1), Z0, Z10
+	VFMADD231PS 64(R9)(AX*1), Z1, Z11
+	VFMADD231PS (R10)(AX*1), Z0, Z12
+	VFMADD231PS 64(R10)(AX*1), Z1, Z13
+	VFMADD231PS (R11)(AX*1), Z0, Z14
+	VFMADD231PS 64(R11)(AX*1), Z1, Z15
+	ADDQ $128, AX
+	CMPQ AX, BX
+	JL   t16loop32
+
+t16one:
+	CMPQ AX, CX
+	JGE  t16sum
+	VMOVUPS (SI)(AX*1), Z0
+	VFMADD231PS (DI)(AX*1), Z0, Z8
+	VFMADD231PS (R9)(AX*1), Z0, Z10
+	VFMADD231PS (R10)(AX*1), Z0, Z12
+	VFMADD231PS (R11)(AX*1), Z0, Z14
+
+t16sum:
+	VADDPS Z9, Z8, Z8
+	VADDPS Z11, Z10, Z10
+	VADDPS Z13, Z12, Z12
+	VADDPS Z15, Z14, Z14
+	// Fold each row's 16 lanes to 8, then as in gemvT4.
+	VEXTRACTF64X4 $1, Z8, Y9
+	VEXTRACTF64X4 $1, Z10, Y11
+	VEXTRACTF64X4 $1, Z12, Y13
+	VEXTRACTF64X4 $1, Z14, Y15
+	VADDPS Y9, Y8, Y8
+	VADDPS Y11, Y10, Y10
+	VADDPS Y13, Y12, Y12
+	VADDPS Y15, Y14, Y14
+	VHADDPS Y10, Y8, Y8
+	VHADDPS Y14, Y12, Y12
+	VHADDPS Y12, Y8, Y8
+	VEXTRACTF128 $1, Y8, X9
+	VADDPS X9, X8, X8
+	VMOVUPS X8, (DX)
+	VZEROUPPER
+	RET
