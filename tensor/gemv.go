@@ -28,12 +28,13 @@ package tensor
 var gemvMaxM = 4
 
 // gemvRowsMin is the size of B (floats) from which m = 2..gemvMaxM rows of
-// op(A) times op(B) = B take the GEMV path where the assembly kernels run. Measured on Zen 3
-// (BenchmarkGemv, one core): with B in L2 the GEMM is faster (0.46x for four
-// rows), with B of 0.5M floats (2 MiB) about even, with 1.8-2.4M floats the
-// GEMV path is 2.5-5 times faster. For op(B) = Bᵀ the GEMM reads a large B
-// once where row-by-row dot products read it m times (four rows times
-// GPT-2's LM head: 0.65x), so only m = 1 takes the GEMV path there.
+// op(A) times op(B) = B take the GEMV path where the assembly kernels run.
+// Measured on Zen 5 (BenchmarkGemv, one core): with B in L2 the GEMM is
+// faster (0.46x for four rows), with B of 0.5M floats (2 MiB) about even,
+// with 1.8-2.4M floats the GEMV path is 2.5-5 times faster. For op(B) = Bᵀ
+// the GEMM reads a large B once where row-by-row dot products read it m
+// times (four rows times GPT-2's LM head: 0.65x), so only m = 1 takes the
+// GEMV path there.
 const gemvRowsMin = 1 << 20
 
 // gemvUse reports whether gemmNative should run an m×n×k product through
