@@ -822,7 +822,7 @@ func (c *Control) finish(ctx context.Context, wall float64) (ControlResult, erro
 	if err != nil {
 		return ControlResult{}, fmt.Errorf("loop: %w", err)
 	}
-	mean, std := meanStd(scores)
+	mean, std := report.Spread(scores)
 	res := ControlResult{
 		Env: cfg.Env, Metric: spec.Metric, Reward: cfg.Reward, Labels: cfg.Labels, Seed: cfg.Seed, Steps: c.Trainer.GlobalStep,
 		FinalReturn: mean, FinalReturnStd: std,
@@ -897,23 +897,6 @@ func lastValue(m *report.Metrics, key string) float64 {
 }
 
 func nan() float64 { return math.NaN() }
-
-// meanStd returns the mean and population standard deviation of x (NaN for none).
-func meanStd(x []float64) (float64, float64) {
-	if len(x) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	var m float64
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	var s float64
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)))
-}
 
 // writeReport writes the learning curve and the HTML report.
 func (c *Control) writeReport(m *report.Metrics, res ControlResult) error {

@@ -23,6 +23,7 @@ import (
 	"rlhf/feedback/textscore"
 	"rlhf/model/gpt"
 	"rlhf/ppo"
+	"rlhf/report"
 	"rlhf/reward"
 	"rlhf/text"
 )
@@ -354,8 +355,8 @@ func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, 
 		}
 	}
 	ev.N = len(golds)
-	ev.Gold, ev.GoldStd = meanStd(golds)
-	ev.KL, ev.KLStd = meanStd(kls)
+	ev.Gold, ev.GoldStd = report.Spread(golds)
+	ev.KL, ev.KLStd = report.Spread(kls)
 	return ev, nil
 }
 

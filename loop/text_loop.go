@@ -337,7 +337,7 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 		for i, s := range st.Samples {
 			gold[i] = goal(s.Completion)
 		}
-		m["objective/gold"], m["objective/gold_std"] = meanStd(gold)
+		m["objective/gold"], m["objective/gold_std"] = report.Spread(gold)
 		if err := logger.Log(st.Step, m); err != nil {
 			return nil, err
 		}

@@ -388,17 +388,7 @@ func MeanStd(name string, runs []*Metrics, key string) Series {
 	sort.Float64s(steps)
 	s := Series{Name: name, Band: &Band{}}
 	for _, st := range steps {
-		v := vals[st]
-		var mean float64
-		for _, x := range v {
-			mean += x
-		}
-		mean /= float64(len(v))
-		var ss float64
-		for _, x := range v {
-			ss += (x - mean) * (x - mean)
-		}
-		std := math.Sqrt(ss / float64(len(v)))
+		mean, std := Spread(vals[st])
 		s.X = append(s.X, st)
 		s.Y = append(s.Y, mean)
 		s.Band.Lower = append(s.Band.Lower, mean-std)

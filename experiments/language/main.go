@@ -184,7 +184,7 @@ func run(ctx context.Context, from, out, targetsS, betasS, nsS string, steps, dp
 		for _, b := range res.Best {
 			golds = append(golds, goal(ppo.DecodeCompletion(tok, b)))
 		}
-		m, sd := meanStd(golds)
+		m, sd := report.Spread(golds)
 		p := point{Method: "best-of-n", Setting: fmt.Sprintf("n=%d", n), Gold: m, GoldStd: sd, KL: bon.KL(n), RM: res.MeanBest(), Seconds: time.Since(t0).Seconds()}
 		fmt.Fprintf(os.Stderr, "%-12s %-10s gold %+.3f ± %.3f  KL %6.2f (analytic)  rm %+.2f  (%.0fs)\n", p.Method, p.Setting, p.Gold, p.GoldStd, p.KL, p.RM, p.Seconds)
 		points = append(points, p)
@@ -288,19 +288,6 @@ func readPairs(path string, tok *text.Tokenizer, s loop.TextSampling, positions 
 		return nil, fmt.Errorf("%s holds no decided comparisons", path)
 	}
 	return pairs, nil
-}
-
-func meanStd(x []float64) (float64, float64) {
-	m := 0.0
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)))
 }
 
 func write(out, from string, cfg loop.TextConfig, points []point, steps int) error {

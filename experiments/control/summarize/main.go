@@ -71,26 +71,11 @@ func positive(v float64) float64 {
 	return v
 }
 
-func meanStd(x []float64) (float64, float64) {
-	if len(x) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	var m, s float64
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)))
-}
-
 func pm(x []float64, prec int) string {
 	if len(x) == 0 {
 		return "—"
 	}
-	m, s := meanStd(x)
+	m, s := report.Spread(x)
 	return fmt.Sprintf("%.*f ± %.*f", prec, m, prec, s)
 }
 
@@ -114,7 +99,7 @@ func initialScore(rs []run) float64 {
 			xs = append(xs, ys[0])
 		}
 	}
-	m, _ := meanStd(xs)
+	m, _ := report.Spread(xs)
 	return m
 }
 
@@ -142,7 +127,7 @@ func summarize(root, plots string) error {
 			continue
 		}
 		r0 := initialScore(every)
-		trueM, _ := meanStd(field(all["true"], func(r loop.ControlResult) float64 { return r.FinalReturn }))
+		trueM, _ := report.Spread(field(all["true"], func(r loop.ControlResult) float64 { return r.FinalReturn }))
 		for _, c := range grid {
 			rs := all[c]
 			if len(rs) == 0 {

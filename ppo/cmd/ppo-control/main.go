@@ -213,16 +213,6 @@ func meanOf(x []float64) float64 {
 	return s / float64(len(x))
 }
 
-// meanStd is the mean and population standard deviation.
-func meanStd(x []float64) (float64, float64) {
-	m := meanOf(x)
-	var s float64
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)))
-}
-
 func summarise(cfg ppo.Config, rs []result, out string, args []string, threshold float64) error {
 	var evals, trains, sps, walls, reached []float64
 	var rows [][]string
@@ -240,7 +230,7 @@ func summarise(cfg ppo.Config, rs []result, out string, args []string, threshold
 		})
 	}
 	f := func(x []float64, prec int) string {
-		m, s := meanStd(x)
+		m, s := report.Spread(x)
 		return fmt.Sprintf("%.*f ± %.*f", prec, m, prec, s)
 	}
 	var hit []float64
