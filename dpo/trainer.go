@@ -9,6 +9,7 @@ import (
 	"rlhf/ag"
 	"rlhf/model/gpt"
 	"rlhf/optim"
+	"rlhf/tensor"
 )
 
 // Pair is one preference in tokens: a prompt and the chosen and rejected
@@ -61,13 +62,18 @@ func layout(cfg gpt.Config, prompt, completion []int) (seq, error) {
 }
 
 // summedLogProbs returns, for each row, the policy's summed log-probability
-// of its completion tokens given everything before them: (B).
-func summedLogProbs(tp *ag.Tape, m *gpt.Model, rows []seq) *ag.Var {
+// of its completion tokens given everything before them: (B). Rows are
+// right-padded to the longest, or to padLen of it when padLen is not nil
+// (padding is masked out).
+func summedLogProbs(tp *ag.Tape, m *gpt.Model, rows []seq, padLen func(t, limit int) int) *ag.Var {
 	raw := make([][]int, len(rows))
 	for i, r := range rows {
 		raw[i] = r.ids
 	}
 	ids, t, lens := gpt.PadRight(raw)
+	if padLen != nil {
+		ids, t = padRight(ids, len(rows), t, padLen(t, m.Config.NPositions))
+	}
 	mask := make([]float32, len(ids)) // (B, T): 1 on completion tokens
 	for i, r := range rows {
 		for j := r.start; j < lens[i]; j++ {
@@ -76,6 +82,23 @@ func summedLogProbs(tp *ag.Tape, m *gpt.Model, rows []seq) *ag.Var {
 	}
 	lp := m.LogProbs(tp, ids, len(rows), t, mask) // (B, T-1)
 	return tp.Sum(lp, 1, false)                   // (B)
+}
+
+// padRight widens right-padded (B, T) ids to (B, to) with gpt.PadID filler;
+// to <= t leaves them as they are.
+func padRight(ids []int, b, t, to int) ([]int, int) {
+	if to <= t {
+		return ids, t
+	}
+	out := make([]int, b*to)
+	for i := range b {
+		row := out[i*to : (i+1)*to]
+		copy(row, ids[i*t:(i+1)*t])
+		for j := t; j < to; j++ {
+			row[j] = gpt.PadID
+		}
+	}
+	return out, to
 }
 
 // evalChunk is the most pairs per no-grad forward pass.
@@ -88,7 +111,7 @@ func sequenceLogProbs(m *gpt.Model, rows []seq) []float32 {
 	tp := ag.NewNoGradTape()
 	for lo := 0; lo < len(rows); lo += 2 * evalChunk {
 		hi := min(lo+2*evalChunk, len(rows))
-		out = append(out, summedLogProbs(tp, m, rows[lo:hi]).Data()...)
+		out = append(out, summedLogProbs(tp, m, rows[lo:hi], nil).Data()...)
 		tp.Reset()
 	}
 	return out
@@ -117,6 +140,28 @@ func prepare(ref *gpt.Model, pairs []Pair, what string) ([]prepared, error) {
 	return out, nil
 }
 
+// Device runs the policy's optimiser steps somewhere other than the CPU
+// engine, e.g. on a GPU through package xla, and keeps the policy's
+// parameters and optimiser state there between steps. It runs the same ag
+// code as the CPU engine: the closures the trainer hands it.
+type Device interface {
+	// Step takes one optimiser step of the loss f (1): forward, backward,
+	// global gradient-norm clipping and AdamW at learning rate lr, with the
+	// clipping limit and AdamW settings the device was built with. It
+	// returns the loss before the update and the gradient norm before
+	// clipping.
+	Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error)
+	// Forward evaluates f without gradients and returns its value on the host.
+	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
+	// Sync copies the device's parameters into their host tensors and, when
+	// o is not nil, the AdamW moments and step count into o.
+	Sync(o *optim.AdamW) error
+	// PadLen returns the length, from t to limit, to which a batch whose
+	// longest row has t tokens is right-padded (t: no padding), so that a
+	// compiling device builds one executable per length bucket.
+	PadLen(t, limit int) int
+}
+
 // Trainer trains a policy with DPO or IPO on a fixed set of pairs.
 type Trainer struct {
 	Config Config
@@ -126,6 +171,12 @@ type Trainer struct {
 	Opt *optim.AdamW
 	// Steps counts the optimiser steps taken.
 	Steps int
+	// Device, when not nil, takes the optimiser steps in place of the CPU
+	// engine; build it over Opt (with Config.ClipNorm as its clipping
+	// limit) after NewTrainer. The reference's log-probs and Evaluate stay
+	// on the CPU engine; Train leaves the trained weights in the policy's
+	// host tensors.
+	Device Device
 
 	train, val []prepared
 	tp         *ag.Tape
@@ -190,8 +241,30 @@ func rowsOf(batch []prepared) (rows []seq, refW, refL []float32) {
 	return rows, refW, refL
 }
 
+// policyLogProbs returns the policy's summed log-probs of the completions
+// of rows, padded as t.Device asks: (2N) for N pairs' chosen rows then
+// rejected rows.
+func (t *Trainer) policyLogProbs(tp *ag.Tape, rows []seq) *ag.Var {
+	var padLen func(t, limit int) int
+	if t.Device != nil {
+		padLen = t.Device.PadLen
+	}
+	return summedLogProbs(tp, t.Policy, rows, padLen)
+}
+
+// minibatchLoss returns the loss of the pairs whose chosen rows then
+// rejected rows are rows, and the policy's summed log-probs of the chosen
+// and rejected completions, (N) each.
+func (t *Trainer) minibatchLoss(tp *ag.Tape, rows []seq, refW, refL []float32) (loss, piW, piL *ag.Var) {
+	n := len(refW)
+	lp := t.policyLogProbs(tp, rows) // (2N): chosen then rejected
+	piW, piL = tp.Slice(lp, 0, 0, n), tp.Slice(lp, 0, n, 2*n)
+	return Loss(tp, t.Config, piW, piL, refW, refL), piW, piL
+}
+
 // Step takes one optimiser step on the training pairs with indices idx and
-// returns the loss and metrics of the batch before the update.
+// returns the loss and metrics of the batch before the update. With a
+// Device the policy's host tensors are stale until Train returns.
 func (t *Trainer) Step(idx []int) (float64, Stats, error) {
 	if len(idx) == 0 {
 		return 0, Stats{}, fmt.Errorf("dpo: empty minibatch")
@@ -204,15 +277,16 @@ func (t *Trainer) Step(idx []int) (float64, Stats, error) {
 		batch[i] = t.train[j]
 	}
 	rows, refW, refL := rowsOf(batch)
-	tp, n := t.tp, len(batch)
+	if t.Device != nil {
+		return t.deviceStep(rows, refW, refL)
+	}
+	tp := t.tp
 	tp.Reset()
-	lp := summedLogProbs(tp, t.Policy, rows) // (2N): chosen then rejected
-	piW, piL := tp.Slice(lp, 0, 0, n), tp.Slice(lp, 0, n, 2*n)
-	loss := Loss(tp, t.Config, piW, piL, refW, refL)
+	loss, piW, piL := t.minibatchLoss(tp, rows, refW, refL)
 	lv := float64(loss.Item())
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
 		tp.Reset()
-		return lv, Stats{}, fmt.Errorf("dpo: loss became %v at step %d (lower the learning rate?)", lv, t.Steps)
+		return lv, Stats{}, t.diverged(lv)
 	}
 	stats := ComputeStats(append([]float32(nil), piW.Data()...), append([]float32(nil), piL.Data()...), refW, refL, t.Config.Beta)
 	t.Opt.ZeroGrad()
@@ -226,11 +300,47 @@ func (t *Trainer) Step(idx []int) (float64, Stats, error) {
 	return lv, stats, nil
 }
 
+// deviceStep is Step on t.Device: a forward pass for the metrics, then the
+// step of the same loss.
+func (t *Trainer) deviceStep(rows []seq, refW, refL []float32) (float64, Stats, error) {
+	n := len(refW)
+	lp, err := t.Device.Forward(func(tp *ag.Tape) *ag.Var { return t.policyLogProbs(tp, rows) }) // (2N)
+	if err != nil {
+		return 0, Stats{}, fmt.Errorf("dpo: step %d: %w", t.Steps, err)
+	}
+	stats := ComputeStats(lp.Data[:n], lp.Data[n:], refW, refL, t.Config.Beta)
+	lv, _, err := t.Device.Step(t.LR(t.Steps), func(tp *ag.Tape) *ag.Var {
+		loss, _, _ := t.minibatchLoss(tp, rows, refW, refL)
+		return loss
+	})
+	if err != nil {
+		return 0, Stats{}, fmt.Errorf("dpo: step %d: %w", t.Steps, err)
+	}
+	if math.IsNaN(lv) || math.IsInf(lv, 0) {
+		return lv, Stats{}, t.diverged(lv)
+	}
+	t.Steps++
+	return lv, stats, nil
+}
+
+// diverged is the error of a loss that became lv.
+func (t *Trainer) diverged(lv float64) error {
+	return fmt.Errorf("dpo: loss became %v at step %d (lower the learning rate?)", lv, t.Steps)
+}
+
 // Train runs Config.Epochs passes over the training pairs in shuffled
 // minibatches, calling each (if not nil) after every step with the step
 // number (1-based), loss and metrics. It stops early with ctx's error or
-// each's.
-func (t *Trainer) Train(ctx context.Context, each func(step int, loss float64, s Stats) error) error {
+// each's. With a Device it copies the trained weights into the policy's
+// host tensors before it returns, also when it stops early.
+func (t *Trainer) Train(ctx context.Context, each func(step int, loss float64, s Stats) error) (err error) {
+	if t.Device != nil {
+		defer func() {
+			if serr := t.Device.Sync(nil); serr != nil && err == nil {
+				err = fmt.Errorf("dpo: copy the trained weights back: %w", serr)
+			}
+		}()
+	}
 	order := make([]int, len(t.train))
 	for i := range order {
 		order[i] = i

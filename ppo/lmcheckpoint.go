@@ -41,8 +41,14 @@ type lmState struct {
 // head, reference model, optimiser state, KL controller, score statistics,
 // generator state and step count, so that ResumeLM continues exactly where
 // this trainer is. The state file is written last, so a checkpoint without
-// one is incomplete.
+// one is incomplete. With a Device, the weights and optimiser state are
+// first copied back from it.
 func (t *LMTrainer) Save(dir string) error {
+	if t.Device != nil {
+		if err := t.Device.Sync(t.Opt); err != nil {
+			return fmt.Errorf("ppo: save checkpoint: copy the state back from the device: %w", err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
 	}

@@ -87,6 +87,28 @@ func (s LMStats) Metrics() map[string]float64 {
 	}
 }
 
+// Device runs the policy's optimiser steps somewhere other than the CPU
+// engine, e.g. on a GPU through package xla, and keeps the policy's
+// parameters and optimiser state there between steps. It runs the same ag
+// code as the CPU engine: the closures the trainer hands it.
+type Device interface {
+	// Step takes one optimiser step of the loss f (1): forward, backward,
+	// global gradient-norm clipping and AdamW at learning rate lr, with the
+	// clipping limit and AdamW settings the device was built with. It
+	// returns the loss before the update and the gradient norm before
+	// clipping.
+	Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error)
+	// Forward evaluates f without gradients and returns its value on the host.
+	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
+	// Sync copies the device's parameters into their host tensors and, when
+	// o is not nil, the AdamW moments and step count into o.
+	Sync(o *optim.AdamW) error
+	// PadLen returns the length, from t to limit, to which a batch whose
+	// longest row has t tokens is right-padded (t: no padding), so that a
+	// compiling device builds one executable per length bucket.
+	PadLen(t, limit int) int
+}
+
 // LMTrainer trains a GPT policy with token-level PPO against a TextScorer,
 // with a KL penalty towards a frozen copy of the initial policy.
 type LMTrainer struct {
@@ -111,6 +133,14 @@ type LMTrainer struct {
 	// set; ScoreNormSet says whether they have been measured yet.
 	ScoreMean, ScoreStd float64
 	ScoreNormSet        bool
+	// Device, when not nil, takes the minibatch updates in place of the CPU
+	// engine; build it over Opt (with Config.MaxGradNorm as its clipping
+	// limit) after NewLMTrainer or ResumeLM. Sampling, scoring and the
+	// rollout's log-probs and values stay on the CPU engine, after the
+	// policy's weights are copied back at the start of each Step; Save
+	// copies the weights and optimiser state back first. Call SyncPolicy
+	// before using the policy after the last Step.
+	Device Device
 
 	pcg  *rand.PCG
 	rng  *rand.Rand
@@ -206,9 +236,24 @@ type lmRollout struct {
 	kl           []float64
 }
 
+// SyncPolicy copies the policy's weights from the Device into its host
+// tensors (a no-op without a Device).
+func (t *LMTrainer) SyncPolicy() error {
+	if t.Device == nil {
+		return nil
+	}
+	if err := t.Device.Sync(nil); err != nil {
+		return fmt.Errorf("ppo: copy the policy back from the device: %w", err)
+	}
+	return nil
+}
+
 // Step runs one PPO step: a batch of rollouts, then the update.
 func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	c := t.Config
+	if err := t.SyncPolicy(); err != nil { // the policy samples on the CPU engine
+		return LMStats{}, err
+	}
 	prompts := make([]string, c.BatchSize)
 	for i := range prompts {
 		prompts[i] = t.Prompts[t.rng.IntN(len(t.Prompts))]
@@ -307,14 +352,28 @@ func (t *LMTrainer) collectLM(ctx context.Context, prompts []string) (*lmRollout
 	return ro, nil
 }
 
-// rows joins prompts and completions into right-padded (B, T) ids with a
-// mask (B·T) that marks the completion tokens.
-func lmRows(promptIDs, completions [][]int) (ids []int, T int, mask []float32) {
+// lmRows joins prompts and completions into right-padded (B, T) ids with a
+// mask (B·T) that marks the completion tokens. T is the longest row, or
+// padLen of it when padLen is not nil.
+func lmRows(promptIDs, completions [][]int, padLen func(t int) int) (ids []int, T int, mask []float32) {
 	r := make([][]int, len(promptIDs))
 	for i := range r {
 		r[i] = append(append([]int(nil), promptIDs[i]...), completions[i]...)
 	}
 	ids, T, _ = gpt.PadRight(r)
+	if padLen != nil {
+		if to := padLen(T); to > T {
+			wide := make([]int, len(r)*to)
+			for i := range r {
+				row := wide[i*to : (i+1)*to]
+				copy(row, ids[i*T:(i+1)*T])
+				for j := T; j < to; j++ {
+					row[j] = gpt.PadID
+				}
+			}
+			ids, T = wide, to
+		}
+	}
 	mask = make([]float32, len(ids))
 	for i := range r {
 		p := len(promptIDs[i])
@@ -329,7 +388,7 @@ func lmRows(promptIDs, completions [][]int) (ids []int, T int, mask []float32) {
 // completion token and the value of the prefix before it (nil values for a
 // model without a value head).
 func policyEval(m *gpt.Model, promptIDs, completions [][]int) (logp, values [][]float32) {
-	ids, T, _ := lmRows(promptIDs, completions)
+	ids, T, _ := lmRows(promptIDs, completions, nil)
 	B := len(promptIDs)
 	tp := ag.NewNoGradTape()
 	h := m.Hidden(tp, ids, B, T)
@@ -369,7 +428,10 @@ func (t *LMTrainer) updateLM(ctx context.Context, ro *lmRollout, st *LMStats) er
 			if lo == hi {
 				continue
 			}
-			m := t.minibatch(ro, perm[lo:hi])
+			m, err := t.minibatch(ro, perm[lo:hi])
+			if err != nil {
+				return err
+			}
 			st.ApproxKL += m.approxKL
 			st.ClipFrac += m.clipFrac
 			st.PolicyLoss += m.pgLoss
@@ -392,15 +454,21 @@ type mbStats struct {
 	approxKL, clipFrac, pgLoss, vLoss, gradNorm float64
 }
 
-// minibatch takes one optimiser step on the episodes idx of ro.
-func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) mbStats {
+// minibatch takes one optimiser step on the episodes idx of ro, on the
+// CPU engine or on t.Device, and returns the minibatch's statistics before
+// the update.
+func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 	c := t.Config
 	pIDs := make([][]int, len(idx))
 	comps := make([][]int, len(idx))
 	for k, i := range idx {
 		pIDs[k], comps[k] = ro.promptIDs[i], ro.completions[i]
 	}
-	ids, T, tokMask := lmRows(pIDs, comps)
+	var padLen func(int) int
+	if t.Device != nil {
+		padLen = func(n int) int { return t.Device.PadLen(n, t.Policy.Config.NPositions) }
+	}
+	ids, T, tokMask := lmRows(pIDs, comps, padLen)
 	B := len(idx)
 	// Per-action tensors (B, T-1): column j is the token at position j+1.
 	oldLP, oldV := tensor.New(B, T-1), tensor.New(B, T-1)
@@ -416,31 +484,61 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) mbStats {
 			mask.Data[a] = 1
 		}
 	}
-	tp := t.tape
-	defer tp.Reset()
-	h := t.Policy.Hidden(tp, ids, B, T)                                        // (B, T, C)
-	logp, lsm := t.Policy.LogProbsOf(tp, t.Policy.Logits(tp, h), ids, tokMask) // (B, T-1)
-	v := tp.Slice(t.Policy.ValuesOf(tp, h), 1, 0, T-1)                         // (B, T-1)
-	pg := PolicyLoss(tp, logp, oldLP, adv, float32(c.ClipRange), mask)
-	vl := ValueLoss(tp, v, oldV, ret, float32(c.ClipRangeValue), mask)
-	loss := tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
-	if c.EntCoef > 0 {
-		ent := tp.Slice(gpt.EntropyOf(tp, lsm), 1, 0, T-1)
-		loss = tp.Sub(loss, tp.Scale(EntropyBonus(tp, ent, mask), float32(c.EntCoef)))
+	// losses builds the minibatch loss and its parts: the clipped surrogate
+	// pg (1), the clipped value loss vl (1) and the policy's log-probs
+	// logp (B, T-1).
+	losses := func(tp *ag.Tape) (loss, pg, vl, logp *ag.Var) {
+		h := t.Policy.Hidden(tp, ids, B, T)                                        // (B, T, C)
+		logp, lsm := t.Policy.LogProbsOf(tp, t.Policy.Logits(tp, h), ids, tokMask) // (B, T-1)
+		v := tp.Slice(t.Policy.ValuesOf(tp, h), 1, 0, T-1)                         // (B, T-1)
+		pg = PolicyLoss(tp, logp, oldLP, adv, float32(c.ClipRange), mask)
+		vl = ValueLoss(tp, v, oldV, ret, float32(c.ClipRangeValue), mask)
+		loss = tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
+		if c.EntCoef > 0 {
+			ent := tp.Slice(gpt.EntropyOf(tp, lsm), 1, 0, T-1)
+			loss = tp.Sub(loss, tp.Scale(EntropyBonus(tp, ent, mask), float32(c.EntCoef)))
+		}
+		return loss, pg, vl, logp
 	}
-	t.Opt.ZeroGrad()
-	tp.Backward(loss)
 	var m mbStats
-	m.pgLoss, m.vLoss = float64(pg.Value.Data[0]), float64(vl.Value.Data[0])
-	m.approxKL = ApproxKL(logp.Value.Data, oldLP.Data, mask.Data)
-	m.clipFrac = ClipFrac(logp.Value.Data, oldLP.Data, float32(c.ClipRange), mask.Data)
-	if c.MaxGradNorm > 0 {
-		m.gradNorm = optim.ClipGradNorm(t.Opt.Params, c.MaxGradNorm)
+	var lp []float32 // (B·(T-1)) log-probs before the update
+	if t.Device != nil {
+		// One forward pass for the statistics: the log-probs, then the
+		// policy and value losses; then the step.
+		parts, err := t.Device.Forward(func(tp *ag.Tape) *ag.Var {
+			_, pg, vl, logp := losses(tp)
+			return tp.Concat(0, tp.Reshape(logp, B*(T-1)), tp.Reshape(pg, 1), tp.Reshape(vl, 1))
+		})
+		if err != nil {
+			return mbStats{}, fmt.Errorf("ppo: minibatch: %w", err)
+		}
+		_, norm, err := t.Device.Step(c.LR, func(tp *ag.Tape) *ag.Var {
+			loss, _, _, _ := losses(tp)
+			return loss
+		})
+		if err != nil {
+			return mbStats{}, fmt.Errorf("ppo: minibatch: %w", err)
+		}
+		lp = parts.Data[:B*(T-1)]
+		m.pgLoss, m.vLoss, m.gradNorm = float64(parts.Data[B*(T-1)]), float64(parts.Data[B*(T-1)+1]), norm
 	} else {
-		m.gradNorm = optim.ClipGradNorm(t.Opt.Params, math.Inf(1))
+		tp := t.tape
+		defer tp.Reset()
+		loss, pg, vl, logp := losses(tp)
+		t.Opt.ZeroGrad()
+		tp.Backward(loss)
+		m.pgLoss, m.vLoss = float64(pg.Value.Data[0]), float64(vl.Value.Data[0])
+		lp = logp.Value.Data
+		if c.MaxGradNorm > 0 {
+			m.gradNorm = optim.ClipGradNorm(t.Opt.Params, c.MaxGradNorm)
+		} else {
+			m.gradNorm = optim.ClipGradNorm(t.Opt.Params, math.Inf(1))
+		}
+		t.Opt.Step(float32(c.LR))
 	}
-	t.Opt.Step(float32(c.LR))
-	return m
+	m.approxKL = ApproxKL(lp, oldLP.Data, mask.Data)
+	m.clipFrac = ClipFrac(lp, oldLP.Data, float32(c.ClipRange), mask.Data)
+	return m, nil
 }
 
 // Generate samples one completion per prompt from m (nil: the policy) with

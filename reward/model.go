@@ -29,8 +29,10 @@ func ComparisonLoss[B any](tp *ag.Tape, m Model[B], batch B, targets *tensor.Ten
 		panic(fmt.Sprintf("reward: ComparisonLoss targets %v, want (N, K)", targets.Shape))
 	}
 	s := m.Score(tp, batch)
-	if s.Value.Len() != targets.Len() {
-		panic(fmt.Sprintf("reward: model scored %d items for targets %v", s.Value.Len(), targets.Shape))
+	// The shape's element count, not Value.Len(): a traced Var (package
+	// xla) has a shape but no data.
+	if n := tensor.Numel(s.Value.Shape); n != targets.Len() {
+		panic(fmt.Sprintf("reward: model scored %d items for targets %v", n, targets.Shape))
 	}
 	scores = tp.Reshape(s, targets.Shape...)
 	return PreferenceLoss(tp, scores, targets, eps), scores

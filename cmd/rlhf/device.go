@@ -10,7 +10,9 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"rlhf/ag"
+	"rlhf/dpo"
 	"rlhf/optim"
+	"rlhf/ppo"
 	"rlhf/tensor"
 	"rlhf/xla"
 )
@@ -182,6 +184,39 @@ func (s *stepper) sync() error {
 	}
 	return s.tr.Sync(s.opt)
 }
+
+// policyDevice is a stepper as the Device of dpo.Trainer and ppo.LMTrainer:
+// their optimiser steps and the forward passes for their metrics run through
+// it, on batches padded to bucketLen.
+type policyDevice struct{ s *stepper }
+
+var (
+	_ dpo.Device = policyDevice{}
+	_ ppo.Device = policyDevice{}
+)
+
+// Step takes one optimiser step of the loss f at learning rate lr.
+func (d policyDevice) Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error) {
+	return d.s.step(lr, f)
+}
+
+// Forward evaluates f without gradients.
+func (d policyDevice) Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error) {
+	return d.s.forward(f)
+}
+
+// Sync copies the device's parameters and, when o is not nil, its optimiser
+// state to the host; o must be the stepper's optimiser or one built over the
+// same parameters.
+func (d policyDevice) Sync(o *optim.AdamW) error {
+	if d.s.tr == nil {
+		return nil
+	}
+	return d.s.tr.Sync(o)
+}
+
+// PadLen is bucketLen.
+func (d policyDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
 
 // bucketLen rounds a padded sequence length t up to a multiple of 16, at
 // most limit, so that a device compiles one step per bucket rather than one

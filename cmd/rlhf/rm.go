@@ -320,10 +320,7 @@ func rmDeviceStep(s *stepper, r *reward.GPTReward, cs []reward.TokenComparison, 
 	loss := func(tp *ag.Tape) *ag.Var {
 		var loss *ag.Var
 		for _, g := range groups {
-			// reward.ComparisonLoss, less its check of the score count,
-			// which reads Value.Len() (0 for a traced Var).
-			scores := tp.Reshape(net.Score(tp, g.Batch), g.Targets.Shape...) // (N, K)
-			l := reward.PreferenceLoss(tp, scores, g.Targets, sc.Eps)
+			l, _ := reward.ComparisonLoss(tp, net, g.Batch, g.Targets, sc.Eps)
 			l = tp.Scale(l, float32(g.Targets.Shape[0])/float32(total))
 			if loss == nil {
 				loss = l
