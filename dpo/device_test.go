@@ -1,0 +1,203 @@
+package dpo
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"rlhf/ag"
+	"rlhf/optim"
+	"rlhf/tensor"
+)
+
+// hostDevice is a Device on the CPU engine that, as a GPU does, keeps its
+// own copy of the parameters and AdamW state: the policy's host tensors and
+// the trainer's Opt change only on Sync.
+type hostDevice struct {
+	opt      *optim.AdamW     // its own moments over the trainer's Vars
+	clip     float64          // global gradient-norm limit; 0: none
+	vals     []*tensor.Tensor // the device's parameter values
+	bucket   int              // PadLen rounds up to a multiple of this (0: no padding)
+	padded   int              // PadLen calls that padded
+	forwards int
+	syncs    int
+	fail     error // returned by Step when set
+}
+
+func newHostDevice(o *optim.AdamW, clip float64, bucket int) *hostDevice {
+	d := &hostDevice{opt: optim.NewAdamW(o.Params, o.Config), clip: clip, bucket: bucket}
+	for _, p := range o.Params {
+		d.vals = append(d.vals, p.P.Value.Clone())
+	}
+	return d
+}
+
+// on runs f with the device's values in the parameters and puts the host's
+// back afterwards.
+func (d *hostDevice) on(f func()) {
+	host := make([]*tensor.Tensor, len(d.vals))
+	for i, p := range d.opt.Params {
+		host[i] = p.P.Value.Clone()
+		copy(p.P.Value.Data, d.vals[i].Data)
+	}
+	f()
+	for i, p := range d.opt.Params {
+		copy(d.vals[i].Data, p.P.Value.Data)
+		copy(p.P.Value.Data, host[i].Data)
+	}
+}
+
+func (d *hostDevice) Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, norm float64, err error) {
+	if d.fail != nil {
+		return 0, 0, d.fail
+	}
+	d.on(func() {
+		tp := ag.NewTape()
+		d.opt.ZeroGrad()
+		out := f(tp)
+		tp.Backward(out)
+		loss = float64(out.Item())
+		if d.clip > 0 {
+			norm = optim.ClipGradNorm(d.opt.Params, d.clip)
+		}
+		d.opt.Step(float32(lr))
+	})
+	return loss, norm, nil
+}
+
+func (d *hostDevice) Forward(f func(tp *ag.Tape) *ag.Var) (out *tensor.Tensor, err error) {
+	d.forwards++
+	d.on(func() { out = f(ag.NewNoGradTape()).Value.Clone() })
+	return out, nil
+}
+
+func (d *hostDevice) Sync(o *optim.AdamW) error {
+	d.syncs++
+	for i, p := range d.opt.Params {
+		copy(p.P.Value.Data, d.vals[i].Data)
+		if o != nil {
+			copy(o.M[i].Data, d.opt.M[i].Data)
+			copy(o.V[i].Data, d.opt.V[i].Data)
+		}
+	}
+	if o != nil {
+		o.Steps = d.opt.Steps
+	}
+	return nil
+}
+
+func (d *hostDevice) PadLen(t, limit int) int {
+	if d.bucket == 0 {
+		return t
+	}
+	b := max(t, min((t+d.bucket-1)/d.bucket*d.bucket, limit))
+	if b > t {
+		d.padded++
+	}
+	return b
+}
+
+// dpoRun is the per-step losses and metrics, the held-out result and the
+// final weights of a short training run.
+type dpoRun struct {
+	losses []float64
+	stats  []Stats
+	eval   float64
+	params []*tensor.Tensor
+}
+
+// trainWith trains a fresh policy on fixed pairs, its steps on dev when
+// newDev is not nil.
+func trainWith(t *testing.T, c Config, newDev func(*Trainer) Device) dpoRun {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(11, 12))
+	train, val := pairs(rng, 20), pairs(rng, 6)
+	policy, ref := smallGPT(t, 3), smallGPT(t, 3)
+	tr, err := NewTrainer(c, policy, ref, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newDev != nil {
+		tr.Device = newDev(tr)
+	}
+	var r dpoRun
+	err = tr.Train(context.Background(), func(step int, loss float64, s Stats) error {
+		r.losses, r.stats = append(r.losses, loss), append(r.stats, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.eval, _ = tr.Evaluate()
+	for _, p := range policy.Params() {
+		r.params = append(r.params, p.P.Value.Clone())
+	}
+	return r
+}
+
+// TestDeviceRunsTheSameSteps: a Device that keeps its own weights gets the
+// same loss closures as the CPU engine: unpadded, the run is the CPU run to
+// the bit (losses, metrics, held-out loss and weights, which Train copies
+// back); padded to buckets of 16 tokens it agrees within float32 rounding.
+func TestDeviceRunsTheSameSteps(t *testing.T) {
+	c := DefaultConfig()
+	c.LR, c.Warmup, c.Epochs, c.Batch, c.ClipNorm = 3e-3, 2, 2, 8, 1
+	cpu := trainWith(t, c, nil)
+	var exact, padded *hostDevice
+	same := trainWith(t, c, func(tr *Trainer) Device { exact = newHostDevice(tr.Opt, c.ClipNorm, 0); return exact })
+	if len(same.losses) != 6 || exact.forwards != 6 || exact.syncs != 1 {
+		t.Fatalf("%d steps, %d forward passes, %d syncs; want 6, 6, 1", len(same.losses), exact.forwards, exact.syncs)
+	}
+	for i := range cpu.losses {
+		if same.losses[i] != cpu.losses[i] || same.stats[i] != cpu.stats[i] {
+			t.Errorf("step %d: loss %v, %+v on the device; %v, %+v on the CPU engine", i+1, same.losses[i], same.stats[i], cpu.losses[i], cpu.stats[i])
+		}
+	}
+	if same.eval != cpu.eval {
+		t.Errorf("held-out loss %v after the device run, %v after the CPU run", same.eval, cpu.eval)
+	}
+	for i := range cpu.params {
+		if d := tensor.MaxAbsDiff(cpu.params[i], same.params[i]); d != 0 {
+			t.Errorf("parameter %d differs by %g", i, d)
+		}
+	}
+	pad := trainWith(t, c, func(tr *Trainer) Device { padded = newHostDevice(tr.Opt, c.ClipNorm, 16); return padded })
+	if padded.padded != 2*6 { // each step's forward pass and step
+		t.Errorf("%d of 12 batches padded", padded.padded)
+	}
+	for i := range cpu.losses {
+		if math.Abs(pad.losses[i]-cpu.losses[i]) > 1e-5*math.Abs(cpu.losses[i]) || math.Abs(pad.stats[i].Margin-cpu.stats[i].Margin) > 1e-5 {
+			t.Errorf("step %d padded: loss %v margin %v; unpadded %v, %v", i+1, pad.losses[i], pad.stats[i].Margin, cpu.losses[i], cpu.stats[i].Margin)
+		}
+	}
+	for i := range cpu.params {
+		if d := tensor.MaxAbsDiff(cpu.params[i], pad.params[i]); d > 1e-4 {
+			t.Errorf("parameter %d differs by %g after the padded run", i, d)
+		}
+	}
+	if cpu.losses[0] == cpu.losses[5] {
+		t.Error("the loss did not move: the comparison proves nothing")
+	}
+}
+
+func TestDeviceErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	policy := smallGPT(t, 3)
+	tr, err := NewTrainer(DefaultConfig(), policy, policy, pairs(rng, 4), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newHostDevice(tr.Opt, 0, 0)
+	d.fail = errors.New("out of device memory")
+	tr.Device = d
+	err = tr.Train(context.Background(), nil)
+	if !errors.Is(err, d.fail) || !strings.Contains(err.Error(), "dpo: step 0") {
+		t.Errorf("Train with a failing device: %v", err)
+	}
+	if d.syncs != 1 || tr.Steps != 0 {
+		t.Errorf("after the failure: %d syncs, %d steps; want 1, 0", d.syncs, tr.Steps)
+	}
+}
