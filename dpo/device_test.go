@@ -8,97 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"rlhf/ag"
-	"rlhf/optim"
+	"rlhf/dpo/devicetest"
 	"rlhf/tensor"
 )
 
-// hostDevice is a Device on the CPU engine that, as a GPU does, keeps its
-// own copy of the parameters and AdamW state: the policy's host tensors and
-// the trainer's Opt change only on Sync.
-type hostDevice struct {
-	opt      *optim.AdamW     // its own moments over the trainer's Vars
-	clip     float64          // global gradient-norm limit; 0: none
-	vals     []*tensor.Tensor // the device's parameter values
-	bucket   int              // PadLen rounds up to a multiple of this (0: no padding)
-	padded   int              // PadLen calls that padded
-	forwards int
-	syncs    int
-	fail     error // returned by Step when set
-}
-
-func newHostDevice(o *optim.AdamW, clip float64, bucket int) *hostDevice {
-	d := &hostDevice{opt: optim.NewAdamW(o.Params, o.Config), clip: clip, bucket: bucket}
-	for _, p := range o.Params {
-		d.vals = append(d.vals, p.P.Value.Clone())
-	}
-	return d
-}
-
-// on runs f with the device's values in the parameters and puts the host's
-// back afterwards.
-func (d *hostDevice) on(f func()) {
-	host := make([]*tensor.Tensor, len(d.vals))
-	for i, p := range d.opt.Params {
-		host[i] = p.P.Value.Clone()
-		copy(p.P.Value.Data, d.vals[i].Data)
-	}
-	f()
-	for i, p := range d.opt.Params {
-		copy(d.vals[i].Data, p.P.Value.Data)
-		copy(p.P.Value.Data, host[i].Data)
-	}
-}
-
-func (d *hostDevice) Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, norm float64, err error) {
-	if d.fail != nil {
-		return 0, 0, d.fail
-	}
-	d.on(func() {
-		tp := ag.NewTape()
-		d.opt.ZeroGrad()
-		out := f(tp)
-		tp.Backward(out)
-		loss = float64(out.Item())
-		if d.clip > 0 {
-			norm = optim.ClipGradNorm(d.opt.Params, d.clip)
-		}
-		d.opt.Step(float32(lr))
-	})
-	return loss, norm, nil
-}
-
-func (d *hostDevice) Forward(f func(tp *ag.Tape) *ag.Var) (out *tensor.Tensor, err error) {
-	d.forwards++
-	d.on(func() { out = f(ag.NewNoGradTape()).Value.Clone() })
-	return out, nil
-}
-
-func (d *hostDevice) Sync(o *optim.AdamW) error {
-	d.syncs++
-	for i, p := range d.opt.Params {
-		copy(p.P.Value.Data, d.vals[i].Data)
-		if o != nil {
-			copy(o.M[i].Data, d.opt.M[i].Data)
-			copy(o.V[i].Data, d.opt.V[i].Data)
-		}
-	}
-	if o != nil {
-		o.Steps = d.opt.Steps
-	}
-	return nil
-}
-
-func (d *hostDevice) PadLen(t, limit int) int {
-	if d.bucket == 0 {
-		return t
-	}
-	b := max(t, min((t+d.bucket-1)/d.bucket*d.bucket, limit))
-	if b > t {
-		d.padded++
-	}
-	return b
-}
+var _ Device = (*devicetest.Host)(nil)
 
 // dpoRun is the per-step losses and metrics, the held-out result and the
 // final weights of a short training run.
@@ -146,10 +60,10 @@ func TestDeviceRunsTheSameSteps(t *testing.T) {
 	c := DefaultConfig()
 	c.LR, c.Warmup, c.Epochs, c.Batch, c.ClipNorm = 3e-3, 2, 2, 8, 1
 	cpu := trainWith(t, c, nil)
-	var exact, padded *hostDevice
-	same := trainWith(t, c, func(tr *Trainer) Device { exact = newHostDevice(tr.Opt, c.ClipNorm, 0); return exact })
-	if len(same.losses) != 6 || exact.forwards != 6 || exact.syncs != 1 {
-		t.Fatalf("%d steps, %d forward passes, %d syncs; want 6, 6, 1", len(same.losses), exact.forwards, exact.syncs)
+	var exact, padded *devicetest.Host
+	same := trainWith(t, c, func(tr *Trainer) Device { exact = devicetest.NewHost(tr.Opt, c.ClipNorm); return exact })
+	if len(same.losses) != 6 || exact.Steps != 6 || exact.Forwards != 6 || exact.Syncs != 1 {
+		t.Fatalf("%d steps, %d device steps, %d forward passes, %d syncs; want 6, 6, 6, 1", len(same.losses), exact.Steps, exact.Forwards, exact.Syncs)
 	}
 	for i := range cpu.losses {
 		if same.losses[i] != cpu.losses[i] || same.stats[i] != cpu.stats[i] {
@@ -164,9 +78,13 @@ func TestDeviceRunsTheSameSteps(t *testing.T) {
 			t.Errorf("parameter %d differs by %g", i, d)
 		}
 	}
-	pad := trainWith(t, c, func(tr *Trainer) Device { padded = newHostDevice(tr.Opt, c.ClipNorm, 16); return padded })
-	if padded.padded != 2*6 { // each step's forward pass and step
-		t.Errorf("%d of 12 batches padded", padded.padded)
+	pad := trainWith(t, c, func(tr *Trainer) Device {
+		padded = devicetest.NewHost(tr.Opt, c.ClipNorm)
+		padded.Bucket = 16
+		return padded
+	})
+	if padded.Padded != 2*6 { // each step's forward pass and step
+		t.Errorf("%d of 12 batches padded", padded.Padded)
 	}
 	for i := range cpu.losses {
 		if math.Abs(pad.losses[i]-cpu.losses[i]) > 1e-5*math.Abs(cpu.losses[i]) || math.Abs(pad.stats[i].Margin-cpu.stats[i].Margin) > 1e-5 {
@@ -190,14 +108,14 @@ func TestDeviceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newHostDevice(tr.Opt, 0, 0)
-	d.fail = errors.New("out of device memory")
+	d := devicetest.NewHost(tr.Opt, 0)
+	d.Fail = errors.New("out of device memory")
 	tr.Device = d
 	err = tr.Train(context.Background(), nil)
-	if !errors.Is(err, d.fail) || !strings.Contains(err.Error(), "dpo: step 0") {
+	if !errors.Is(err, d.Fail) || !strings.Contains(err.Error(), "dpo: step 0") {
 		t.Errorf("Train with a failing device: %v", err)
 	}
-	if d.syncs != 1 || tr.Steps != 0 {
-		t.Errorf("after the failure: %d syncs, %d steps; want 1, 0", d.syncs, tr.Steps)
+	if d.Syncs != 1 || tr.Steps != 0 {
+		t.Errorf("after the failure: %d syncs, %d steps; want 1, 0", d.Syncs, tr.Steps)
 	}
 }

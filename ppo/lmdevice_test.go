@@ -9,107 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"rlhf/ag"
-	"rlhf/optim"
+	"rlhf/dpo/devicetest"
 	"rlhf/tensor"
 )
 
-// hostDevice is a Device on the CPU engine that, as a GPU does, keeps its
-// own copy of the parameters and AdamW state: the policy's host tensors and
-// the trainer's Opt change only on Sync.
-type hostDevice struct {
-	opt    *optim.AdamW     // its own state over the trainer's Vars
-	clip   float64          // global gradient-norm limit; 0: none
-	vals   []*tensor.Tensor // the device's parameter values
-	bucket int              // PadLen rounds up to a multiple of this (0: no padding)
-	padded int              // PadLen calls that padded
-	steps  int
-	syncs  int
-	fail   error // returned by Forward when set
-}
-
-// newHostDevice starts a device with o's parameters and state, as
-// xla.Trainer.Upload does.
-func newHostDevice(o *optim.AdamW, clip float64, bucket int) *hostDevice {
-	d := &hostDevice{opt: optim.NewAdamW(o.Params, o.Config), clip: clip, bucket: bucket}
-	for i, p := range o.Params {
-		d.vals = append(d.vals, p.P.Value.Clone())
-		copy(d.opt.M[i].Data, o.M[i].Data)
-		copy(d.opt.V[i].Data, o.V[i].Data)
-	}
-	d.opt.Steps = o.Steps
-	return d
-}
-
-// on runs f with the device's values in the parameters and puts the host's
-// back afterwards.
-func (d *hostDevice) on(f func()) {
-	host := make([]*tensor.Tensor, len(d.vals))
-	for i, p := range d.opt.Params {
-		host[i] = p.P.Value.Clone()
-		copy(p.P.Value.Data, d.vals[i].Data)
-	}
-	f()
-	for i, p := range d.opt.Params {
-		copy(d.vals[i].Data, p.P.Value.Data)
-		copy(p.P.Value.Data, host[i].Data)
-	}
-}
-
-func (d *hostDevice) Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, norm float64, err error) {
-	d.steps++
-	d.on(func() {
-		tp := ag.NewTape()
-		d.opt.ZeroGrad()
-		out := f(tp)
-		tp.Backward(out)
-		loss = float64(out.Item())
-		norm = optim.ClipGradNorm(d.opt.Params, cmpOr(d.clip, math.Inf(1)))
-		d.opt.Step(float32(lr))
-	})
-	return loss, norm, nil
-}
-
-func cmpOr(v, otherwise float64) float64 {
-	if v > 0 {
-		return v
-	}
-	return otherwise
-}
-
-func (d *hostDevice) Forward(f func(tp *ag.Tape) *ag.Var) (out *tensor.Tensor, err error) {
-	if d.fail != nil {
-		return nil, d.fail
-	}
-	d.on(func() { out = f(ag.NewNoGradTape()).Value.Clone() })
-	return out, nil
-}
-
-func (d *hostDevice) Sync(o *optim.AdamW) error {
-	d.syncs++
-	for i, p := range d.opt.Params {
-		copy(p.P.Value.Data, d.vals[i].Data)
-		if o != nil {
-			copy(o.M[i].Data, d.opt.M[i].Data)
-			copy(o.V[i].Data, d.opt.V[i].Data)
-		}
-	}
-	if o != nil {
-		o.Steps = d.opt.Steps
-	}
-	return nil
-}
-
-func (d *hostDevice) PadLen(t, limit int) int {
-	if d.bucket == 0 {
-		return t
-	}
-	b := max(t, min((t+d.bucket-1)/d.bucket*d.bucket, limit))
-	if b > t {
-		d.padded++
-	}
-	return b
-}
+var _ Device = (*devicetest.Host)(nil)
 
 // TestLMDeviceRunsTheSameSteps: with a Device that keeps its own weights
 // and optimiser state, the minibatch updates get the same loss closures as
@@ -145,12 +49,12 @@ func TestLMDeviceRunsTheSameSteps(t *testing.T) {
 	want := steps(cpu, 3)
 
 	tr := newTrainer()
-	d := newHostDevice(tr.Opt, c.MaxGradNorm, 0)
+	d := devicetest.NewHost(tr.Opt, c.MaxGradNorm)
 	tr.Device = d
 	got := steps(tr, 2)
 	mbs := c.Epochs * c.MiniBatches
-	if d.steps != 2*mbs || d.syncs != 2 {
-		t.Errorf("%d device steps and %d syncs, want %d and 2", d.steps, d.syncs, 2*mbs)
+	if d.Steps != 2*mbs || d.Forwards != 2*mbs || d.Syncs != 2 {
+		t.Errorf("%d device steps, %d forward passes and %d syncs, want %d, %d and 2", d.Steps, d.Forwards, d.Syncs, 2*mbs, 2*mbs)
 	}
 	dir := filepath.Join(t.TempDir(), "ckpt")
 	if err := tr.Save(dir); err != nil {
@@ -180,11 +84,12 @@ func TestLMDeviceRunsTheSameSteps(t *testing.T) {
 	}
 
 	tr = newTrainer()
-	pd := newHostDevice(tr.Opt, c.MaxGradNorm, 16)
+	pd := devicetest.NewHost(tr.Opt, c.MaxGradNorm)
+	pd.Bucket = 16
 	tr.Device = pd
 	pad := steps(tr, 1)[0]
-	if pd.padded != mbs {
-		t.Errorf("%d of %d minibatches padded", pd.padded, mbs)
+	if pd.Padded != mbs {
+		t.Errorf("%d of %d minibatches padded", pd.Padded, mbs)
 	}
 	for _, v := range []struct {
 		name      string
@@ -203,11 +108,11 @@ func TestLMDeviceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newHostDevice(tr.Opt, 0, 0)
-	d.fail = errors.New("out of device memory")
+	d := devicetest.NewHost(tr.Opt, 0)
+	d.Fail = errors.New("out of device memory")
 	tr.Device = d
 	_, err = tr.Step(context.Background())
-	if !errors.Is(err, d.fail) || !strings.Contains(err.Error(), "ppo: minibatch") {
+	if !errors.Is(err, d.Fail) || !strings.Contains(err.Error(), "ppo: minibatch") {
 		t.Errorf("Step with a failing device: %v", err)
 	}
 	if tr.Steps != 0 {
