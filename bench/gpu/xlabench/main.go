@@ -12,6 +12,13 @@
 //	xlabench -device xla:/abs/path/xla_cuda_plugin.so,tf32 -model gpt2 -batch 8
 //	xlabench -device go -model tiny -batch 2 -steps 2 -warmup 1
 //	xlabench -device go -model gpt2 -batch 8 -graph    # build the graph only
+//
+// With -mode sample it times KV-cache sampling instead (xla.Sampler): each
+// timed call continues -batch random prompts of -prompt tokens by -new
+// tokens (temperature 1, no EOS stop), and tokens/s counts new tokens:
+//
+//	xlabench -device xla:/abs/path/xla_cuda_plugin.so -mode sample -model gpt2 -batch 64 -new 128 -steps 3
+//	xlabench -device go -mode sample -model tiny -batch 4 -new 8 -steps 1 -warmup 1
 package main
 
 import (
@@ -67,8 +74,20 @@ func main() {
 	steps := flag.Int("steps", 20, "timed steps")
 	warmup := flag.Int("warmup", 3, "untimed steps first (the first compiles)")
 	graph := flag.Bool("graph", false, "only build the step graph (no compile, no run) and print its statistics")
+	mode := flag.String("mode", "train", "what to time: train (training steps) or sample (KV-cache sampling; -steps counts calls)")
+	newTokens := flag.Int("new", 128, "sample mode: new tokens per prompt")
+	promptLen := flag.Int("prompt", 16, "sample mode: prompt tokens")
 	flag.Parse()
-	if err := run(*device, *model, *batch, *steps, *warmup, *graph); err != nil {
+	var err error
+	switch *mode {
+	case "train":
+		err = run(*device, *model, *batch, *steps, *warmup, *graph)
+	case "sample":
+		err = runSample(*device, *model, *batch, *promptLen, *newTokens, *steps, *warmup)
+	default:
+		err = fmt.Errorf("unknown mode %q (want train or sample)", *mode)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "xlabench:", err)
 		os.Exit(1)
 	}
