@@ -264,7 +264,8 @@ func (t *Trainer) minibatchLoss(tp *ag.Tape, rows []seq, refW, refL []float32) (
 
 // Step takes one optimiser step on the training pairs with indices idx and
 // returns the loss and metrics of the batch before the update. With a
-// Device the policy's host tensors are stale until Train returns.
+// Device the policy's host tensors are stale until SyncPolicy (which Train
+// calls before it returns).
 func (t *Trainer) Step(idx []int) (float64, Stats, error) {
 	if len(idx) == 0 {
 		return 0, Stats{}, fmt.Errorf("dpo: empty minibatch")
@@ -323,6 +324,18 @@ func (t *Trainer) deviceStep(rows []seq, refW, refL []float32) (float64, Stats, 
 	return lv, stats, nil
 }
 
+// SyncPolicy copies the policy's weights from the Device into its host
+// tensors (a no-op without a Device).
+func (t *Trainer) SyncPolicy() error {
+	if t.Device == nil {
+		return nil
+	}
+	if err := t.Device.Sync(nil); err != nil {
+		return fmt.Errorf("dpo: copy the policy back from the device: %w", err)
+	}
+	return nil
+}
+
 // diverged is the error of a loss that became lv.
 func (t *Trainer) diverged(lv float64) error {
 	return fmt.Errorf("dpo: loss became %v at step %d (lower the learning rate?)", lv, t.Steps)
@@ -334,13 +347,11 @@ func (t *Trainer) diverged(lv float64) error {
 // each's. With a Device it copies the trained weights into the policy's
 // host tensors before it returns, also when it stops early.
 func (t *Trainer) Train(ctx context.Context, each func(step int, loss float64, s Stats) error) (err error) {
-	if t.Device != nil {
-		defer func() {
-			if serr := t.Device.Sync(nil); serr != nil && err == nil {
-				err = fmt.Errorf("dpo: copy the trained weights back: %w", serr)
-			}
-		}()
-	}
+	defer func() {
+		if serr := t.SyncPolicy(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
 	order := make([]int, len(t.train))
 	for i := range order {
 		order[i] = i
