@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,7 +265,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 			for i, s := range st.Samples {
 				goldScores[i] = gold(s.Completion)
 			}
-			m["objective/gold"], _ = meanStdF(goldScores)
+			m["objective/gold"], _ = report.Spread(goldScores)
 		}
 		if err := logger.Log(st.Step, m); err != nil {
 			return err
@@ -374,21 +373,4 @@ func lastSamples(path string) ([]sampleLine, error) {
 		}
 	}
 	return out, nil
-}
-
-// meanStdF returns the mean and population standard deviation of x.
-func meanStdF(x []float64) (float64, float64) {
-	if len(x) == 0 {
-		return 0, 0
-	}
-	m := 0.0
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(len(x)))
 }
