@@ -22,6 +22,10 @@
 #     the tiny GPT with tf32
 #  4. PyTorch eager (fp32; GPT-2 also TF32), then torch.compile, tiny and
 #     GPT-2 small
+#  5. KV-cache sampling, batch 64, 128 new tokens: xla.Sampler (xlabench -mode
+#     sample) and a plain PyTorch loop with a cache (torch_sample.py), GPT-2
+#     small then tiny, then the sampler's tests on this GPU -> sample_gpu.out.
+#     This step has its own SAMPLE_BUDGET (default 60 s) from when it starts.
 # Every xlabench line records the first step split into graph building and
 # compiling, and per timed step the host overhead (host_ms) apart from the
 # execution (run_ms). Each step runs under a watchdog: samples of its memory,
@@ -95,7 +99,7 @@ summary() {
 	python3 - "$OUT" <<'PY' || true
 import json, sys, os
 out = sys.argv[1]
-rows = []
+rows, samples = [], []
 p = os.path.join(out, "results.jsonl")
 if os.path.exists(p):
     for line in open(p):
@@ -104,7 +108,7 @@ if os.path.exists(p):
         except ValueError:
             continue
         if "tokens_per_s" in r:
-            rows.append(r)
+            (samples if r.get("mode") == "sample" else rows).append(r)
 def f(r, k, fmt):
     return format(r[k], fmt) if k in r else ""
 with open(os.path.join(out, "summary.md"), "w") as w:
@@ -114,6 +118,14 @@ with open(os.path.join(out, "summary.md"), "w") as w:
         w.write(f"| {r['model']} ({r['params']/1e6:.1f}M) | {r['batch']}x{r['seq']} | {r['impl']} | {r.get('precision', '')} | "
                 f"{r['tokens_per_s']:,.0f} | {r['ms_per_step']:.1f} | {r['first_step_s']:.1f} | {f(r, 'compile_s', '.1f')} | "
                 f"{f(r, 'host_ms', '.2f')} | {f(r, 'run_ms', '.1f')} | {r['first_loss']:.3f} -> {r['last_loss']:.3f} |\n")
+    if samples:
+        w.write("\nKV-cache sampling (tokens/s counts new tokens of all rows; a call is prefill + all steps)\n\n")
+        w.write("| model | batch x (prompt + new) | implementation | precision | tokens/s | ms/call | ms/token | first call (s) | compile (s) | rebuilds |\n")
+        w.write("|---|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+        for r in sorted(samples, key=lambda r: (r["model"], r["impl"])):
+            w.write(f"| {r['model']} ({r['params']/1e6:.1f}M) | {r['batch']}x({r['prompt']}+{r['new_tokens']}) | {r['impl']} | "
+                    f"{r.get('precision', '')} | {r['tokens_per_s']:,.0f} | {r['ms_per_call']:.1f} | {r['ms_per_token']:.2f} | "
+                    f"{r['first_call_s']:.1f} | {f(r, 'compile_s', '.1f')} | {r.get('rebuilds', '')} |\n")
 PY
 }
 
@@ -161,7 +173,7 @@ fi
 
 # 2. Parity with the CPU engine, strict tolerances, fp32 (the default); the
 #    Go test timeout (shorter than the step's) prints the stacks of a hang.
-run parity_gpu 120 "$BIN/xla.test" -test.v -test.timeout 110s -device "$DEV"
+run parity_gpu 120 "$BIN/xla.test" -test.v -test.timeout 110s -test.skip Sampler -device "$DEV"
 if [[ -z $DRY ]]; then
 	run parity_tf32 30 "$BIN/xla.test" -test.v -test.timeout 25s -test.run 'TestGPTLogitsLossGradients' -device "$DEV,tf32"
 fi
@@ -184,5 +196,16 @@ else
 	run torch_compile_tiny 60 python3 bench/gpu/torch_gpt.py --model tiny --batch 16 --mode compile --steps 30 --warmup 3
 	run torch_compile_gpt2 100 python3 bench/gpu/torch_gpt.py --model gpt2 --batch 8 --mode compile --steps 8 --warmup 2
 fi
+# 5. KV-cache sampling (prompt 1 for the tiny GPT: its context is 128).
+BUDGET=$(($(date +%s) - START + ${SAMPLE_BUDGET:-60}))
+if [[ -n $DRY ]]; then
+	run go_sample_tiny 30 "$BIN/xlabench" -device go -mode sample -model tiny -batch 4 -prompt 1 -new 8 -steps 1 -warmup 1
+else
+	run go_sample_gpt2 20 "$BIN/xlabench" -device "$DEV" -mode sample -model gpt2 -batch 64 -prompt 16 -new 128 -steps 3 -warmup 1
+	run torch_sample_gpt2 12 python3 bench/gpu/torch_sample.py --model gpt2 --batch 64 --prompt 16 --new 128 --calls 3 --warmup 1
+	run go_sample_tiny 12 "$BIN/xlabench" -device "$DEV" -mode sample -model tiny -batch 64 -prompt 1 -new 128 -steps 3 -warmup 1
+	run torch_sample_tiny 10 python3 bench/gpu/torch_sample.py --model tiny --batch 64 --prompt 1 --new 128 --calls 3 --warmup 1
+fi
+run sample_gpu 20 "$BIN/xla.test" -test.v -test.timeout 18s -test.run Sampler -device "$DEV"
 log "done"
 cat "$OUT/summary.md"
