@@ -103,7 +103,7 @@ func (h *HumanLabeler) Label(ctx context.Context, q feedback.Query) (feedback.La
 	}
 	l := ls[0]
 	return feedback.Label{
-		QueryID: q.ID, Choice: FeedbackChoice(l.Choice), Confidence: l.Confidence, Note: l.Note,
+		QueryID: q.ID, Choice: l.Choice, Confidence: l.Confidence, Note: l.Note,
 		Labeler: l.Labeler, Time: l.CreatedAt, Duration: l.Duration,
 	}, nil
 }
@@ -136,19 +136,6 @@ func (h *HumanLabeler) Posted() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.known)
-}
-
-// FeedbackChoice converts a store answer to the feedback layer's.
-func FeedbackChoice(c store.Choice) feedback.Choice {
-	switch c {
-	case store.Tie:
-		return feedback.Tie
-	case store.CantTell:
-		return feedback.CantTell
-	case store.Skip:
-		return feedback.Skip
-	}
-	return feedback.Choice(c)
 }
 
 // StoreQuery converts a loop query to the store's form: the payload people see

@@ -444,11 +444,6 @@ func TestStoreQueryText(t *testing.T) {
 	if _, err := StoreQuery(feedback.Query{ID: "x", Kind: feedback.KindControl}, "run"); err == nil {
 		t.Error("invalid query accepted")
 	}
-	for c, want := range map[store.Choice]feedback.Choice{0: 0, 1: 1, store.Tie: feedback.Tie, store.CantTell: feedback.CantTell, store.Skip: feedback.Skip} {
-		if got := FeedbackChoice(c); got != want {
-			t.Errorf("choice %v -> %v, want %v", c, got, want)
-		}
-	}
 }
 
 func TestHumanLabelerLabel(t *testing.T) {
