@@ -2,6 +2,7 @@ package xla_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -19,6 +20,22 @@ var raggedPrompts = [][]int{{3}, {5, 9, 12}, {1, 2, 3, 4, 5}, {60, 7}, {44, 8, 3
 // CPU's log-probabilities: float32 logits that differ in summation order
 // (~1e-6), through a log-softmax over 61 tokens.
 const lpTol = 1e-4
+
+// sharpGPT is the tiny GPT with its weight matrices and embeddings scaled
+// by 8: at GPT-2's initial scale the logits hardly depend on positions or
+// context, and comparisons would prove little.
+func sharpGPT(t *testing.T) *gpt.Model {
+	t.Helper()
+	m := tinyGPT(t)
+	for _, np := range m.Params() {
+		if len(np.P.Value.Shape) == 2 {
+			for i := range np.P.Value.Data {
+				np.P.Value.Data[i] *= 8
+			}
+		}
+	}
+	return m
+}
 
 func newSampler(t *testing.T, m *gpt.Model) *xla.Sampler {
 	t.Helper()
@@ -64,7 +81,7 @@ func sameSamples(t *testing.T, dev, cpu *gpt.Samples) {
 }
 
 func TestSamplerGreedyMatchesCPU(t *testing.T) {
-	m := tinyGPT(t)
+	m := sharpGPT(t)
 	s := newSampler(t, m)
 	cfg := gpt.SampleConfig{MaxNewTokens: 10}
 	dev, cpu := sampleBoth(t, m, s, raggedPrompts, cfg)
@@ -96,7 +113,7 @@ func TestSamplerGreedyMatchesCPU(t *testing.T) {
 }
 
 func TestSamplerSampleMatchesCPU(t *testing.T) {
-	m := tinyGPT(t)
+	m := sharpGPT(t)
 	s := newSampler(t, m)
 	for _, temp := range []float64{1, 0.05} {
 		cfg := gpt.SampleConfig{MaxNewTokens: 10, Temperature: temp, Seed: 11}
@@ -111,7 +128,7 @@ func TestSamplerSampleMatchesCPU(t *testing.T) {
 }
 
 func TestSamplerSeedReproducible(t *testing.T) {
-	m := tinyGPT(t)
+	m := sharpGPT(t)
 	s := newSampler(t, m)
 	for _, cfg := range []gpt.SampleConfig{
 		{MaxNewTokens: 8, Temperature: 1, Seed: 3},
@@ -297,7 +314,7 @@ func TestSamplerExecutablesBounded(t *testing.T) {
 }
 
 func TestSamplerUpload(t *testing.T) {
-	m := tinyGPT(t)
+	m := sharpGPT(t)
 	s := newSampler(t, m)
 	cfg := gpt.SampleConfig{MaxNewTokens: 6}
 	before, err := s.Sample(context.Background(), raggedPrompts, cfg)
@@ -364,4 +381,41 @@ func TestSamplerBadInput(t *testing.T) {
 	if _, err := xla.NewSampler(nil, m); err == nil {
 		t.Fatal("nil backend: no error")
 	}
+}
+
+// ExampleSampler samples on a GoMLX device with the configuration and
+// result types of gpt.Model.Sample; greedy decoding gives the CPU's tokens.
+func ExampleSampler() {
+	cfg := gpt.TinyConfig()
+	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = 61, 16, 32, 2, 4
+	cfg.BOSTokenID, cfg.EOSTokenID = 60, 60
+	m, err := gpt.New(cfg, 7)
+	if err != nil {
+		panic(err)
+	}
+	backend, err := xla.Open("go") // or "xla:cuda", "xla:/abs/path/xla_cuda_plugin.so"
+	if err != nil {
+		panic(err)
+	}
+	s, err := xla.NewSampler(backend, m)
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	prompts := [][]int{{60}, {60, 5, 9}}
+	sc := gpt.SampleConfig{MaxNewTokens: 4} // temperature 0: greedy
+	dev, err := s.Sample(context.Background(), prompts, sc)
+	if err != nil {
+		panic(err)
+	}
+	cpu, err := m.Sample(context.Background(), prompts, sc)
+	if err != nil {
+		panic(err)
+	}
+	for i := range prompts {
+		fmt.Printf("row %d: %d tokens, as on the CPU: %t\n", i, len(dev.Tokens[i]), slices.Equal(dev.Tokens[i], cpu.Tokens[i]))
+	}
+	// Output:
+	// row 0: 4 tokens, as on the CPU: true
+	// row 1: 4 tokens, as on the CPU: true
 }
