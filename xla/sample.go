@@ -50,14 +50,17 @@ import (
 // drawn in token-id order rather than most-likely-first, so the
 // distribution is the same but individual draws differ from the CPU's.
 //
-// The parameters are copied to the device by NewSampler and by Upload; a
-// Sampler is not safe for concurrent use.
+// The parameters are copied to the device by NewSampler and by Upload, or
+// read from a Trainer's device state after UseTrainer. A Sampler is not
+// safe for concurrent use, nor to use while its Trainer runs a step.
 type Sampler struct {
 	Backend backends.Backend
 	Model   *gpt.Model
 
 	params []nn.NamedParam   // the transformer's parameters (no heads)
 	dev    []*tensors.Tensor // their device copies, in the same order
+	tr     *Trainer          // if not nil, holds the parameters instead of dev
+	trIdx  []int             // index in tr.Params of each of params
 	exes   map[exeKey]*Graph // compiled prefill and decode executables
 	order  []exeKey          // insertion order, for eviction
 	tm     SampleTimings     // where the time went
@@ -128,12 +131,11 @@ func NewSampler(backend backends.Backend, m *gpt.Model) (*Sampler, error) {
 }
 
 // Upload copies the host values of the model's parameters to the device,
-// replacing the previous copies.
+// replacing the previous copies (and ending a UseTrainer).
 func (s *Sampler) Upload() error {
-	for _, x := range s.dev {
-		_ = x.FinalizeAll()
-	}
+	free(s.dev...)
 	s.dev = s.dev[:0]
+	s.tr, s.trIdx = nil, nil
 	for _, np := range s.params {
 		v := np.P.Value
 		if v == nil || v.Data == nil {
@@ -141,6 +143,37 @@ func (s *Sampler) Upload() error {
 		}
 		s.dev = append(s.dev, tensors.FromFlatDataAndDimensions(slices.Clone(v.Data), v.Shape...))
 	}
+	return nil
+}
+
+// UseTrainer makes the Sampler read the model's parameters from tr's
+// device state, as it is at each Sample call, instead of its own copies
+// (which it frees): sampling between training steps then needs no Sync and
+// no Upload. tr must train the model's own parameter Vars (e.g.
+// NewTrainer(backend, model.Params(), ...)) on the same backend. Upload
+// returns to the Sampler's own copies.
+func (s *Sampler) UseTrainer(tr *Trainer) error {
+	if tr == nil {
+		return errors.New("xla: sampler: nil trainer")
+	}
+	if tr.Backend != s.Backend {
+		return errors.New("xla: sampler: the trainer runs on another backend")
+	}
+	at := map[*ag.Var]int{}
+	for i, np := range tr.Params {
+		at[np.P] = i
+	}
+	idx := make([]int, len(s.params))
+	for i, np := range s.params {
+		j, ok := at[np.P]
+		if !ok {
+			return fmt.Errorf("xla: sampler: the trainer does not hold the model's parameter %s", np.Name)
+		}
+		idx[i] = j
+	}
+	free(s.dev...)
+	s.dev = nil
+	s.tr, s.trIdx = tr, idx
 	return nil
 }
 
@@ -159,10 +192,9 @@ func (s *Sampler) Close() {
 		g.Finalize()
 	}
 	s.exes, s.order = map[exeKey]*Graph{}, nil
-	for _, x := range s.dev {
-		_ = x.FinalizeAll()
-	}
+	free(s.dev...)
 	s.dev = nil
+	s.tr, s.trIdx = nil, nil
 }
 
 // pow2 returns the smallest power of two >= n, at least lo.
@@ -403,8 +435,16 @@ func free(xs ...*tensors.Tensor) {
 	}
 }
 
+// paramsIn returns the parameters' device tensors as the first inputs of
+// an executable, with room for the rest.
 func (s *Sampler) paramsIn() []any {
-	in := make([]any, 0, len(s.dev)+4*s.Model.Config.NLayer+8)
+	in := make([]any, 0, len(s.params)+2*s.Model.Config.NLayer+8)
+	if s.tr != nil {
+		for _, j := range s.trIdx {
+			in = append(in, s.tr.p[j])
+		}
+		return in
+	}
 	for _, x := range s.dev {
 		in = append(in, x)
 	}

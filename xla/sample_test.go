@@ -10,6 +10,7 @@ import (
 
 	"rlhf/ag"
 	"rlhf/model/gpt"
+	"rlhf/optim"
 	"rlhf/xla"
 )
 
@@ -418,4 +419,60 @@ func ExampleSampler() {
 	// Output:
 	// row 0: 4 tokens, as on the CPU: true
 	// row 1: 4 tokens, as on the CPU: true
+}
+
+func TestSamplerUseTrainer(t *testing.T) {
+	m := sharpGPT(t)
+	s := newSampler(t, m)
+	tr, err := xla.NewTrainer(s.Backend, m.Params(), xla.Config{AdamW: optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseTrainer(tr); err != nil {
+		t.Fatal(err)
+	}
+	cfg := gpt.SampleConfig{MaxNewTokens: 6}
+	before, err := s.Sample(context.Background(), raggedPrompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Train on the device towards token 7 everywhere; the sampler reads
+	// the new parameters without Sync or Upload.
+	ids := []int{1, 2, 3, 4, 5, 6, 7, 8}
+	targets := []int{7, 7, 7, 7, 7, 7, 7, 7}
+	for range 5 {
+		if _, _, err := tr.Step(0.05, func(tp *ag.Tape) *ag.Var { return m.Loss(tp, ids, targets, 1, 8, -1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev, err := s.Sample(context.Background(), raggedPrompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := m.Sample(context.Background(), raggedPrompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSamples(t, dev, cpu)
+	changed := false
+	for i := range cpu.Tokens {
+		changed = changed || !slices.Equal(cpu.Tokens[i], before.Tokens[i])
+	}
+	if !changed {
+		t.Fatal("training changed no greedy token: the test proves nothing")
+	}
+	other := sharpGPT(t)
+	if err := s.UseTrainer(nil); err == nil {
+		t.Fatal("nil trainer: no error")
+	}
+	tr2, err := xla.NewTrainer(s.Backend, other.Params(), xla.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseTrainer(tr2); err == nil {
+		t.Fatal("a trainer of another model's parameters: no error")
+	}
 }
