@@ -232,6 +232,9 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 	if cfg.Seeds != nil && len(cfg.Seeds) != B {
 		return nil, fmt.Errorf("xla: sample: %d seeds for %d prompts", len(cfg.Seeds), B)
 	}
+	if cfg.Temperature > 0 && 1/cfg.Temperature > math.MaxFloat32 {
+		return nil, fmt.Errorf("xla: sample: temperature %g is too small for float32 logits (0 means greedy)", cfg.Temperature)
+	}
 	maxLen := 0
 	for i, p := range prompts {
 		if len(p) == 0 {

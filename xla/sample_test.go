@@ -365,6 +365,7 @@ func TestSamplerBadInput(t *testing.T) {
 		{"no new tokens", [][]int{{1}}, gpt.SampleConfig{}},
 		{"negative temperature", [][]int{{1}}, gpt.SampleConfig{MaxNewTokens: 2, Temperature: -1}},
 		{"seeds", [][]int{{1}, {2}}, gpt.SampleConfig{MaxNewTokens: 2, Temperature: 1, Seeds: []uint64{1}}},
+		{"tiny temperature", [][]int{{1}}, gpt.SampleConfig{MaxNewTokens: 2, Temperature: 1e-40}},
 	} {
 		if _, err := s.Sample(context.Background(), c.prompts, c.cfg); err == nil {
 			t.Errorf("%s: no error", c.name)
