@@ -177,6 +177,34 @@ func (s *Sampler) UseTrainer(tr *Trainer) error {
 	return nil
 }
 
+// Prepare builds the executables that Sample would build for batch prompts
+// of at most promptLen tokens and cfg (its mode and MaxNewTokens), without
+// running them: a warm-up, or a way to time compilation apart. It returns
+// the time spent building each (zero for those already built).
+func (s *Sampler) Prepare(batch, promptLen int, cfg gpt.SampleConfig) (prefill, decode time.Duration, err error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, 0, err
+	}
+	if batch <= 0 || promptLen <= 0 {
+		return 0, 0, fmt.Errorf("xla: sampler: prepare for %d prompts of %d tokens", batch, promptLen)
+	}
+	bb, tp, tmax := Buckets(batch, promptLen, cfg.MaxNewTokens)
+	mode := modeOf(cfg, s.Model.Config.VocabSize)
+	start := time.Now()
+	if _, err := s.exe(exeKey{batch: bb, tp: tp, tmax: tmax, mode: mode}); err != nil {
+		return 0, 0, err
+	}
+	prefill = time.Since(start)
+	if cfg.MaxNewTokens > 1 {
+		start = time.Now()
+		if _, err := s.exe(exeKey{batch: bb, tmax: tmax, mode: mode}); err != nil {
+			return prefill, 0, err
+		}
+		decode = time.Since(start)
+	}
+	return prefill, decode, nil
+}
+
 // Compiled returns the number of executables the Sampler holds.
 func (s *Sampler) Compiled() int { return len(s.exes) }
 

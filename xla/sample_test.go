@@ -308,6 +308,21 @@ func TestSamplerExecutablesBounded(t *testing.T) {
 	if got := s.Compiled(); got != 4 {
 		t.Fatalf("%d executables after a greedy call, want 4", got)
 	}
+	// Prepare builds what a call would, and nothing twice.
+	s2 := newSampler(t, m)
+	pre, dec, err := s2.Prepare(5, 5, cfg)
+	if err != nil || pre <= 0 || dec <= 0 || s2.Compiled() != 2 {
+		t.Fatalf("Prepare: %v, %v, %v; %d executables", pre, dec, err, s2.Compiled())
+	}
+	if _, err := s2.Sample(context.Background(), raggedPrompts, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if tm := s2.Timings(); tm.Builds != 2 {
+		t.Fatalf("%d builds after Prepare and a call in its buckets, want 2", tm.Builds)
+	}
+	if _, _, err := s2.Prepare(0, 5, cfg); err == nil {
+		t.Fatal("Prepare for no prompts: no error")
+	}
 	b, tpb, tmax := xla.Buckets(5, 5, 9)
 	if b != 8 || tpb != 8 || tmax != 32 {
 		t.Fatalf("Buckets(5, 5, 9) = %d, %d, %d; want 8, 8, 32", b, tpb, tmax)
