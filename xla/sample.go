@@ -31,12 +31,13 @@ import (
 // prefill executable per (batch, prompt, Tmax) bucket runs the prompts,
 // fills the cache and draws the first token; one decode executable per
 // (batch, Tmax) bucket feeds one token per row, writes its keys and values
-// into the cache, attends over the row's cached slots and draws the next
-// token. Both are built once per bucket and sampling mode (greedy, plain,
-// top-k, top-p) and cached.
+// into a small recent cache, attends over the row's slots in both caches
+// and draws the next token; every 8 steps one merge executable copies the
+// recent cache into the main one. They are built once per bucket and
+// sampling mode (greedy, plain, top-k, top-p) and cached.
 //
-// Between decode steps the cache and the drawn tokens stay on the device;
-// the host sends one cache slot index and, when sampling, one uniform per
+// Between decode steps the caches and the drawn tokens stay on the device;
+// the host sends the cache slot indices and, when sampling, one uniform per
 // row, and reads back the tokens and their log-probabilities (in batches of
 // steps, to check for EOS).
 //
@@ -61,7 +62,7 @@ type Sampler struct {
 	dev    []*tensors.Tensor // their device copies, in the same order
 	tr     *Trainer          // if not nil, holds the parameters instead of dev
 	trIdx  []int             // index in tr.Params of each of params
-	exes   map[exeKey]*Graph // compiled prefill and decode executables
+	exes   map[exeKey]*Graph // compiled prefill, decode and merge executables
 	order  []exeKey          // insertion order, for eviction
 	tm     SampleTimings     // where the time went
 }
@@ -105,11 +106,30 @@ func modeOf(cfg gpt.SampleConfig, vocab int) sampleMode {
 	return sampleMode{topK: cfg.TopK > 0 && cfg.TopK < vocab, topP: cfg.TopP > 0 && cfg.TopP < 1}
 }
 
-// exeKey identifies a compiled executable: prefill (tp > 0) or decode (tp == 0).
+// stage names the three executables of a bucket.
+type stage int
+
+const (
+	stagePrefill stage = iota // prompts -> first tokens, caches
+	stageDecode               // one token per row -> next tokens, recent caches
+	stageMerge                // recent caches -> main caches
+)
+
+// exeKey identifies a compiled executable. tp is the prompt bucket of a
+// prefill (0 otherwise); a merge has no sampling mode.
 type exeKey struct {
+	stage           stage
 	batch, tp, tmax int
 	mode            sampleMode
 }
+
+// recentSlots is the length of the recent caches: decode steps write their
+// keys and values there, leaving the main caches as they are, and every
+// recentSlots steps a merge copies them into the main caches. Without
+// input-output aliasing (GoMLX v0.26 has none) an updated tensor is a new
+// buffer, so this writes the main caches once per recentSlots steps instead
+// of on every step.
+const recentSlots = 8
 
 // NewSampler copies m's transformer parameters to backend. Call Upload after
 // the host values change (e.g. after Trainer.Sync).
@@ -180,7 +200,8 @@ func (s *Sampler) UseTrainer(tr *Trainer) error {
 // Prepare builds the executables that Sample would build for batch prompts
 // of at most promptLen tokens and cfg (its mode and MaxNewTokens), without
 // running them: a warm-up, or a way to time compilation apart. It returns
-// the time spent building each (zero for those already built).
+// the time spent building the prefill and the decode (with the merge)
+// executables (zero for those already built).
 func (s *Sampler) Prepare(batch, promptLen int, cfg gpt.SampleConfig) (prefill, decode time.Duration, err error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, 0, err
@@ -191,14 +212,19 @@ func (s *Sampler) Prepare(batch, promptLen int, cfg gpt.SampleConfig) (prefill, 
 	bb, tp, tmax := Buckets(batch, promptLen, cfg.MaxNewTokens)
 	mode := modeOf(cfg, s.Model.Config.VocabSize)
 	start := time.Now()
-	if _, err := s.exe(exeKey{batch: bb, tp: tp, tmax: tmax, mode: mode}); err != nil {
+	if _, err := s.exe(exeKey{stage: stagePrefill, batch: bb, tp: tp, tmax: tmax, mode: mode}); err != nil {
 		return 0, 0, err
 	}
 	prefill = time.Since(start)
 	if cfg.MaxNewTokens > 1 {
 		start = time.Now()
-		if _, err := s.exe(exeKey{batch: bb, tmax: tmax, mode: mode}); err != nil {
+		if _, err := s.exe(exeKey{stage: stageDecode, batch: bb, tmax: tmax, mode: mode}); err != nil {
 			return prefill, 0, err
+		}
+		if cfg.MaxNewTokens-1 > recentSlots {
+			if _, err := s.exe(exeKey{stage: stageMerge, batch: bb, tmax: tmax}); err != nil {
+				return prefill, 0, err
+			}
 		}
 		decode = time.Since(start)
 	}
@@ -343,15 +369,14 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 	done := make([]bool, B)
 	live := B
 	var pending []*tensors.Tensor // tokens, log-probs of the steps not yet read
-	var cache []*tensors.Tensor
-	var tok *tensors.Tensor // the latest tokens (B), on the device
+	var cache []*tensors.Tensor   // main caches, keys then values (B, H, Tmax, hd) per layer
+	var recent []*tensors.Tensor  // recent caches (B, H, recentSlots, hd)
+	var tok *tensors.Tensor       // the latest tokens (B), on the device
 	defer func() {
 		if tok != nil && !slices.Contains(pending, tok) {
 			_ = tok.FinalizeAll()
 		}
-		for _, x := range slices.Concat(pending, cache) {
-			_ = x.FinalizeAll()
-		}
+		free(slices.Concat(pending, cache, recent)...)
 	}()
 	// drain reads the pending steps' tokens into out, in step order.
 	drain := func() error {
@@ -388,7 +413,7 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 		return nil
 	}
 
-	pre, err := s.exe(exeKey{batch: bb, tp: tp, tmax: tmax, mode: mode})
+	pre, err := s.exe(exeKey{stage: stagePrefill, batch: bb, tp: tp, tmax: tmax, mode: mode})
 	if err != nil {
 		return nil, err
 	}
@@ -402,11 +427,24 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 	if err != nil {
 		return nil, fmt.Errorf("xla: sample: prefill: %w", err)
 	}
+	L := mc.NLayer
 	tok = outs[0]
 	pending = append(pending, outs[0], outs[1])
-	cache = outs[2:]
+	cache, recent = outs[2:2+2*L], outs[2+2*L:]
 
-	var dec *Graph
+	// donated returns xs as inputs that hand their buffers to the run.
+	donated := func(xs []*tensors.Tensor) ([]any, error) {
+		in := make([]any, len(xs))
+		for i, x := range xs {
+			d, err := donate(x, s.Backend)
+			if err != nil {
+				return nil, fmt.Errorf("xla: sample: donate cache: %w", err)
+			}
+			in[i] = d
+		}
+		return in, nil
+	}
+	var dec, merge *Graph
 	for step := 1; step < cfg.MaxNewTokens; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -420,25 +458,42 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 			}
 		}
 		if dec == nil {
-			if dec, err = s.exe(exeKey{batch: bb, tmax: tmax, mode: mode}); err != nil {
+			if dec, err = s.exe(exeKey{stage: stageDecode, batch: bb, tmax: tmax, mode: mode}); err != nil {
 				return nil, err
 			}
 		}
 		start := time.Now()
-		in := s.paramsIn()
-		for _, x := range cache {
-			d, err := donate(x, s.Backend)
-			if err != nil {
-				return nil, fmt.Errorf("xla: sample: donate cache: %w", err)
+		// Step 1 writes slot tp; the recent caches hold the slots from
+		// first on, and are merged into the main ones once full.
+		first := tp + (step-1)/recentSlots*recentSlots
+		if step > 1 && (step-1)%recentSlots == 0 {
+			if merge == nil {
+				if merge, err = s.exe(exeKey{stage: stageMerge, batch: bb, tmax: tmax}); err != nil {
+					return nil, err
+				}
 			}
-			in = append(in, d)
+			in, err := donated(cache)
+			if err != nil {
+				return nil, err
+			}
+			cache = nil
+			from := tensors.FromScalar(int32(first - recentSlots))
+			outs, err := runGraph(merge, slices.Concat(in, anys(recent), []any{from}))
+			free(from)
+			if err != nil {
+				return nil, fmt.Errorf("xla: sample: merge before step %d: %w", step, err)
+			}
+			cache = outs
 		}
-		cache = nil
-		slot := tensors.FromScalar(int32(tp + step - 1))
-		in = append(in, tok, slot, padT)
+		in, err := donated(recent)
+		if err != nil {
+			return nil, err
+		}
+		recent = nil
+		slot, from := tensors.FromScalar(int32(tp+step-1)), tensors.FromScalar(int32(first))
 		si, u := samplingIn()
-		outs, err := runGraph(dec, slices.Concat(in, si))
-		free(u, slot)
+		outs, err := runGraph(dec, slices.Concat(s.paramsIn(), anys(cache), in, []any{tok, slot, from, padT}, si))
+		free(u, slot, from)
 		s.tm.Decode += time.Since(start)
 		s.tm.Steps++
 		if err != nil {
@@ -449,12 +504,21 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 		}
 		tok = outs[0]
 		pending = append(pending, outs[0], outs[1])
-		cache = outs[2:]
+		recent = outs[2:]
 	}
 	if err := drain(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// anys returns xs as executable inputs (not donated).
+func anys(xs []*tensors.Tensor) []any {
+	in := make([]any, len(xs))
+	for i, x := range xs {
+		in[i] = x
+	}
+	return in
 }
 
 // free frees the device and host copies of the non-nil xs.
@@ -504,13 +568,9 @@ func (s *Sampler) exe(k exeKey) (*Graph, error) {
 	return g, nil
 }
 
-// build traces and compiles the prefill (k.tp > 0) or decode executable.
+// build traces and compiles the executable of k.
 func (s *Sampler) build(k exeKey) (g *Graph, err error) {
-	what := "decode"
-	if k.tp > 0 {
-		what = "prefill"
-	}
-	name := fmt.Sprintf("rlhf_sample_%s_b%d_t%d_m%d", what, k.batch, k.tp, k.tmax)
+	name := fmt.Sprintf("rlhf_sample_%s_b%d_t%d_m%d", [...]string{"prefill", "decode", "merge"}[k.stage], k.batch, k.tp, k.tmax)
 	defer func() {
 		if r := recover(); r != nil {
 			if g != nil {
@@ -520,15 +580,19 @@ func (s *Sampler) build(k exeKey) (g *Graph, err error) {
 		}
 	}()
 	g = NewGraph(s.Backend, name)
-	n := map[*ag.Var]*Node{}
-	for _, np := range s.params {
-		n[np.P] = Parameter(g, np.Name, shapes.Make(dtypes.Float32, np.P.Value.Shape...))
-	}
 	var outs []*Node
-	if k.tp > 0 {
-		outs = s.prefillGraph(g, n, k)
+	if k.stage == stageMerge {
+		outs = s.mergeGraph(g, k)
 	} else {
-		outs = s.decodeGraph(g, n, k)
+		n := map[*ag.Var]*Node{}
+		for _, np := range s.params {
+			n[np.P] = Parameter(g, np.Name, shapes.Make(dtypes.Float32, np.P.Value.Shape...))
+		}
+		if k.stage == stagePrefill {
+			outs = s.prefillGraph(g, n, k)
+		} else {
+			outs = s.decodeGraph(g, n, k)
+		}
 	}
 	g.Compile(outs...)
 	return g, nil
@@ -547,7 +611,10 @@ func sampleInputs(g *Graph, mode sampleMode, b int) []*Node {
 
 // prefillGraph runs the left-padded prompts ids (B, Tp) with pads (B)
 // filler slots in front, and returns the first drawn tokens (B), their
-// log-probs (B) and each layer's keys then values (B, H, Tmax, hd).
+// log-probs (B), each layer's keys then values (B, H, Tmax, hd) and the
+// recent caches (B, H, recentSlots, hd), keys then values: copies of the
+// first slots, whose content is never attended to (it is masked until
+// overwritten), only finite.
 func (s *Sampler) prefillGraph(g *Graph, n map[*ag.Var]*Node, k exeKey) []*Node {
 	m := s.Model.GPT
 	B, T := k.batch, k.tp
@@ -584,7 +651,11 @@ func (s *Sampler) prefillGraph(g *Graph, n map[*ag.Var]*Node, k exeKey) []*Node 
 	last := Reshape(SliceAxis(x, 1, AxisRange(T-1, T)), B, C) // (B, C): every row's newest token
 	logits := lmHead(n, m, layerNorm(n, last, m.LnF))         // (B, V)
 	tok, lp := drawTokens(logits, k.mode, si)
-	return slices.Concat([]*Node{tok, lp}, ks, vs)
+	var rs []*Node
+	for _, c := range slices.Concat(ks, vs) {
+		rs = append(rs, SliceAxis(c, 2, AxisRange(0, recentSlots)))
+	}
+	return slices.Concat([]*Node{tok, lp}, ks, vs, rs)
 }
 
 // padSlots extends a cache (B, H, T, hd) with zero slots to (B, H, tmax, hd).
@@ -598,25 +669,30 @@ func padSlots(x *Node, tmax int) *Node {
 }
 
 // decodeGraph feeds tok (B) at cache slot slot (a scalar; position slot -
-// pads[b] for row b), writes its keys and values into the caches (B, H,
-// Tmax, hd), attends over each row's slots pads[b]..slot and returns the
-// next tokens (B), their log-probs (B) and the updated caches.
+// pads[b] for row b). The main caches (B, H, Tmax, hd) hold slots up to
+// first-1 and are only read; the recent caches (B, H, recentSlots, hd) hold
+// slots first.. at index slot-first, where this step writes its keys and
+// values. Each row attends over its slots pads[b]..slot in both. Returns
+// the next tokens (B), their log-probs (B) and the recent caches, keys then
+// values.
 func (s *Sampler) decodeGraph(g *Graph, n map[*ag.Var]*Node, k exeKey) []*Node {
 	m := s.Model.GPT
 	cfg := s.Model.Config
-	B, Tm := k.batch, k.tmax
+	B, Tm, R := k.batch, k.tmax, recentSlots
 	C, H, L := cfg.NEmbd, cfg.NHead, cfg.NLayer
 	hd := C / H
-	cs := shapes.Make(dtypes.Float32, B, H, Tm, hd)
-	ks, vs := make([]*Node, L), make([]*Node, L)
-	for l := range L {
-		ks[l] = Parameter(g, fmt.Sprintf("k%d", l), cs)
+	caches := func(name string, t int) []*Node {
+		cs := make([]*Node, L)
+		for l := range cs {
+			cs[l] = Parameter(g, fmt.Sprintf("%s%d", name, l), shapes.Make(dtypes.Float32, B, H, t, hd))
+		}
+		return cs
 	}
-	for l := range L {
-		vs[l] = Parameter(g, fmt.Sprintf("v%d", l), cs)
-	}
+	ks, vs := caches("k", Tm), caches("v", Tm)
+	rk, rv := caches("recent_k", R), caches("recent_v", R)
 	tok := Parameter(g, "tokens", shapes.Make(dtypes.Int32, B))
 	slot := Parameter(g, "slot", shapes.Make(dtypes.Int32))
+	first := Parameter(g, "first", shapes.Make(dtypes.Int32))
 	pads := Parameter(g, "pads", shapes.Make(dtypes.Int32, B))
 	si := sampleInputs(g, k.mode, B)
 
@@ -624,25 +700,71 @@ func (s *Sampler) decodeGraph(g *Graph, n map[*ag.Var]*Node, k exeKey) []*Node {
 	pos = Min(Max(pos, ZerosLike(pos)), BroadcastToDims(Scalar(g, dtypes.Int32, cfg.NPositions-1), B))
 	x := Add(Gather(n[m.Wte.W], Reshape(tok, B, 1)), Gather(n[m.Wpe.W], Reshape(pos, B, 1))) // (B, C)
 	j := Iota(g, shapes.Make(dtypes.Int32, B, Tm), 1)                                        // (B, Tm) slot ids
-	slotBT := BroadcastToDims(slot, B, Tm)
-	write := BroadcastToDims(Reshape(Equal(j, slotBT), B, 1, Tm, 1), B, H, Tm, hd)
-	valid := LogicalAnd(GreaterOrEqual(j, BroadcastToDims(Reshape(pads, B, 1), B, Tm)), LessOrEqual(j, slotBT))
-	allowed := Reshape(valid, B, 1, 1, Tm)
+	mainOK := LogicalAnd(GreaterOrEqual(j, BroadcastToDims(Reshape(pads, B, 1), B, Tm)), LessThan(j, BroadcastToDims(first, B, Tm)))
+	r := Iota(g, shapes.Make(dtypes.Int32, R), 0) // recent slot ids
+	at := BroadcastToDims(Sub(slot, first), R)
+	write := BroadcastToDims(Reshape(Equal(r, at), 1, 1, R, 1), B, H, R, hd)
+	recentOK := BroadcastToDims(Reshape(LessOrEqual(r, at), 1, R), B, R)
+	allowed := Reshape(Concatenate([]*Node{mainOK, recentOK}, 1), B, 1, 1, Tm+R)
 
 	for l, blk := range m.H {
 		qkv := linear(n, layerNorm(n, x, blk.Ln1), blk.Attn.CAttn) // (B, 3C)
 		q := Reshape(SliceAxis(qkv, 1, AxisRange(0, C)), B, H, 1, hd)
-		kn := BroadcastToDims(Reshape(SliceAxis(qkv, 1, AxisRange(C, 2*C)), B, H, 1, hd), B, H, Tm, hd)
-		vn := BroadcastToDims(Reshape(SliceAxis(qkv, 1, AxisRange(2*C, 3*C)), B, H, 1, hd), B, H, Tm, hd)
-		ks[l] = Where(write, kn, ks[l]) // (B, H, Tm, hd)
-		vs[l] = Where(write, vn, vs[l])
-		o := Reshape(maskedAttention(q, ks[l], vs[l], allowed), B, C) // (B, C)
+		kn := BroadcastToDims(Reshape(SliceAxis(qkv, 1, AxisRange(C, 2*C)), B, H, 1, hd), B, H, R, hd)
+		vn := BroadcastToDims(Reshape(SliceAxis(qkv, 1, AxisRange(2*C, 3*C)), B, H, 1, hd), B, H, R, hd)
+		rk[l] = Where(write, kn, rk[l]) // (B, H, R, hd)
+		rv[l] = Where(write, vn, rv[l])
+		o := Reshape(splitAttention(q, ks[l], vs[l], rk[l], rv[l], allowed), B, C) // (B, C)
 		x = Add(x, linear(n, o, blk.Attn.CProj))
 		x = Add(x, mlp(n, layerNorm(n, x, blk.Ln2), blk.MLP))
 	}
 	logits := lmHead(n, m, layerNorm(n, x, m.LnF)) // (B, V)
 	next, lp := drawTokens(logits, k.mode, si)
-	return slices.Concat([]*Node{next, lp}, ks, vs)
+	return slices.Concat([]*Node{next, lp}, rk, rv)
+}
+
+// splitAttention is maskedAttention over keys and values split in two
+// caches, k1, v1 (B, H, T1, hd) and k2, v2 (B, H, T2, hd), without
+// concatenating them: q (B, H, 1, hd), allowed (B, 1, 1, T1+T2) -> (B, H, 1, hd).
+func splitAttention(q, k1, v1, k2, v2, allowed *Node) *Node {
+	hd := q.Shape().Dimensions[3]
+	t1 := k1.Shape().Dimensions[2]
+	score := func(k *Node) *Node { return DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) } // (B, H, 1, T)
+	sc := MulScalar(Concatenate([]*Node{score(k1), score(k2)}, 3), 1/math.Sqrt(float64(hd)))               // (B, H, 1, T1+T2)
+	d := sc.Shape().Dimensions
+	sc = Where(BroadcastToDims(allowed, d...), sc, BroadcastToDims(f32(q.Graph(), -1e30), d...))
+	p := Exp(logSoftmax(sc))
+	p1, p2 := SliceAxis(p, 3, AxisRange(0, t1)), SliceAxis(p, 3, AxisRange(t1, d[3]))
+	return Add(DotGeneral(p1, []int{3}, []int{0, 1}, v1, []int{2}, []int{0, 1}),
+		DotGeneral(p2, []int{3}, []int{0, 1}, v2, []int{2}, []int{0, 1}))
+}
+
+// mergeGraph copies the recent caches (B, H, recentSlots, hd) into the main
+// caches (B, H, Tmax, hd) at slots from.. (from a scalar) and returns the
+// main caches, keys then values.
+func (s *Sampler) mergeGraph(g *Graph, k exeKey) []*Node {
+	cfg := s.Model.Config
+	B, Tm, R := k.batch, k.tmax, recentSlots
+	H, L := cfg.NHead, cfg.NLayer
+	hd := cfg.NEmbd / H
+	var main, recent []*Node
+	for i := range 2 * L {
+		main = append(main, Parameter(g, fmt.Sprintf("main%d", i), shapes.Make(dtypes.Float32, B, H, Tm, hd)))
+	}
+	for i := range 2 * L {
+		recent = append(recent, Parameter(g, fmt.Sprintf("recent%d", i), shapes.Make(dtypes.Float32, B, H, R, hd)))
+	}
+	from := Parameter(g, "from", shapes.Make(dtypes.Int32))
+	rel := Sub(Iota(g, shapes.Make(dtypes.Int32, Tm), 0), BroadcastToDims(from, Tm)) // slot - from
+	in := LogicalAnd(GreaterOrEqual(rel, ZerosLike(rel)), LessThan(rel, BroadcastToDims(Scalar(g, dtypes.Int32, R), Tm)))
+	idx := Reshape(Min(Max(rel, ZerosLike(rel)), BroadcastToDims(Scalar(g, dtypes.Int32, R-1), Tm)), Tm, 1)
+	sel := BroadcastToDims(Reshape(in, 1, 1, Tm, 1), B, H, Tm, hd)
+	outs := make([]*Node, 2*L)
+	for i := range outs {
+		spread := Gather(TransposeAllAxes(recent[i], 2, 0, 1, 3), idx) // (Tm, B, H, hd): recent slot slot-from
+		outs[i] = Where(sel, TransposeAllAxes(spread, 1, 2, 0, 3), main[i])
+	}
+	return outs
 }
 
 // linear is x (..., In) · W (In, Out) + b (Out).

@@ -14,7 +14,9 @@ import (
 	"rlhf/xla"
 )
 
-// raggedPrompts are prompts of lengths 1 to 5 for the tiny GPT (vocab 61).
+// raggedPrompts are prompts of lengths 1 to 5 for the tiny GPT (vocab 61,
+// 16 positions: up to 12 new tokens, so that the decode steps after the
+// merge of the first 8 recent cache slots are compared too).
 var raggedPrompts = [][]int{{3}, {5, 9, 12}, {1, 2, 3, 4, 5}, {60, 7}, {44, 8, 31, 2}}
 
 // lpTol is the largest difference allowed between the device's and the
@@ -84,7 +86,7 @@ func sameSamples(t *testing.T, dev, cpu *gpt.Samples) {
 func TestSamplerGreedyMatchesCPU(t *testing.T) {
 	m := sharpGPT(t)
 	s := newSampler(t, m)
-	cfg := gpt.SampleConfig{MaxNewTokens: 10}
+	cfg := gpt.SampleConfig{MaxNewTokens: 12}
 	dev, cpu := sampleBoth(t, m, s, raggedPrompts, cfg)
 	sameSamples(t, dev, cpu)
 	distinct := map[int]bool{}
@@ -117,7 +119,7 @@ func TestSamplerSampleMatchesCPU(t *testing.T) {
 	m := sharpGPT(t)
 	s := newSampler(t, m)
 	for _, temp := range []float64{1, 0.05} {
-		cfg := gpt.SampleConfig{MaxNewTokens: 10, Temperature: temp, Seed: 11}
+		cfg := gpt.SampleConfig{MaxNewTokens: 12, Temperature: temp, Seed: 11}
 		dev, cpu := sampleBoth(t, m, s, raggedPrompts, cfg)
 		// Without top-k/top-p the device uses the CPU sampler's rule and
 		// uniforms: the same tokens, barring float32 rounding at a boundary.
@@ -307,6 +309,17 @@ func TestSamplerExecutablesBounded(t *testing.T) {
 	}
 	if got := s.Compiled(); got != 4 {
 		t.Fatalf("%d executables after a greedy call, want 4", got)
+	}
+	// More than 8 decode steps (in the same cache bucket) add the merge of
+	// the recent caches, shared by all modes.
+	s.ResetTimings()
+	for _, sc := range []gpt.SampleConfig{{MaxNewTokens: 12}, {MaxNewTokens: 11, Temperature: 1}} {
+		if _, err := s.Sample(context.Background(), raggedPrompts, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, tm := s.Compiled(), s.Timings(); got != 5 || tm.Builds != 1 || tm.Steps != 11+10 {
+		t.Fatalf("%d executables, timings %+v after two calls with a merge; want 5, 1 build, 21 steps", got, tm)
 	}
 	// Prepare builds what a call would, and nothing twice.
 	s2 := newSampler(t, m)

@@ -103,7 +103,7 @@ func runSample(device, model string, batch, promptLen, newTokens, calls, warmup 
 	res := sampleResult{Impl: "gomlx-xla", Mode: "sample", Device: device, Model: model, Params: cfg.NumParams(),
 		Batch: batch, Prompt: promptLen, NewTokens: newTokens, Calls: calls, Precision: string(prec),
 		Shapes:      fmt.Sprintf("%dx%d -> %d", b, tp, tmax),
-		Description: fmt.Sprintf("xla.Sampler: prefill + one decode executable, KV cache on the device, inverse-CDF sampling on the device (%s matmuls)", prec)}
+		Description: fmt.Sprintf("xla.Sampler: prefill, decode and merge executables, KV cache on the device, inverse-CDF sampling on the device (%s matmuls)", prec)}
 	if prec == xla.TF32 {
 		res.Impl = "gomlx-xla-tf32"
 	}
