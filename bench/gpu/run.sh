@@ -200,7 +200,7 @@ fi
 # 5. KV-cache sampling (prompt 1 for the tiny GPT: its context is 128).
 BUDGET=$(($(date +%s) - START + ${SAMPLE_BUDGET:-60}))
 if [[ -n $DRY ]]; then
-	run go_sample_tiny 30 "$BIN/xlabench" -device go -mode sample -model tiny -batch 4 -prompt 1 -new 8 -steps 1 -warmup 1
+	run go_sample_tiny 30 "$BIN/xlabench" -device go -mode sample -model tiny -batch 4 -prompt 1 -new 12 -steps 1 -warmup 1
 else
 	run go_sample_gpt2 30 "$BIN/xlabench" -device "$DEV" -mode sample -model gpt2 -batch 64 -prompt 16 -new 128 -steps 3 -warmup 1
 	run torch_sample_gpt2 12 python3 bench/gpu/torch_sample.py --model gpt2 --batch 64 --prompt 16 --new 128 --calls 3 --warmup 1
