@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Compares the metrics of two runs of the same rlhf command, one on the CPU
+engine and one on a device, and writes a markdown table.
+
+    track.py [-tol 0.05] [-o track.md] NAME CPU_DIR DEV_DIR [NAME CPU_DIR DEV_DIR ...]
+
+Each DIR is a run directory with metrics.jsonl (report.Logger's lines: step,
+time and metric names). For every metric both runs log, the table gives its
+first and last values on each side, the largest absolute difference over the
+steps both logged, and that difference relative to the CPU curve's largest
+magnitude (so a curve that passes through 0, like the KL at step 1, is judged
+on its scale rather than point by point). A curve tracks when the relative
+difference is at most -tol (default 5%) and both runs logged the same steps.
+When both directories hold samples.jsonl (rlhf ppo), the table also counts
+the completions that are identical on both sides.
+
+Exit status: 0 when every compared curve tracks, 1 when one does not, 2 when
+a run has no metrics. Python 3 standard library only.
+"""
+import json
+import os
+import sys
+
+# The metrics compared, per kind of run; others are ignored.
+KEYS = [
+    "train/loss", "rm/accuracy", "rm/loss", "rm/margin",
+    "objective/scores", "objective/kl", "objective/entropy", "objective/rlhf_reward",
+    "loss/policy_avg", "loss/value_avg", "policy/approxkl", "val/explained_variance",
+]
+
+
+def load(path):
+    """Returns {metric: {step: value}} from a metrics.jsonl, the last value
+    of a step winning."""
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError as e:
+                raise SystemExit(f"track: {path}:{n}: {e}")
+            step = r.get("step")
+            for k, v in r.items():
+                if k in ("step", "time") or not isinstance(v, (int, float)):
+                    continue
+                out.setdefault(k, {})[step] = float(v)
+    return out
+
+
+def samples(path):
+    """Returns the (step, prompt, completion) triples of a samples.jsonl."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            rows.append((r.get("step"), r.get("prompt"), r.get("completion")))
+    return rows
+
+
+def compare(name, cpu_dir, dev_dir, tol):
+    """Returns the table rows of one pair of runs and whether all tracked."""
+    paths = [os.path.join(d, "metrics.jsonl") for d in (cpu_dir, dev_dir)]
+    for p in paths:
+        if not os.path.exists(p):
+            print(f"track: {name}: no {p}", file=sys.stderr)
+            return None, False
+    a, b = load(paths[0]), load(paths[1])
+    rows, ok = [], True
+    for k in KEYS:
+        if k not in a and k not in b:
+            continue
+        ca, cb = a.get(k, {}), b.get(k, {})
+        steps = sorted(set(ca) & set(cb))
+        if not steps:
+            rows.append(f"| {name} | {k} | {len(ca)} / {len(cb)} | | | | | no common steps |")
+            ok = False
+            continue
+        diff = max(abs(ca[s] - cb[s]) for s in steps)
+        scale = max(abs(ca[s]) for s in steps)
+        rel = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+        same_steps = set(ca) == set(cb)
+        tracks = rel <= tol and same_steps
+        ok = ok and tracks
+        first, last = steps[0], steps[-1]
+        verdict = "yes" if tracks else ("no (steps differ)" if not same_steps else "no")
+        rows.append(f"| {name} | {k} | {len(steps)} | {ca[first]:.4g} / {cb[first]:.4g} | {ca[last]:.4g} / {cb[last]:.4g} "
+                    f"| {diff:.3g} | {rel:.2%} | {verdict} |")
+    sa, sb = [os.path.join(d, "samples.jsonl") for d in (cpu_dir, dev_dir)]
+    if os.path.exists(sa) and os.path.exists(sb):
+        xa, xb = samples(sa), samples(sb)
+        same = sum(1 for x, y in zip(xa, xb) if x == y)
+        first_diff = next((x[0] for x, y in zip(xa, xb) if x != y), None)
+        note = f"identical: {same} of {max(len(xa), len(xb))}"
+        if first_diff is not None:
+            note += f"; first difference at step {first_diff}"
+        rows.append(f"| {name} | samples.jsonl completions | {max(len(xa), len(xb))} | | | | | {note} |")
+    return rows, ok
+
+
+def main(argv):
+    tol, out = 0.05, None
+    args = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "-tol" and i + 1 < len(argv):
+            tol = float(argv[i + 1])
+            i += 2
+        elif argv[i] == "-o" and i + 1 < len(argv):
+            out = argv[i + 1]
+            i += 2
+        else:
+            args.append(argv[i])
+            i += 1
+    if not args or len(args) % 3 != 0:
+        print("usage: track.py [-tol 0.05] [-o track.md] NAME CPU_DIR DEV_DIR [NAME CPU_DIR DEV_DIR ...]", file=sys.stderr)
+        return 2
+    lines = [
+        f"Metrics of the CPU engine (cpu) against the device (dev), per step; a curve tracks when "
+        f"max |cpu - dev| <= {tol:.0%} of the CPU curve's largest magnitude.",
+        "",
+        "| run | metric | steps | first cpu / dev | last cpu / dev | max abs diff | max diff / scale | tracks |",
+        "|---|---|---:|---|---|---:|---:|---|",
+    ]
+    status = 0
+    for j in range(0, len(args), 3):
+        rows, ok = compare(args[j], args[j + 1], args[j + 2], tol)
+        if rows is None:
+            lines.append(f"| {args[j]} | (no metrics) | | | | | | no |")
+            status = 2
+            continue
+        lines += rows
+        if not ok and status == 0:
+            status = 1
+    text = "\n".join(lines) + "\n"
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    sys.stdout.write(text)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
