@@ -109,6 +109,14 @@ type Device interface {
 	PadLen(t, limit int) int
 }
 
+// Sampler draws completions of token prompts from the policy somewhere
+// other than the CPU engine, e.g. an xla.Sampler on a GPU that reads the
+// weights a Device trains. It follows gpt.Model.Sample's contract: the same
+// SampleConfig (Seeds, one per prompt) and the same Samples.
+type Sampler interface {
+	Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleConfig) (*gpt.Samples, error)
+}
+
 // LMTrainer trains a GPT policy with token-level PPO against a TextScorer,
 // with a KL penalty towards a frozen copy of the initial policy.
 type LMTrainer struct {
@@ -141,6 +149,12 @@ type LMTrainer struct {
 	// copies the weights and optimiser state back first. Call SyncPolicy
 	// before using the policy after the last Step.
 	Device Device
+	// Sampler, when not nil, draws the rollouts' completions in place of
+	// Policy.Sample on the CPU engine; it must sample the policy's current
+	// weights at each Step (e.g. read them from the Device's state). The
+	// log-probs and values of the sampled tokens are still computed on the
+	// CPU engine.
+	Sampler Sampler
 
 	pcg  *rand.PCG
 	rng  *rand.Rand
@@ -251,7 +265,7 @@ func (t *LMTrainer) SyncPolicy() error {
 // Step runs one PPO step: a batch of rollouts, then the update.
 func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	c := t.Config
-	if err := t.SyncPolicy(); err != nil { // the policy samples on the CPU engine
+	if err := t.SyncPolicy(); err != nil { // the rollout's log-probs run on the CPU engine
 		return LMStats{}, err
 	}
 	prompts := make([]string, c.BatchSize)
@@ -324,10 +338,17 @@ func (t *LMTrainer) collectLM(ctx context.Context, prompts []string) (*lmRollout
 		ro.promptIDs[i] = EncodePrompt(t.Tok, p, c.PromptEOS, t.Policy.Config.NPositions, c.MaxNewTokens)
 		seeds[i] = t.rng.Uint64()
 	}
-	s, err := t.Policy.Sample(ctx, ro.promptIDs, gpt.SampleConfig{MaxNewTokens: c.MaxNewTokens,
+	sample := t.Policy.Sample
+	if t.Sampler != nil {
+		sample = t.Sampler.Sample
+	}
+	s, err := sample(ctx, ro.promptIDs, gpt.SampleConfig{MaxNewTokens: c.MaxNewTokens,
 		Temperature: c.Temperature, StopAtEOS: c.StopAtEOS, Seeds: seeds})
 	if err != nil {
 		return nil, fmt.Errorf("ppo: sample: %w", err)
+	}
+	if len(s.Tokens) != B {
+		return nil, fmt.Errorf("ppo: sampler returned %d completions for %d prompts", len(s.Tokens), B)
 	}
 	ro.completions = s.Tokens
 	for i, comp := range ro.completions {
@@ -541,10 +562,17 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 	return m, nil
 }
 
-// Generate samples one completion per prompt from m (nil: the policy) with
-// the trainer's prompt encoding, at the given temperature and seed, and
-// returns the completion texts.
+// Generate samples one completion per prompt from m with the trainer's
+// prompt encoding, at the given temperature and seed, and returns the
+// completion texts, the prompts' token ids and the completions' token ids.
 func Generate(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, prompts []string, cfg LMConfig, temperature float64, seed uint64) ([]string, [][]int, [][]int, error) {
+	return GenerateWith(ctx, nil, m, tok, prompts, cfg, temperature, seed)
+}
+
+// GenerateWith is Generate with the completions drawn by s, a sampler of m
+// (nil: m.Sample on the CPU engine); m gives the prompt encoding its
+// context length.
+func GenerateWith(ctx context.Context, s Sampler, m *gpt.Model, tok *text.Tokenizer, prompts []string, cfg LMConfig, temperature float64, seed uint64) ([]string, [][]int, [][]int, error) {
 	pIDs := make([][]int, len(prompts))
 	seeds := make([]uint64, len(prompts))
 	for i, p := range prompts {
@@ -554,16 +582,23 @@ func Generate(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, prompts []
 	if len(prompts) == 0 {
 		return nil, nil, nil, nil
 	}
-	s, err := m.Sample(ctx, pIDs, gpt.SampleConfig{MaxNewTokens: cfg.MaxNewTokens, Temperature: temperature,
+	sample := m.Sample
+	if s != nil {
+		sample = s.Sample
+	}
+	out, err := sample(ctx, pIDs, gpt.SampleConfig{MaxNewTokens: cfg.MaxNewTokens, Temperature: temperature,
 		StopAtEOS: cfg.StopAtEOS, Seeds: seeds})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("ppo: sample: %w", err)
 	}
+	if len(out.Tokens) != len(prompts) {
+		return nil, nil, nil, fmt.Errorf("ppo: sampler returned %d completions for %d prompts", len(out.Tokens), len(prompts))
+	}
 	texts := make([]string, len(prompts))
-	for i, comp := range s.Tokens {
+	for i, comp := range out.Tokens {
 		texts[i] = DecodeCompletion(tok, comp)
 	}
-	return texts, pIDs, s.Tokens, nil
+	return texts, pIDs, out.Tokens, nil
 }
 
 // SequenceKL returns, for each (prompt, completion) sampled from policy,

@@ -29,6 +29,7 @@ type bonRun struct {
 	Temperature float64
 	Seed        uint64
 	Split       string
+	Device      string // where the policy samples (see -device)
 }
 
 // runBoN is `rlhf bon`: best-of-n sampling with a reward model, scored by
@@ -50,6 +51,7 @@ func runBoN(ctx context.Context, args []string) error {
 	fs.Float64Var(&r.Temperature, "temperature", 1, "sampling temperature")
 	fs.Uint64Var(&r.Seed, "seed", 1, "seed of the prompt choice and the samples")
 	fs.StringVar(&r.Split, "split", "val", "prompt split: train or val")
+	fs.StringVar(&r.Device, "device", deviceCPU, strings.Replace(deviceHelp, "where training steps run", "where the policy samples", 1)+"\nthe reward model and the gold goal score on the CPU engine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +75,9 @@ func runBoN(ctx context.Context, args []string) error {
 	}
 	if r.Split != "train" && r.Split != "val" {
 		errs = append(errs, fmt.Errorf("bon: -split %q: want train or val", r.Split))
+	}
+	if err := checkDevice(r.Device); err != nil {
+		errs = append(errs, fmt.Errorf("bon: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -110,10 +115,25 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 		prompts[i] = encodePrompt(tok, policy.Config, p, r.MaxNew)
 	}
 	nmax := slices.Max(r.Ns)
-	fmt.Fprintf(w, "bon: %d prompts x %d samples from %s; proxy %s, gold %s\n", len(prompts), nmax, r.Policy,
+	dev, err := openDevice(r.Device)
+	if err != nil {
+		return fmt.Errorf("bon: %w", err)
+	}
+	fmt.Fprintf(w, "bon: %d prompts x %d samples from %s on %s; proxy %s, gold %s\n", len(prompts), nmax, r.Policy, dev.name,
 		map[bool]string{true: r.Reward, false: "the gold goal"}[r.Reward != ""], goalLabel(r.Goal, r.Letter))
-	res, err := bon.Sample(ctx, policy, prompts, nmax, gpt.SampleConfig{MaxNewTokens: r.MaxNew, Temperature: r.Temperature,
-		StopAtEOS: true, Seed: r.Seed}, proxy)
+	sc := gpt.SampleConfig{MaxNewTokens: r.MaxNew, Temperature: r.Temperature, StopAtEOS: true, Seed: r.Seed}
+	var res *bon.Result
+	if dev.onCPU() {
+		res, err = bon.Sample(ctx, policy, prompts, nmax, sc, proxy)
+	} else {
+		smp, serr := newDeviceSampler(dev, policy, nil)
+		if serr != nil {
+			return fmt.Errorf("bon: %w", serr)
+		}
+		defer smp.Close()
+		res, err = bonSampleOn(ctx, smp, prompts, nmax, sc, proxy)
+		fmt.Fprintln(w, samplerSummary(smp))
+	}
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"rlhf/loop"
 	"rlhf/model/gpt"
@@ -25,6 +26,7 @@ type evalOptions struct {
 	Prompts int    `json:"prompts"`
 	MaxNew  int    `json:"max_new_tokens"`
 	Seed    uint64 `json:"seed"`
+	Device  string `json:"device"` // where the policy samples (see -device)
 	Samples int    `json:"-"`
 	Out     string `json:"-"`
 }
@@ -64,6 +66,7 @@ Flags:`)
 	fs.Uint64Var(&o.Seed, "seed", 1, "sampling seed")
 	fs.IntVar(&o.Samples, "samples", 5, "completions to print")
 	fs.StringVar(&o.Out, "out", "", "also write the result as JSON to this file")
+	fs.StringVar(&o.Device, "device", deviceCPU, strings.Replace(deviceHelp, "where training steps run", "where the policy samples", 1)+"\nthe gold goal and the KL to -ref run on the CPU engine")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -76,6 +79,9 @@ Flags:`)
 	}
 	if o.Prompts <= 0 || o.MaxNew <= 0 || o.Samples < 0 {
 		errs = append(errs, fmt.Errorf("eval: -prompts %d and -max-new-tokens %d must be positive, -samples %d >= 0", o.Prompts, o.MaxNew, o.Samples))
+	}
+	if err := checkDevice(o.Device); err != nil {
+		errs = append(errs, fmt.Errorf("eval: %w", err))
 	}
 	return o, errors.Join(errs...)
 }
@@ -110,7 +116,22 @@ func evaluate(ctx context.Context, o evalOptions, w io.Writer) (loop.TextEval, e
 	}
 	prompts = prompts[:min(o.Prompts, len(prompts))]
 	s := loop.TextSampling{MaxNewTokens: o.MaxNew, Temperature: 1, StopAtEOS: true, PromptEOS: true}
-	ev, err := loop.EvalText(ctx, policy, ref, tok, prompts, goal, s, o.Seed)
+	dev, err := openDevice(o.Device)
+	if err != nil {
+		return loop.TextEval{}, fmt.Errorf("eval: %w", err)
+	}
+	var ev loop.TextEval
+	if dev.onCPU() {
+		ev, err = loop.EvalText(ctx, policy, ref, tok, prompts, goal, s, o.Seed)
+	} else {
+		smp, serr := newDeviceSampler(dev, policy, nil)
+		if serr != nil {
+			return loop.TextEval{}, fmt.Errorf("eval: %w", serr)
+		}
+		defer smp.Close()
+		ev, err = evalTextOn(ctx, smp, policy, ref, tok, prompts, goal, s, o.Seed)
+		fmt.Fprintln(os.Stderr, samplerSummary(smp))
+	}
 	if err != nil {
 		return loop.TextEval{}, fmt.Errorf("eval: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"rlhf/report"
 	"rlhf/reward"
 	"rlhf/text"
+	"rlhf/xla"
 )
 
 // ppoOptions are the settings of `rlhf ppo`, saved as run.json.
@@ -32,7 +33,7 @@ type ppoOptions struct {
 	Samples   int          `json:"samples"` // completions per step written to samples.jsonl
 	Out       string       `json:"-"`
 	Resume    bool         `json:"-"`
-	Device    string       `json:"-"` // where the PPO updates run (see -device)
+	Device    string       `json:"-"` // where the PPO updates and the sampling run (see -device)
 	Config    ppo.LMConfig `json:"ppo"`
 }
 
@@ -70,7 +71,7 @@ Flags:`)
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
-	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device only the PPO updates run there; sampling and scoring stay on the CPU engine")
+	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates and the rollouts' sampling run there; scoring and the rollouts' log-probs and values stay on the CPU engine")
 	fs.IntVar(&o.Steps, "steps", 50, "PPO steps (batches)")
 	fs.IntVar(&o.CkptEvery, "ckpt-every", 10, "steps between checkpoints")
 	fs.IntVar(&o.Samples, "samples", 4, "completions per step written to samples.jsonl")
@@ -225,14 +226,21 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 			return fmt.Errorf("ppo: %w", err)
 		}
 	}
+	var smp *xla.Sampler
 	if !dev.onCPU() {
-		// Only the minibatch updates run on the device; the checkpoint's
-		// optimiser state goes up with the weights.
+		// The minibatch updates and the sampling run on the device; the
+		// checkpoint's optimiser state goes up with the weights, and the
+		// sampler reads the weights the updates train.
 		s, err := newStepper(dev, tr.Opt, tr.Config.MaxGradNorm)
 		if err != nil {
 			return fmt.Errorf("ppo: %w", err)
 		}
 		tr.Device = policyDevice{s}
+		if smp, err = newDeviceSampler(dev, tr.Policy, s); err != nil {
+			return fmt.Errorf("ppo: %w", err)
+		}
+		defer smp.Close()
+		tr.Sampler = smp
 	}
 	logger, err := report.NewLogger(o.Out)
 	if err != nil {
@@ -245,7 +253,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	}
 	defer samples.Close()
 	c := tr.Config
-	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g, updates on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, dev.name, o.Out)
+	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g, updates and sampling on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, dev.name, o.Out)
 	bar := progress.New(w, o.Steps, "ppo")
 	bar.Set(tr.Steps)
 	for tr.Steps < o.Steps {
@@ -295,6 +303,9 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		}
 	}
 	bar.Finish()
+	if smp != nil {
+		fmt.Fprintln(w, samplerSummary(smp))
+	}
 	if err := tr.SyncPolicy(); err != nil {
 		return err
 	}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"rlhf/ag"
+	"rlhf/bon"
+	"rlhf/loop"
+	"rlhf/model/gpt"
+	"rlhf/optim"
+	"rlhf/ppo"
+	"rlhf/reward"
+	"rlhf/tensor"
+	"rlhf/text"
+)
+
+// TestDeviceSamplerGreedyMatchesCPU: greedy completions drawn on GoMLX's
+// pure-Go backend are the CPU engine's, token for token, both from the
+// sampler's own copy of the weights and, after training steps on the device,
+// from the weights the stepper trains (compared with the CPU engine's
+// samples after a sync).
+func TestDeviceSamplerGreedyMatchesCPU(t *testing.T) {
+	ctx := context.Background()
+	m, tok, err := loadPolicy(lmTinyPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := openDevice("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ppo.DefaultLMConfig()
+	cfg.MaxNewTokens, cfg.StopAtEOS, cfg.PromptEOS = 12, false, true
+	prompts := []string{"The nation is", "We the people", "Tonight", "In the year of our", "Peace"}
+	greedy := func(smp ppo.Sampler) ([]string, [][]int) {
+		t.Helper()
+		texts, _, comps, err := ppo.GenerateWith(ctx, smp, m, tok, prompts, cfg, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return texts, comps
+	}
+	smp, err := newDeviceSampler(dev, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smp.Close()
+	wantT, wantC := greedy(nil)
+	gotT, gotC := greedy(smp)
+	if !reflect.DeepEqual(wantC, gotC) || len(gotC) != len(prompts) || len(gotC[0]) != cfg.MaxNewTokens {
+		t.Fatalf("greedy on the device:\n%q\nCPU engine:\n%q", gotT, wantT)
+	}
+
+	// Train on the device; a sampler over the stepper reads its weights.
+	opt := optim.NewAdamW(m.Params(), optim.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+	st, err := newStepper(dev, opt, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := newDeviceSampler(dev, m, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	ids := tok.Encode(" and the people of the nation will be free and strong again today")
+	ids = ids[:16]
+	before := m.Params()[0].P.Value.Clone()
+	for range 3 {
+		if _, _, err := st.step(3e-2, func(tp *ag.Tape) *ag.Var { return m.Loss(tp, ids[:15], ids[1:], 1, 15, -1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trainedT, trainedC := greedy(live)
+	if err := st.syncParams(); err != nil {
+		t.Fatal(err)
+	}
+	if tensor.MaxAbsDiff(before, m.Params()[0].P.Value) == 0 {
+		t.Fatal("the device steps left the weights unchanged")
+	}
+	cpuT, cpuC := greedy(nil)
+	if !reflect.DeepEqual(cpuC, trainedC) {
+		t.Errorf("greedy from the stepper's weights:\n%q\nCPU engine after sync:\n%q", trainedT, cpuT)
+	}
+	if reflect.DeepEqual(cpuC, wantC) {
+		t.Log("training did not change the greedy completions")
+	}
+}
+
+// TestSampleOnMatchesBoNAndEvalText: bonSampleOn and evalTextOn, given the
+// policy itself as the sampler, return bon.Sample's and loop.EvalText's
+// results exactly (same rows, seeds and chunks).
+func TestSampleOnMatchesBoNAndEvalText(t *testing.T) {
+	ctx := context.Background()
+	m, tok, err := loadPolicy(tinyPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := make([][]int, 23) // 23 x 3 rows: two chunks
+	for i := range prompts {
+		prompts[i] = tok.Encode(strings.Repeat(" the", i%4+1) + " nation")
+	}
+	goal, err := loop.TextGoal(loop.GoalSentiment, 'e')
+	if err != nil {
+		t.Fatal(err)
+	}
+	gold := bon.TextScorer{Scorer: reward.GoalScorer{Goal: goal}, Tok: tok}
+	sc := gpt.SampleConfig{MaxNewTokens: 6, Temperature: 1, StopAtEOS: true, Seed: 3}
+	want, err := bon.Sample(ctx, m, prompts, 3, sc, gold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bonSampleOn(ctx, m, prompts, 3, sc, gold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(want, got) || len(got.All) != 69 {
+		t.Errorf("bonSampleOn differs from bon.Sample")
+	}
+	if _, err := bonSampleOn(ctx, m, nil, 3, sc, gold); err == nil {
+		t.Error("bonSampleOn without prompts")
+	}
+
+	texts, err := text.Prompts("val")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts = texts[:70]
+	s := loop.TextSampling{MaxNewTokens: 5, Temperature: 1, StopAtEOS: true, PromptEOS: true}
+	we, err := loop.EvalText(ctx, m, m, tok, texts, goal, s, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ge, err := evalTextOn(ctx, m, m, m, tok, texts, goal, s, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(we, ge) || ge.N != 70 {
+		t.Errorf("evalTextOn differs from loop.EvalText: %+v / %+v", ge.N, we.N)
+	}
+}
+
+// TestBoNEvalPPOSampleOnDeviceGo: rlhf bon, eval and ppo with -device go
+// sample on the device (their sampler reports its calls) and, at
+// temperature 1, draw the CPU engine's completions.
+func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
+	ctx := context.Background()
+	policy := lmTinyPolicy(t)
+	calls := regexp.MustCompile(`device sampling: (\d+) calls`)
+
+	var cpuBuf, devBuf bytes.Buffer
+	r := bonRun{Policy: policy, Goal: "sentiment", Letter: "e", Ns: []int{1, 2}, Prompts: 3, MaxNew: 5, Temperature: 1, Seed: 1, Split: "val", Device: "cpu"}
+	if err := bestOfN(ctx, r, &cpuBuf); err != nil {
+		t.Fatal(err)
+	}
+	r.Device = "go"
+	if err := bestOfN(ctx, r, &devBuf); err != nil {
+		t.Fatal(err)
+	}
+	if m := calls.FindStringSubmatch(devBuf.String()); m == nil || m[1] != "1" {
+		t.Errorf("bon -device go output has no sampler line with 1 call:\n%s", devBuf.String())
+	}
+	tableOf := func(s string) string { return s[strings.Index(s, "| n "):] }
+	if !strings.Contains(devBuf.String(), "| n ") || tableOf(devBuf.String()) != tableOf(cpuBuf.String()) {
+		t.Errorf("bon tables differ:\ncpu\n%s\ngo\n%s", cpuBuf.String(), devBuf.String())
+	}
+
+	o, err := parseEval([]string{"-policy", policy, "-ref", policy, "-prompts", "6", "-max-new-tokens", "5", "-samples", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := evaluate(ctx, o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Device = "go"
+	o.Out = filepath.Join(t.TempDir(), "eval.json")
+	got, err := evaluate(ctx, o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(want.Samples, got.Samples) || got.N != 6 || got.KL != 0 {
+		t.Errorf("eval -device go: %+v\nCPU engine: %+v", got, want)
+	}
+
+	po, err := parsePPO(tinyPPOArgs(policy, filepath.Join(t.TempDir(), "ppo"), "-device", "go", "-samples", "0"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := trainPPO(ctx, po, &out); err != nil {
+		t.Fatal(err)
+	}
+	if m := calls.FindStringSubmatch(out.String()); m == nil || m[1] != "2" {
+		t.Errorf("ppo -device go: no sampler line with 2 calls (one per step):\n%s", out.String())
+	}
+	for _, args := range [][]string{{"-device", "gpu"}, {"-device", "xla:rel/plugin.so"}} {
+		if _, err := parseEval(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-device") {
+			t.Errorf("eval %v: error %v", args, err)
+		}
+		if err := runBoN(ctx, append([]string{"-policy", policy}, args...)); err == nil || !strings.Contains(err.Error(), "-device") {
+			t.Errorf("bon %v: error %v", args, err)
+		}
+	}
+}
