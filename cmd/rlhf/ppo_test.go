@@ -167,9 +167,11 @@ func TestEvalBadFlags(t *testing.T) {
 	}
 }
 
-// TestPPODeviceGo: PPO with its updates on GoMLX's pure-Go backend tracks
-// the CPU engine's run: the same prompts and samples (sampling runs on the
-// CPU engine after a sync, from the same generator stream), scores and KL
+// TestPPODeviceGo: PPO with its updates and sampling on GoMLX's pure-Go
+// backend tracks the CPU engine's run: the same prompts and samples (the
+// device sampler draws with the same per-row generator streams and the same
+// inverse-CDF rule, so it picks the CPU's tokens unless a uniform falls
+// within float32 rounding of a boundary), scores and KL
 // within 1e-3, the losses and diagnostics of each step within 1e-3
 // relative, and the final policy within 1e-3 of each tensor's largest
 // magnitude (measured: 2.5e-7 absolute). The reward is the lipogram goal,
