@@ -18,6 +18,7 @@ Exit status: 0 when every compared curve tracks, 1 when one does not, 2 when
 a run has no metrics. Python 3 standard library only.
 """
 import json
+import math
 import os
 import sys
 
@@ -44,10 +45,23 @@ def load(path):
                 raise SystemExit(f"track: {path}:{n}: {e}")
             step = r.get("step")
             for k, v in r.items():
-                if k in ("step", "time") or not isinstance(v, (int, float)):
+                if k in ("step", "time"):
                     continue
-                out.setdefault(k, {})[step] = float(v)
+                if isinstance(v, str) and v in ("NaN", "+Inf", "-Inf"):
+                    v = float(v)  # report.Logger spells non-finite values as strings
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out.setdefault(k, {})[step] = float(v)
     return out
+
+
+def gap(x, y):
+    """Returns |x - y|: 0 when both are NaN or the same infinity, +Inf when
+    only one is finite or NaN."""
+    if x == y or (math.isnan(x) and math.isnan(y)):
+        return 0.0
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return float("inf")
+    return abs(x - y)
 
 
 def samples(path):
@@ -81,8 +95,8 @@ def compare(name, cpu_dir, dev_dir, tol):
             rows.append(f"| {name} | {k} | {len(ca)} / {len(cb)} | | | | | no common steps |")
             ok = False
             continue
-        diff = max(abs(ca[s] - cb[s]) for s in steps)
-        scale = max(abs(ca[s]) for s in steps)
+        diff = max(gap(ca[s], cb[s]) for s in steps)
+        scale = max((abs(ca[s]) for s in steps if math.isfinite(ca[s])), default=0.0)
         rel = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
         same_steps = set(ca) == set(cb)
         tracks = rel <= tol and same_steps
