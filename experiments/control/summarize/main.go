@@ -105,6 +105,14 @@ func initialScore(rs []run) float64 {
 
 var grid = []string{"true", "random-350", "active-350", "random-700", "active-700", "random-1400", "active-1400"}
 
+// curve is the mean ± std over runs of a metric, smoothed by a centred
+// moving average over 1/40 of the points (none for runs of under 80
+// iterations), so that per-iteration noise does not hide the trend.
+func curve(name string, runs []*report.Metrics, key string) report.Series {
+	s := report.MeanStd(name, runs, key)
+	return report.Smooth(s, len(s.X)/40)
+}
+
 func summarize(root, plots string) error {
 	if err := os.MkdirAll(plots, 0o755); err != nil {
 		return err
@@ -168,7 +176,7 @@ func summarize(root, plots string) error {
 						} else {
 							name = strings.TrimPrefix(c, sel+"-") + " labels"
 						}
-						p.Series = append(p.Series, report.MeanStd(name, ms, "charts/episodic_score"))
+						p.Series = append(p.Series, curve(name, ms, "charts/episodic_score"))
 					}
 				}
 			}
@@ -198,7 +206,7 @@ func summarize(root, plots string) error {
 			for _, r := range rs {
 				ms = append(ms, r.m)
 			}
-			p.Series = append(p.Series, report.MeanStd(c, ms, "charts/episodic_score"))
+			p.Series = append(p.Series, curve(c, ms, "charts/episodic_score"))
 			rows = append(rows, []string{e, c, fmt.Sprint(len(rs)),
 				pm(field(rs, func(r loop.ControlResult) float64 { return r.FinalReturn }), 1),
 				pm(field(rs, func(r loop.ControlResult) float64 { return r.RMAccuracy }), 3),
@@ -235,7 +243,7 @@ func summarize(root, plots string) error {
 		fmt.Printf("initial policy (first logged iteration): %.2f\n\n", initialScore(rs))
 		fmt.Println(report.MarkdownTable([]string{"seed", h.unit + " (eval)", "rm accuracy", "wall s", "CPU s"}, rows))
 		p := &report.Plot{Title: h.env + " from preferences alone (mean ± std over seeds)", XLabel: "environment steps", YLabel: h.unit,
-			Series: []report.Series{report.MeanStd("700 labels, active", ms, "charts/episodic_score")}}
+			Series: []report.Series{curve("700 labels, active", ms, "charts/episodic_score")}}
 		if err := report.WriteSVGFile(filepath.Join(plots, h.file+".svg"), p.SVG()); err != nil {
 			return err
 		}
