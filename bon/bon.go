@@ -107,10 +107,16 @@ func mean(v []float32) float64 {
 // maxRows is the most rows sampled in one batch.
 const maxRows = 64
 
+// Sampler draws completions of prompts: a *gpt.Model on the CPU engine, or a
+// sampler on a device (xla.Sampler) that returns the same *gpt.Samples.
+type Sampler interface {
+	Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleConfig) (*gpt.Samples, error)
+}
+
 // Sample draws n completions of each prompt from policy with sc (sample j
 // of prompt i is seeded by sc.Seed, i and j alone, so results do not depend
 // on batching), scores them with scorer and keeps the best of each prompt.
-func Sample(ctx context.Context, policy *gpt.Model, prompts [][]int, n int, sc gpt.SampleConfig, scorer Scorer) (*Result, error) {
+func Sample(ctx context.Context, policy Sampler, prompts [][]int, n int, sc gpt.SampleConfig, scorer Scorer) (*Result, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("bon: n = %d, want >= 1", n)
 	}
@@ -133,6 +139,9 @@ func Sample(ctx context.Context, policy *gpt.Model, prompts [][]int, n int, sc g
 		s, err := policy.Sample(ctx, rows[lo:hi], c)
 		if err != nil {
 			return nil, fmt.Errorf("bon: sample: %w", err)
+		}
+		if len(s.Tokens) != hi-lo {
+			return nil, fmt.Errorf("bon: sampler returned %d completions for %d prompts", len(s.Tokens), hi-lo)
 		}
 		res.All = append(res.All, s.Tokens...)
 	}

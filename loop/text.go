@@ -331,6 +331,13 @@ type TextEval struct {
 // seed and the prompt's index) and reports the goal's mean and spread and
 // the sampled KL to ref (0 when ref is nil).
 func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal func(string) float64, s TextSampling, seed uint64) (TextEval, error) {
+	return EvalTextWith(ctx, nil, policy, ref, tok, prompts, goal, s, seed)
+}
+
+// EvalTextWith is EvalText with the completions drawn by smp, a sampler of
+// policy (e.g. xla.Sampler on a device; nil: policy.Sample on the CPU
+// engine). The KL to ref runs on the CPU engine.
+func EvalTextWith(ctx context.Context, smp ppo.Sampler, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal func(string) float64, s TextSampling, seed uint64) (TextEval, error) {
 	if len(prompts) == 0 {
 		return TextEval{}, fmt.Errorf("loop: evaluate on no prompts")
 	}
@@ -339,7 +346,7 @@ func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, 
 	var golds, kls []float64
 	for lo := 0; lo < len(prompts); lo += chunk {
 		hi := min(lo+chunk, len(prompts))
-		texts, pIDs, comps, err := ppo.Generate(ctx, policy, tok, prompts[lo:hi], s.lmConfig(), s.Temperature, seed+uint64(lo))
+		texts, pIDs, comps, err := ppo.GenerateWith(ctx, smp, policy, tok, prompts[lo:hi], s.lmConfig(), s.Temperature, seed+uint64(lo))
 		if err != nil {
 			return TextEval{}, fmt.Errorf("loop: evaluate: %w", err)
 		}

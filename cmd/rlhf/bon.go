@@ -131,7 +131,7 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 			return fmt.Errorf("bon: %w", serr)
 		}
 		defer smp.Close()
-		res, err = bonSampleOn(ctx, smp, prompts, nmax, sc, proxy)
+		res, err = bon.Sample(ctx, smp, prompts, nmax, sc, proxy)
 		fmt.Fprintln(w, samplerSummary(smp))
 	}
 	if err != nil {

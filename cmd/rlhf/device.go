@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,15 +10,11 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"rlhf/ag"
-	"rlhf/bon"
 	"rlhf/dpo"
-	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/optim"
 	"rlhf/ppo"
-	"rlhf/report"
 	"rlhf/tensor"
-	"rlhf/text"
 	"rlhf/xla"
 )
 
@@ -259,94 +253,4 @@ func (d policyDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
 func bucketLen(t, limit int) int {
 	b := (t + 15) / 16 * 16
 	return max(t, min(b, limit))
-}
-
-// bonSampleOn is bon.Sample with the samples drawn by smp (an xla.Sampler
-// on a device, or a gpt.Model): the same rows, per-sample seeds and chunks
-// of 64 rows, so that with the CPU engine's own samples it gives bon.Sample's
-// result. (bon.Sample itself takes a *gpt.Model.)
-func bonSampleOn(ctx context.Context, smp ppo.Sampler, prompts [][]int, n int, sc gpt.SampleConfig, scorer bon.Scorer) (*bon.Result, error) {
-	if n < 1 {
-		return nil, fmt.Errorf("bon: n = %d, want >= 1", n)
-	}
-	if len(prompts) == 0 {
-		return nil, errors.New("bon: no prompts")
-	}
-	const chunk = 64
-	rows := make([][]int, 0, len(prompts)*n)
-	seeds := make([]uint64, 0, len(prompts)*n)
-	for i, p := range prompts {
-		for j := range n {
-			rows = append(rows, p)
-			seeds = append(seeds, sc.Seed*0x9e3779b97f4a7c15+uint64(i)*1_000_003+uint64(j))
-		}
-	}
-	res := &bon.Result{N: n, KL: bon.KL(n), All: make([][]int, 0, len(rows))}
-	for lo := 0; lo < len(rows); lo += chunk {
-		hi := min(lo+chunk, len(rows))
-		c := sc
-		c.Seeds = seeds[lo:hi]
-		s, err := smp.Sample(ctx, rows[lo:hi], c)
-		if err != nil {
-			return nil, fmt.Errorf("bon: sample: %w", err)
-		}
-		if len(s.Tokens) != hi-lo {
-			return nil, fmt.Errorf("bon: sampler returned %d completions for %d prompts", len(s.Tokens), hi-lo)
-		}
-		res.All = append(res.All, s.Tokens...)
-	}
-	scores, err := scorer.Score(rows, res.All)
-	if err != nil {
-		return nil, fmt.Errorf("bon: score: %w", err)
-	}
-	if len(scores) != len(rows) {
-		return nil, fmt.Errorf("bon: scorer returned %d scores for %d samples", len(scores), len(rows))
-	}
-	res.Scores = scores
-	best, err := bon.Best(scores, n)
-	if err != nil {
-		return nil, err
-	}
-	for i, b := range best {
-		res.Best = append(res.Best, res.All[i*n+b])
-		res.BestScores = append(res.BestScores, scores[i*n+b])
-	}
-	return res, nil
-}
-
-// evalTextOn is loop.EvalText with the completions drawn by smp (an
-// xla.Sampler on a device, or the policy itself): the same chunks of 64
-// prompts and seeds, so that with the CPU engine's own samples it gives
-// loop.EvalText's result. The KL to ref runs on the CPU engine. (EvalText
-// itself samples with policy.Sample.)
-func evalTextOn(ctx context.Context, smp ppo.Sampler, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal func(string) float64, s loop.TextSampling, seed uint64) (loop.TextEval, error) {
-	if len(prompts) == 0 {
-		return loop.TextEval{}, errors.New("evaluate on no prompts")
-	}
-	const chunk = 64
-	c := ppo.DefaultLMConfig()
-	c.MaxNewTokens, c.Temperature, c.StopAtEOS, c.PromptEOS = s.MaxNewTokens, s.Temperature, s.StopAtEOS, s.PromptEOS
-	var ev loop.TextEval
-	var golds, kls []float64
-	for lo := 0; lo < len(prompts); lo += chunk {
-		hi := min(lo+chunk, len(prompts))
-		texts, pIDs, comps, err := ppo.GenerateWith(ctx, smp, policy, tok, prompts[lo:hi], c, s.Temperature, seed+uint64(lo))
-		if err != nil {
-			return loop.TextEval{}, fmt.Errorf("evaluate prompts %d-%d: %w", lo, hi-1, err)
-		}
-		kl := make([]float64, len(texts))
-		if ref != nil {
-			kl = ppo.SequenceKL(policy, ref, pIDs, comps)
-		}
-		for i, t := range texts {
-			g := goal(t)
-			golds = append(golds, g)
-			kls = append(kls, kl[i])
-			ev.Samples = append(ev.Samples, ppo.LMSample{Prompt: prompts[lo+i], Completion: t, Score: g, KL: kl[i]})
-		}
-	}
-	ev.N = len(golds)
-	ev.Gold, ev.GoldStd = report.Spread(golds)
-	ev.KL, ev.KLStd = report.Spread(kls)
-	return ev, nil
 }

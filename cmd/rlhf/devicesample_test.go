@@ -93,10 +93,22 @@ func TestDeviceSamplerGreedyMatchesCPU(t *testing.T) {
 	}
 }
 
-// TestSampleOnMatchesBoNAndEvalText: bonSampleOn and evalTextOn, given the
-// policy itself as the sampler, return bon.Sample's and loop.EvalText's
-// results exactly (same rows, seeds and chunks).
-func TestSampleOnMatchesBoNAndEvalText(t *testing.T) {
+// countingSampler is a sampler other than *gpt.Model that draws the model's
+// own samples and counts its calls.
+type countingSampler struct {
+	m     *gpt.Model
+	calls int
+}
+
+func (c *countingSampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleConfig) (*gpt.Samples, error) {
+	c.calls++
+	return c.m.Sample(ctx, prompts, cfg)
+}
+
+// TestSamplerOfBoNAndEvalText: bon.Sample and loop.EvalTextWith, given a
+// sampler that is not the policy, draw through it and return exactly what
+// they return with the policy itself (same rows, seeds and chunks).
+func TestSamplerOfBoNAndEvalText(t *testing.T) {
 	ctx := context.Background()
 	m, tok, err := loadPolicy(tinyPolicy(t))
 	if err != nil {
@@ -116,15 +128,13 @@ func TestSampleOnMatchesBoNAndEvalText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := bonSampleOn(ctx, m, prompts, 3, sc, gold)
+	cs := &countingSampler{m: m}
+	got, err := bon.Sample(ctx, cs, prompts, 3, sc, gold)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(want, got) || len(got.All) != 69 {
-		t.Errorf("bonSampleOn differs from bon.Sample")
-	}
-	if _, err := bonSampleOn(ctx, m, nil, 3, sc, gold); err == nil {
-		t.Error("bonSampleOn without prompts")
+	if !reflect.DeepEqual(want, got) || len(got.All) != 69 || cs.calls != 2 {
+		t.Errorf("bon.Sample through a sampler differs (%d calls, %d samples)", cs.calls, len(got.All))
 	}
 
 	texts, err := text.Prompts("val")
@@ -137,12 +147,13 @@ func TestSampleOnMatchesBoNAndEvalText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ge, err := evalTextOn(ctx, m, m, m, tok, texts, goal, s, 4)
+	cs.calls = 0
+	ge, err := loop.EvalTextWith(ctx, cs, m, m, tok, texts, goal, s, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(we, ge) || ge.N != 70 {
-		t.Errorf("evalTextOn differs from loop.EvalText: %+v / %+v", ge.N, we.N)
+	if !reflect.DeepEqual(we, ge) || ge.N != 70 || cs.calls != 2 {
+		t.Errorf("loop.EvalTextWith through a sampler differs from EvalText (%d calls): %+v / %+v", cs.calls, ge.N, we.N)
 	}
 }
 

@@ -129,7 +129,7 @@ func evaluate(ctx context.Context, o evalOptions, w io.Writer) (loop.TextEval, e
 			return loop.TextEval{}, fmt.Errorf("eval: %w", serr)
 		}
 		defer smp.Close()
-		ev, err = evalTextOn(ctx, smp, policy, ref, tok, prompts, goal, s, o.Seed)
+		ev, err = loop.EvalTextWith(ctx, smp, policy, ref, tok, prompts, goal, s, o.Seed)
 		fmt.Fprintln(os.Stderr, samplerSummary(smp))
 	}
 	if err != nil {
