@@ -111,13 +111,8 @@ func (s *sim) State() []float64 {
 // SetState loads a physical state and clears the terminated flag; it does
 // not change the step counter.
 func (s *sim) SetState(state []float64) error {
-	if len(state) != len(s.k.spec.State) {
-		return fmt.Errorf("env: %s: state has %d values, want %d %v", s.k.spec.Name, len(state), len(s.k.spec.State), s.k.spec.State)
-	}
-	for _, v := range state {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("env: %s: state %v is not finite", s.k.spec.Name, state)
-		}
+	if err := s.checkPhysics(state); err != nil {
+		return err
 	}
 	s.d.setState(state)
 	s.ended = false

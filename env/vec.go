@@ -30,6 +30,7 @@ type VecEnv struct {
 	score ScoreFunc
 	seed  uint64
 	subs  []vecSub
+	steps int // Step calls since Reset
 	ready bool
 }
 
@@ -96,12 +97,9 @@ func (v *VecEnv) Reset() []float64 {
 		s.episode = 0
 		v.startEpisode(i)
 	}
+	v.steps = 0
 	v.ready = true
-	out := make([]float64, len(v.subs)*v.spec.ObsDim)
-	for i := range v.subs {
-		copy(out[i*v.spec.ObsDim:], v.subs[i].obs)
-	}
-	return out
+	return v.Obs()
 }
 
 func (v *VecEnv) startEpisode(i int) {
@@ -150,6 +148,7 @@ func (v *VecEnv) Step(actions []float64) VecStep {
 		}
 		wg.Wait()
 	}
+	v.steps++
 	for i := range v.subs {
 		if s := &v.subs[i]; s.done != nil {
 			out.Episodes = append(out.Episodes, *s.done)
