@@ -2,11 +2,14 @@ package ppo
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 
+	"rlhf/env"
 	"rlhf/safetensors"
 	"rlhf/tensor"
 )
@@ -20,11 +23,25 @@ const (
 	ModelFile = "model.safetensors"
 	// OptimFile holds AdamW's moments and step count.
 	OptimFile = "optim.safetensors"
-	// ActionsFile holds every action taken so far, (GlobalStep/NumEnvs·NumEnvs, ActDim):
-	// the environments are restored on resume by replaying them from the seed.
-	ActionsFile = "actions.safetensors"
-	// StateFile is the JSON record of everything else (see checkpointState).
+	// EnvFile is the JSON snapshot of the environments (env.VecState):
+	// physics, step counters, generators, running episode statistics and,
+	// while recording, the steps of unfinished episodes. Its size does not
+	// grow with the length of the run.
+	EnvFile = "env.json"
+	// StateFile is the JSON record of everything else (see checkpointState);
+	// it is written last, so a checkpoint is complete once it is in place.
 	StateFile = "state.json"
+	// ActionsFile held every action taken, (GlobalStep, ActDim), in
+	// checkpoints of format 1, whose environments were restored by replaying
+	// them from the seed. Resume still reads it and rewrites such a
+	// checkpoint in the current format, without it.
+	ActionsFile = "actions.safetensors"
+)
+
+// Checkpoint formats: 1 restored the environments from ActionsFile, 2 from EnvFile.
+const (
+	formatActionLog = 1
+	formatEnvState  = 2
 )
 
 // checkpointState is StateFile's content.
@@ -41,8 +58,10 @@ type checkpointState struct {
 }
 
 // Save writes a checkpoint to dir (created if needed): parameters,
-// optimiser state, observation statistics, generator state, counters and
-// the action log, so that Resume continues exactly where this run is.
+// optimiser state, normalisation statistics, generator state, counters and
+// the environments' state, so that Resume continues exactly where this run
+// is. Floats that the continuation depends on are stored exactly (float64 in
+// JSON reads back to the same bits).
 func (t *Trainer) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
@@ -62,28 +81,46 @@ func (t *Trainer) Save(dir string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, OptimFile), t.Opt.StateDict(), nil); err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
 	}
-	ad := t.Policy.ActDim()
-	acts := map[string]*tensor.Tensor{"actions": tensor.FromSlice(t.actionLog, len(t.actionLog)/ad, ad)}
-	if err := safetensors.WriteFile(filepath.Join(dir, ActionsFile), acts, nil); err != nil {
+	envState, err := t.Env.State()
+	if err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
+	}
+	envBuf, err := json.Marshal(envState)
+	if err != nil {
+		return fmt.Errorf("ppo: save checkpoint: environment state: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, EnvFile), append(envBuf, '\n')); err != nil {
+		return err
 	}
 	rng, err := t.pcg.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("ppo: save checkpoint: generator state: %w", err)
 	}
 	st := checkpointState{
-		Format: 1, Config: t.Config, Iteration: t.Iteration, GlobalStep: t.GlobalStep, RNG: rng,
+		Format: formatEnvState, Config: t.Config, Iteration: t.Iteration, GlobalStep: t.GlobalStep, RNG: rng,
 		ObsNorm: t.ObsNorm, RetNorm: t.retNorm, RetAcc: t.retAcc, TrainRet: t.trainRet,
 	}
 	buf, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
 	}
-	tmp := filepath.Join(dir, StateFile+".tmp")
-	if err := os.WriteFile(tmp, append(buf, '\n'), 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(dir, StateFile), append(buf, '\n')); err != nil {
+		return err
+	}
+	// A format-1 action log left in dir is stale now.
+	if err := os.Remove(filepath.Join(dir, ActionsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("ppo: save checkpoint: remove old action log: %w", err)
+	}
+	return nil
+}
+
+// writeAtomic writes buf to path through a temporary file and a rename.
+func writeAtomic(path string, buf []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, StateFile)); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("ppo: save checkpoint: %w", err)
 	}
 	return nil
@@ -108,7 +145,7 @@ func readState(dir string) (*checkpointState, error) {
 	if err := json.Unmarshal(buf, &st); err != nil {
 		return nil, fmt.Errorf("ppo: read checkpoint %s: %w", path, err)
 	}
-	if st.Format != 1 {
+	if st.Format != formatActionLog && st.Format != formatEnvState {
 		return nil, fmt.Errorf("ppo: read checkpoint %s: unknown format %d", path, st.Format)
 	}
 	return &st, nil
@@ -116,9 +153,12 @@ func readState(dir string) (*checkpointState, error) {
 
 // Resume rebuilds the trainer saved in dir and restores its state; training
 // then continues exactly as if it had not stopped (same parameters, same
-// episodes, same samples). The environments are brought back by replaying
-// the saved actions from the seed. reward, which a checkpoint cannot hold,
-// must be given again if the run used one.
+// episodes, same samples). reward, which a checkpoint cannot hold, must be
+// given again if the run used one.
+//
+// A checkpoint of format 1 (with ActionsFile) is restored by replaying its
+// actions once from the seed and then rewritten in place in the current
+// format; an error writing it is returned.
 func Resume(dir string, reward RewardFunc) (*Trainer, error) {
 	st, err := readState(dir)
 	if err != nil {
@@ -131,6 +171,11 @@ func Resume(dir string, reward RewardFunc) (*Trainer, error) {
 	t.Reward = reward
 	if err := t.restore(dir, st); err != nil {
 		return nil, fmt.Errorf("ppo: resume %s: %w", dir, err)
+	}
+	if st.Format == formatActionLog {
+		if err := t.Save(dir); err != nil {
+			return nil, fmt.Errorf("ppo: resume %s: upgrade format-1 checkpoint: %w", dir, err)
+		}
 	}
 	return t, nil
 }
@@ -174,26 +219,15 @@ func (t *Trainer) restore(dir string, st *checkpointState) error {
 	if err != nil {
 		return err
 	}
-	acts, err := safetensors.ReadFile(filepath.Join(dir, ActionsFile))
-	if err != nil {
+	// Check the environments' part before anything changes.
+	var envState *env.VecState
+	var log []float32
+	if st.Format == formatActionLog {
+		if log, err = t.readActionLog(dir, st.GlobalStep); err != nil {
+			return err
+		}
+	} else if envState, err = readEnvState(dir, st.GlobalStep/c.NumEnvs); err != nil {
 		return err
-	}
-	log, ok := acts.Tensors["actions"]
-	ad := t.Policy.ActDim()
-	if !ok || len(log.Data) != st.GlobalStep*ad {
-		return fmt.Errorf("%s must hold %d actions of width %d", ActionsFile, st.GlobalStep, ad)
-	}
-	if t.Spec.Act.IsDiscrete() {
-		for _, a := range log.Data {
-			if a != float32(int(a)) || a < 0 || int(a) >= t.Spec.Act.Discrete {
-				return fmt.Errorf("%s holds %v, not an action index in [0, %d)", ActionsFile, a, t.Spec.Act.Discrete)
-			}
-		}
-	}
-	for _, a := range log.Data {
-		if a != a {
-			return fmt.Errorf("%s holds a NaN action", ActionsFile)
-		}
 	}
 	if err := t.Opt.LoadStateDict(opt.Tensors); err != nil {
 		return fmt.Errorf("%s: %w", OptimFile, err)
@@ -204,15 +238,66 @@ func (t *Trainer) restore(dir string, st *checkpointState) error {
 	for _, p := range t.params {
 		copy(p.P.Value.Data, model.Tensors[p.Name].Data)
 	}
-	t.replay(log.Data)
+	if envState != nil {
+		if err := t.Env.Restore(*envState); err != nil {
+			return fmt.Errorf("%s: %w", EnvFile, err)
+		}
+		t.obs = t.Env.Obs()
+	} else {
+		t.replay(log)
+	}
 	t.Iteration, t.GlobalStep = st.Iteration, st.GlobalStep
 	t.ObsNorm, t.retNorm = st.ObsNorm, st.RetNorm
 	t.retAcc, t.trainRet = st.RetAcc, st.TrainRet
 	return nil
 }
 
+// readEnvState reads EnvFile and checks that it was saved after steps steps.
+func readEnvState(dir string, steps int) (*env.VecState, error) {
+	path := filepath.Join(dir, EnvFile)
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var st env.VecState
+	if err := json.Unmarshal(buf, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Steps != steps {
+		return nil, fmt.Errorf("%s was saved after %d steps of each environment, %s after %d", EnvFile, st.Steps, StateFile, steps)
+	}
+	return &st, nil
+}
+
+// readActionLog reads and checks a format-1 ActionsFile of steps actions.
+func (t *Trainer) readActionLog(dir string, steps int) ([]float32, error) {
+	acts, err := safetensors.ReadFile(filepath.Join(dir, ActionsFile))
+	if err != nil {
+		return nil, err
+	}
+	log, ok := acts.Tensors["actions"]
+	ad := t.Policy.ActDim()
+	if !ok || len(log.Data) != steps*ad {
+		return nil, fmt.Errorf("%s must hold %d actions of width %d", ActionsFile, steps, ad)
+	}
+	if t.Spec.Act.IsDiscrete() {
+		for _, a := range log.Data {
+			if a != float32(int(a)) || a < 0 || int(a) >= t.Spec.Act.Discrete {
+				return nil, fmt.Errorf("%s holds %v, not an action index in [0, %d)", ActionsFile, a, t.Spec.Act.Discrete)
+			}
+		}
+	}
+	for _, a := range log.Data {
+		if a != a {
+			return nil, fmt.Errorf("%s holds a NaN action", ActionsFile)
+		}
+	}
+	return log.Data, nil
+}
+
 // replay restarts the environments and steps them through the logged
-// actions, which brings them to the state they had when the log was saved.
+// actions of a format-1 checkpoint, which brings them to the state they had
+// when the log was saved.
 func (t *Trainer) replay(log []float32) {
 	n, ad := t.Config.NumEnvs, t.Policy.ActDim()
 	rec := t.Env.Record
@@ -224,5 +309,4 @@ func (t *Trainer) replay(log []float32) {
 		t.Policy.EnvActions(tensor.FromSlice(log[lo:lo+n*ad], n, ad), envActs)
 		t.obs = t.Env.Step(envActs).Obs
 	}
-	t.actionLog = append(t.actionLog[:0], log...)
 }

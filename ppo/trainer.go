@@ -53,7 +53,6 @@ type Trainer struct {
 	retNorm    *RunningMeanStd // running variance of discounted returns (NormReward)
 	retAcc     []float64       // (N) discounted return per copy, for retNorm
 	trainRet   []float64       // (N) undiscounted sum of RewardFunc rewards this episode
-	actionLog  []float32       // every action taken, (GlobalStep, ActDim), to restore Env on resume
 	tape, eval *ag.Tape
 }
 
@@ -261,7 +260,6 @@ func (t *Trainer) collect(ctx context.Context, st *Stats) (*rollout, error) {
 			}
 		}
 		t.Policy.EnvActions(acts, envActs)
-		t.actionLog = append(t.actionLog, acts.Data...)
 		step := t.Env.Step(envActs)
 		t.GlobalStep += n
 

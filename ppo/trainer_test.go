@@ -128,10 +128,13 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 			if err := first.Save(dir); err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range []string{ModelFile, OptimFile, ActionsFile, StateFile} {
+			for _, f := range []string{ModelFile, OptimFile, EnvFile, StateFile} {
 				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Fatalf("checkpoint lacks %s: %v", f, err)
 				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, ActionsFile)); err == nil {
+				t.Fatalf("checkpoint still has an action log")
 			}
 			resumed, err := Resume(dir, nil)
 			if err != nil {
@@ -192,7 +195,7 @@ func TestResumeRejectsBadCheckpoints(t *testing.T) {
 	}
 	corrupt := func(file string, data []byte) string {
 		d := t.TempDir()
-		for _, f := range []string{ModelFile, OptimFile, ActionsFile, StateFile} {
+		for _, f := range []string{ModelFile, OptimFile, EnvFile, StateFile} {
 			b, err := os.ReadFile(filepath.Join(dir, f))
 			if err != nil {
 				t.Fatal(err)
@@ -207,20 +210,31 @@ func TestResumeRejectsBadCheckpoints(t *testing.T) {
 		return d
 	}
 	state, _ := os.ReadFile(filepath.Join(dir, StateFile))
+	envState, _ := os.ReadFile(filepath.Join(dir, EnvFile))
+	if !strings.Contains(string(envState), `"steps":64,`) || !strings.Contains(string(envState), `"seed":1,`) {
+		t.Fatalf("env.json layout changed: %s", envState)
+	}
 	cases := map[string]string{
 		"state not JSON":  corrupt(StateFile, []byte("{not json")),
 		"bad step":        corrupt(StateFile, []byte(strings.Replace(string(state), `"global_step": 128`, `"global_step": 129`, 1))),
 		"bad config":      corrupt(StateFile, []byte(strings.Replace(string(state), `"num_envs": 2`, `"num_envs": 0`, 1))),
 		"truncated model": corrupt(ModelFile, []byte{1, 2, 3}),
-		"empty actions":   corrupt(ActionsFile, nil),
+		"no env state":    corrupt(EnvFile, nil),
+		"env not JSON":    corrupt(EnvFile, []byte(`{"format":1,"env":`)),
+		"env other step":  corrupt(EnvFile, []byte(strings.Replace(string(envState), `"steps":64,`, `"steps":63,`, 1))),
+		"env other seed":  corrupt(EnvFile, []byte(strings.Replace(string(envState), `"seed":1,`, `"seed":2,`, 1))),
+		"env other name":  corrupt(EnvFile, []byte(strings.Replace(string(envState), `"CartPole-v1"`, `"Acrobot-v1"`, 1))),
 		"optimiser junk":  corrupt(OptimFile, []byte("xxxxxxxxxxxxxxxxxxxx")),
 	}
 	if !strings.Contains(string(state), `"global_step": 128`) {
 		t.Fatalf("state.json layout changed: %s", state)
 	}
 	for name, d := range cases {
-		if _, err := Resume(d, nil); err == nil {
+		_, err := Resume(d, nil)
+		if err == nil {
 			t.Errorf("%s: resumed without error", name)
+		} else if !strings.HasPrefix(err.Error(), "ppo: ") {
+			t.Errorf("%s: error lacks context: %v", name, err)
 		}
 	}
 }
