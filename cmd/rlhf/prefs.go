@@ -10,14 +10,19 @@ import (
 	"io"
 	"iter"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"rlhf/feedback"
 	"rlhf/feedback/textscore"
+	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/progress"
+	"rlhf/store"
 	"rlhf/text"
 )
 
@@ -42,7 +47,30 @@ type prefsConfig struct {
 	Split       string  `json:"split"`        // prompt split: "train" or "val"
 	Run         string  `json:"run"`          // run name on the records' provenance
 	Batch       int     `json:"sample_batch"` // rows per sampling batch
+	// Labeler is "synthetic" (the goal above) or loop.LabelerHuman (people,
+	// through the label store and `rlhf serve`).
+	Labeler string `json:"labeler"`
+	// DB is the label store of a human-labelled file (password hidden in the
+	// saved config); Instructions are what people are told.
+	DB           string        `json:"db,omitempty"`
+	Instructions string        `json:"instructions,omitempty"`
+	Poll         time.Duration `json:"-"` // how often to look for people's labels
 }
+
+// labelerSynthetic is the -labeler value of the synthetic labeler.
+const labelerSynthetic = "synthetic"
+
+// defaultTextInstructions is what people labelling completions are told by
+// default.
+const defaultTextInstructions = "Pick the completion that continues the prompt better: more fluent, more coherent, " +
+	"more on topic. Choose Tie if they are equally good and Can't tell if you cannot judge."
+
+// humanOnlyFlags and syntheticOnlyFlags are the flags that make sense for
+// one kind of -labeler only.
+var (
+	humanOnlyFlags     = []string{"db", "instructions", "label-poll"}
+	syntheticOnlyFlags = []string{"goal", "letter", "beta", "epsilon"}
+)
 
 func (c prefsConfig) validate() error {
 	var errs []error
@@ -64,6 +92,8 @@ func (c prefsConfig) validate() error {
 	check(c.MaxNew > 0, "-max-new-tokens %d must be positive", c.MaxNew)
 	check(c.Split == "train" || c.Split == "val", "-split %q: want train or val", c.Split)
 	check(c.Batch > 0, "-sample-batch %d must be positive", c.Batch)
+	check(c.Labeler == labelerSynthetic || c.Labeler == loop.LabelerHuman, "-labeler %q: want %s or %s", c.Labeler, labelerSynthetic, loop.LabelerHuman)
+	check(c.Poll > 0, "-label-poll %v must be positive", c.Poll)
 	return errors.Join(errs...)
 }
 
@@ -91,11 +121,16 @@ func goalLabel(name, letter string) string {
 }
 
 // runPrefs is `rlhf prefs`: sample completions from a policy and label them
-// with a synthetic labeler, writing preference JSONL.
+// with a synthetic labeler or by people, writing preference JSONL.
 func runPrefs(ctx context.Context, args []string) error {
+	return prefsMain(ctx, args, os.Stderr)
+}
+
+func prefsMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("prefs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rlhf prefs [flags]\n\nSample k completions of each of -n prompts from a policy, label each group with a synthetic\nlabeler (a Boltzmann-rational chooser on a goal score, plus uniformly random answers with\nprobability -epsilon) and write preference JSONL: TRL pairs {\"prompt\",\"chosen\",\"rejected\"}\nor best-of-k records {\"prompt\",\"completions\",\"choice\"}, with provenance. Ties (equal goal\nscores) are dropped, as neither format holds them.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: rlhf prefs [flags]\n\nSample k completions of each of -n prompts from a policy, label each group with a synthetic\nlabeler (a Boltzmann-rational chooser on a goal score, plus uniformly random answers with\nprobability -epsilon) and write preference JSONL: TRL pairs {\"prompt\",\"chosen\",\"rejected\"}\nor best-of-k records {\"prompt\",\"completions\",\"choice\"}, with provenance. Ties (equal goal\nscores) are dropped, as neither format holds them.\n\nWith -labeler human the groups go to people instead: they are posted to the label store -db,\nthe labeling app (`rlhf serve -db ...`) shows them, and each answer is appended to -out as it\narrives (ties, can't-tell and skips are counted, not written). Interrupt at any time; the same\ncommand continues where it stopped, asking nothing twice.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	c := prefsConfig{}
@@ -104,16 +139,20 @@ func runPrefs(ctx context.Context, args []string) error {
 	fs.IntVar(&c.Count, "n", 1000, "prompts to sample, one comparison each")
 	fs.IntVar(&c.K, "k", 2, "completions per prompt (Ziegler et al. 2019 use 4)")
 	fs.StringVar(&c.Format, "format", "pairs", "output format: pairs (k > 2 gives k-1 pairs per prompt) or bestof")
-	fs.StringVar(&c.Goal, "goal", "sentiment", "the labeler's hidden goal: sentiment (VADER compound) or lipogram")
+	fs.StringVar(&c.Labeler, "labeler", labelerSynthetic, "who labels: synthetic (the -goal below) or human (people, through `rlhf serve` on -db)")
+	fs.StringVar(&c.DB, "db", "", "label store of -labeler human: sqlite:///path/labels.db, a file path, or postgres://... (default: SQLite labels.db next to -out)")
+	fs.StringVar(&c.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
+	fs.DurationVar(&c.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
+	fs.StringVar(&c.Goal, "goal", "sentiment", "the synthetic labeler's hidden goal: sentiment (VADER compound) or lipogram")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter a lipogram avoids")
-	fs.Float64Var(&c.Beta, "beta", 0.1, "Boltzmann temperature of the labeler in goal units (0: always the best)")
-	fs.Float64Var(&c.Epsilon, "epsilon", 0.05, "probability that the labeler answers uniformly at random")
+	fs.Float64Var(&c.Beta, "beta", 0.1, "Boltzmann temperature of the synthetic labeler in goal units (0: always the best)")
+	fs.Float64Var(&c.Epsilon, "epsilon", 0.05, "probability that the synthetic labeler answers uniformly at random")
 	fs.Float64Var(&c.Temperature, "temperature", 1, "sampling temperature")
 	fs.IntVar(&c.TopK, "top-k", 0, "sampling top-k (0: off)")
 	fs.IntVar(&c.MaxNew, "max-new-tokens", 24, "new tokens per completion")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the prompt order, the samples and the labels")
 	fs.StringVar(&c.Split, "split", "train", "prompt split: train or val")
-	fs.StringVar(&c.Run, "run", "", "run name in the records' provenance (default prefs-<seed>)")
+	fs.StringVar(&c.Run, "run", "", "run name in the records' provenance and the label store's run id (default prefs-<seed>)")
 	fs.IntVar(&c.Batch, "sample-batch", 64, "rows per sampling batch")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -121,13 +160,28 @@ func runPrefs(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("prefs: unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		if c.Labeler == loop.LabelerHuman && slices.Contains(syntheticOnlyFlags, f.Name) ||
+			c.Labeler == labelerSynthetic && slices.Contains(humanOnlyFlags, f.Name) {
+			misplaced = append(misplaced, "-"+f.Name)
+		}
+	})
+	if len(misplaced) > 0 {
+		return fmt.Errorf("prefs: %s not used with -labeler %s (synthetic labeler: %s; people: %s)", strings.Join(misplaced, ", "), c.Labeler,
+			"-"+strings.Join(syntheticOnlyFlags, ", -"), "-"+strings.Join(humanOnlyFlags, ", -"))
+	}
 	if c.Run == "" {
 		c.Run = fmt.Sprintf("prefs-%d", c.Seed)
 	}
 	if err := c.validate(); err != nil {
 		return err
 	}
-	return prefs(ctx, c, os.Stderr)
+	if c.Labeler == loop.LabelerHuman {
+		return prefsHuman(ctx, c, stderr)
+	}
+	c.Instructions = ""
+	return prefs(ctx, c, stderr)
 }
 
 // loadPolicy loads a model directory and its tokenizer.
@@ -231,16 +285,39 @@ func sampleCompletions(ctx context.Context, m *gpt.Model, tok *text.Tokenizer, p
 	return out, nil
 }
 
-// prefs samples, labels and writes one preference file, reporting to w.
-func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
+// sampleGroups loads the policy, picks c.Count prompts and samples c.K
+// completions of each: the text queries of a preference file, with ids
+// "<run>-<i>" and their sampling provenance. The same config gives the same
+// queries.
+func sampleGroups(ctx context.Context, c prefsConfig, w io.Writer) ([]feedback.Query, error) {
 	m, tok, err := loadPolicy(c.Policy)
 	if err != nil {
-		return fmt.Errorf("prefs: policy: %w", err)
+		return nil, fmt.Errorf("prefs: policy: %w", err)
 	}
 	prompts, err := pickPrompts(c.Split, c.Count, c.Seed)
 	if err != nil {
-		return fmt.Errorf("prefs: %w", err)
+		return nil, fmt.Errorf("prefs: %w", err)
 	}
+	bar := progress.New(w, c.Count, "prefs")
+	comps, err := sampleCompletions(ctx, m, tok, prompts, c.K,
+		gpt.SampleConfig{MaxNewTokens: c.MaxNew, Temperature: c.Temperature, TopK: c.TopK, StopAtEOS: true, Seed: c.Seed}, c.Batch, bar)
+	bar.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("prefs: sample: %w", err)
+	}
+	sampler := map[string]any{"temperature": c.Temperature, "top_k": c.TopK, "max_new_tokens": c.MaxNew, "seed": c.Seed,
+		"policy": c.Policy}
+	qs := make([]feedback.Query, len(prompts))
+	for i, p := range prompts {
+		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
+		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
+		qs[i] = q
+	}
+	return qs, nil
+}
+
+// prefs samples, labels and writes one preference file, reporting to w.
+func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 	goal, _ := goalByName(c.Goal, c.Letter)
 	name := goalLabel(c.Goal, c.Letter)
 	labeler := feedback.Noisy{
@@ -250,22 +327,15 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "prefs: %d prompts x %d completions from %s (T=%g, %d new tokens), labeler %s, epsilon %g -> %s\n",
 		c.Count, c.K, c.Policy, c.Temperature, c.MaxNew, name, c.Epsilon, c.Out)
-	bar := progress.New(w, c.Count, "prefs")
-	comps, err := sampleCompletions(ctx, m, tok, prompts, c.K,
-		gpt.SampleConfig{MaxNewTokens: c.MaxNew, Temperature: c.Temperature, TopK: c.TopK, StopAtEOS: true, Seed: c.Seed}, c.Batch, bar)
-	bar.Finish()
+	qs, err := sampleGroups(ctx, c, w)
 	if err != nil {
-		return fmt.Errorf("prefs: sample: %w", err)
+		return err
 	}
-	sampler := map[string]any{"temperature": c.Temperature, "top_k": c.TopK, "max_new_tokens": c.MaxNew, "seed": c.Seed,
-		"policy": c.Policy}
 	var pairs []feedback.PairRecord
 	var bestOf []feedback.BestOfRecord
 	ties, random, agree := 0, 0, 0
 	score := feedback.Completion(goal)
-	for i, p := range prompts {
-		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
-		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
+	for i, q := range qs {
 		lab, err := labeler.Label(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prefs: label prompt %d: %w", i, err)
@@ -311,6 +381,236 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 			100*float64(agree)/float64(labelled), labelled)
 	}
 	return nil
+}
+
+// prefsHuman samples the groups like prefs, asks people about them through
+// the label store and appends each answer to c.Out as it arrives, reporting
+// to w.
+func prefsHuman(ctx context.Context, c prefsConfig, w io.Writer) error {
+	if err := os.MkdirAll(filepath.Dir(c.Out), 0o755); err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	dbURL := c.DB
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(filepath.Dir(c.Out), "labels.db")
+	}
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("prefs: -db: %w", err)
+	}
+	defer s.Close()
+	c.DB = redactedURL(dbURL)
+	fmt.Fprintf(w, "prefs: %d prompts x %d completions from %s (T=%g, %d new tokens), labelled by people through %s -> %s\n",
+		c.Count, c.K, c.Policy, c.Temperature, c.MaxNew, c.DB, c.Out)
+	qs, err := sampleGroups(ctx, c, w)
+	if err != nil {
+		return err
+	}
+	h, err := loop.NewHumanLabeler(ctx, s, c.Run, "prefs "+c.Run, c.Instructions)
+	if err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	h.Poll = c.Poll
+	err = askPeople(ctx, c, h, qs, w)
+	if serr := s.SetRunState(context.WithoutCancel(ctx), c.Run, store.RunStopped); serr != nil {
+		err = errors.Join(err, fmt.Errorf("prefs: mark run %s stopped: %w", c.Run, serr))
+	}
+	return err
+}
+
+// redactedURL hides the password of a database URL.
+func redactedURL(dbURL string) string {
+	if u, err := url.Parse(dbURL); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dbURL
+}
+
+// peopleCounts tallies people's labels on a run's groups.
+type peopleCounts struct {
+	Answered, Written, Ties, CantTell, Skips, Invalid int
+}
+
+func (n peopleCounts) String() string {
+	return fmt.Sprintf("%d records written, %d ties, %d can't tell, %d skips", n.Written, n.Ties, n.CantTell, n.Skips)
+}
+
+// askPeople posts qs through h (none twice: a rerun finds the queries of
+// the run before it), and appends each answered group to c.Out (fsynced per
+// record) in c.Format with the person's provenance. Records already in c.Out
+// from an earlier run of the same command are not written again. Ties,
+// can't-tell answers and skips are counted, not written. An admin's stop
+// ends it cleanly; ctx's end is an error saying how to continue.
+func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []feedback.Query, w io.Writer) error {
+	have, err := writtenRecords(c, qs)
+	if err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(c, "", "  ")
+	if err := os.WriteFile(c.Out+".run.json", append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	write, closeOut, err := openPeopleOut(c.Out, c.Format, have)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	fmt.Fprintf(w, "prefs: run %s asks people about %d groups; serve them with:\n  rlhf serve -db %s -run %s\n", c.Run, len(qs), c.DB, c.Run)
+	bar := progress.New(w, len(qs), "answered")
+	var n peopleCounts
+	var askErr error
+	for a, err := range h.AskText(ctx, qs) {
+		if err != nil {
+			askErr = err
+			break
+		}
+		switch ch := a.Label.Choice; {
+		case ch == feedback.Skip:
+			n.Skips++
+		case ch == feedback.Tie:
+			n.Ties++
+		case ch == feedback.CantTell:
+			n.CantTell++
+		case !ch.ValidFor(len(a.Query.Items)):
+			n.Invalid++
+		}
+		if a.Label.Choice != feedback.Skip {
+			n.Answered++
+		}
+		written, err := write(a.Query, a.Label)
+		n.Written += written
+		if err != nil {
+			bar.Finish()
+			return err
+		}
+		bar.SetStatus(n.String())
+		if a.Label.Choice != feedback.Skip {
+			bar.Add(1)
+		}
+	}
+	bar.Finish()
+	summary := fmt.Sprintf("%d of %d groups answered by people (%s", n.Answered, len(qs), n)
+	if n.Invalid > 0 {
+		summary += fmt.Sprintf(", %d out of range", n.Invalid)
+	}
+	summary += ")"
+	switch {
+	case askErr == nil:
+		fmt.Fprintf(w, "prefs: %s; %s holds every answered group (ties and can't-tell are not in the %s format)\n", summary, c.Out, c.Format)
+		return nil
+	case errors.Is(askErr, loop.ErrStopped):
+		fmt.Fprintf(w, "prefs: run %s stopped by an admin: %s; run the same command again to continue\n", c.Run, summary)
+		return nil
+	case ctx.Err() != nil:
+		fmt.Fprintf(w, "prefs: interrupted: %s; %s keeps every answer so far; run the same command again to continue\n", summary, c.Out)
+		return fmt.Errorf("prefs: interrupted with %d of %d groups answered (rerun to continue): %w", n.Answered, len(qs), ctx.Err())
+	}
+	return fmt.Errorf("prefs: %w", askErr)
+}
+
+// openPeopleOut opens path for appending answered groups in format
+// ("pairs" or "bestof", fsynced per record). write appends the records of
+// one answer (none for a tie, can't-tell or skip) except those already in
+// have, which it uses up, and returns how many it wrote.
+func openPeopleOut(path, format string, have map[string]int) (write func(feedback.Query, feedback.Label) (int, error), closeOut func() error, err error) {
+	if format == "bestof" {
+		app, err := feedback.OpenAppender[feedback.BestOfRecord](path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("prefs: %w", err)
+		}
+		app.Sync = true
+		write = func(q feedback.Query, l feedback.Label) (int, error) {
+			r, ok := feedback.BestOfRecordOf(q, l)
+			if !ok {
+				return 0, nil
+			}
+			if have[r.QueryID] > 0 {
+				have[r.QueryID]--
+				return 0, nil
+			}
+			if err := app.Append(r); err != nil {
+				return 0, fmt.Errorf("prefs: %w", err)
+			}
+			return 1, nil
+		}
+		return write, app.Close, nil
+	}
+	app, err := feedback.OpenAppender[feedback.PairRecord](path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("prefs: %w", err)
+	}
+	app.Sync = true
+	write = func(q feedback.Query, l feedback.Label) (int, error) {
+		n := 0
+		for _, r := range feedback.PairRecords(q, l) {
+			if k := pairKey(r); have[k] > 0 {
+				have[k]--
+				continue
+			}
+			if err := app.Append(r); err != nil {
+				return n, fmt.Errorf("prefs: %w", err)
+			}
+			n++
+		}
+		return n, nil
+	}
+	return write, app.Close, nil
+}
+
+// pairKey identifies a pair record of a human-labelled file.
+func pairKey(r feedback.PairRecord) string {
+	return r.QueryID + "\x00" + r.Chosen + "\x00" + r.Rejected
+}
+
+// writtenRecords reads the records an earlier run of the same command
+// appended to c.Out (none if it does not exist) and returns how many of each
+// it holds, keyed as askPeople writes them. A torn last line (a crash while
+// appending) is passed over; records that are not people's answers to qs
+// are an error, so that a file of another run is not appended to.
+func writtenRecords(c prefsConfig, qs []feedback.Query) (map[string]int, error) {
+	have := map[string]int{}
+	if _, err := os.Stat(c.Out); errors.Is(err, os.ErrNotExist) {
+		return have, nil
+	}
+	prompt := make(map[string]string, len(qs))
+	for _, q := range qs {
+		prompt[q.ID] = q.Items[0].Prompt
+	}
+	check := func(p feedback.Provenance, pr string) error {
+		if p.Source != feedback.SourceHuman {
+			return fmt.Errorf("prefs: %s holds a record of query %q not labelled by people (source %q); choose another -out", c.Out, p.QueryID, p.Source)
+		}
+		if want, ok := prompt[p.QueryID]; !ok || want != pr || p.Run != c.Run {
+			return fmt.Errorf("prefs: %s holds a record of query %q that this command does not ask (run %q); was it written with other -run, -seed, -n or -policy? choose another -out", c.Out, p.QueryID, p.Run)
+		}
+		return nil
+	}
+	opt := &feedback.ReadOptions{SkipBad: true}
+	if c.Format == "pairs" {
+		for r, err := range feedback.ReadPairsFile(c.Out, opt) {
+			if err != nil {
+				return nil, fmt.Errorf("prefs: resume: %w", err)
+			}
+			if err := check(r.Provenance, r.Prompt); err != nil {
+				return nil, err
+			}
+			have[pairKey(r)]++
+		}
+	} else {
+		for r, err := range feedback.ReadBestOfFile(c.Out, opt) {
+			if err != nil {
+				return nil, fmt.Errorf("prefs: resume: %w", err)
+			}
+			if err := check(r.Provenance, r.Prompt); err != nil {
+				return nil, err
+			}
+			have[r.QueryID]++
+		}
+	}
+	if opt.Skipped > 1 {
+		return nil, fmt.Errorf("prefs: %s has %d lines that are not %s records (at most one torn last line is expected); choose another -out", c.Out, opt.Skipped, c.Format)
+	}
+	return have, nil
 }
 
 // bestItem returns the index of q's highest-scoring item (the first of equals).
