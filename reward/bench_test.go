@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"rlhf/feedback"
 )
@@ -110,4 +111,52 @@ func BenchmarkTrain(b *testing.B) {
 		}
 	}
 	b.ReportMetric(50*float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+}
+
+// BenchmarkOnlineTrain mimics the online loop's use of the ensemble on a
+// CartPole-shaped task (obs 4, 2 actions, 50-step segments): 700 labels added
+// in tenths, Train(70) after each (one step per new label, the loop's
+// default). path=reference is the straightforward Train that re-evaluates
+// everything at the end of every call; path=train is Train. ns/label is the
+// cost of the whole schedule per label; eval-share is the share of time spent
+// evaluating all comparisons (the L2 checks, the end-of-call losses and the
+// stats), ref-share the share spent renormalising over the reference steps.
+func BenchmarkOnlineTrain(b *testing.B) {
+	const labels, tenths = 700, 10
+	s := newSynth(11, 4, 2, 50)
+	recs := s.records(b, "q", labels, feedback.Oracle{Score: feedback.SegmentReturn})
+	paths := []struct {
+		name  string
+		train func(*Ensemble, context.Context, int) (TrainStats, error)
+	}{
+		{"reference", referenceTrain},
+		{"train", (*Ensemble).Train},
+	}
+	for _, p := range paths {
+		b.Run("path="+p.name, func(b *testing.B) {
+			var eval, ref, total time.Duration
+			for b.Loop() {
+				e, err := NewEnsemble(DefaultConfig(4, 2, 0))
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				for i := 0; i < labels; i += labels / tenths {
+					part := recs[i : i+labels/tenths]
+					if _, err := e.Add(part...); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := p.train(e, context.Background(), len(part)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				total += time.Since(start)
+				eval += e.evalTime
+				ref += e.refTime
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*labels), "ns/label")
+			b.ReportMetric(eval.Seconds()/total.Seconds(), "eval-share")
+			b.ReportMetric(ref.Seconds()/total.Seconds(), "ref-share")
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"rlhf/ag"
 	"rlhf/feedback"
@@ -47,6 +48,10 @@ type Ensemble struct {
 	// They are fitted on the labelled steps at the first Train and fixed
 	// afterwards (saved with the model); nil before.
 	inMean, inStd []float64
+	// evalTime and refTime accumulate the time spent evaluating the stored
+	// comparisons and renormalising over the reference steps (benchmarks
+	// report their share).
+	evalTime, refTime time.Duration
 }
 
 // Member is one network of the ensemble with its optimiser, regularisation
@@ -430,16 +435,11 @@ func mean(xs []float64) float64 {
 // reference set. A cancelled ctx stops training between steps; the ensemble
 // stays usable and the error is ctx's. Training needs at least one
 // comparison outside the validation split.
+//
+// Every comparison is evaluated once per L2 adjustment and once at the end
+// (not again when the last step adjusted); the returned stats reuse that
+// evaluation.
 func (e *Ensemble) Train(ctx context.Context, steps int) (TrainStats, error) {
-	pools := make([][]*comparison, len(e.Members))
-	for i := range e.data {
-		c := &e.data[i]
-		for m, n := range c.counts {
-			for range n {
-				pools[m] = append(pools[m], c)
-			}
-		}
-	}
 	var err error
 	if ntrain, nval := e.Len(); ntrain == nval {
 		err = fmt.Errorf("reward: train: no comparisons outside the validation split (%d held out)", nval)
@@ -448,7 +448,10 @@ func (e *Ensemble) Train(ctx context.Context, steps int) (TrainStats, error) {
 	if e.inMean == nil {
 		e.fitInputs()
 	}
+	pools := e.pools()
 	cfg := StepConfig{LR: float32(e.Config.LR), Eps: float32(e.Config.Eps), ClipNorm: e.Config.ClipNorm}
+	batch := make([]*comparison, e.Config.BatchSize)
+	var sums [][][]float64 // raw sums of every comparison at the current weights; nil when stale
 train:
 	for s := 0; s < steps; s++ {
 		for m, mem := range e.Members {
@@ -460,28 +463,89 @@ train:
 				continue
 			}
 			r := rand.New(mem.rng)
-			batch := make([]*comparison, e.Config.BatchSize)
 			for i := range batch {
 				batch[i] = pool[r.IntN(len(pool))]
 			}
 			cfg.L2 = float32(mem.L2)
-			TrainStep(e.train, Model[*Steps](mem.Net), mem.Opt, e.groups(batch), cfg)
+			e.step(mem, e.groups(batch), cfg)
+			sums = nil
 		}
 		e.steps++
 		if e.steps%e.Config.AdaptEvery == 0 {
-			e.adapt(true)
+			sums = e.rawSums(e.all())
+			e.adapt(sums, true)
 		}
 	}
-	e.adapt(false)
+	if sums == nil {
+		// The losses adapt measured last are those of the current weights
+		// when sums is still fresh; measuring again would repeat them.
+		sums = e.rawSums(e.all())
+		e.adapt(sums, false)
+	}
 	e.renormalise()
-	return e.Stats(), err
+	return e.statsOf(sums), err
 }
 
-// adapt measures each member's training and validation loss and, with
-// update, moves its L2 coefficient to keep their ratio within [L2Low, L2High].
-func (e *Ensemble) adapt(update bool) {
-	sums := e.rawSums(e.all())
+// pools returns each member's bootstrap resample: a comparison appears as
+// many times as its count for the member.
+func (e *Ensemble) pools() [][]*comparison {
+	pools := make([][]*comparison, len(e.Members))
+	for i := range e.data {
+		c := &e.data[i]
+		for m, n := range c.counts {
+			for range n {
+				pools[m] = append(pools[m], c)
+			}
+		}
+	}
+	return pools
+}
+
+// step takes one optimisation step of mem on groups: the computation of
+// [TrainStep] in the same order, so the same weights result, but without its
+// tape Reset before the step. The tape keeps its pooled buffers across one
+// Reset only, so a Reset at both ends of every step dropped them and each
+// step allocated (and the collector reclaimed) all of its activations and
+// gradients afresh; with one Reset a step reuses the previous step's buffers.
+func (e *Ensemble) step(mem *Member, groups []Group[*Steps], c StepConfig) {
+	tp := e.train
+	defer tp.Reset()
+	total := 0
+	for _, g := range groups {
+		total += g.Targets.Shape[0]
+	}
+	if total == 0 {
+		return
+	}
+	params := mem.Net.Params()
+	var loss *ag.Var
+	for _, g := range groups {
+		l, _ := ComparisonLoss(tp, Model[*Steps](mem.Net), g.Batch, g.Targets, c.Eps)
+		l = tp.Scale(l, float32(g.Targets.Shape[0])/float32(total))
+		if loss == nil {
+			loss = l
+		} else {
+			loss = tp.Add(loss, l)
+		}
+	}
+	if c.L2 > 0 {
+		loss = tp.Add(loss, L2Penalty(tp, params, c.L2))
+	}
+	mem.Opt.ZeroGrad()
+	tp.Backward(loss)
+	if c.ClipNorm > 0 {
+		optim.ClipGradNorm(params, c.ClipNorm)
+	}
+	mem.Opt.Step(c.LR)
+}
+
+// adapt sets each member's training and validation loss from sums, the raw
+// summed rewards of every comparison ([member][comparison][item], as
+// rawSums(e.all()) returns them), and, with update, moves its L2
+// coefficient to keep their ratio within [L2Low, L2High].
+func (e *Ensemble) adapt(sums [][][]float64, update bool) {
 	c := &e.Config
+	var t []float64
 	for m, mem := range e.Members {
 		var tl, tw, vl float64
 		nv := 0
@@ -490,9 +554,9 @@ func (e *Ensemble) adapt(update bool) {
 			if !d.val && d.counts[m] == 0 {
 				continue
 			}
-			t := make([]float64, len(d.target))
-			for j, v := range d.target {
-				t[j] = float64(v)
+			t = t[:0]
+			for _, v := range d.target {
+				t = append(t, float64(v))
 			}
 			l := choiceLoss(sums[m][i], t, c.Eps)
 			if d.val {
@@ -546,6 +610,7 @@ const chunkRows = 8192
 // rawSums returns every member's raw summed reward of every item of cs:
 // [member][comparison][item].
 func (e *Ensemble) rawSums(cs []*comparison) [][][]float64 {
+	defer func(start time.Time) { e.evalTime += time.Since(start) }(time.Now())
 	out := make([][][]float64, len(e.Members))
 	for m := range out {
 		out[m] = make([][]float64, len(cs))
@@ -609,6 +674,14 @@ func (e *Ensemble) segmentSums(segs []encoded, normalised bool) [][]float64 {
 
 // Stats evaluates the ensemble on its comparisons without training.
 func (e *Ensemble) Stats() TrainStats {
+	return e.statsOf(e.rawSums(e.all()))
+}
+
+// statsOf returns the stats of the ensemble from sums, the raw summed
+// rewards of every comparison under the current weights
+// ([member][comparison][item]); the members' normalisers apply as they are
+// now.
+func (e *Ensemble) statsOf(sums [][][]float64) TrainStats {
 	total, val := e.Len()
 	s := TrainStats{Steps: e.steps, Train: total - val, Val: val}
 	for _, mem := range e.Members {
@@ -616,33 +689,34 @@ func (e *Ensemble) Stats() TrainStats {
 		s.ValLoss = append(s.ValLoss, mem.ValLoss)
 		s.L2 = append(s.L2, mem.L2)
 	}
-	var held, fit []*comparison
+	var held, fit []int
 	for i := range e.data {
 		if e.data[i].val {
-			held = append(held, &e.data[i])
+			held = append(held, i)
 		} else {
-			fit = append(fit, &e.data[i])
+			fit = append(fit, i)
 		}
 	}
-	s.Held = e.evaluate(held)
-	s.Fit = e.evaluate(fit)
+	s.Held = e.evaluate(held, sums)
+	s.Fit = e.evaluate(fit, sums)
 	return s
 }
 
-// evaluate computes Metrics of the ensemble prediction on cs.
-func (e *Ensemble) evaluate(cs []*comparison) Metrics {
-	if len(cs) == 0 {
+// evaluate computes Metrics of the ensemble prediction (the mean of the
+// normalised members) on the comparisons idx, from their raw sums.
+func (e *Ensemble) evaluate(idx []int, sums [][][]float64) Metrics {
+	if len(idx) == 0 {
 		return Metrics{}
 	}
-	raw := e.rawSums(cs)
-	scores := make([][]float64, len(cs))
-	choices := make([]feedback.Choice, len(cs))
-	for n, c := range cs {
+	scores := make([][]float64, len(idx))
+	choices := make([]feedback.Choice, len(idx))
+	for n, i := range idx {
+		c := &e.data[i]
 		choices[n] = c.choice
 		scores[n] = make([]float64, len(c.items))
 		for m, mem := range e.Members {
-			for i, it := range c.items {
-				scores[n][i] += (raw[m][n][i] - float64(it.t)*mem.Mean) / mem.Std / float64(len(e.Members))
+			for j, it := range c.items {
+				scores[n][j] += (sums[m][i][j] - float64(it.t)*mem.Mean) / mem.Std / float64(len(e.Members))
 			}
 		}
 	}

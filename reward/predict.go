@@ -3,6 +3,7 @@ package reward
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"rlhf/ag"
 	"rlhf/feedback"
@@ -240,6 +241,7 @@ func (e *Ensemble) reference() *tensor.Tensor {
 // renormalise sets each member's Mean and Std to those of its raw per-step
 // reward over the reference steps (Std 1 when the output is constant).
 func (e *Ensemble) renormalise() {
+	defer func(start time.Time) { e.refTime += time.Since(start) }(time.Now())
 	x := e.reference()
 	if x == nil {
 		return
