@@ -1,0 +1,200 @@
+package judge
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"rlhf/feedback"
+)
+
+// FitTemperature returns the temperature T that maximises the likelihood of
+// the labels under the choice model softmax(s/T) (temperature scaling, Guo et
+// al. 2017), and the number of labels used. scores[i] are the judge's scores
+// of query i's items, labels[i] the answer of a person or an oracle: an index,
+// or Tie (a uniform target); CantTell and Skip are left out.
+//
+// The negative log-likelihood is convex in a = 1/T, so it is minimised by
+// bisection on its derivative. It is an error if no label is usable, if the
+// scores do not prefer the labelled items at all (the best T would be
+// infinite or negative), or if they separate the labels perfectly (T -> 0).
+func FitTemperature(scores [][]float64, labels []feedback.Choice) (float64, int, error) {
+	if len(scores) != len(labels) {
+		return 0, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels", len(scores), len(labels))
+	}
+	type row struct {
+		s, t []float64 // scores and target distribution
+	}
+	var rows []row
+	gap := 0.0 // the largest score range of a row
+	for i, s := range scores {
+		t, ok := feedback.SoftTarget(labels[i], len(s))
+		if !ok {
+			continue
+		}
+		for j, v := range s {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, 0, fmt.Errorf("judge: fit temperature: row %d score %d is %v", i, j, v)
+			}
+		}
+		gap = max(gap, slices.Max(s)-slices.Min(s))
+		rows = append(rows, row{s, t})
+	}
+	if len(rows) == 0 {
+		return 0, 0, errors.New("judge: fit temperature: no usable labels (all CantTell, Skip or out of range)")
+	}
+	// grad is dNLL/da at a = 1/T: sum over rows of E_softmax(a s)[s] - E_target[s].
+	grad := func(a float64) float64 {
+		g := 0.0
+		for _, r := range rows {
+			p := feedback.Probs(r.s, 1/a)
+			for j, v := range r.s {
+				g += (p[j] - r.t[j]) * v
+			}
+		}
+		return g
+	}
+	const tiny = 1e-9
+	if grad(tiny) >= 0 {
+		return 0, len(rows), errors.New("judge: fit temperature: the scores do not prefer the labelled items (no positive temperature fits)")
+	}
+	lo, hi := tiny, 1.0
+	for grad(hi) < 0 {
+		lo, hi = hi, 2*hi
+		if hi*gap > 60 { // every probability within e^-60 of 0 or 1
+			return 0, len(rows), errors.New("judge: fit temperature: the scores separate the labels perfectly (temperature -> 0); add more or noisier labels")
+		}
+	}
+	for range 100 {
+		mid := 0.5 * (lo + hi)
+		if grad(mid) < 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+		if hi-lo <= 1e-12*hi {
+			break
+		}
+	}
+	return 2 / (lo + hi), len(rows), nil
+}
+
+// NLL returns the mean negative log-likelihood (nats) of the labels under
+// softmax(s/t), over the labels that give a target.
+func NLL(scores [][]float64, labels []feedback.Choice, t float64) float64 {
+	sum, n := 0.0, 0
+	for i, s := range scores {
+		tg, ok := feedback.SoftTarget(labels[i], len(s))
+		if !ok {
+			continue
+		}
+		p := feedback.Probs(s, t)
+		for j := range s {
+			if tg[j] > 0 {
+				sum -= tg[j] * math.Log(max(p[j], 1e-300))
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// Bin is one bin of a reliability table: the queries whose stated
+// confidence lies in [Lo, Hi).
+type Bin struct {
+	Lo, Hi     float64
+	N          int     // queries in the bin
+	Confidence float64 // their mean stated confidence (NaN if N = 0)
+	Accuracy   float64 // the share of them the judge got right (NaN if N = 0)
+}
+
+// Reliability bins stated confidences conf[i] (with whether answer i was
+// right) into bins equal-width bins over [lo, 1] (the last bin includes 1)
+// and returns the table and the expected calibration error: the mean over
+// queries of |accuracy - confidence| of their bin.
+func Reliability(conf []float64, correct []bool, lo float64, bins int) ([]Bin, float64, error) {
+	if len(conf) != len(correct) {
+		return nil, 0, fmt.Errorf("judge: reliability: %d confidences for %d outcomes", len(conf), len(correct))
+	}
+	if bins < 1 || !(lo >= 0 && lo < 1) {
+		return nil, 0, fmt.Errorf("judge: reliability: %d bins from %v, want >= 1 bins from [0, 1)", bins, lo)
+	}
+	out := make([]Bin, bins)
+	w := (1 - lo) / float64(bins)
+	hits := make([]int, bins)
+	sums := make([]float64, bins)
+	for i := range out {
+		out[i].Lo, out[i].Hi = lo+float64(i)*w, lo+float64(i+1)*w
+	}
+	for i, c := range conf {
+		if !(c >= lo && c <= 1) {
+			return nil, 0, fmt.Errorf("judge: reliability: confidence %d is %v, outside [%v, 1]", i, c, lo)
+		}
+		b := min(int((c-lo)/w), bins-1)
+		out[b].N++
+		sums[b] += c
+		if correct[i] {
+			hits[b]++
+		}
+	}
+	ece := 0.0
+	for i := range out {
+		if out[i].N == 0 {
+			out[i].Confidence, out[i].Accuracy = math.NaN(), math.NaN()
+			continue
+		}
+		n := float64(out[i].N)
+		out[i].Confidence, out[i].Accuracy = sums[i]/n, float64(hits[i])/n
+		ece += n * math.Abs(out[i].Accuracy-out[i].Confidence)
+	}
+	if len(conf) > 0 {
+		ece /= float64(len(conf))
+	}
+	return out, ece, nil
+}
+
+// Point is the judge's accuracy/coverage trade-off at one abstain margin.
+type Point struct {
+	Abstain  float64
+	Answered int     // queries the judge answers
+	Deferred int     // queries it leaves to people
+	Coverage float64 // Answered / (Answered + Deferred)
+	Accuracy float64 // share of answered queries it gets right (NaN if none)
+}
+
+// Coverage returns the trade-off at each abstain margin: decisions[i] is the
+// judge's decision on a query whose correct answer is gold[i] (an index).
+func Coverage(decisions []Decision, gold []feedback.Choice, margins []float64) ([]Point, error) {
+	if len(decisions) != len(gold) {
+		return nil, fmt.Errorf("judge: coverage: %d decisions for %d gold answers", len(decisions), len(gold))
+	}
+	out := make([]Point, len(margins))
+	for k, m := range margins {
+		p := Point{Abstain: m}
+		right := 0
+		for i, d := range decisions {
+			c := d.Choice(m)
+			if c == feedback.CantTell {
+				p.Deferred++
+				continue
+			}
+			p.Answered++
+			if c == gold[i] {
+				right++
+			}
+		}
+		p.Coverage, p.Accuracy = math.NaN(), math.NaN()
+		if n := p.Answered + p.Deferred; n > 0 {
+			p.Coverage = float64(p.Answered) / float64(n)
+		}
+		if p.Answered > 0 {
+			p.Accuracy = float64(right) / float64(p.Answered)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
