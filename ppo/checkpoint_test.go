@@ -1,7 +1,9 @@
 package ppo
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -266,4 +268,84 @@ func TestResumeFormat1RejectsBadActionLog(t *testing.T) {
 	if st, err := readState(dir); err != nil || st.Format != formatActionLog {
 		t.Fatalf("a failed resume rewrote the checkpoint: %v", err)
 	}
+}
+
+// ctxAfter is a context whose Err reports cancellation from its (n+1)th call on.
+type ctxAfter struct {
+	context.Context
+	n int
+}
+
+func (c *ctxAfter) Err() error {
+	if c.n <= 0 {
+		return context.Canceled
+	}
+	c.n--
+	return nil
+}
+
+// An iteration cancelled in its rollout or in its update leaves the trainer
+// as it was: it continues, and a checkpoint saved then resumes, exactly like
+// an uninterrupted run.
+func TestFailedIterationLeavesNoTrace(t *testing.T) {
+	c := smallConfig("Pendulum-v1")
+	c.NumSteps = 70
+	straight := mustTrainer(t, c)
+	straight.Env.Record = true
+	want := iterate(t, straight, 4)
+	// Err is checked once per rollout step, then once per minibatch.
+	for _, n := range []int{0, 30, c.NumSteps + 3} {
+		tr := mustTrainer(t, c)
+		tr.Env.Record = true
+		got := iterate(t, tr, 1)
+		if _, err := tr.Iterate(&ctxAfter{Context: context.Background(), n: n}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancel after %d checks: %v", n, err)
+		}
+		if tr.Iteration != 1 || tr.GlobalStep != c.BatchSize() {
+			t.Fatalf("cancel after %d checks: trainer at iteration %d step %d", n, tr.Iteration, tr.GlobalStep)
+		}
+		dir := t.TempDir()
+		if err := tr.Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		resumed, err := Resume(dir, nil)
+		if err != nil {
+			t.Fatalf("cancel after %d checks: %v", n, err)
+		}
+		resumed.Env.Record = true
+		again := append(got, iterate(t, tr, 3)...)
+		fromCkpt := append(got, iterate(t, resumed, 3)...)
+		for i := range want {
+			for _, g := range [][]Stats{again, fromCkpt} {
+				if !reflect.DeepEqual(want[i].Metrics(), g[i].Metrics()) || !reflect.DeepEqual(want[i].Episodes, g[i].Episodes) {
+					t.Fatalf("cancel after %d checks: iteration %d differs", n, i+1)
+				}
+			}
+		}
+		sameParams(t, straight.Params(), tr.Params())
+		sameParams(t, straight.Params(), resumed.Params())
+	}
+
+	// A failing RewardFunc half-way through a rollout leaves no trace either.
+	tr := mustTrainer(t, c)
+	calls := 0
+	tr.Reward = func(obs, act, next *tensor.Tensor) ([]float32, error) {
+		if calls++; calls == 20 {
+			return nil, errors.New("reward model unavailable")
+		}
+		return sumReward(obs, act, next)
+	}
+	ref := mustTrainer(t, c)
+	ref.Reward = sumReward
+	if _, err := tr.Iterate(context.Background()); err == nil {
+		t.Fatal("a failing reward function went unnoticed")
+	}
+	if tr.GlobalStep != 0 {
+		t.Fatalf("failed first iteration left the trainer at step %d", tr.GlobalStep)
+	}
+	a, b := iterate(t, tr, 2), iterate(t, ref, 2)
+	if !reflect.DeepEqual(a[1].Metrics(), b[1].Metrics()) {
+		t.Fatal("training after a failed iteration differs")
+	}
+	sameParams(t, ref.Params(), tr.Params())
 }

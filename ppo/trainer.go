@@ -54,6 +54,84 @@ type Trainer struct {
 	retAcc     []float64       // (N) discounted return per copy, for retNorm
 	trainRet   []float64       // (N) undiscounted sum of RewardFunc rewards this episode
 	tape, eval *ag.Tape
+	mark       mark // state at the start of the running iteration
+}
+
+// mark is the trainer's state at the start of an iteration. A failed
+// iteration (cancelled, or a RewardFunc error) puts it back, so that the
+// trainer is never left half-way through an iteration: Save then writes a
+// consistent checkpoint and Iterate can be called again.
+type mark struct {
+	params, m, v     [][]float32
+	optSteps         int
+	rng              []byte
+	env              env.VecState
+	obs              []float64
+	obsNorm, retNorm *RunningMeanStd
+	retAcc, trainRet []float64
+	globalStep       int
+}
+
+// setMark records the current state in t.mark, reusing its buffers.
+func (t *Trainer) setMark() error {
+	k := &t.mark
+	copyInto := func(dst [][]float32, i int, src []float32) [][]float32 {
+		if len(dst) <= i {
+			dst = append(dst, nil)
+		}
+		dst[i] = append(dst[i][:0], src...)
+		return dst
+	}
+	for i, p := range t.params {
+		k.params = copyInto(k.params, i, p.P.Value.Data)
+		k.m = copyInto(k.m, i, t.Opt.M[i].Data)
+		k.v = copyInto(k.v, i, t.Opt.V[i].Data)
+	}
+	k.optSteps = t.Opt.Steps
+	rng, err := t.pcg.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("ppo: generator state: %w", err)
+	}
+	k.rng = rng
+	if k.env, err = t.Env.State(); err != nil {
+		return fmt.Errorf("ppo: %w", err)
+	}
+	k.obs = append(k.obs[:0], t.obs...)
+	k.obsNorm, k.retNorm = t.ObsNorm.clone(), t.retNorm.clone()
+	k.retAcc = append(k.retAcc[:0], t.retAcc...)
+	k.trainRet = append(k.trainRet[:0], t.trainRet...)
+	k.globalStep = t.GlobalStep
+	return nil
+}
+
+// backToMark restores the state recorded by setMark.
+func (t *Trainer) backToMark() {
+	k := &t.mark
+	for i, p := range t.params {
+		copy(p.P.Value.Data, k.params[i])
+		copy(t.Opt.M[i].Data, k.m[i])
+		copy(t.Opt.V[i].Data, k.v[i])
+	}
+	t.Opt.Steps = k.optSteps
+	if err := t.pcg.UnmarshalBinary(k.rng); err != nil {
+		panic("ppo: restore own generator state: " + err.Error())
+	}
+	if err := t.Env.Restore(k.env); err != nil {
+		panic("ppo: restore own environment state: " + err.Error())
+	}
+	t.obs = append(t.obs[:0:0], k.obs...)
+	t.ObsNorm, t.retNorm = k.obsNorm.clone(), k.retNorm.clone()
+	copy(t.retAcc, k.retAcc)
+	copy(t.trainRet, k.trainRet)
+	t.GlobalStep = k.globalStep
+}
+
+// clone deep-copies r (nil stays nil).
+func (r *RunningMeanStd) clone() *RunningMeanStd {
+	if r == nil {
+		return nil
+	}
+	return &RunningMeanStd{Mean: append([]float64(nil), r.Mean...), Var: append([]float64(nil), r.Var...), Count: r.Count}
 }
 
 // NewTrainer validates cfg and builds the environments (reset), the actor
@@ -197,10 +275,19 @@ type rollout struct {
 }
 
 // Iterate runs one iteration: a rollout of NumSteps steps of every copy,
-// GAE, and Epochs passes of minibatch updates.
-func (t *Trainer) Iterate(ctx context.Context) (Stats, error) {
+// GAE, and Epochs passes of minibatch updates. On error (a cancelled ctx, a
+// failing RewardFunc) the trainer is put back as it was before the call.
+func (t *Trainer) Iterate(ctx context.Context) (st Stats, err error) {
+	if err := t.setMark(); err != nil {
+		return Stats{}, err
+	}
+	defer func() {
+		if err != nil {
+			t.backToMark()
+		}
+	}()
 	c := t.Config
-	st := Stats{Iteration: t.Iteration + 1}
+	st = Stats{Iteration: t.Iteration + 1}
 	start := time.Now()
 	ro, err := t.collect(ctx, &st)
 	if err != nil {
