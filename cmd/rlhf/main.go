@@ -34,6 +34,7 @@ var commands = []command{
 	{"pretrain", "train a GPT language model on the shipped corpus", runPretrain},
 	{"prefs", "sample completions and label them with a synthetic labeler (preference JSONL)", runPrefs},
 	{"rm", "train a GPT reward model from preference JSONL", runRM},
+	{"judge", "label text queries with a reward model as a calibrated AI judge; defer the unsure ones to people", runJudge},
 	{"ppo", "fine-tune a GPT policy with PPO against a reward model or goal", runPPO},
 	{"dpo", "fine-tune a GPT policy with DPO or IPO on preference JSONL", runDPO},
 	{"bon", "best-of-n sampling with a reward model or goal", runBoN},
