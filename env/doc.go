@@ -11,6 +11,9 @@
 // true reward, recomputed, or the hidden goal's score. VecEnv steps many
 // copies deterministically; Recorder, Rollout and VecEnv.Record record
 // StepRecords, which Cut turns into comparison Segments; RenderSVG draws a state.
+// VecEnv.State and VecEnv.Restore (Snapshot and Restore for one environment)
+// save and load everything stepping depends on, as JSON that reads back
+// bit for bit, so that checkpoints continue a run exactly.
 //
 // Physical state layouts (Spec.State), fixed for replays and drawings:
 //

@@ -1,7 +1,9 @@
 package env_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"rlhf/env"
 )
@@ -62,4 +64,36 @@ func ExampleVecEnv() {
 	fmt.Println("episodes finished:", episodes)
 	// Output:
 	// episodes finished: 8
+}
+
+// A VecEnv saved as JSON mid-episode and restored into a fresh one continues
+// exactly like the original.
+func ExampleVecEnv_Restore() {
+	a, _ := env.NewVecEnv("Pendulum-v1", 2, 7)
+	a.Reset()
+	push := []float64{1, -1}
+	for range 150 {
+		a.Step(push)
+	}
+	st, _ := a.State()
+	buf, _ := json.Marshal(st)
+
+	var loaded env.VecState
+	if err := json.Unmarshal(buf, &loaded); err != nil {
+		panic(err)
+	}
+	b, _ := env.NewVecEnv("Pendulum-v1", 2, 7)
+	if err := b.Restore(loaded); err != nil {
+		panic(err)
+	}
+	same := true
+	var ended int
+	for range 100 {
+		x, y := a.Step(push), b.Step(push)
+		same = same && reflect.DeepEqual(x, y)
+		ended += len(y.Episodes)
+	}
+	fmt.Println("steps:", b.Steps(), "same:", same, "episodes ended:", ended)
+	// Output:
+	// steps: 250 same: true episodes ended: 2
 }
