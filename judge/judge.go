@@ -16,6 +16,10 @@
 // [FitTemperature] fits T by maximum likelihood on labelled comparisons, so
 // that a stated confidence of 0.8 is right about 80% of the time on data like
 // the labels; [Reliability] and [Coverage] measure how well that holds.
+//
+// A second, pairwise scorer, [Verdict], asks a GPT language model instead:
+// it compares the log-likelihoods of two verdicts ("reply one", "reply two")
+// after a fixed prompt holding both completions, in both orders.
 package judge
 
 import (
@@ -29,11 +33,11 @@ import (
 	"rlhf/reward"
 )
 
-// Model is an AI judge backed by a reward model. It is a
+// Model is an AI judge backed by a reward model (or a [Verdict]). It is a
 // [feedback.BatchLabeler] for text queries.
 type Model struct {
-	// Scorer scores completions of prompts; higher is better.
-	Scorer reward.TextScorer
+	// Scorer scores the items of queries; higher is better.
+	Scorer Scorer
 	// Name identifies the judge in labels' provenance, e.g. "rm:runs/rm".
 	Name string
 	// Temperature is T of the choice model softmax(s/T), in score units; it
@@ -55,7 +59,7 @@ func Load(dir string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("judge: load %s: %w", dir, err)
 	}
-	return &Model{Scorer: rm, Name: "rm:" + filepath.Base(filepath.Clean(dir)), Temperature: rm.Norm.Gain}, nil
+	return &Model{Scorer: Rewards{rm}, Name: "rm:" + filepath.Base(filepath.Clean(dir)), Temperature: rm.Norm.Gain}, nil
 }
 
 // Decision is what the judge makes of one query's scores.
@@ -117,34 +121,33 @@ func sigmoid(x float64) float64 {
 	return e / (1 + e)
 }
 
-// Scores returns the scores of every item of every query, (len(qs), k_i), in
-// one call to the scorer, so that a GPT scorer batches its forward passes.
-// Queries must be valid text queries.
-func (m *Model) Scores(ctx context.Context, qs []feedback.Query) ([][]float64, error) {
-	if m.Scorer == nil {
-		return nil, errors.New("judge: model has no scorer")
-	}
+// Scorer scores every item of text queries at once: out[i][j] is item j of
+// query i, higher is better, (len(qs), k_i).
+type Scorer interface {
+	ScoreQueries(ctx context.Context, qs []feedback.Query) ([][]float64, error)
+}
+
+// Rewards scores each completion on its own with a reward model, all of a
+// batch's completions in one call so that a GPT reward model batches its
+// forward passes.
+type Rewards struct{ reward.TextScorer }
+
+// ScoreQueries returns the reward of every item of qs.
+func (r Rewards) ScoreQueries(ctx context.Context, qs []feedback.Query) ([][]float64, error) {
 	var prompts, completions []string
 	for i := range qs {
-		q := &qs[i]
-		if err := q.Validate(); err != nil {
-			return nil, fmt.Errorf("judge: %w", err)
-		}
-		if q.Kind != feedback.KindText {
-			return nil, fmt.Errorf("judge: query %s is a %s query; the judge compares text", q.ID, q.Kind)
-		}
-		for _, it := range q.Items {
+		for _, it := range qs[i].Items {
 			prompts = append(prompts, it.Prompt)
 			completions = append(completions, it.Completion)
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("judge: %w", err)
-	}
 	if len(prompts) == 0 {
 		return nil, nil
 	}
-	flat, err := m.Scorer.ScoreText(prompts, completions)
+	if r.TextScorer == nil {
+		return nil, errors.New("judge: no reward model")
+	}
+	flat, err := r.ScoreText(prompts, completions)
 	if err != nil {
 		return nil, fmt.Errorf("judge: score %d completions: %w", len(completions), err)
 	}
@@ -158,6 +161,42 @@ func (m *Model) Scores(ctx context.Context, qs []feedback.Query) ([][]float64, e
 		for j := range out[i] {
 			out[i][j] = float64(flat[at])
 			at++
+		}
+	}
+	return out, nil
+}
+
+// Scores validates qs (text queries only) and returns the scores of every
+// item, (len(qs), k_i).
+func (m *Model) Scores(ctx context.Context, qs []feedback.Query) ([][]float64, error) {
+	if m.Scorer == nil {
+		return nil, errors.New("judge: model has no scorer")
+	}
+	for i := range qs {
+		q := &qs[i]
+		if err := q.Validate(); err != nil {
+			return nil, fmt.Errorf("judge: %w", err)
+		}
+		if q.Kind != feedback.KindText {
+			return nil, fmt.Errorf("judge: query %s is a %s query; the judge compares text", q.ID, q.Kind)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
+	}
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	out, err := m.Scorer.ScoreQueries(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != len(qs) {
+		return nil, fmt.Errorf("judge: scorer returned %d score rows for %d queries", len(out), len(qs))
+	}
+	for i := range out {
+		if len(out[i]) != len(qs[i].Items) {
+			return nil, fmt.Errorf("judge: scorer returned %d scores for the %d items of query %s", len(out[i]), len(qs[i].Items), qs[i].ID)
 		}
 	}
 	return out, nil

@@ -103,7 +103,7 @@ func TestJudgeOnTinyRandomModelIsDeterministic(t *testing.T) {
 }
 
 func TestJudgeRefusesControlAndBadSettings(t *testing.T) {
-	m := &Model{Scorer: reward.GoalScorer{Goal: func(s string) float64 { return float64(len(s)) }}, Temperature: 1}
+	m := &Model{Scorer: Rewards{reward.GoalScorer{Goal: func(s string) float64 { return float64(len(s)) }}}, Temperature: 1}
 	ctx := context.Background()
 	cq := feedback.ControlQuery("c", feedback.Segment{Return: 1}, feedback.Segment{Return: 2})
 	if _, err := m.Label(ctx, cq); err == nil || !strings.Contains(err.Error(), "compares text") {
@@ -155,7 +155,7 @@ func TestDecideAndAbstain(t *testing.T) {
 // answers and which it leaves to people.
 func TestLabelBatchSplitsByMargin(t *testing.T) {
 	// Score = the completion's length; T = 1: pairs with length gaps 0..4.
-	m := &Model{Scorer: reward.GoalScorer{Goal: func(s string) float64 { return float64(len(s)) }}, Temperature: 1, Abstain: 0.4}
+	m := &Model{Scorer: Rewards{reward.GoalScorer{Goal: func(s string) float64 { return float64(len(s)) }}}, Temperature: 1, Abstain: 0.4}
 	var qs []feedback.Query
 	for gap := range 5 {
 		qs = append(qs, feedback.TextQuery("g"+string(rune('0'+gap)), "p", "xx", "xx"+strings.Repeat("y", gap)))

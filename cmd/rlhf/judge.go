@@ -21,7 +21,8 @@ import (
 
 // judgeConfig is everything `rlhf judge` does.
 type judgeConfig struct {
-	Model       string    // reward model directory
+	Model       string    // reward model directory (or language model for -judge lm)
+	Kind        string    // "rm" (reward model) or "lm" (verdict log-likelihoods)
 	In          string    // queries: web import JSONL (text) or preference pairs
 	Out         string    // preference pairs the judge answered
 	Defer       string    // queries left to people, in web import JSONL
@@ -42,6 +43,7 @@ func (c judgeConfig) validate() error {
 		}
 	}
 	check(c.Model != "", "-model names no directory")
+	check(c.Kind == "rm" || c.Kind == "lm", "-judge %q: want rm or lm", c.Kind)
 	check(c.In != "", "-in names no file")
 	check(c.Abstain >= 0 && c.Abstain < 0.5, "-abstain %g must be in [0, 0.5)", c.Abstain)
 	check(c.Temperature >= 0 && !math.IsInf(c.Temperature, 0), "-temperature %g must be >= 0 and finite", c.Temperature)
@@ -106,7 +108,8 @@ Flags:`)
 	}
 	c := judgeConfig{}
 	var sweep string
-	fs.StringVar(&c.Model, "model", "runs/rm", "reward model directory (rlhf rm -out)")
+	fs.StringVar(&c.Model, "model", "runs/rm", "reward model directory (rlhf rm -out); a language model directory for -judge lm")
+	fs.StringVar(&c.Kind, "judge", "rm", "rm: prefer the higher reward; lm: compare a language model's log-likelihoods of a verdict (\"reply one\"/\"reply two\" after both replies, asked in both orders; two-item queries)")
 	fs.StringVar(&c.In, "in", "", "JSONL `file` of text queries (serve -import lines) or preference pairs")
 	fs.StringVar(&c.Out, "out", "prefs-judge.jsonl", "preference pairs `file` for the queries the judge answers (empty: do not write)")
 	fs.StringVar(&c.Defer, "defer", "deferred.jsonl", "`file` for the queries left to people, in serve -import JSONL (empty: do not write)")
@@ -208,7 +211,11 @@ func judgeCalibrate(ctx context.Context, m *judge.Model, path string, batch int,
 
 // judgeRun labels c.In and writes the answered and the deferred queries.
 func judgeRun(ctx context.Context, c judgeConfig, stdout, stderr io.Writer) error {
-	m, err := judge.Load(c.Model)
+	load := judge.Load
+	if c.Kind == "lm" {
+		load = judge.LoadVerdict
+	}
+	m, err := load(c.Model)
 	if err != nil {
 		return err
 	}
