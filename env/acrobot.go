@@ -103,8 +103,13 @@ func rk4(f func([4]float64) [4]float64, y [4]float64, h float64) [4]float64 {
 	return y
 }
 
-// wrapAngle maps x into [-pi, pi] by whole turns.
+// wrapAngle maps x into [-pi, pi] by whole turns. Angles far outside (only
+// from a state loaded with SetState or Restore) are first reduced with
+// math.Remainder, so the loops below always end.
 func wrapAngle(x float64) float64 {
+	if math.Abs(x) > 64*math.Pi {
+		x = math.Remainder(x, 2*math.Pi)
+	}
 	for x > math.Pi {
 		x -= 2 * math.Pi
 	}

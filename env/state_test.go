@@ -220,3 +220,62 @@ func TestVecRestoreRejectsBadStates(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A restored state far from anything the dynamics reach (but finite) steps
+// without hanging or panicking.
+func TestRestoreExtremeStatesStep(t *testing.T) {
+	for _, name := range Names() {
+		spec, _ := SpecOf(name)
+		v, _ := NewVecEnv(name, 1, 1)
+		v.Reset()
+		st, _ := v.State()
+		// Huge positions with zero velocities (huge velocities turn into NaN at once).
+		ph := st.Subs[0].Physics
+		for i := range ph[:len(ph)/2] {
+			ph[i] = 1e300 * float64(1-2*(i%2))
+		}
+		if err := v.Restore(st); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, a := range vecActions(spec, 1, 3, 1) {
+			v.Step(a)
+		}
+	}
+}
+
+// FuzzVecRestore: any JSON that Restore accepts leaves a VecEnv that steps;
+// anything else is an error, never a panic.
+func FuzzVecRestore(f *testing.F) {
+	for _, name := range []string{"CartPole-v1", "Acrobot-v1", "Reacher2D-v0"} {
+		spec, _ := SpecOf(name)
+		v, _ := NewVecEnv(name, 2, 3)
+		v.Record = true
+		v.Reset()
+		for _, a := range vecActions(spec, 2, 5, 1) {
+			v.Step(a)
+		}
+		st, _ := v.State()
+		buf, _ := json.Marshal(st)
+		f.Add(name, buf)
+	}
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		var st VecState
+		if json.Unmarshal(data, &st) != nil {
+			return
+		}
+		v, err := NewVecEnv(name, 2, 3)
+		if err != nil {
+			return
+		}
+		if v.Restore(st) != nil {
+			return
+		}
+		spec := v.Spec()
+		for _, a := range vecActions(spec, 2, 3, 2) {
+			v.Step(a)
+		}
+		if _, err := v.State(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
