@@ -117,10 +117,14 @@ func BenchmarkTrain(b *testing.B) {
 // CartPole-shaped task (obs 4, 2 actions, 50-step segments): 700 labels added
 // in tenths, Train(70) after each (one step per new label, the loop's
 // default). path=reference is the straightforward Train that re-evaluates
-// everything at the end of every call; path=train is Train. ns/label is the
-// cost of the whole schedule per label; eval-share is the share of time spent
-// evaluating all comparisons (the L2 checks, the end-of-call losses and the
+// everything at the end of every call; path=train is Train. It reports per
+// label the wall time (ns/label), the process CPU time (cpu-ns/label, less
+// sensitive to other load on the machine) and how many comparisons were
+// evaluated with every member (evals/label); eval-share is the share of wall
+// time spent evaluating stored comparisons (L2 checks, end-of-call losses,
 // stats), ref-share the share spent renormalising over the reference steps.
+//
+//	go test ./reward -run '^$' -bench OnlineTrain -benchtime 2x
 func BenchmarkOnlineTrain(b *testing.B) {
 	const labels, tenths = 700, 10
 	s := newSynth(11, 4, 2, 50)
@@ -135,6 +139,8 @@ func BenchmarkOnlineTrain(b *testing.B) {
 	for _, p := range paths {
 		b.Run("path="+p.name, func(b *testing.B) {
 			var eval, ref, total time.Duration
+			evals := 0
+			cpu0 := processCPU()
 			for b.Loop() {
 				e, err := NewEnsemble(DefaultConfig(4, 2, 0))
 				if err != nil {
@@ -153,8 +159,12 @@ func BenchmarkOnlineTrain(b *testing.B) {
 				total += time.Since(start)
 				eval += e.evalTime
 				ref += e.refTime
+				evals += e.evaluated
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*labels), "ns/label")
+			per := float64(b.N * labels)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/label")
+			b.ReportMetric((processCPU()-cpu0)*1e9/per, "cpu-ns/label")
+			b.ReportMetric(float64(evals)/per, "evals/label")
 			b.ReportMetric(eval.Seconds()/total.Seconds(), "eval-share")
 			b.ReportMetric(ref.Seconds()/total.Seconds(), "ref-share")
 		})

@@ -49,9 +49,10 @@ type Ensemble struct {
 	// afterwards (saved with the model); nil before.
 	inMean, inStd []float64
 	// evalTime and refTime accumulate the time spent evaluating the stored
-	// comparisons and renormalising over the reference steps (benchmarks
-	// report their share).
+	// comparisons and renormalising over the reference steps, evaluated the
+	// comparisons evaluated (benchmarks report them).
 	evalTime, refTime time.Duration
+	evaluated         int
 }
 
 // Member is one network of the ensemble with its optimiser, regularisation
@@ -611,6 +612,7 @@ const chunkRows = 8192
 // [member][comparison][item].
 func (e *Ensemble) rawSums(cs []*comparison) [][][]float64 {
 	defer func(start time.Time) { e.evalTime += time.Since(start) }(time.Now())
+	e.evaluated += len(cs)
 	out := make([][][]float64, len(e.Members))
 	for m := range out {
 		out[m] = make([][]float64, len(cs))
