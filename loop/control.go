@@ -44,7 +44,7 @@ const (
 	// pending queries, generator state) as JSON.
 	StateFile = "state.json"
 	// PolicyDir holds the PPO checkpoint (parameters, optimiser, generator,
-	// action log).
+	// environment state).
 	PolicyDir = "policy"
 	// RewardDir holds the saved reward ensemble.
 	RewardDir = "reward"

@@ -12,10 +12,9 @@
 // human preferences (Christiano et al. 2017).
 //
 // Checkpoints (Trainer.Save, Resume) hold the parameters, AdamW state,
-// normalisation statistics, generator state and counters; the environments,
-// whose simulator state env.VecEnv does not expose, are restored by
-// replaying the logged actions from the seed, so a resumed run continues
-// exactly as an uninterrupted one.
+// normalisation statistics, generator state, counters and the environments'
+// own state (env.VecEnv.State: simulator state, episode counters, generator
+// state), so a resumed run continues exactly as an uninterrupted one.
 //
 // loss.go holds the pure pieces shared with the token-level trainer:
 // PolicyLoss, ValueLoss, EntropyBonus, ApproxKL, ClipFrac,
