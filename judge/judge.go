@@ -220,13 +220,14 @@ func (m *Model) LabelBatch(ctx context.Context, qs []feedback.Query) ([]feedback
 		if err != nil {
 			return nil, fmt.Errorf("judge: query %s: %w", qs[i].ID, err)
 		}
-		labels[i] = m.labelOf(qs[i].ID, d)
+		labels[i] = m.LabelFor(qs[i].ID, d)
 	}
 	return labels, nil
 }
 
-// labelOf returns the label of decision d on query id.
-func (m *Model) labelOf(id string, d Decision) feedback.Label {
+// LabelFor returns the label the judge gives query id on decision d, at its
+// abstain margin, with its provenance; LabelBatch labels through it.
+func (m *Model) LabelFor(id string, d Decision) feedback.Label {
 	conf := d.Confidence
 	name := m.Name
 	if name == "" {

@@ -293,8 +293,7 @@ func writeJudged(c judgeConfig, m *judge.Model, in []judge.Input, ds []judge.Dec
 		return 0, 0, 0, err
 	}
 	for i, x := range in {
-		conf := ds[i].Confidence
-		l := feedback.Label{QueryID: x.Query.ID, Choice: ds[i].Choice(m.Abstain), Confidence: &conf, Labeler: m.Name, Source: feedback.SourceAI}
+		l := m.LabelFor(x.Query.ID, ds[i])
 		if l.Choice == feedback.CantTell {
 			deferred++
 			if err = judge.WriteDeferred(dw, x); err != nil {
