@@ -59,40 +59,10 @@ func (m *MLP) Forward(tp *ag.Tape, x *ag.Var) *ag.Var {
 // (1-slope)·ReLU(h) + slope·h: element-wise ops that are cheaper on the tape
 // than a broadcasting maximum.
 func (m *MLP) leaky(tp *ag.Tape, h *ag.Var) *ag.Var {
-	r := relu(tp, h)
 	if m.Slope == 0 {
-		return r
-	}
-	return tp.Add(tp.Scale(r, 1-m.Slope), tp.Scale(h, m.Slope))
-}
-
-// relu returns max(h, 0) as a selection between h and zeros by the sign of
-// h, which the tape computes in plain loops instead of calling a function
-// per element (forward and backward) as its generic ReLU does; with the
-// network's small widths that call was most of a training step.
-//
-// The values are those of the tape's ReLU bit for bit (h where h > 0, +0
-// where h <= 0, NaN where h is NaN), and so are the gradients while they are
-// finite: where h <= 0 ReLU adds g·0 = ±0 to h's gradient, which holds
-// +0 or a non-zero value there (slope·g accumulated from zero), so adding
-// nothing leaves the same bits. On a tracing tape it is the tape's ReLU.
-func relu(tp *ag.Tape, h *ag.Var) *ag.Var {
-	if tp.Tracer() != nil {
 		return tp.ReLU(h)
 	}
-	// Two buffers from the tape's pool (released at its Reset), taken as
-	// untracked results and overwritten: the 0/1 condition and the zeros.
-	d := ag.Detach(h)
-	cond, zero := tp.Scale(d, 0).Value, tp.Scale(d, 0).Value
-	for i, v := range h.Value.Data {
-		c := float32(0)
-		if !(v <= 0) { // h > 0, or NaN, which passes through as in max(h, 0)
-			c = 1
-		}
-		cond.Data[i] = c
-	}
-	clear(zero.Data)
-	return tp.Where(cond, h, ag.Const(zero))
+	return tp.Add(tp.Scale(tp.ReLU(h), 1-m.Slope), tp.Scale(h, m.Slope))
 }
 
 // Params returns fc.<i>.weight and fc.<i>.bias for each layer.
