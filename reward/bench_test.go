@@ -100,8 +100,9 @@ func BenchmarkReward(b *testing.B) {
 }
 
 // BenchmarkTrain measures Train(ctx, 50): 50 optimisation steps of every
-// member on minibatches of 32 pairs of 10-step segments, one L2 check and the
-// final measurement and renormalisation; step/s counts ensemble steps.
+// member on minibatches of 32 pairs of 10-step segments, one L2 check (at
+// the last step, so its measurement is also the final one) and the
+// renormalisation; step/s counts ensemble steps.
 func BenchmarkTrain(b *testing.B) {
 	e, _ := benchEnsemble(b)
 	b.ResetTimer()

@@ -503,8 +503,9 @@ func (e *Ensemble) pools() [][]*comparison {
 }
 
 // step takes one optimisation step of mem on groups: the computation of
-// [TrainStep] in the same order, so the same weights result, but without its
-// tape Reset before the step. The tape keeps its pooled buffers across one
+// [TrainStep] in the same order, so the same weights result
+// (TestTrainMatchesReference compares the two), but without its tape Reset
+// before the step. The tape keeps its pooled buffers across one
 // Reset only, so a Reset at both ends of every step dropped them and each
 // step allocated (and the collector reclaimed) all of its activations and
 // gradients afresh; with one Reset a step reuses the previous step's buffers.
