@@ -219,6 +219,31 @@ func WritePrefs(w io.Writer, q feedback.Query, l feedback.Label) (int, error) {
 	return len(recs), nil
 }
 
+// BestOfPrefRecord is one line of the judge's best-of-k output: an
+// lm-human-preferences record with provenance and the judge's confidence in
+// its choice. `rlhf rm` reads it as a best-of-k record.
+type BestOfPrefRecord struct {
+	feedback.BestOfRecord
+	Confidence float64 `json:"confidence"`
+}
+
+// WriteBestOf writes the best-of-k record that label l gives query q (none
+// for a tie or an abstention) and returns how many it wrote (0 or 1).
+func WriteBestOf(w io.Writer, q feedback.Query, l feedback.Label) (int, error) {
+	r, ok := feedback.BestOfRecordOf(q, l)
+	if !ok {
+		return 0, nil
+	}
+	conf := 0.0
+	if l.Confidence != nil {
+		conf = *l.Confidence
+	}
+	if err := encode(w, BestOfPrefRecord{BestOfRecord: r, Confidence: conf}, "best-of record of "+q.ID); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
 // encode writes v as one JSON line, without HTML escaping.
 func encode(w io.Writer, v any, what string) error {
 	var buf bytes.Buffer

@@ -393,3 +393,29 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+func TestWriteBestOf(t *testing.T) {
+	q := feedback.TextQuery("q1", "p", "a", "b\n", "c")
+	conf := 0.6
+	var buf bytes.Buffer
+	n, err := WriteBestOf(&buf, q, feedback.Label{QueryID: "q1", Choice: 2, Confidence: &conf, Labeler: "rm:x", Source: feedback.SourceAI})
+	if err != nil || n != 1 {
+		t.Fatalf("wrote %d, err %v", n, err)
+	}
+	if !strings.Contains(buf.String(), `"confidence":0.6`) {
+		t.Errorf("no confidence: %s", buf.String())
+	}
+	var recs []feedback.BestOfRecord
+	for r, err := range feedback.ReadBestOf(&buf, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 1 || recs[0].Choice != 2 || len(recs[0].Completions) != 3 || recs[0].Completions[1] != "b\n" || recs[0].QueryID != "q1" {
+		t.Errorf("records %+v", recs)
+	}
+	if n, _ := WriteBestOf(&buf, q, feedback.Label{Choice: feedback.Tie}); n != 0 {
+		t.Errorf("tie wrote %d records", n)
+	}
+}

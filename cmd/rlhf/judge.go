@@ -24,7 +24,8 @@ type judgeConfig struct {
 	Model       string    // reward model directory (or language model for -judge lm)
 	Kind        string    // "rm" (reward model) or "lm" (verdict log-likelihoods)
 	In          string    // queries: web import JSONL (text) or preference pairs
-	Out         string    // preference pairs the judge answered
+	Out         string    // preference records of the queries the judge answered
+	Format      string    // "pairs" or "bestof"
 	Defer       string    // queries left to people, in web import JSONL
 	Abstain     float64   // margin around 0.5 within which the judge abstains
 	Calibrate   string    // labelled queries or pairs to fit the temperature on
@@ -48,6 +49,7 @@ func (c judgeConfig) validate() error {
 	check(c.Abstain >= 0 && c.Abstain < 0.5, "-abstain %g must be in [0, 0.5)", c.Abstain)
 	check(c.Temperature >= 0 && !math.IsInf(c.Temperature, 0), "-temperature %g must be >= 0 and finite", c.Temperature)
 	check(c.Temperature == 0 || c.Calibrate == "", "-temperature and -calibrate both set: pick one")
+	check(c.Format == "pairs" || c.Format == "bestof", "-format %q: want pairs or bestof", c.Format)
 	check(c.Batch > 0, "-batch %d must be positive", c.Batch)
 	check(c.Bins > 0 && c.Bins <= 100, "-bins %d must be in [1, 100]", c.Bins)
 	for _, m := range c.Sweep {
@@ -112,6 +114,7 @@ Flags:`)
 	fs.StringVar(&c.Kind, "judge", "rm", "rm: prefer the higher reward; lm: compare a language model's log-likelihoods of a verdict (\"reply one\"/\"reply two\" after both replies, asked in both orders; two-item queries)")
 	fs.StringVar(&c.In, "in", "", "JSONL `file` of text queries (serve -import lines) or preference pairs")
 	fs.StringVar(&c.Out, "out", "prefs-judge.jsonl", "preference pairs `file` for the queries the judge answers (empty: do not write)")
+	fs.StringVar(&c.Format, "format", "pairs", "-out format: pairs (TRL; k-1 pairs per k-way query) or bestof (one {\"completions\",\"choice\"} record per query)")
 	fs.StringVar(&c.Defer, "defer", "deferred.jsonl", "`file` for the queries left to people, in serve -import JSONL (empty: do not write)")
 	fs.Float64Var(&c.Abstain, "abstain", 0.2, "abstain (defer to people) when P(pick beats runner-up) < 0.5 + this")
 	fs.StringVar(&c.Calibrate, "calibrate", "", "labelled JSONL `file` (pairs, or import lines with gold) to fit the temperature on first")
@@ -244,7 +247,7 @@ func judgeRun(ctx context.Context, c judgeConfig, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "judge: %d queries from %s at temperature %.4g, abstain %g: answered %d (%.1f%%) -> %d pairs in %s; deferred %d (%.1f%%) -> %s\n",
+	fmt.Fprintf(stderr, "judge: %d queries from %s at temperature %.4g, abstain %g: answered %d (%.1f%%) -> %d records in %s; deferred %d (%.1f%%) -> %s\n",
 		len(in), c.In, m.Temperature, c.Abstain, answered, 100*float64(answered)/float64(len(in)), pairs, judgeOrNone(c.Out),
 		deferred, 100*float64(deferred)/float64(len(in)), judgeOrNone(c.Defer))
 	return judgeEvaluate(c, m, in, ds, stdout)
@@ -303,7 +306,11 @@ func writeJudged(c judgeConfig, m *judge.Model, in []judge.Input, ds []judge.Dec
 		}
 		answered++
 		var n int
-		if n, err = judge.WritePrefs(ow, x.Query, l); err != nil {
+		write := judge.WritePrefs
+		if c.Format == "bestof" {
+			write = judge.WriteBestOf
+		}
+		if n, err = write(ow, x.Query, l); err != nil {
 			break
 		}
 		pairs += n

@@ -115,6 +115,22 @@ func TestJudgeCLIRoundTrip(t *testing.T) {
 		t.Errorf("summary: %s", stderr.String())
 	}
 
+	// Best-of-k output: one record per answered query.
+	err = runJudgeTo(ctx, []string{"-model", rm, "-in", in, "-out", out, "-defer", def, "-abstain", "0", "-format", "bestof"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var best []feedback.BestOfRecord
+	for r, err := range feedback.ReadBestOfFile(out, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		best = append(best, r)
+	}
+	if len(best) != 8 || len(best[1].Completions) != 3 || best[1].Completions[0] != judgeHostile+"one" {
+		t.Errorf("%d best-of records: %+v", len(best), best)
+	}
+
 	// A huge temperature puts every probability near 0.5: everything is deferred.
 	stdout.Reset()
 	stderr.Reset()
@@ -201,6 +217,7 @@ func TestJudgeCLIBadInput(t *testing.T) {
 		{[]string{"-model", rm, "-in", in, "-abstain", "0.7"}, "-abstain 0.7"},
 		{[]string{"-model", rm, "-in", in, "-out", in}, "overwrite an input"},
 		{[]string{"-model", rm, "-in", in, "-sweep", "0,x"}, "-sweep"},
+		{[]string{"-model", rm, "-in", in, "-format", "csv"}, "-format"},
 		{[]string{"-model", rm, "-in", in, "-temperature", "2", "-calibrate", in}, "pick one"},
 		{[]string{"-model", rm}, "-in names no file"},
 		{[]string{"-model", rm, "-in", in, "stray"}, "unexpected argument"},
