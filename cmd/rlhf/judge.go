@@ -295,6 +295,10 @@ func writeJudged(c judgeConfig, m *judge.Model, in []judge.Input, ds []judge.Dec
 		closeAll(of, ow, c.Out)
 		return 0, 0, 0, err
 	}
+	write := judge.WritePrefs
+	if c.Format == "bestof" {
+		write = judge.WriteBestOf
+	}
 	for i, x := range in {
 		l := m.LabelFor(x.Query.ID, ds[i])
 		if l.Choice == feedback.CantTell {
@@ -306,10 +310,6 @@ func writeJudged(c judgeConfig, m *judge.Model, in []judge.Input, ds []judge.Dec
 		}
 		answered++
 		var n int
-		write := judge.WritePrefs
-		if c.Format == "bestof" {
-			write = judge.WriteBestOf
-		}
 		if n, err = write(ow, x.Query, l); err != nil {
 			break
 		}
@@ -388,7 +388,11 @@ func judgeEvaluate(c judgeConfig, m *judge.Model, in []judge.Input, ds []judge.D
 	fmt.Fprintln(w, "| stated confidence | queries | mean confidence | observed accuracy |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, b := range bins {
-		fmt.Fprintf(w, "| [%.2f, %.2f%s | %d | %s | %s |\n", b.Lo, b.Hi, map[bool]string{true: "]", false: ")"}[b.Hi >= 1], b.N, judgeFmtNaN(b.Confidence), judgeFmtNaN(b.Accuracy))
+		closing := ")"
+		if b.Hi >= 1 {
+			closing = "]" // the last bin holds confidence 1
+		}
+		fmt.Fprintf(w, "| [%.2f, %.2f%s | %d | %s | %s |\n", b.Lo, b.Hi, closing, b.N, judgeFmtNaN(b.Confidence), judgeFmtNaN(b.Accuracy))
 	}
 
 	// Accuracy against coverage.
