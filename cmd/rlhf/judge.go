@@ -93,8 +93,8 @@ func runJudgeTo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 Label text queries with a GPT reward model (as rlhf rm writes it) acting as an AI judge. The judge
 prefers the completion with the higher reward; its confidence is the Bradley-Terry probability
 softmax(reward/T). It answers the queries where the probability that its pick beats the runner-up is
-at least 0.5 + -abstain, writing them as preference pairs (the JSONL rlhf rm and rlhf dpo read, with
-source "ai", the judge's name and its confidence), and writes the others to -defer in the JSONL that
+at least 0.5 + -abstain, writing them as preference pairs or best-of-k records (the JSONL rlhf rm
+reads, with source "ai", the judge's name and its confidence), and writes the others to -defer in the JSONL that
 rlhf serve -import takes, so that people label only the hard ones.
 
 Input (-in, -calibrate): one JSON object a line, either a query line of rlhf serve -import (text
@@ -113,7 +113,7 @@ Flags:`)
 	fs.StringVar(&c.Model, "model", "runs/rm", "reward model directory (rlhf rm -out); a language model directory for -judge lm")
 	fs.StringVar(&c.Kind, "judge", "rm", "rm: prefer the higher reward; lm: compare a language model's log-likelihoods of a verdict (\"reply one\"/\"reply two\" after both replies, asked in both orders; two-item queries)")
 	fs.StringVar(&c.In, "in", "", "JSONL `file` of text queries (serve -import lines) or preference pairs")
-	fs.StringVar(&c.Out, "out", "prefs-judge.jsonl", "preference pairs `file` for the queries the judge answers (empty: do not write)")
+	fs.StringVar(&c.Out, "out", "prefs-judge.jsonl", "preference JSONL `file` for the queries the judge answers (empty: do not write)")
 	fs.StringVar(&c.Format, "format", "pairs", "-out format: pairs (TRL; k-1 pairs per k-way query) or bestof (one {\"completions\",\"choice\"} record per query)")
 	fs.StringVar(&c.Defer, "defer", "deferred.jsonl", "`file` for the queries left to people, in serve -import JSONL (empty: do not write)")
 	fs.Float64Var(&c.Abstain, "abstain", 0.2, "abstain (defer to people) when P(pick beats runner-up) < 0.5 + this")
