@@ -419,3 +419,12 @@ func TestWriteBestOf(t *testing.T) {
 		t.Errorf("tie wrote %d records", n)
 	}
 }
+
+func TestLabelBatchHonoursContext(t *testing.T) {
+	m := &Model{Scorer: Rewards{reward.GoalScorer{Goal: func(s string) float64 { return float64(len(s)) }}}, Temperature: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.LabelBatch(ctx, textQueries(3)); err == nil || !strings.Contains(err.Error(), "canceled") {
+		t.Errorf("cancelled context: %v", err)
+	}
+}
