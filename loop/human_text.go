@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"rlhf/feedback"
 	"rlhf/store"
@@ -160,17 +161,37 @@ func (h *HumanLabeler) postText(ctx context.Context, qs []feedback.Query) (map[i
 	return byStore, nil
 }
 
-// sameText reports whether a stored payload shows q's prompt and completions.
+// sameText reports whether a stored payload shows q's prompt and completions
+// (as JSON holds them: invalid UTF-8, which a model's bytes may decode to,
+// becomes U+FFFD).
 func sameText(p store.TextPayload, q feedback.Query) bool {
-	if len(p.Completions) != len(q.Items) || p.Prompt != q.Items[0].Prompt {
+	if len(p.Completions) != len(q.Items) || p.Prompt != JSONText(q.Items[0].Prompt) {
 		return false
 	}
 	for i, it := range q.Items {
-		if p.Completions[i] != it.Completion {
+		if p.Completions[i] != JSONText(it.Completion) {
 			return false
 		}
 	}
 	return true
+}
+
+// JSONText returns s as it reads back from JSON: each byte of invalid UTF-8
+// replaced by U+FFFD, the rest unchanged. Text that went through the label
+// store or a JSONL file compares equal to JSONText of the original.
+func JSONText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return s
+	}
+	var out string
+	if json.Unmarshal(b, &out) != nil {
+		return s
+	}
+	return out
 }
 
 // PostedText returns the payloads of the run's text queries in the store,

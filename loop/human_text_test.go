@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -151,5 +152,28 @@ func TestHumanLabelerAskTextStop(t *testing.T) {
 	}
 	if n != 1 || !errors.Is(last, ErrStopped) {
 		t.Errorf("%d yields ending with %v, want one ErrStopped", n, last)
+	}
+}
+
+func TestJSONText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain <b>&</b>":   "plain <b>&</b>",
+		"bad \xff byte":    "bad \ufffd byte",
+		"two \xe2\x82 cut": "two \ufffd\ufffd cut",
+		"ok é \u2028":      "ok é \u2028",
+	} {
+		if got := JSONText(in); got != want {
+			t.Errorf("JSONText(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// A query posted with invalid UTF-8 matches its stored payload.
+	q := feedback.TextQuery("u-0", "p", "a\xffb", "c")
+	sq, err := StoreQuery(q, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p store.TextPayload
+	if err := json.Unmarshal(sq.Payload, &p); err != nil || !sameText(p, q) {
+		t.Errorf("stored payload %+v (%v) does not match its query", p, err)
 	}
 }

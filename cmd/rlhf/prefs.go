@@ -406,6 +406,14 @@ func prefsHuman(ctx context.Context, c prefsConfig, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The store and the JSONL hold text as JSON does; compare and write
+	// that form, so that a rerun recognises what it wrote.
+	for i := range qs {
+		for j := range qs[i].Items {
+			it := &qs[i].Items[j]
+			it.Prompt, it.Completion = loop.JSONText(it.Prompt), loop.JSONText(it.Completion)
+		}
+	}
 	h, err := loop.NewHumanLabeler(ctx, s, c.Run, "prefs "+c.Run, c.Instructions)
 	if err != nil {
 		return fmt.Errorf("prefs: %w", err)
