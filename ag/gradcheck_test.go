@@ -128,6 +128,7 @@ func TestGradUnary(t *testing.T) {
 	checkGrad(t, "Sqrt", func(tp *Tape, in []*Var) *Var { return tp.Sqrt(in[0]) }, positive(r, 4, 3))
 	k := awayFrom(r, []float32{0}, 4, 6)
 	checkGrad(t, "ReLU", func(tp *Tape, in []*Var) *Var { return tp.ReLU(in[0]) }, k)
+	checkGrad(t, "LeakyReLU", func(tp *Tape, in []*Var) *Var { return tp.LeakyReLU(in[0], 0.01) }, k)
 	checkGrad(t, "Abs", func(tp *Tape, in []*Var) *Var { return tp.Abs(in[0]) }, k)
 	c := awayFrom(r, []float32{-0.5, 0.8}, 4, 6)
 	checkGrad(t, "Clamp", func(tp *Tape, in []*Var) *Var { return tp.Clamp(in[0], -0.5, 0.8) }, c)
@@ -650,5 +651,32 @@ func TestPoolForgetsStaleBuffers(t *testing.T) {
 	}
 	if sizeClass(1000) < 1000 || sizeClass(1000) > 1125 || sizeClass(1<<20) != 1<<20 || sizeClass(1) != 256 {
 		t.Errorf("size classes: %d %d %d", sizeClass(1000), sizeClass(1<<20), sizeClass(1))
+	}
+}
+
+// TestLeakyReLUIsComposition: the fused LeakyReLU gives bit for bit the
+// values and gradients of (1-slope)·ReLU(a) + slope·a, which it replaces.
+func TestLeakyReLUIsComposition(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	x := randT(r, 64, 97) // more than one parallel chunk
+	x.Data[0], x.Data[1] = 0, float32(math.Copysign(0, -1))
+	g := randT(r, 64, 97)
+	for _, slope := range []float32{0.01, 0.2, 0} {
+		run := func(f func(tp *Tape, a *Var) *Var) ([]float32, []float32) {
+			tp := NewTape()
+			a := NewParam(x.Clone())
+			y := f(tp, a)
+			tp.BackwardWith(y, g)
+			return append([]float32(nil), y.Value.Data...), append([]float32(nil), a.Grad.Data...)
+		}
+		fy, fg := run(func(tp *Tape, a *Var) *Var { return tp.LeakyReLU(a, slope) })
+		cy, cg := run(func(tp *Tape, a *Var) *Var {
+			return tp.Add(tp.Scale(tp.ReLU(a), 1-slope), tp.Scale(a, slope))
+		})
+		for i := range fy {
+			if math.Float32bits(fy[i]) != math.Float32bits(cy[i]) || math.Float32bits(fg[i]) != math.Float32bits(cg[i]) {
+				t.Fatalf("slope %v, element %d (x=%v): fused %v/%v, composed %v/%v", slope, i, x.Data[i], fy[i], fg[i], cy[i], cg[i])
+			}
+		}
 	}
 }

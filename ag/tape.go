@@ -11,7 +11,7 @@
 //
 // Ops (shapes in each method's comment):
 //
-//	element-wise   Exp Log Tanh Sigmoid LogSigmoid GELU ReLU Sqrt Square Neg Abs
+//	element-wise   Exp Log Tanh Sigmoid LogSigmoid GELU ReLU LeakyReLU Sqrt Square Neg Abs
 //	               Scale AddScalar Clamp
 //	broadcasting   Add Sub Mul Div Minimum Maximum (NumPy rules); Where (mask)
 //	products       MatMul (2-D, batched, transpose flags), Linear (x·W + b)

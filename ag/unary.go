@@ -70,13 +70,62 @@ func (tp *Tape) ReLU(a *Var) *Var {
 	if tp.tracer != nil {
 		return tp.tracer.ReLU(a)
 	}
-	return tp.unary(a, func(x float32) float32 { return max(x, 0) },
-		func(x, _ float32) float32 {
-			if x > 0 {
-				return 1
+	out := tp.newVar(a.Value.Shape, a)
+	x, y := a.Value.Data, out.Value.Data
+	pfor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = max(x[i], 0)
+		}
+	})
+	tp.record(out, func() {
+		g, ga := out.Grad.Data, tp.grad(a)
+		pfor(len(x), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				var d float32
+				if x[i] > 0 {
+					d = 1
+				}
+				ga[i] += g[i] * d
 			}
-			return 0
 		})
+	})
+	return out
+}
+
+// LeakyReLU returns max(a, slope·a) for 0 <= slope < 1, computed as
+// (1-slope)·ReLU(a) + slope·a in one pass (the same float32 operations, in
+// the same order, as that composition of ReLU, Scale and Add, so results are
+// identical to it). Shape unchanged.
+func (tp *Tape) LeakyReLU(a *Var, slope float32) *Var {
+	if tp.tracer != nil {
+		return tp.Add(tp.Scale(tp.ReLU(a), 1-slope), tp.Scale(a, slope))
+	}
+	c := 1 - slope
+	out := tp.newVar(a.Value.Shape, a)
+	x, y := a.Value.Data, out.Value.Data
+	pfor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			pos := float32(c * max(x[i], 0))
+			y[i] = pos + float32(slope*x[i])
+		}
+	})
+	tp.record(out, func() {
+		g, ga := out.Grad.Data, tp.grad(a)
+		pfor(len(x), func(lo, hi int) {
+			var zero float32
+			for i := lo; i < hi; i++ {
+				// As the composition's backward: the slope branch first, then
+				// the ReLU branch with its gradient (0 + c·g)·[x > 0].
+				ga[i] += float32(slope * g[i])
+				var d float32
+				if x[i] > 0 {
+					d = 1
+				}
+				ga[i] += float32(zero+float32(c*g[i])) * d
+			}
+		})
+	})
+	return out
 }
 
 // Sqrt returns the square root element-wise. Shape unchanged.

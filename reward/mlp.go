@@ -55,14 +55,12 @@ func (m *MLP) Forward(tp *ag.Tape, x *ag.Var) *ag.Var {
 	return tp.Reshape(h, -1)
 }
 
-// leaky returns the leaky ReLU max(h, slope·h) for 0 <= slope < 1, as
-// (1-slope)·ReLU(h) + slope·h: element-wise ops that are cheaper on the tape
-// than a broadcasting maximum.
+// leaky returns the leaky ReLU max(h, slope·h) for 0 <= slope < 1.
 func (m *MLP) leaky(tp *ag.Tape, h *ag.Var) *ag.Var {
 	if m.Slope == 0 {
 		return tp.ReLU(h)
 	}
-	return tp.Add(tp.Scale(tp.ReLU(h), 1-m.Slope), tp.Scale(h, m.Slope))
+	return tp.LeakyReLU(h, m.Slope)
 }
 
 // Params returns fc.<i>.weight and fc.<i>.bias for each layer.
