@@ -680,3 +680,17 @@ func TestLeakyReLUIsComposition(t *testing.T) {
 		}
 	}
 }
+
+// TestResetTwiceKeepsPool: a Reset with nothing recorded since the last one
+// keeps the pooled buffers, so code that resets at both ends of a step still
+// reuses the previous step's memory.
+func TestResetTwiceKeepsPool(t *testing.T) {
+	tp := NewTape()
+	a := NewParam(tensor.New(256))
+	first := &tp.Scale(a, 2).Value.Data[0]
+	tp.Reset()
+	tp.Reset()
+	if again := &tp.Scale(a, 2).Value.Data[0]; again != first {
+		t.Error("a second Reset dropped the pooled buffer")
+	}
+}

@@ -121,8 +121,13 @@ func (tp *Tape) Len() int { return len(tp.nodes) }
 // Reset forgets the record and returns every buffer the tape handed out to
 // its pool. Vars created by the tape before Reset become invalid. Pooled
 // buffers that went unused for a whole cycle are dropped, so the pool holds
-// at most one cycle's working set even when shapes change from step to step.
+// at most one cycle's working set even when shapes change from step to step;
+// a Reset with nothing recorded or handed out since the last one changes
+// nothing (so resetting at both ends of a step keeps the pool).
 func (tp *Tape) Reset() {
+	if len(tp.nodes) == 0 && len(tp.used) == 0 {
+		return // nothing since the last Reset: keep the pool as it is
+	}
 	clear(tp.nodes)
 	tp.nodes = tp.nodes[:0]
 	for c, l := range tp.free {

@@ -502,43 +502,10 @@ func (e *Ensemble) pools() [][]*comparison {
 	return pools
 }
 
-// step takes one optimisation step of mem on groups: the computation of
-// [TrainStep] in the same order, so the same weights result
-// (TestTrainMatchesReference compares the two), but without its tape Reset
-// before the step. The tape keeps its pooled buffers across one
-// Reset only, so a Reset at both ends of every step dropped them and each
-// step allocated (and the collector reclaimed) all of its activations and
-// gradients afresh; with one Reset a step reuses the previous step's buffers.
+// step takes one optimisation step of mem on groups with [TrainStep] on the
+// ensemble's training tape (which keeps its pooled buffers between steps).
 func (e *Ensemble) step(mem *Member, groups []Group[*Steps], c StepConfig) {
-	tp := e.train
-	defer tp.Reset()
-	total := 0
-	for _, g := range groups {
-		total += g.Targets.Shape[0]
-	}
-	if total == 0 {
-		return
-	}
-	params := mem.Net.Params()
-	var loss *ag.Var
-	for _, g := range groups {
-		l, _ := ComparisonLoss(tp, Model[*Steps](mem.Net), g.Batch, g.Targets, c.Eps)
-		l = tp.Scale(l, float32(g.Targets.Shape[0])/float32(total))
-		if loss == nil {
-			loss = l
-		} else {
-			loss = tp.Add(loss, l)
-		}
-	}
-	if c.L2 > 0 {
-		loss = tp.Add(loss, L2Penalty(tp, params, c.L2))
-	}
-	mem.Opt.ZeroGrad()
-	tp.Backward(loss)
-	if c.ClipNorm > 0 {
-		optim.ClipGradNorm(params, c.ClipNorm)
-	}
-	mem.Opt.Step(c.LR)
+	TrainStep(e.train, Model[*Steps](mem.Net), mem.Opt, groups, c)
 }
 
 // adapt sets each member's training and validation loss from sums, the raw
