@@ -6,9 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +26,7 @@ import (
 	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/store"
+	"rlhf/web"
 )
 
 // tinyPolicy saves a small random GPT with the default tokenizer and
@@ -404,5 +412,146 @@ func TestPrefsHumanResume(t *testing.T) {
 	}
 	if again := readBest(); !maps.Equal(again, got) {
 		t.Errorf("a finished rerun changed the file: %v, was %v", again, got)
+	}
+}
+
+// TestPrefsHumanHostileText sends model output that is HTML through the real
+// labeling app: the page shows it escaped, a person answers with the form,
+// and the JSONL holds it byte for byte.
+func TestPrefsHumanHostileText(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hash, err := web.HashPasswordCost("lena-password", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateLabeler(ctx, store.Labeler{Username: "lena", Role: store.RoleLabeler, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := web.New(web.Config{Store: s, LoginBurst: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+
+	prompt := `Write <em>HTML</em> & "quote" it:`
+	hostile := `<script>alert("x")</script></pre><img src=x onerror='alert(1)'>` + "\u2028\x00end"
+	q := feedback.TextQuery("hostile-0", prompt, hostile, "plain text")
+	q.Run = "hostile"
+	h, err := loop.NewHumanLabeler(ctx, s, "hostile", "prefs hostile", "Prefer <b>either</b>.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Poll = 5 * time.Millisecond
+	out := filepath.Join(dir, "hostile.jsonl")
+	c := prefsConfig{Out: out, Format: "pairs", Run: "hostile", Labeler: loop.LabelerHuman, DB: "test"}
+	done := make(chan error, 1)
+	go func() { done <- askPeople(ctx, c, h, []feedback.Query{q}, &bytes.Buffer{}) }()
+
+	lena := loginWeb(t, srv.URL, "lena", "lena-password")
+	var page string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := lena.c.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if page = string(b); strings.Contains(page, `name="query_id"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no query on the labeling page:\n%s", page)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img src=x") || strings.Contains(page, "<b>either") {
+		t.Fatalf("model output or instructions reached the page unescaped:\n%s", page)
+	}
+	shown := strings.ReplaceAll(hostile, "\x00", "\ufffd") // html/template shows NUL as U+FFFD
+	pres := regexp.MustCompile(`(?s)<pre>(.*?)</pre>`).FindAllStringSubmatch(page, -1)
+	if len(pres) != 3 || html.UnescapeString(pres[0][1]) != prompt || html.UnescapeString(pres[1][1]) != shown || html.UnescapeString(pres[2][1]) != "plain text" {
+		t.Fatalf("the page's text blocks %q do not show the prompt and completions", pres)
+	}
+	field := func(name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("label form has no %s field", name)
+		}
+		return m[1]
+	}
+	resp, err := lena.c.PostForm(srv.URL+"/label", url.Values{"csrf": {field("csrf")}, "query_id": {field("query_id")},
+		"slot": {field("slot")}, "client_key": {field("client_key")}, "choice": {"0"}, "duration_ms": {"1500"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("label form: status %d", resp.StatusCode)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r, err := range feedback.ReadPairsFile(out, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if r.Prompt != prompt || r.Chosen != hostile || r.Rejected != "plain text" || r.Labeler != "lena" || r.Source != feedback.SourceHuman {
+			t.Errorf("record %+v", r)
+		}
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil || n != 1 || !bytes.Contains(raw, []byte(`<script>alert(\"x\")</script></pre><img`)) {
+		t.Errorf("%d records; file %s (%v): want one, with the HTML as written", n, raw, err)
+	}
+}
+
+func TestPrefsHumanBadFlags(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.jsonl")
+	// A synthetic file at -out is not appended to by people.
+	synth := filepath.Join(dir, "synth.jsonl")
+	if err := prefsMain(context.Background(), []string{"-policy", policy, "-out", synth, "-n", "4", "-max-new-tokens", "4", "-epsilon", "1"}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(synth); err != nil || fi.Size() == 0 {
+		t.Fatalf("no synthetic records to refuse: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-labeler", "human", "-beta", "0"}, "-beta not used with -labeler human"},
+		{[]string{"-labeler", "human", "-goal", "lipogram", "-epsilon", "0"}, "-epsilon, -goal not used"},
+		{[]string{"-db", "sqlite:///tmp/x.db"}, "-db not used with -labeler synthetic"},
+		{[]string{"-instructions", "be nice"}, "-instructions not used"},
+		{[]string{"-labeler", "people"}, "-labeler \"people\""},
+		{[]string{"-labeler", "human", "-label-poll", "0s"}, "-label-poll"},
+		{[]string{"-labeler", "human", "-db", "sqlite://" + filepath.Join(dir, "no", "such", "labels.db")}, "prefs: -db"},
+		{[]string{"-labeler", "human", "-db", "mysql://x/y"}, "unknown scheme"},
+		{[]string{"-labeler", "human", "-out", synth, "-n", "4", "-max-new-tokens", "4"}, "not labelled by people"},
+	} {
+		args := append([]string{"-policy", policy, "-out", out, "-n", "2", "-label-poll", "5ms"}, tc.args...)
+		if slices.Contains(tc.args, "-instructions") || slices.Contains(tc.args, "-db") && !slices.Contains(tc.args, "human") {
+			args = append([]string{"-policy", policy, "-out", out, "-n", "2"}, tc.args...)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a refused command never waits for people
+		err := prefsMain(ctx, args, &bytes.Buffer{})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused command wrote %s (%v)", out, err)
 	}
 }
