@@ -166,9 +166,8 @@ func NewControl(cfg ControlConfig, dir string, lab feedback.Labeler) (*Control, 
 
 // ResumeControl continues the run saved in dir. The labeler is given again;
 // labels recorded after the last checkpoint are kept, and queries pending at
-// the checkpoint are asked again. The pool of recent episodes is not saved:
-// it refills from the next iteration, so a resumed run is not bit-identical
-// to an uninterrupted one.
+// the checkpoint are asked again. The pool of recent episodes that segments
+// are cut from is restored from PoolFile.
 func ResumeControl(dir string, lab feedback.Labeler) (*Control, error) {
 	buf, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if err != nil {
@@ -245,9 +244,21 @@ func (c *Control) build(resume *controlState) error {
 		return fmt.Errorf("loop: %w", err)
 	}
 	if resume != nil {
+		// Checkpoints before the pool was saved resume with an empty pool
+		// that refills from the next iteration.
+		if path := filepath.Join(c.Dir, PoolFile); fileExists(path) {
+			if err := c.pool.load(path); err != nil {
+				return err
+			}
+		}
 		return c.reloadLabels()
 	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // reloadLabels adds the recorded labels to a resumed ensemble and accounts
@@ -785,6 +796,9 @@ func (c *Control) checkpoint(logger *report.Logger) error {
 	}
 	if c.Ensemble != nil {
 		if err := c.Ensemble.Save(filepath.Join(c.Dir, RewardDir)); err != nil {
+			return fmt.Errorf("loop: checkpoint: %w", err)
+		}
+		if err := c.pool.save(filepath.Join(c.Dir, PoolFile)); err != nil {
 			return fmt.Errorf("loop: checkpoint: %w", err)
 		}
 	}

@@ -1,8 +1,11 @@
 package loop
 
 import (
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"math/rand/v2"
+	"os"
 
 	"rlhf/env"
 	"rlhf/feedback"
@@ -130,4 +133,74 @@ func toFeedback(s env.Segment, episode int) feedback.Segment {
 		fs.Return += st.Score
 	}
 	return fs
+}
+
+// PoolFile holds the pool of recent episodes at a checkpoint (gob), so that
+// a resumed run cuts its segments from the same episodes as an
+// uninterrupted one.
+const PoolFile = "pool.gob"
+
+// poolSnapshot is the pool's saved form.
+type poolSnapshot struct {
+	Env                      string
+	SegLen, MaxSteps         int
+	Steps, Next              int
+	IDs                      []int
+	Episodes                 [][]env.StepRecord
+	TerminalObs, TerminalAct [][]float64
+}
+
+// save writes the pool to path atomically.
+func (p *pool) save(path string) error {
+	s := poolSnapshot{Env: p.env, SegLen: p.segLen, MaxSteps: p.maxSteps, Steps: p.steps, Next: p.next,
+		TerminalObs: p.terminalObs, TerminalAct: p.terminalAct}
+	for _, e := range p.eps {
+		s.IDs = append(s.IDs, e.id)
+		s.Episodes = append(s.Episodes, e.steps)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
+		return fmt.Errorf("loop: save pool: %w", err)
+	}
+	if err := writeAtomic(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("loop: save pool: %w", err)
+	}
+	return nil
+}
+
+// load replaces the pool's episodes with those saved at path by a pool of
+// the same task and sizes.
+func (p *pool) load(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("loop: load pool: %w", err)
+	}
+	defer f.Close()
+	var s poolSnapshot
+	if err := gob.NewDecoder(f).Decode(&s); err != nil {
+		return fmt.Errorf("loop: load pool %s: %w", path, err)
+	}
+	if s.Env != p.env || s.SegLen != p.segLen || s.MaxSteps != p.maxSteps {
+		return fmt.Errorf("loop: load pool %s: saved for %s (segments of %d, %d steps), want %s (%d, %d)",
+			path, s.Env, s.SegLen, s.MaxSteps, p.env, p.segLen, p.maxSteps)
+	}
+	if len(s.IDs) != len(s.Episodes) || len(s.TerminalObs) != len(s.TerminalAct) {
+		return fmt.Errorf("loop: load pool %s: %d ids for %d episodes, %d terminal observations for %d actions",
+			path, len(s.IDs), len(s.Episodes), len(s.TerminalObs), len(s.TerminalAct))
+	}
+	steps := 0
+	eps := make([]poolEpisode, len(s.IDs))
+	for i, id := range s.IDs {
+		if len(s.Episodes[i]) == 0 || id < 0 || id >= s.Next {
+			return fmt.Errorf("loop: load pool %s: episode %d (id %d of %d) is empty or out of range", path, i, id, s.Next)
+		}
+		eps[i] = poolEpisode{id: id, steps: s.Episodes[i]}
+		steps += len(s.Episodes[i])
+	}
+	if steps != s.Steps {
+		return fmt.Errorf("loop: load pool %s: %d steps recorded, %d counted", path, steps, s.Steps)
+	}
+	p.eps, p.steps, p.next = eps, s.Steps, s.Next
+	p.terminalObs, p.terminalAct = s.TerminalObs, s.TerminalAct
+	return nil
 }

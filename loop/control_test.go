@@ -550,3 +550,98 @@ func TestControlWaitLabelsReproducible(t *testing.T) {
 		t.Errorf("runs differ: final return %v vs %v, policy equal %v", res1.FinalReturn, res2.FinalReturn, slices.Equal(w1, w2))
 	}
 }
+
+func TestControlStopResumeIsUninterrupted(t *testing.T) {
+	// A run stopped at an iteration boundary and resumed gives the run that
+	// was never stopped: the same labels, reward model and policy.
+	cfg := tinyConfig(t)
+	cfg.Steps = 1280
+	cfg.WaitLabels = true
+	run := func(stopAt int) (*Control, ControlResult, string) {
+		dir := t.TempDir()
+		c, err := NewControl(cfg, dir, oracle())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stopAt > 0 {
+			c.Stop = func(context.Context) (bool, error) { return c.Trainer.Iteration == stopAt, nil }
+			if _, err := c.Run(context.Background()); !errors.Is(err, ErrStopped) {
+				t.Fatalf("stopped run: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, PoolFile)); err != nil {
+				t.Fatalf("no pool in the checkpoint: %v", err)
+			}
+			if c, err = ResumeControl(dir, oracle()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := c.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, res, dir
+	}
+	want, wres, wdir := run(0)
+	for _, at := range []int{1, 6} {
+		got, gres, gdir := run(at)
+		wl, gl := readLabels(t, wdir), readLabels(t, gdir)
+		if len(wl) != len(gl) {
+			t.Fatalf("stop at %d: %d labels, want %d", at, len(gl), len(wl))
+		}
+		for i := range wl {
+			if wl[i].QueryID != gl[i].QueryID || wl[i].Choice != gl[i].Choice || !slices.Equal(wl[i].Segments[0].States[0], gl[i].Segments[0].States[0]) {
+				t.Fatalf("stop at %d: label %d is %s/%v, want %s/%v", at, i, gl[i].QueryID, gl[i].Choice, wl[i].QueryID, wl[i].Choice)
+			}
+		}
+		for i, p := range want.Trainer.Params() {
+			if !slices.Equal(p.P.Value.Data, got.Trainer.Params()[i].P.Value.Data) {
+				t.Fatalf("stop at %d: policy parameter %s differs", at, p.Name)
+			}
+		}
+		obs := [][]float64{{0.01, -0.2, 0.03, 0.1}, {0.5, 1, -0.2, -1}}
+		act := [][]float64{{0}, {1}}
+		if w, g := want.Ensemble.Reward(obs, act), got.Ensemble.Reward(obs, act); !slices.Equal(w, g) {
+			t.Errorf("stop at %d: reward model predicts %v, want %v", at, g, w)
+		}
+		if gres.FinalReturn != wres.FinalReturn {
+			t.Errorf("stop at %d: final return %v, want %v", at, gres.FinalReturn, wres.FinalReturn)
+		}
+	}
+}
+
+func TestPoolSaveLoad(t *testing.T) {
+	ep, err := env.Rollout("CartPole-v1", 3, func([]float64) []float64 { return []float64{0} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPool("CartPole-v1", 50, 10_000)
+	p.add([]env.Episode{ep, ep})
+	path := filepath.Join(t.TempDir(), PoolFile)
+	if err := p.save(path); err != nil {
+		t.Fatal(err)
+	}
+	q := newPool("CartPole-v1", 50, 10_000)
+	if err := q.load(path); err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.sample(newRand(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.sample(newRand(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.steps != p.steps || q.next != p.next || len(q.terminalObs) != 2 || a.Start != b.Start || !slices.Equal(a.States[3], b.States[3]) {
+		t.Errorf("loaded pool differs: %d/%d steps, next %d/%d, starts %d/%d", q.steps, p.steps, q.next, p.next, b.Start, a.Start)
+	}
+	if err := newPool("Pendulum-v1", 25, 10_000).load(path); err == nil || !strings.Contains(err.Error(), "CartPole-v1") {
+		t.Errorf("pool of another task loaded: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("not gob"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.load(path); err == nil {
+		t.Error("corrupt pool file loaded")
+	}
+}
