@@ -436,11 +436,15 @@ func redactedURL(dbURL string) string {
 
 // peopleCounts tallies people's labels on a run's groups.
 type peopleCounts struct {
-	Answered, Written, Ties, CantTell, Skips, Invalid int
+	Answered, Written, Kept, Ties, CantTell, Skips, Invalid int
 }
 
 func (n peopleCounts) String() string {
-	return fmt.Sprintf("%d records written, %d ties, %d can't tell, %d skips", n.Written, n.Ties, n.CantTell, n.Skips)
+	s := fmt.Sprintf("%d records written", n.Written)
+	if n.Kept > 0 {
+		s += fmt.Sprintf(" and %d already in the file", n.Kept)
+	}
+	return s + fmt.Sprintf(", %d ties, %d can't tell, %d skips", n.Ties, n.CantTell, n.Skips)
 }
 
 // askPeople posts qs through h (none twice: a rerun finds the queries of
@@ -485,8 +489,9 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 		if a.Label.Choice != feedback.Skip {
 			n.Answered++
 		}
-		written, err := write(a.Query, a.Label)
+		written, kept, err := write(a.Query, a.Label)
 		n.Written += written
+		n.Kept += kept
 		if err != nil {
 			bar.Finish()
 			return err
@@ -519,27 +524,28 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 // openPeopleOut opens path for appending answered groups in format
 // ("pairs" or "bestof", fsynced per record). write appends the records of
 // one answer (none for a tie, can't-tell or skip) except those already in
-// have, which it uses up, and returns how many it wrote.
-func openPeopleOut(path, format string, have map[string]int) (write func(feedback.Query, feedback.Label) (int, error), closeOut func() error, err error) {
+// have, which it uses up, and returns how many it wrote and how many it
+// found there.
+func openPeopleOut(path, format string, have map[string]int) (write func(feedback.Query, feedback.Label) (written, kept int, err error), closeOut func() error, err error) {
 	if format == "bestof" {
 		app, err := feedback.OpenAppender[feedback.BestOfRecord](path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("prefs: %w", err)
 		}
 		app.Sync = true
-		write = func(q feedback.Query, l feedback.Label) (int, error) {
+		write = func(q feedback.Query, l feedback.Label) (int, int, error) {
 			r, ok := feedback.BestOfRecordOf(q, l)
 			if !ok {
-				return 0, nil
+				return 0, 0, nil
 			}
 			if have[r.QueryID] > 0 {
 				have[r.QueryID]--
-				return 0, nil
+				return 0, 1, nil
 			}
 			if err := app.Append(r); err != nil {
-				return 0, fmt.Errorf("prefs: %w", err)
+				return 0, 0, fmt.Errorf("prefs: %w", err)
 			}
-			return 1, nil
+			return 1, 0, nil
 		}
 		return write, app.Close, nil
 	}
@@ -548,19 +554,19 @@ func openPeopleOut(path, format string, have map[string]int) (write func(feedbac
 		return nil, nil, fmt.Errorf("prefs: %w", err)
 	}
 	app.Sync = true
-	write = func(q feedback.Query, l feedback.Label) (int, error) {
-		n := 0
+	write = func(q feedback.Query, l feedback.Label) (written, kept int, err error) {
 		for _, r := range feedback.PairRecords(q, l) {
 			if k := pairKey(r); have[k] > 0 {
 				have[k]--
+				kept++
 				continue
 			}
 			if err := app.Append(r); err != nil {
-				return n, fmt.Errorf("prefs: %w", err)
+				return written, kept, fmt.Errorf("prefs: %w", err)
 			}
-			n++
+			written++
 		}
-		return n, nil
+		return written, kept, nil
 	}
 	return write, app.Close, nil
 }

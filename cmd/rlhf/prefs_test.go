@@ -403,7 +403,7 @@ func TestPrefsHumanResume(t *testing.T) {
 	if err != nil || len(qs) != 9 {
 		t.Errorf("%d queries in the store (%v), want 9: none posted twice", len(qs), err)
 	}
-	if !strings.Contains(stderr.String(), "9 of 9 groups answered") {
+	if !strings.Contains(stderr.String(), "9 of 9 groups answered by people (4 records written and 2 already in the file") {
 		t.Errorf("rerun stderr: %s", stderr.String())
 	}
 	// A third run finds everything answered and writes nothing new.
