@@ -470,8 +470,8 @@ func WriteFile[T any](path string, recs iter.Seq[T]) (n int, err error) {
 // Appender appends records to a JSONL file, one write per record, so each
 // record reaches the operating system as soon as Append returns (and the disk
 // too when Sync is set). A crash can leave at most the last line torn; the
-// next OpenAppender starts on a fresh line, and readers with SkipBad count the
-// torn line as malformed. An Appender is safe for concurrent use.
+// next OpenAppender cuts it off (readers with SkipBad skip it until then). An
+// Appender is safe for concurrent use.
 type Appender[T any] struct {
 	// Sync makes every Append fsync the file: durable, but slower.
 	Sync bool
@@ -488,22 +488,43 @@ func OpenAppender[T any](path string) (*Appender[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("feedback: open %s for append: %w", path, err)
 	}
-	// If the file ends inside a torn line, end that line so that the next
-	// record starts clean.
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("feedback: open %s for append: %w", path, err)
-		}
-		if last[0] != '\n' {
-			if _, err := f.Write([]byte{'\n'}); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("feedback: open %s for append: %w", path, err)
-			}
-		}
+	// A file that ends inside a torn line (a crash mid-record) is cut back
+	// to its last complete line: that record's Append never returned, so
+	// nothing acknowledged is lost, and the file stays readable without
+	// SkipBad.
+	if err := trimTornLine(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("feedback: open %s for append: %w", path, err)
 	}
 	return &Appender[T]{f: f, path: path}, nil
+}
+
+// trimTornLine truncates f after its last newline when its last byte is not
+// one (reading backwards in blocks; a file with no newline is emptied).
+func trimTornLine(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := st.Size()
+	if end == 0 {
+		return nil
+	}
+	buf := make([]byte, 4096)
+	for pos := end; pos > 0; {
+		n := min(int64(len(buf)), pos)
+		pos -= n
+		if _, err := f.ReadAt(buf[:n], pos); err != nil {
+			return err
+		}
+		if pos+n == end && buf[n-1] == '\n' {
+			return nil // ends with a complete line
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return f.Truncate(pos + int64(i) + 1)
+		}
+	}
+	return f.Truncate(0)
 }
 
 // Append writes rec as one line.
