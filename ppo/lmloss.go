@@ -129,18 +129,3 @@ func WhitenRows(rows [][]float32) {
 		k += copy(r, flat[k:k+len(r)])
 	}
 }
-
-// meanStd returns the mean and population standard deviation of x.
-func meanStd(x []float64) (mean, std float64) {
-	if len(x) == 0 {
-		return 0, 0
-	}
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
-	for _, v := range x {
-		std += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(x)))
-}

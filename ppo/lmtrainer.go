@@ -10,6 +10,7 @@ import (
 	"rlhf/ag"
 	"rlhf/model/gpt"
 	"rlhf/optim"
+	"rlhf/report"
 	"rlhf/tensor"
 	"rlhf/text"
 )
@@ -279,7 +280,7 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	st := LMStats{KLCoef: t.KL.Value}
 	// Scores: standardise with the first batch's statistics.
 	if c.NormScores && !t.ScoreNormSet {
-		m, s := meanStd(ro.scores)
+		m, s := report.Spread(ro.scores)
 		t.ScoreMean, t.ScoreStd, t.ScoreNormSet = m, max(s, 1e-6), true
 	}
 	rewards := make([][]float32, len(prompts))
@@ -297,8 +298,8 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 		st.ResponseLen += float64(len(ro.completions[i]))
 	}
 	n := float64(len(prompts))
-	st.Score, st.ScoreStd = meanStd(ro.scores)
-	st.KL, _ = meanStd(ro.kl)
+	st.Score, st.ScoreStd = report.Spread(ro.scores)
+	st.KL, _ = report.Spread(ro.kl)
 	st.Entropy = entropy / n
 	st.NonScore = -t.KL.Value * st.KL
 	st.RLHFReward /= n
