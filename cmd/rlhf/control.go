@@ -66,6 +66,7 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	epsRandom := fs.Float64("eps-random", 0, "probability that the labeler answers uniformly at random (the paper's human model: 0.1)")
 	labelDelay := fs.Duration("label-delay", 0, "make the synthetic labeler take this long per answer, like a person")
 	workers := fs.Int("label-workers", 1, "queries the labeler works on at once")
+	waitLabels := fs.String("wait-labels", "auto", "wait before each PPO iteration until every query asked so far is answered: on, off, or auto (on for an instant synthetic labeler, which makes runs reproducible; off for people and -label-delay, so training goes on while they answer)")
 	steps := fs.Int("steps", 100_000, "environment steps of PPO training")
 	seed := fs.Uint64("seed", 1, "seed of the policy, environments, reward model, sampling and labeler")
 	out := fs.String("out", "", "run directory (default runs/control-<env>-<reward>-s<seed>)")
@@ -81,6 +82,9 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("control: unexpected arguments %q", fs.Args())
+	}
+	if !slices.Contains([]string{"auto", "on", "off"}, *waitLabels) {
+		return fmt.Errorf("control: -wait-labels %q: want on, off or auto", *waitLabels)
 	}
 	if *out == "" {
 		*out = filepath.Join("runs", fmt.Sprintf("control-%s-%s-s%d", *envName, *rewardSrc, *seed))
@@ -113,6 +117,9 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if c, err = loop.ResumeControl(*out, l); err != nil {
 			return fmt.Errorf("control: %w", err)
 		}
+		if *waitLabels != "auto" {
+			c.Config.WaitLabels = *waitLabels == "on"
+		}
 	} else {
 		if !slices.Contains(env.Names(), *envName) {
 			return fmt.Errorf("control: unknown environment %q (valid: %s)", *envName, strings.Join(env.Names(), ", "))
@@ -143,6 +150,9 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		// An instant synthetic labeler: wait for its answers each iteration,
 		// so that the run is reproducible under its seed.
 		cfg.WaitLabels = *labelerKind != loop.LabelerHuman && *labelDelay == 0
+		if *waitLabels != "auto" {
+			cfg.WaitLabels = *waitLabels == "on"
+		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("control: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"rlhf/loop"
 	"rlhf/ppo"
+	"rlhf/report"
 	"rlhf/reward"
 	"rlhf/safetensors"
 )
@@ -123,6 +124,7 @@ func TestControlBadFlags(t *testing.T) {
 		{[]string{"-steps", "0"}, []string{"steps"}},
 		{[]string{"-eps-random", "1.5"}, []string{"random-answer probability"}},
 		{[]string{"-label-delay", "-1s"}, []string{"label-delay"}},
+		{[]string{"-wait-labels", "maybe"}, []string{"-wait-labels", "on, off or auto"}},
 		{[]string{"-env", "PendulumSpin-v0", "-reward", "true"}, []string{"hides its goal"}},
 		{[]string{"-nonsense"}, []string{"flag provided but not defined"}},
 		{[]string{"extra"}, []string{"unexpected arguments"}},
@@ -143,5 +145,42 @@ func TestControlBadFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
 		t.Error("a bad flag left a run directory behind")
+	}
+}
+
+// TestControlWaitLabels: with a slow labeler, -wait-labels on makes every
+// PPO iteration start with the answers to all queries asked before it;
+// the default (auto: off for -label-delay) lets training run ahead.
+func TestControlWaitLabels(t *testing.T) {
+	behind := func(wait string) int {
+		dir := filepath.Join(t.TempDir(), "run")
+		args := []string{"-env", "CartPole-v1", "-steps", "2048", "-labels", "40", "-rm-init-steps", "5",
+			"-rm-steps-per-label", "0.2", "-eval-episodes", "1", "-queries", "random", "-label-delay", "20ms",
+			"-out", dir, "-q"}
+		if wait != "" {
+			args = append(args, "-wait-labels", wait)
+		}
+		if err := controlMain(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := report.LoadMetrics(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, req := m.Series("labels/requested")
+		_, recv := m.Series("labels/received")
+		n := 0
+		for i := 1; i < len(req); i++ {
+			if recv[i] < req[i-1] {
+				n++
+			}
+		}
+		return n
+	}
+	if n := behind("on"); n != 0 {
+		t.Errorf("-wait-labels on: %d iterations started before earlier queries were answered", n)
+	}
+	if n := behind(""); n == 0 {
+		t.Error("-label-delay without -wait-labels: training never ran ahead of the labeler")
 	}
 }
