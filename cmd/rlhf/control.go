@@ -74,6 +74,8 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	resume := fs.Bool("resume", false, "continue the run in --out from its last checkpoint")
 	rmSteps := fs.Float64("rm-steps-per-label", 1, "reward-model training steps per new label")
 	rmInit := fs.Int("rm-init-steps", 200, "reward-model training steps on the labels collected before training")
+	retrainEvery := fs.Int("retrain-every", 0, "new labels that trigger retraining the reward model (0: a tenth of -labels)")
+	initialFraction := fs.Float64("initial-fraction", 0.25, "share of -labels asked about the initial policy before training starts, in [0, 1]")
 	evalEps := fs.Int("eval-episodes", 20, "episodes of the final evaluation")
 	ckpt := fs.Int("checkpoint-every", 10, "PPO iterations between checkpoints")
 	quiet := fs.Bool("q", false, "no progress bar")
@@ -139,6 +141,15 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *labelDelay < 0 {
 			return fmt.Errorf("control: -label-delay %v must be >= 0", *labelDelay)
 		}
+		if *retrainEvery < 0 {
+			return fmt.Errorf("control: -retrain-every %d must be >= 0", *retrainEvery)
+		}
+		if !(*initialFraction >= 0 && *initialFraction <= 1) {
+			return fmt.Errorf("control: -initial-fraction %v must be in [0, 1]", *initialFraction)
+		}
+		if *rmSteps < 0 {
+			return fmt.Errorf("control: -rm-steps-per-label %v must be >= 0", *rmSteps)
+		}
 		cfg, err := loop.DefaultControl(*envName)
 		if err != nil {
 			return fmt.Errorf("control: %w", err)
@@ -146,7 +157,7 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		cfg.Seed, cfg.Steps, cfg.Reward, cfg.Labels = *seed, *steps, *rewardSrc, *labels
 		cfg.Queries, cfg.Offline, cfg.RMStepsPerLabel = *queries, *offline, *rmSteps
 		cfg.LabelWorkers, cfg.EvalEpisodes, cfg.CheckpointEvery = *workers, *evalEps, *ckpt
-		cfg.RMInitSteps = *rmInit
+		cfg.RMInitSteps, cfg.RetrainEvery, cfg.InitialFraction = *rmInit, *retrainEvery, *initialFraction
 		// An instant synthetic labeler: wait for its answers each iteration,
 		// so that the run is reproducible under its seed.
 		cfg.WaitLabels = *labelerKind != loop.LabelerHuman && *labelDelay == 0
