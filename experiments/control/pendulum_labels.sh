@@ -6,7 +6,9 @@
 #   rm0.5      -rm-steps-per-label 0.5  (as many reward-model steps as at 700)
 #   init175    -initial-fraction 0.125  (175 initial labels, as at 700)
 # Runs go two at a time, one core each (GOMAXPROCS=1); finished runs are
-# skipped. EXTRA='NAME|FLAGS' adds a cell of 1400 random labels with FLAGS.
+# skipped. EXTRA='NAME|FLAGS' adds a cell of 1400 random labels with FLAGS;
+# SEEDS='4 5 6' runs other seeds; ONLY=REGEX keeps the cells whose run
+# name (Pendulum-v1/<cell>/s<seed>) matches.
 #
 #   experiments/control/pendulum_labels.sh [RUNS_DIR]   (default /tmp/pendulum-labels)
 #
@@ -36,9 +38,11 @@ if [[ -n ${EXTRA:-} ]]; then
 fi
 jobs=$RUNS/jobs.txt
 : >"$jobs"
-for seed in 1 2 3; do
+for seed in ${SEEDS:-1 2 3}; do
 	for cell in "${cells[@]}"; do
-		echo "Pendulum-v1/${cell%%|*}/s$seed $base ${cell#*|} -seed $seed" >>"$jobs"
+		name=Pendulum-v1/${cell%%|*}/s$seed
+		if [[ -n ${ONLY:-} && ! $name =~ $ONLY ]]; then continue; fi
+		echo "$name $base ${cell#*|} -seed $seed" >>"$jobs"
 	done
 done
 
