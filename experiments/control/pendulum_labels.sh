@@ -12,13 +12,32 @@
 #
 #   experiments/control/pendulum_labels.sh [RUNS_DIR]   (default /tmp/pendulum-labels)
 #
-# Then: go run ./experiments/control/summarize -runs RUNS_DIR
+# At the end it prints, for each cell, the final return (mean ± population
+# std over the seeds that finished) and the per-seed values; TABLE=1 prints
+# only that, from the runs already in RUNS_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-/tmp/pendulum-labels}
 PARALLEL=${PARALLEL:-2}
 BIN=$RUNS/rlhf
 mkdir -p "$RUNS"
+
+table() {
+	local d
+	for d in "$RUNS"/Pendulum-v1/*/; do
+		# shellcheck disable=SC2012
+		ls "$d"/s*/summary.json >/dev/null 2>&1 || continue
+		jq -s --arg cell "$(basename "$d")" -r '
+			sort_by(.seed) | (map(.final_return) | add / length) as $m
+			| (map((.final_return - $m) * (.final_return - $m)) | add / length | sqrt) as $s
+			| "\($cell)\t\(length) seeds\t\($m * 10 | round / 10) ± \($s * 10 | round / 10)\t"
+			  + (map("s\(.seed) \(.final_return | round)") | join(", "))' "$d"/s*/summary.json
+	done
+}
+if [[ -n ${TABLE:-} ]]; then
+	table
+	exit 0
+fi
 if [[ -n ${RLHF_BIN:-} ]]; then
 	cp -f "$RLHF_BIN" "$BIN"
 else
@@ -67,3 +86,4 @@ export -f run_one
 export RUNS BIN
 # shellcheck disable=SC2016
 xargs -P "$PARALLEL" -L 1 bash -c 'run_one "$@"' _ <"$jobs"
+table
