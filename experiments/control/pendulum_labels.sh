@@ -6,7 +6,8 @@
 #   rm0.5      -rm-steps-per-label 0.5  (as many reward-model steps as at 700)
 #   init175    -initial-fraction 0.125  (175 initial labels, as at 700)
 # Runs go two at a time, one core each (GOMAXPROCS=1); finished runs are
-# skipped. EXTRA='NAME|FLAGS' adds a cell of 1400 random labels with FLAGS;
+# skipped. EXTRA='NAME|FLAGS' adds a cell NAME run with FLAGS (which must
+# include -labels), e.g. EXTRA='random-700-retrain35|-labels 700 -retrain-every 35';
 # SEEDS='4 5 6' runs other seeds; ONLY=REGEX keeps the cells whose run
 # name (Pendulum-v1/<cell>/s<seed>) matches.
 #
@@ -53,7 +54,7 @@ cells=(
 	"random-1400-init175|-labels 1400 -initial-fraction 0.125"
 )
 if [[ -n ${EXTRA:-} ]]; then
-	cells+=("random-1400-${EXTRA%%|*}|-labels 1400 ${EXTRA#*|}")
+	cells+=("$EXTRA")
 fi
 jobs=$RUNS/jobs.txt
 : >"$jobs"
