@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -326,14 +325,7 @@ func (s *Sampler) Sample(ctx context.Context, prompts [][]int, cfg gpt.SampleCon
 			ids[b*tp+int(pads[b])+j] = int32(id)
 		}
 	}
-	rngs := make([]*rand.Rand, B)
-	for i := range rngs {
-		if cfg.Seeds != nil {
-			rngs[i] = rand.New(rand.NewPCG(cfg.Seeds[i], 0))
-		} else {
-			rngs[i] = rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-		}
-	}
+	rngs := cfg.RowRands(B)
 	padT := tensors.FromFlatDataAndDimensions(pads, bb)
 	defer func() { _ = padT.FinalizeAll() }()
 	// The sampling inputs: 1/temperature, K, P (constant for the call) and

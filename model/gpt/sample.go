@@ -31,6 +31,21 @@ type SampleConfig struct {
 	Seeds []uint64
 }
 
+// RowRands returns the generators of a batch of n rows: PCG(Seeds[i], 0)
+// when Seeds is set, else PCG(Seed, i). Every sampler of a model draws row
+// i's tokens from its generator, so that they draw the same tokens.
+func (c SampleConfig) RowRands(n int) []*rand.Rand {
+	rngs := make([]*rand.Rand, n)
+	for i := range rngs {
+		if c.Seeds != nil {
+			rngs[i] = rand.New(rand.NewPCG(c.Seeds[i], 0))
+		} else {
+			rngs[i] = rand.New(rand.NewPCG(c.Seed, uint64(i)))
+		}
+	}
+	return rngs
+}
+
 // Validate reports settings that cannot sample.
 func (c SampleConfig) Validate() error {
 	switch {
@@ -95,14 +110,7 @@ func (m *Model) Sample(ctx context.Context, prompts [][]int, cfg SampleConfig) (
 		return nil, fmt.Errorf("gpt: prompt plus %d new tokens needs %d positions, the model has %d",
 			cfg.MaxNewTokens, tmax, m.Config.NPositions)
 	}
-	rngs := make([]*rand.Rand, B)
-	for i := range rngs {
-		if cfg.Seeds != nil {
-			rngs[i] = rand.New(rand.NewPCG(cfg.Seeds[i], 0))
-		} else {
-			rngs[i] = rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-		}
-	}
+	rngs := cfg.RowRands(B)
 	C, V := m.Config.NEmbd, m.Config.VocabSize
 	cache := &kvCache{tmax: tmax}
 	for range m.Config.NLayer {
