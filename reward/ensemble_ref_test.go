@@ -17,15 +17,7 @@ import (
 // more (validation and training split) for the returned stats, and its
 // steps go through TrainStep.
 func referenceTrain(e *Ensemble, ctx context.Context, steps int) (TrainStats, error) {
-	pools := make([][]*comparison, len(e.Members))
-	for i := range e.data {
-		c := &e.data[i]
-		for m, n := range c.counts {
-			for range n {
-				pools[m] = append(pools[m], c)
-			}
-		}
-	}
+	pools := e.pools()
 	var err error
 	if ntrain, nval := e.Len(); ntrain == nval {
 		return referenceStats(e), fmt.Errorf("reward: train: no comparisons outside the validation split (%d held out)", nval)
@@ -64,40 +56,7 @@ train:
 
 // referenceAdapt measures the losses on a fresh evaluation of everything.
 func referenceAdapt(e *Ensemble, update bool) {
-	sums := e.rawSums(e.all())
-	c := &e.Config
-	for m, mem := range e.Members {
-		var tl, tw, vl float64
-		nv := 0
-		for i := range e.data {
-			d := &e.data[i]
-			if !d.val && d.counts[m] == 0 {
-				continue
-			}
-			t := make([]float64, len(d.target))
-			for j, v := range d.target {
-				t[j] = float64(v)
-			}
-			l := choiceLoss(sums[m][i], t, c.Eps)
-			if d.val {
-				vl += l
-				nv++
-			} else {
-				tl += float64(d.counts[m]) * l
-				tw += float64(d.counts[m])
-			}
-		}
-		mem.TrainLoss, mem.ValLoss = math.NaN(), math.NaN()
-		if tw > 0 {
-			mem.TrainLoss = tl / tw
-		}
-		if nv > 0 {
-			mem.ValLoss = vl / float64(nv)
-		}
-		if update {
-			mem.L2 = nextL2(mem.L2, mem.TrainLoss, mem.ValLoss, c)
-		}
-	}
+	e.adapt(e.rawSums(e.all()), update)
 }
 
 // referenceStats evaluates the two splits separately.
