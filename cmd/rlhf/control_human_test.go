@@ -223,6 +223,24 @@ func (w *webLabeler) stop(runID string) error {
 	return nil
 }
 
+// serveLabelingApp adds the labeler user (password "<user>-password") to s
+// and serves the labeling app on s; the caller closes the server.
+func serveLabelingApp(t *testing.T, s store.Store, user string, role store.Role) *httptest.Server {
+	t.Helper()
+	hash, err := web.HashPasswordCost(user+"-password", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateLabeler(context.Background(), store.Labeler{Username: user, Role: role, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := web.New(web.Config{Store: s, LoginBurst: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httptest.NewServer(app)
+}
+
 // TestControlHumanThroughWebApp runs `rlhf control -labeler human` against the
 // real labeling app: a labeler answers through its HTTP API, an admin presses
 // stop, the run halts with a checkpoint, and -resume continues it.
@@ -234,18 +252,7 @@ func TestControlHumanThroughWebApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	hash, err := web.HashPasswordCost("admin-password", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateLabeler(context.Background(), store.Labeler{Username: "admin", Role: store.RoleAdmin, PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-	app, err := web.New(web.Config{Store: s, LoginBurst: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app)
+	srv := serveLabelingApp(t, s, "admin", store.RoleAdmin)
 	defer srv.Close()
 	admin := loginWeb(t, srv.URL, "admin", "admin-password")
 

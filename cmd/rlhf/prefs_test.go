@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/store"
-	"rlhf/web"
 )
 
 // tinyPolicy saves a small random GPT with the default tokenizer and
@@ -426,18 +424,7 @@ func TestPrefsHumanHostileText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	hash, err := web.HashPasswordCost("lena-password", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateLabeler(ctx, store.Labeler{Username: "lena", Role: store.RoleLabeler, PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-	app, err := web.New(web.Config{Store: s, LoginBurst: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app)
+	srv := serveLabelingApp(t, s, "lena", store.RoleLabeler)
 	defer srv.Close()
 
 	prompt := `Write <em>HTML</em> & "quote" it:`
