@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -295,10 +294,6 @@ func openHumanLabeler(ctx context.Context, dbURL, dir, instructions string, stdo
 		s.Close()
 		return nil, nil, fmt.Errorf("control: %w", err)
 	}
-	shown := dbURL
-	if u, perr := url.Parse(dbURL); perr == nil && u.User != nil {
-		shown = u.Redacted()
-	}
-	fmt.Fprintf(stdout, "run %s asks people for labels; serve them with:\n  rlhf serve -db %s\n", runID, shown)
+	fmt.Fprintf(stdout, "run %s asks people for labels; serve them with:\n  rlhf serve -db %s\n", runID, redactedURL(dbURL))
 	return h, func() { s.Close() }, nil
 }
