@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it on a fresh machine.
 # It installs and starts what the integration tests need (PostgreSQL and
-# Chromium from Debian's packages; needs root), then vets and tests everything.
+# Chromium from Debian's packages; needs root), then vets and tests everything,
+# and package xla once more as built with -tags xla (cgo) when gcc is there.
 # Plain `go test ./...` also works: those integration tests then skip with a reason.
 #
 # The output is plain `go test`'s (one line per package, full output of failed
@@ -216,4 +217,12 @@ if [ "$json" = 1 ] || ! (cd "$tmp" && GOWORK=off GOFLAGS= go build -o testfilter
 fi
 status=0
 go test -json -timeout 20m ./... "$@" | "$tmp/testfilter" $mode || status=$?
+# The XLA/PJRT devices are behind the build tag xla (cgo): vet and test that
+# build of package xla too (on the pure-Go backend; no plugin is needed).
+if command -v gcc >/dev/null; then
+	CGO_ENABLED=1 go vet -tags xla ./xla ./bench/gpu/xlabench || status=1
+	CGO_ENABLED=1 go test -json -tags xla -timeout 10m ./xla "$@" | "$tmp/testfilter" $mode || status=$?
+else
+	echo "test.sh: no C compiler, so the -tags xla build (XLA/PJRT devices) is not tested" >&2
+fi
 exit "$status"

@@ -287,10 +287,10 @@ func (t *tracer) MatMul(a, b *ag.Var, transA, transB bool) *ag.Var {
 			for i := range batch {
 				batch[i] = i
 			}
-			return DotGeneral(x, []int{ca}, batch, y, []int{cb}, batch)
+			return dot(x, []int{ca}, batch, y, []int{cb}, batch)
 		case ra == 2 && rb > 2:
 			// (M, batch..., N) -> (batch..., M, N)
-			o := DotGeneral(x, []int{ca}, nil, y, []int{cb}, nil)
+			o := dot(x, []int{ca}, nil, y, []int{cb}, nil)
 			perm := make([]int, 0, o.Rank())
 			for i := 1; i < o.Rank()-1; i++ {
 				perm = append(perm, i)
@@ -298,7 +298,7 @@ func (t *tracer) MatMul(a, b *ag.Var, transA, transB bool) *ag.Var {
 			perm = append(perm, 0, o.Rank()-1)
 			return TransposeAllAxes(o, perm...)
 		default:
-			return DotGeneral(x, []int{ca}, nil, y, []int{cb}, nil)
+			return dot(x, []int{ca}, nil, y, []int{cb}, nil)
 		}
 	})
 }
@@ -312,7 +312,7 @@ func (t *tracer) Linear(x, w, bias *ag.Var) *ag.Var {
 		t.constant("bias")
 	}
 	return t.out("Linear", func() *Node {
-		o := DotGeneral(xn, []int{xn.Rank() - 1}, nil, wn, []int{0}, nil)
+		o := dot(xn, []int{xn.Rank() - 1}, nil, wn, []int{0}, nil)
 		if bn != nil {
 			o = Add(o, bcast(bn, o.Shape().Dimensions))
 		}
@@ -433,7 +433,7 @@ func sliceAxis(x *Node, axis, lo, hi int) *Node {
 		sel[i*n+lo+i] = 1
 	}
 	s := ConstTensor(x.Graph(), tensors.FromFlatDataAndDimensions(sel, hi-lo, n)) // (hi-lo, n)
-	o := DotGeneral(x, []int{axis}, nil, s, []int{1}, nil)                        // (..., ..., hi-lo)
+	o := dot(x, []int{axis}, nil, s, []int{1}, nil)                               // (..., ..., hi-lo)
 	perm := make([]int, 0, o.Rank())
 	for i := range o.Rank() - 1 {
 		if i == axis {
@@ -513,7 +513,7 @@ func attend(q, k, v *Node, heads int) *Node {
 		return TransposeAllAxes(Reshape(x, b, tt, heads, hd), 0, 2, 1, 3)
 	}
 	qh, kh, vh := split(q, tq), split(k, tk), split(v, tk)
-	s := MulScalar(DotGeneral(qh, []int{3}, []int{0, 1}, kh, []int{3}, []int{0, 1}), 1/math.Sqrt(float64(hd))) // (B, H, Tq, Tk)
+	s := MulScalar(dot(qh, []int{3}, []int{0, 1}, kh, []int{3}, []int{0, 1}), 1/math.Sqrt(float64(hd))) // (B, H, Tq, Tk)
 	g := q.Graph()
 	row := Iota(g, shapes.Make(dtypes.Int32, tq, tk), 0)
 	col := Iota(g, shapes.Make(dtypes.Int32, tq, tk), 1)
@@ -521,7 +521,7 @@ func attend(q, k, v *Node, heads int) *Node {
 	allowed = BroadcastToDims(Reshape(allowed, 1, 1, tq, tk), b, heads, tq, tk)
 	s = Where(allowed, s, BroadcastToDims(f32(g, -1e30), b, heads, tq, tk))
 	p := Exp(logSoftmax(s))
-	o := DotGeneral(p, []int{3}, []int{0, 1}, vh, []int{2}, []int{0, 1}) // (B, H, Tq, hd)
+	o := dot(p, []int{3}, []int{0, 1}, vh, []int{2}, []int{0, 1}) // (B, H, Tq, hd)
 	return Reshape(TransposeAllAxes(o, 0, 2, 1, 3), b, tq, c)
 }
 
@@ -589,7 +589,7 @@ func (t *tracer) LinearCrossEntropy(h, w *ag.Var, targets []int, ignore int) *ag
 	t.constant("%d", ignore)
 	return t.out("LinearCrossEntropy", func() *Node {
 		c := hn.Shape().Dimensions[hn.Rank()-1]
-		logits := DotGeneral(Reshape(hn, len(targets), c), []int{1}, nil, wn, []int{1}, nil) // (R, V)
+		logits := dot(Reshape(hn, len(targets), c), []int{1}, nil, wn, []int{1}, nil) // (R, V)
 		return crossEntropy(logits, tn, ignore)
 	})
 }

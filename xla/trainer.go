@@ -426,6 +426,7 @@ func (t *Trainer) graph(k kind, f Func) (e *entry, feeds []*tensors.Tensor, outs
 		}
 	}()
 	g := NewGraph(t.Backend, fmt.Sprintf("rlhf_%d_%d", k, len(t.cache[k])))
+	defer forgetDots(g)
 	tr := newTracer(g)
 	np := len(t.Params)
 	pn := make([]*Node, np)
@@ -483,6 +484,11 @@ func (t *Trainer) graph(k kind, f Func) (e *entry, feeds []*tensors.Tensor, outs
 	}
 	e.st.Nodes = len(g.Nodes())
 	e.st.Folded = foldable(g)
+	for _, n := range g.Nodes() {
+		if n.NumOutputs() == 1 {
+			e.st.Largest = max(e.st.Largest, n.Shape().Size())
+		}
+	}
 	return e, tr.feeds, outs, nil
 }
 
@@ -543,7 +549,12 @@ type BuildStats struct {
 	// Folded is the element count of the largest value computed from no
 	// input at all (a mask from Iota, say): XLA evaluates such values on the
 	// host while compiling, slowly, so they must stay small.
-	Folded  int
+	Folded int
+	// Largest is the element count of the largest value in the graph: a
+	// value much larger than any operand or result of the model's products
+	// (M x K x N for an M x K by K x N product) means a product was spelled
+	// as a broadcast multiply and a sum.
+	Largest int
 	Trace   time.Duration // running the Func into graph ops (forward)
 	Grad    time.Duration // GoMLX's reverse-mode differentiation
 	Update  time.Duration // clipping and AdamW

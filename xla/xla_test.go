@@ -232,16 +232,16 @@ func TestAdamWStepsMatchCPU(t *testing.T) {
 		t.Fatalf("synced %d steps, want 3", devOpt.Steps)
 	}
 	cp, dp := mCPU.Params(), mDev.Params()
-	off, total := 0, 0
+	off, moff, total := 0, 0, 0
 	for i := range cp {
 		off += checkParams(t, cp[i].Name, dp[i].P.Value.Data, cp[i].P.Value.Data, lr)
 		total += len(cp[i].P.Value.Data)
-		checkClose(t, "exp_avg "+cp[i].Name, devOpt.M[i].Data, opt.M[i].Data, maxAbs(opt.M[i].Data))
+		moff += checkMoments(t, "exp_avg "+cp[i].Name, devOpt.M[i].Data, opt.M[i].Data)
 	}
-	if off*100 > total {
-		t.Fatalf("%d of %d parameter elements differ beyond tolerance", off, total)
+	if off*100 > total || moff*100 > total {
+		t.Fatalf("%d parameter and %d first-moment elements of %d differ beyond tolerance", off, moff, total)
 	}
-	t.Logf("%d of %d parameter elements beyond the tight tolerance (all within lr/20)", off, total)
+	t.Logf("%d parameter and %d first-moment elements of %d beyond the tight tolerance (all within lr/20 and 1e-3 of scale)", off, moff, total)
 }
 
 // checkParams compares parameters after AdamW steps and returns how many
@@ -260,6 +260,27 @@ func checkParams(t *testing.T, name string, got, want []float32, lr float32) int
 			t.Fatalf("param %s[%d] = %g, CPU engine %g", name, i, got[i], want[i])
 		}
 		if float64(d) > *atolFlag*float64(scale)+*rtolFlag*math.Abs(float64(want[i])) {
+			off++
+		}
+	}
+	return off
+}
+
+// checkMoments compares first moments after several steps: they sum the
+// steps' gradients, which depend on parameters that may have moved
+// differently where their own gradient was rounding noise (see
+// checkParams), so a few elements may differ beyond the tight tolerance,
+// none by more than 1e-3 of the tensor's scale. It returns how many do.
+func checkMoments(t *testing.T, name string, got, want []float32) int {
+	t.Helper()
+	scale := maxAbs(want)
+	off := 0
+	for i := range got {
+		d := math.Abs(float64(got[i] - want[i]))
+		if d > 1e-3*float64(scale) || math.IsNaN(float64(got[i])) {
+			t.Fatalf("%s[%d] = %g, CPU engine %g", name, i, got[i], want[i])
+		}
+		if d > *atolFlag*float64(scale)+*rtolFlag*math.Abs(float64(want[i])) {
 			off++
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"rlhf/ag"
@@ -74,6 +75,7 @@ func main() {
 	steps := flag.Int("steps", 20, "timed steps")
 	warmup := flag.Int("warmup", 3, "untimed steps first (the first compiles)")
 	graph := flag.Bool("graph", false, "only build the step graph (no compile, no run) and print its statistics")
+	shlo := flag.String("stablehlo", "", "only write the StableHLO program an XLA device would compile for the step to this file (needs -tags xla, no plugin)")
 	mode := flag.String("mode", "train", "what to time: train (training steps) or sample (KV-cache sampling; -steps counts calls)")
 	newTokens := flag.Int("new", 128, "sample mode: new tokens per prompt")
 	promptLen := flag.Int("prompt", 16, "sample mode: prompt tokens")
@@ -81,6 +83,10 @@ func main() {
 	var err error
 	switch *mode {
 	case "train":
+		if *shlo != "" {
+			err = dumpStableHLO(*shlo, *model, *batch)
+			break
+		}
 		err = run(*device, *model, *batch, *steps, *warmup, *graph)
 	case "sample":
 		err = runSample(*device, *model, *batch, *promptLen, *newTokens, *steps, *warmup)
@@ -140,7 +146,7 @@ func run(device, model string, batch, steps, warmup int, graphOnly bool) error {
 			return err
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"model": model, "batch": batch, "seq": t,
-			"ops": st.Ops, "nodes": st.Nodes, "folded_elems": st.Folded, "trace_s": st.Trace.Seconds(),
+			"ops": st.Ops, "nodes": st.Nodes, "folded_elems": st.Folded, "largest_elems": st.Largest, "trace_s": st.Trace.Seconds(),
 			"grad_s": st.Grad.Seconds(), "update_s": st.Update.Seconds()})
 	}
 	step := func() (float32, error) {
@@ -199,4 +205,37 @@ var t0 = time.Now()
 // logf reports progress on stderr with the seconds since the start.
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "xlabench [%6.1fs] %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// dumpStableHLO writes the StableHLO program of a training step of model at
+// batch to path, built for an XLA device without opening one.
+func dumpStableHLO(path, model string, batch int) error {
+	cfg, ok := models[model]
+	if !ok {
+		return fmt.Errorf("unknown model %q (want tiny or gpt2)", model)
+	}
+	backend, err := xla.Open("go")
+	if err != nil {
+		return err
+	}
+	m, err := nn.NewGPT(cfg, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		return err
+	}
+	ac := optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, NoDecay: optim.MatricesOnly}
+	tr, err := xla.NewTrainer(backend, m.Params(), xla.Config{AdamW: ac, ClipNorm: 1})
+	if err != nil {
+		return err
+	}
+	t := cfg.Ctx
+	ids := make([]int, batch*t)
+	for i := range ids {
+		ids[i] = i % cfg.Vocab
+	}
+	text, err := tr.StableHLO(func(tp *ag.Tape) *ag.Var { return m.Loss(tp, ids, ids, batch, t, -1) })
+	if err != nil {
+		return err
+	}
+	logf("%s step, batch %d: StableHLO program of %d bytes, %d lines -> %s", model, batch, len(text), strings.Count(text, "\n"), path)
+	return os.WriteFile(path, []byte(text), 0o644)
 }
