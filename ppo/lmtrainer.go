@@ -88,26 +88,34 @@ func (s LMStats) Metrics() map[string]float64 {
 	}
 }
 
-// Device runs the policy's optimiser steps somewhere other than the CPU
-// engine, e.g. on a GPU through package xla, and keeps the policy's
-// parameters and optimiser state there between steps. It runs the same ag
-// code as the CPU engine: the closures the trainer hands it.
+// Evaluator runs forward passes without gradients somewhere other than the
+// CPU engine, e.g. on a GPU through package xla, over parameters it keeps
+// there. It runs the same ag code as the CPU engine: the closures the
+// trainer hands it. A Device is an Evaluator.
+type Evaluator interface {
+	// Forward evaluates f without gradients and returns its value on the host.
+	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
+	// PadLen returns the length, from t to limit, to which a batch whose
+	// longest row has t tokens is right-padded (t: no padding), so that a
+	// compiling device builds one executable per length bucket.
+	PadLen(t, limit int) int
+}
+
+// Device runs the policy's optimiser steps and forward passes somewhere
+// other than the CPU engine, e.g. on a GPU through package xla, and keeps
+// the policy's parameters and optimiser state there between steps. It runs
+// the same ag code as the CPU engine: the closures the trainer hands it.
 type Device interface {
+	Evaluator
 	// Step takes one optimiser step of the loss f (1): forward, backward,
 	// global gradient-norm clipping and AdamW at learning rate lr, with the
 	// clipping limit and AdamW settings the device was built with. It
 	// returns the loss before the update and the gradient norm before
 	// clipping.
 	Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error)
-	// Forward evaluates f without gradients and returns its value on the host.
-	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
 	// Sync copies the device's parameters into their host tensors and, when
 	// o is not nil, the AdamW moments and step count into o.
 	Sync(o *optim.AdamW) error
-	// PadLen returns the length, from t to limit, to which a batch whose
-	// longest row has t tokens is right-padded (t: no padding), so that a
-	// compiling device builds one executable per length bucket.
-	PadLen(t, limit int) int
 }
 
 // Sampler draws completions of token prompts from the policy somewhere
@@ -142,19 +150,26 @@ type LMTrainer struct {
 	// set; ScoreNormSet says whether they have been measured yet.
 	ScoreMean, ScoreStd float64
 	ScoreNormSet        bool
-	// Device, when not nil, takes the minibatch updates in place of the CPU
-	// engine; build it over Opt (with Config.MaxGradNorm as its clipping
-	// limit) after NewLMTrainer or ResumeLM. Sampling, scoring and the
-	// rollout's log-probs and values stay on the CPU engine, after the
-	// policy's weights are copied back at the start of each Step; Save
-	// copies the weights and optimiser state back first. Call SyncPolicy
-	// before using the policy after the last Step.
+	// Device, when not nil, holds the policy's weights and optimiser state
+	// and takes the minibatch updates and the forward pass for the
+	// rollout's log-probs and values in place of the CPU engine; build it
+	// over Opt (with Config.MaxGradNorm as its clipping limit) after
+	// NewLMTrainer or ResumeLM. The policy's host tensors then fall behind:
+	// Step copies the weights back only when Sampler is nil (the CPU engine
+	// samples the rollouts), Save copies the weights and optimiser state
+	// back first, and SyncPolicy must be called before the policy is used
+	// on the host after the last Step. Scoring stays on the CPU engine.
 	Device Device
+	// RefDevice, when not nil, computes the reference's log-probs of the
+	// rollouts in place of the CPU engine, over its own copy of Ref's
+	// weights (e.g. an xla.Trainer over Ref.Params() that takes no
+	// optimiser steps). Ref is frozen, so that copy never needs syncing;
+	// nil computes them from Ref's host tensors on the CPU engine.
+	RefDevice Evaluator
 	// Sampler, when not nil, draws the rollouts' completions in place of
 	// Policy.Sample on the CPU engine; it must sample the policy's current
-	// weights at each Step (e.g. read them from the Device's state). The
-	// log-probs and values of the sampled tokens are still computed on the
-	// CPU engine.
+	// weights at each Step (e.g. read them from the Device's state). With a
+	// Device and a Sampler, a Step copies nothing back to the host.
 	Sampler Sampler
 
 	pcg  *rand.PCG
@@ -266,8 +281,10 @@ func (t *LMTrainer) SyncPolicy() error {
 // Step runs one PPO step: a batch of rollouts, then the update.
 func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	c := t.Config
-	if err := t.SyncPolicy(); err != nil { // the rollout's log-probs run on the CPU engine
-		return LMStats{}, err
+	if t.Sampler == nil { // the CPU engine samples from the host weights
+		if err := t.SyncPolicy(); err != nil {
+			return LMStats{}, err
+		}
 	}
 	prompts := make([]string, c.BatchSize)
 	for i := range prompts {
@@ -369,8 +386,19 @@ func (t *LMTrainer) collectLM(ctx context.Context, prompts []string) (*lmRollout
 		}
 		ro.scores[i] = float64(v)
 	}
-	ro.logp, ro.values = policyEval(t.Policy, ro.promptIDs, ro.completions)
-	ro.refLP, _ = policyEval(t.Ref, ro.promptIDs, ro.completions)
+	var pol, ref Evaluator // nil: the CPU engine
+	if t.Device != nil {
+		pol = t.Device
+	}
+	if t.RefDevice != nil {
+		ref = t.RefDevice
+	}
+	if ro.logp, ro.values, err = evalOn(pol, t.Policy, ro.promptIDs, ro.completions); err != nil {
+		return nil, fmt.Errorf("ppo: the rollout's log-probs and values: %w", err)
+	}
+	if ro.refLP, _, err = evalOn(ref, t.Ref, ro.promptIDs, ro.completions); err != nil {
+		return nil, fmt.Errorf("ppo: the reference's log-probs: %w", err)
+	}
 	return ro, nil
 }
 
@@ -408,27 +436,64 @@ func lmRows(promptIDs, completions [][]int, padLen func(t int) int) (ids []int, 
 
 // policyEval returns, without gradients, the log-probability of every
 // completion token and the value of the prefix before it (nil values for a
-// model without a value head).
+// model without a value head), on the CPU engine.
 func policyEval(m *gpt.Model, promptIDs, completions [][]int) (logp, values [][]float32) {
-	ids, T, _ := lmRows(promptIDs, completions, nil)
+	logp, values, _ = evalOn(nil, m, promptIDs, completions) // the CPU engine does not fail
+	return logp, values
+}
+
+// evalOn is policyEval on ev over its copy of m's weights, on rows
+// right-padded to ev.PadLen; nil ev is the CPU engine over m's host
+// tensors, unpadded. Attention is causal, so the filler after a row changes
+// none of the values read: the completion's log-probs and values.
+func evalOn(ev Evaluator, m *gpt.Model, promptIDs, completions [][]int) (logp, values [][]float32, err error) {
+	var padLen func(int) int
+	if ev != nil {
+		padLen = func(n int) int { return ev.PadLen(n, m.Config.NPositions) }
+	}
+	ids, T, _ := lmRows(promptIDs, completions, padLen)
 	B := len(promptIDs)
-	tp := ag.NewNoGradTape()
-	h := m.Hidden(tp, ids, B, T)
-	lp, _ := m.LogProbsOf(tp, m.Logits(tp, h), ids, nil) // (B, T-1)
-	var v []float32
+	nLP, nV := B*(T-1), 0
 	if m.VHead != nil {
-		v = m.ValuesOf(tp, h).Value.Data // (B, T)
+		nV = B * T
+	}
+	// f returns the log-probs (B, T-1) and the values (B, T), flattened
+	// and joined: (B·(T-1) + B·T), or the log-probs alone without a value
+	// head.
+	f := func(tp *ag.Tape) *ag.Var {
+		h := m.Hidden(tp, ids, B, T)                         // (B, T, C)
+		lp, _ := m.LogProbsOf(tp, m.Logits(tp, h), ids, nil) // (B, T-1)
+		out := tp.Reshape(lp, nLP)
+		if nV > 0 {
+			out = tp.Concat(0, out, tp.Reshape(m.ValuesOf(tp, h), nV))
+		}
+		return out
+	}
+	var out *tensor.Tensor
+	if ev == nil {
+		out = f(ag.NewNoGradTape()).Value
+	} else if out, err = ev.Forward(f); err != nil {
+		return nil, nil, err
+	}
+	if len(out.Data) != nLP+nV {
+		return nil, nil, fmt.Errorf("ppo: forward pass returned %d values, want %d", len(out.Data), nLP+nV)
+	}
+	lp, v := out.Data[:nLP], out.Data[nLP:]
+	logp = make([][]float32, B)
+	if nV > 0 {
 		values = make([][]float32, B)
 	}
-	logp = make([][]float32, B)
 	for i := range B {
+		// Column start of row i is the last prompt token: its log-prob
+		// column predicts the first completion token, its value is the
+		// value of the prefix before it.
 		start, n := len(promptIDs[i])-1, len(completions[i])
-		logp[i] = append([]float32{}, lp.Value.Data[i*(T-1)+start:i*(T-1)+start+n]...)
-		if v != nil {
+		logp[i] = append([]float32{}, lp[i*(T-1)+start:i*(T-1)+start+n]...)
+		if nV > 0 {
 			values[i] = append([]float32{}, v[i*T+start:i*T+start+n]...)
 		}
 	}
-	return logp, values
+	return logp, values, nil
 }
 
 // update runs the PPO epochs over the lmRollout.
