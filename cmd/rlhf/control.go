@@ -294,6 +294,6 @@ func openHumanLabeler(ctx context.Context, dbURL, dir, instructions string, stdo
 		s.Close()
 		return nil, nil, fmt.Errorf("control: %w", err)
 	}
-	fmt.Fprintf(stdout, "run %s asks people for labels; serve them with:\n  rlhf serve -db %s\n", runID, redactedURL(dbURL))
+	fmt.Fprintf(stdout, "run %s asks people for labels; serve them with:\n  rlhf serve -db %s\n", runID, redactURL(dbURL))
 	return h, func() { s.Close() }, nil
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"iter"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -399,7 +398,7 @@ func prefsHuman(ctx context.Context, c prefsConfig, w io.Writer) error {
 		return fmt.Errorf("prefs: -db: %w", err)
 	}
 	defer s.Close()
-	c.DB = redactedURL(dbURL)
+	c.DB = redactURL(dbURL)
 	fmt.Fprintf(w, "prefs: %d prompts x %d completions from %s (T=%g, %d new tokens), labelled by people through %s -> %s\n",
 		c.Count, c.K, c.Policy, c.Temperature, c.MaxNew, c.DB, c.Out)
 	qs, err := sampleGroups(ctx, c, w)
@@ -424,14 +423,6 @@ func prefsHuman(ctx context.Context, c prefsConfig, w io.Writer) error {
 		err = errors.Join(err, fmt.Errorf("prefs: mark run %s stopped: %w", c.Run, serr))
 	}
 	return err
-}
-
-// redactedURL hides the password of a database URL.
-func redactedURL(dbURL string) string {
-	if u, err := url.Parse(dbURL); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return dbURL
 }
 
 // peopleCounts tallies people's labels on a run's groups.

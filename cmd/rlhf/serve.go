@@ -164,7 +164,9 @@ func serve(ctx context.Context, o serveOptions) error {
 	return nil
 }
 
-// redactURL hides a database URL's password for logs.
+// redactURL hides a database URL's password where it is printed or
+// recorded; a plain file path comes back as it is, and a string that does not
+// parse as a URL is not shown at all (it may still hold a password).
 func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
