@@ -3,7 +3,6 @@
 package xla
 
 import (
-	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"rlhf/ag"
 	"rlhf/nn"
-	"rlhf/optim"
 )
 
 // TestStableHLOProgram reads the program an XLA device would compile for a
@@ -22,18 +20,7 @@ import (
 func TestStableHLOProgram(t *testing.T) {
 	cfg := nn.GPTConfig{Vocab: 97, Ctx: 16, Layers: 2, Heads: 4, Dim: 32}
 	const batch = 3
-	b, err := Open("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := nn.NewGPT(cfg, rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTrainer(b, m.Params(), Config{AdamW: optim.DefaultAdamW(), ClipNorm: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, m := gptTrainer(t, cfg)
 	ids := make([]int, batch*cfg.Ctx)
 	for i := range ids {
 		ids[i] = (7 * i) % cfg.Vocab

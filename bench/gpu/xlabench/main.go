@@ -30,6 +30,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"rlhf/ag"
 	"rlhf/nn"
 	"rlhf/optim"
@@ -116,12 +118,7 @@ func run(device, model string, batch, steps, warmup int, graphOnly bool) error {
 	if err != nil {
 		return err
 	}
-	m, err := nn.NewGPT(cfg, rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		return err
-	}
-	ac := optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, NoDecay: optim.MatricesOnly}
-	tr, err := xla.NewTrainer(backend, m.Params(), xla.Config{AdamW: ac, ClipNorm: 1})
+	m, tr, err := newTrainer(backend, cfg)
 	if err != nil {
 		return err
 	}
@@ -218,12 +215,7 @@ func dumpStableHLO(path, model string, batch int) error {
 	if err != nil {
 		return err
 	}
-	m, err := nn.NewGPT(cfg, rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		return err
-	}
-	ac := optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, NoDecay: optim.MatricesOnly}
-	tr, err := xla.NewTrainer(backend, m.Params(), xla.Config{AdamW: ac, ClipNorm: 1})
+	m, tr, err := newTrainer(backend, cfg)
 	if err != nil {
 		return err
 	}
@@ -238,4 +230,16 @@ func dumpStableHLO(path, model string, batch int) error {
 	}
 	logf("%s step, batch %d: StableHLO program of %d bytes, %d lines -> %s", model, batch, len(text), strings.Count(text, "\n"), path)
 	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// newTrainer returns a GPT of cfg with fixed random weights and a Trainer
+// of it on backend with the benchmark's AdamW settings and clipping.
+func newTrainer(backend backends.Backend, cfg nn.GPTConfig) (*nn.GPT, *xla.Trainer, error) {
+	m, err := nn.NewGPT(cfg, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		return nil, nil, err
+	}
+	ac := optim.AdamWConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, NoDecay: optim.MatricesOnly}
+	tr, err := xla.NewTrainer(backend, m.Params(), xla.Config{AdamW: ac, ClipNorm: 1})
+	return m, tr, err
 }
