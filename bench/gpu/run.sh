@@ -37,7 +37,9 @@
 #  gpt2    GPT-2 small on GoMLX/XLA, fp32 (HLO dumped to hlo_gpt2.tgz), then
 #          tf32; the tiny GPT with tf32
 #  torch   PyTorch eager (fp32; GPT-2 also TF32), then torch.compile, tiny
-#          and GPT-2 small
+#          and GPT-2 small (GPT-2 also TF32, last)
+# summary.md ends its training table with the ratios to PyTorch at the same
+# precision and the targets (tiny >= 1.5x eager, GPT-2 >= 1.0x torch.compile).
 # Every xlabench line records the first step split into graph building and
 # compiling, and per timed step the host overhead (host_ms) apart from the
 # execution (run_ms). Each step runs under a watchdog: samples of its memory,
@@ -135,6 +137,25 @@ with open(os.path.join(out, "summary.md"), "w") as w:
         w.write(f"| {r['model']} ({r['params']/1e6:.1f}M) | {r['batch']}x{r['seq']} | {r['impl']} | {r.get('precision', '')} | "
                 f"{r['tokens_per_s']:,.0f} | {r['ms_per_step']:.1f} | {r['first_step_s']:.1f} | {f(r, 'compile_s', '.1f')} | "
                 f"{f(r, 'host_ms', '.2f')} | {f(r, 'run_ms', '.1f')} | {r['first_loss']:.3f} -> {r['last_loss']:.3f} |\n")
+    # The targets: tiny >= 1.5x PyTorch eager, GPT-2 small >= 1.0x
+    # torch.compile, each against PyTorch at the same precision where both ran.
+    best = {}
+    for r in rows:
+        k = (r["model"], r["impl"].split("-tf32")[0], r.get("precision", "fp32"))
+        best[k] = max(best.get(k, 0), r["tokens_per_s"])
+    checks = []
+    for model, ref, want in (("tiny", "torch-eager", 1.5), ("gpt2", "torch-compile", 1.0), ("gpt2", "torch-eager", None)):
+        for prec in ("fp32", "tf32"):
+            ours, theirs = best.get((model, "gomlx-xla", prec)), best.get((model, ref, prec))
+            if ours and theirs:
+                ratio = ours / theirs
+                verdict = "" if want is None else ("met" if ratio >= want else "not met")
+                checks.append(f"| {model} | {prec} | {ours:,.0f} | {ref} {theirs:,.0f} | {ratio:.2f}x | "
+                              f"{'' if want is None else f'>= {want}x'} | {verdict} |\n")
+    if checks:
+        w.write("\nAgainst PyTorch on the same card, same precision (training tokens/s)\n\n")
+        w.write("| model | precision | rlhf on GoMLX/XLA | PyTorch | ratio | target | |\n|---|---|---:|---:|---:|---|---|\n")
+        w.writelines(checks)
     if samples:
         w.write("\nKV-cache sampling (tokens/s counts new tokens of all rows; a call is prefill + all steps)\n\n")
         w.write("| model | batch x (prompt + new) | implementation | precision | tokens/s | ms/call | ms/token | first call (s) | compile (s) | rebuilds |\n")
@@ -282,6 +303,7 @@ step_torch() {
 	run torch_eager_tf32_gpt2 40 python3 bench/gpu/torch_gpt.py --model gpt2 --batch 8 --mode eager --steps 8 --warmup 2 --tf32
 	run torch_compile_tiny 60 python3 bench/gpu/torch_gpt.py --model tiny --batch 16 --mode compile --steps 30 --warmup 3
 	run torch_compile_gpt2 100 python3 bench/gpu/torch_gpt.py --model gpt2 --batch 8 --mode compile --steps 8 --warmup 2
+	run torch_compile_tf32_gpt2 100 python3 bench/gpu/torch_gpt.py --model gpt2 --batch 8 --mode compile --steps 8 --warmup 2 --tf32
 }
 
 # sample: KV-cache sampling (prompt 1 for the tiny GPT: its context is 128),
