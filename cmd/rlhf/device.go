@@ -115,6 +115,8 @@ type stepper struct {
 	clip float64 // global gradient-norm limit; 0: none
 	tp   *ag.Tape
 	tr   *xla.Trainer // nil on the CPU engine
+	// syncs counts the copies of the device's parameters to the host.
+	syncs int
 }
 
 // newStepper prepares steps over opt's parameters with its current values
@@ -174,6 +176,7 @@ func (s *stepper) syncParams() error {
 	if s.tr == nil {
 		return nil
 	}
+	s.syncs++
 	return s.tr.Sync(nil)
 }
 
@@ -183,6 +186,7 @@ func (s *stepper) sync() error {
 	if s.tr == nil {
 		return nil
 	}
+	s.syncs++
 	return s.tr.Sync(s.opt)
 }
 
@@ -241,11 +245,41 @@ func (d policyDevice) Sync(o *optim.AdamW) error {
 	if d.s.tr == nil {
 		return nil
 	}
+	d.s.syncs++
 	return d.s.tr.Sync(o)
 }
 
 // PadLen is bucketLen.
 func (d policyDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
+
+// frozenDevice is a model's copy of its weights on a device, for forward
+// passes only (no optimiser steps): the Evaluator of a frozen model, e.g.
+// ppo.LMTrainer's RefDevice. The weights go up once, when it is built.
+type frozenDevice struct{ tr *xla.Trainer }
+
+var _ ppo.Evaluator = frozenDevice{}
+
+// newFrozenDevice uploads m's current weights to d (not the CPU engine).
+// The xla.Trainer it wraps also holds zero AdamW moments on the host; they
+// are never sent to the device, as no step is taken.
+func newFrozenDevice(d *trainDevice, m *gpt.Model) (frozenDevice, error) {
+	if d.onCPU() {
+		return frozenDevice{}, fmt.Errorf("device %s: no frozen device copy on the CPU engine", d.name)
+	}
+	tr, err := xla.NewTrainer(d.backend, m.Params(), xla.Config{})
+	if err != nil {
+		return frozenDevice{}, fmt.Errorf("device %s: %w", d.name, err)
+	}
+	return frozenDevice{tr}, nil
+}
+
+// Forward evaluates f without gradients over the device's weights.
+func (d frozenDevice) Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error) {
+	return d.tr.Forward(f)
+}
+
+// PadLen is bucketLen.
+func (d frozenDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
 
 // bucketLen rounds a padded sequence length t up to a multiple of 16, at
 // most limit, so that a device compiles one step per bucket rather than one

@@ -159,7 +159,9 @@ func TestSamplerOfBoNAndEvalText(t *testing.T) {
 
 // TestBoNEvalPPOSampleOnDeviceGo: rlhf bon, eval and ppo with -device go
 // sample on the device (their sampler reports its calls) and, at
-// temperature 1, draw the CPU engine's completions.
+// temperature 1, draw the CPU engine's completions; ppo copies the policy's
+// weights to the host only for checkpoints and at the end, and computes
+// the reference's log-probs on the device.
 func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 	ctx := context.Background()
 	policy := lmTinyPolicy(t)
@@ -200,7 +202,10 @@ func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 		t.Errorf("eval -device go: %+v\nCPU engine: %+v", got, want)
 	}
 
-	po, err := parsePPO(tinyPPOArgs(policy, filepath.Join(t.TempDir(), "ppo"), "-device", "go", "-samples", "0"), io.Discard)
+	// Three steps with one checkpoint (at the last step): the policy's
+	// weights come back to the host for that checkpoint and at the end of
+	// the run only, not at every step.
+	po, err := parsePPO(tinyPPOArgs(policy, filepath.Join(t.TempDir(), "ppo"), "-device", "go", "-samples", "0", "-steps", "3", "-ckpt-every", "10"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +213,12 @@ func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 	if err := trainPPO(ctx, po, &out); err != nil {
 		t.Fatal(err)
 	}
-	if m := calls.FindStringSubmatch(out.String()); m == nil || m[1] != "2" {
-		t.Errorf("ppo -device go: no sampler line with 2 calls (one per step):\n%s", out.String())
+	if m := calls.FindStringSubmatch(out.String()); m == nil || m[1] != "3" {
+		t.Errorf("ppo -device go: no sampler line with 3 calls (one per step):\n%s", out.String())
+	}
+	syncs := regexp.MustCompile(`device: (\d+) forward passes of the reference; the policy's weights copied to the host (\d+) times`)
+	if m := syncs.FindStringSubmatch(out.String()); m == nil || m[1] != "3" || m[2] != "2" {
+		t.Errorf("ppo -device go: want 3 reference passes on the device (one per step) and the weights copied to the host 2 times (one checkpoint, the end):\n%s", out.String())
 	}
 	for _, args := range [][]string{{"-device", "gpu"}, {"-device", "xla:rel/plugin.so"}} {
 		if _, err := parseEval(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-device") {

@@ -71,7 +71,7 @@ Flags:`)
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
-	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates and the rollouts' sampling run there; scoring and the rollouts' log-probs and values stay on the CPU engine")
+	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates, the rollouts' sampling and their policy and reference log-probs and values run there, and the policy's weights come back to the host only for checkpoints; scoring stays on the CPU engine")
 	fs.IntVar(&o.Steps, "steps", 50, "PPO steps (batches)")
 	fs.IntVar(&o.CkptEvery, "ckpt-every", 10, "steps between checkpoints")
 	fs.IntVar(&o.Samples, "samples", 4, "completions per step written to samples.jsonl")
@@ -227,15 +227,24 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		}
 	}
 	var smp *xla.Sampler
+	var pol *stepper // the policy's device stepper; nil on the CPU engine
+	var ref frozenDevice
 	if !dev.onCPU() {
-		// The minibatch updates and the sampling run on the device; the
-		// checkpoint's optimiser state goes up with the weights, and the
-		// sampler reads the weights the updates train.
+		// The minibatch updates, the sampling and the rollouts' forward
+		// passes run on the device; the checkpoint's optimiser state goes
+		// up with the weights, the sampler reads the weights the updates
+		// train, and the frozen reference gets its own copy, uploaded
+		// once. The policy's host weights are stale until a sync.
 		s, err := newStepper(dev, tr.Opt, tr.Config.MaxGradNorm)
 		if err != nil {
 			return fmt.Errorf("ppo: %w", err)
 		}
+		pol = s
 		tr.Device = policyDevice{s}
+		if ref, err = newFrozenDevice(dev, tr.Ref); err != nil {
+			return fmt.Errorf("ppo: reference: %w", err)
+		}
+		tr.RefDevice = ref
 		if smp, err = newDeviceSampler(dev, tr.Policy, s); err != nil {
 			return fmt.Errorf("ppo: %w", err)
 		}
@@ -253,7 +262,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	}
 	defer samples.Close()
 	c := tr.Config
-	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g, updates and sampling on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, dev.name, o.Out)
+	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g, updates, sampling and log-probs on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, dev.name, o.Out)
 	bar := progress.New(w, o.Steps, "ppo")
 	bar.Set(tr.Steps)
 	for tr.Steps < o.Steps {
@@ -303,11 +312,15 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		}
 	}
 	bar.Finish()
+	if err := tr.SyncPolicy(); err != nil {
+		return err
+	}
 	if smp != nil {
 		fmt.Fprintln(w, samplerSummary(smp))
 	}
-	if err := tr.SyncPolicy(); err != nil {
-		return err
+	if pol != nil {
+		fmt.Fprintf(w, "device: %d forward passes of the reference; the policy's weights copied to the host %d times (checkpoints and the end of the run)\n",
+			ref.tr.Timings().Calls, pol.syncs)
 	}
 	if err := tr.Policy.Save(filepath.Join(o.Out, loop.TextPolicyDir)); err != nil {
 		return err
