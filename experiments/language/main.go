@@ -5,12 +5,17 @@
 // completions of held-out prompts) against its KL to the pretrained model,
 // the frontier of Gao et al. 2022 and Stiennon et al. 2020.
 //
-// It starts from a run directory of `rlhf demo` (its comparisons.jsonl is
-// the label budget, its rm/ the reward model) and writes results.json,
-// frontier.svg and a markdown table to -out:
+// It starts from run directories of `rlhf demo`, one per seed (each one's
+// comparisons.jsonl is that seed's label budget, its rm/ the reward model),
+// runs every method on each, and writes frontier.json (per-seed values and
+// their mean and std over seeds), frontier.svg (means with error bars over
+// seeds) and frontier.md (a markdown table) to -out, rewriting them after
+// each seed:
 //
-//	go run ./cmd/rlhf demo -out runs/lang-base
-//	go run ./experiments/language -from runs/lang-base -out docs/results/language
+//	go run ./cmd/rlhf demo -seed 1 -out runs/lang-seed1   # and 2, 3
+//	go run ./experiments/language -from runs/lang-seed1,runs/lang-seed2,runs/lang-seed3 -out docs/results/language
+//
+// experiments/language/frontier_seeds.sh runs both steps.
 package main
 
 import (
@@ -37,20 +42,17 @@ import (
 	"rlhf/text"
 )
 
-// point is one trained (or sampled) policy on the frontier.
-type point struct {
-	Method  string  `json:"method"`
-	Setting string  `json:"setting"`
-	Gold    float64 `json:"gold_mean"`
-	GoldStd float64 `json:"gold_std"`
-	KL      float64 `json:"kl_mean"` // nats per completion; analytic for best-of-n
-	KLStd   float64 `json:"kl_std"`
-	RM      float64 `json:"rm_mean"` // mean reward-model score (normalised)
-	Seconds float64 `json:"seconds"`
+// options are the experiment's settings, shared by every seed.
+type options struct {
+	targets, betas, ns []float64
+	steps, dpoEpochs   int
+	dpoLR              float64
+	evalPrompts        int
+	seed               uint64 // 0: each demo run's own seed
 }
 
 func main() {
-	from := flag.String("from", "", "run directory of rlhf demo (comparisons.jsonl, rm/, run.json)")
+	from := flag.String("from", "", "comma-separated run directories of rlhf demo, one per seed (comparisons.jsonl, rm/, run.json)")
 	out := flag.String("out", "docs/results/language", "output directory")
 	targets := flag.String("ppo-kl", "1,3,6", "PPO KL targets (nats per completion)")
 	betas := flag.String("dpo-beta", "0.03,0.1,0.3", "DPO β values")
@@ -59,7 +61,7 @@ func main() {
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
 	dpoLR := flag.Float64("dpo-lr", 1e-4, "DPO learning rate")
 	evalPrompts := flag.Int("eval-prompts", 128, "held-out prompts per evaluation")
-	seed := flag.Uint64("seed", 1, "seed of training and sampling")
+	seed := flag.Uint64("seed", 0, "seed of training and sampling (0: the seed of each -from run's demo)")
 	curves := flag.String("curves", "", "instead: comma-separated demo run directories (one per seed) to plot gold score and KL over PPO steps into -out")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -71,10 +73,32 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, *from, *out, *targets, *betas, *ns, *steps, *dpoEpochs, *dpoLR, *evalPrompts, *seed); err != nil {
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed}
+	var err error
+	if o.targets, err = floats(*targets); err != nil {
+		err = fmt.Errorf("-ppo-kl: %w", err)
+	} else if o.betas, err = floats(*betas); err != nil {
+		err = fmt.Errorf("-dpo-beta: %w", err)
+	} else if o.ns, err = floats(*ns); err != nil {
+		err = fmt.Errorf("-bon-n: %w", err)
+	} else {
+		err = run(ctx, dirs(*from), *out, o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "language:", err)
 		os.Exit(1)
 	}
+}
+
+// dirs splits a comma-separated list, dropping empty entries.
+func dirs(s string) []string {
+	var out []string
+	for d := range strings.SplitSeq(s, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func floats(s string) ([]float64, error) {
@@ -89,96 +113,137 @@ func floats(s string) ([]float64, error) {
 	return out, nil
 }
 
-func run(ctx context.Context, from, out, targetsS, betasS, nsS string, steps, dpoEpochs int, dpoLR float64, evalPrompts int, seed uint64) error {
-	if from == "" {
+// run draws the frontier from each run directory in turn and rewrites the
+// aggregated outputs after each one, so that an interrupted run keeps the
+// seeds it finished.
+func run(ctx context.Context, froms []string, out string, o options) error {
+	if len(froms) == 0 {
 		return fmt.Errorf("-from names no run directory")
 	}
-	targets, err := floats(targetsS)
-	if err != nil {
-		return fmt.Errorf("-ppo-kl: %w", err)
+	for _, n := range o.ns {
+		if n < 1 || n != math.Trunc(n) {
+			return fmt.Errorf("-bon-n: %g is not a positive integer", n)
+		}
 	}
-	betas, err := floats(betasS)
-	if err != nil {
-		return fmt.Errorf("-dpo-beta: %w", err)
+	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
+		return fmt.Errorf("-ppo-steps, -dpo-epochs and -eval-prompts must be positive")
 	}
-	nsF, err := floats(nsS)
-	if err != nil {
-		return fmt.Errorf("-bon-n: %w", err)
+	start := time.Now()
+	var runs []seedRun
+	for i, from := range froms {
+		logf := func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "[%d/%d %s %4.0fs] ", i+1, len(froms), filepath.Base(from), time.Since(start).Seconds())
+			fmt.Fprintf(os.Stderr, format+"\n", args...)
+		}
+		r, err := runSeed(ctx, from, o, logf)
+		if err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+		if len(runs) > 0 && r.Labels != runs[0].Labels {
+			return fmt.Errorf("%s has %d labels, %s %d: the seeds must share one label budget", from, r.Labels, runs[0].From, runs[0].Labels)
+		}
+		runs = append(runs, r)
+		if err := write(out, runs, o.steps, o.dpoEpochs); err != nil {
+			return err
+		}
+		logf("wrote %s (%d seed(s) so far)", out, len(runs))
 	}
+	return nil
+}
+
+// runSeed runs best-of-n, DPO and PPO on one demo run directory.
+func runSeed(ctx context.Context, from string, o options, logf func(string, ...any)) (seedRun, error) {
 	var cfg loop.TextConfig
 	buf, err := os.ReadFile(filepath.Join(from, loop.TextRunFile))
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	if err := json.Unmarshal(buf, &cfg); err != nil {
-		return fmt.Errorf("%s: %w", loop.TextRunFile, err)
+		return seedRun{}, fmt.Errorf("%s: %w", loop.TextRunFile, err)
 	}
+	seed := o.seed
+	if seed == 0 {
+		seed = cfg.Seed
+	}
+	r := seedRun{From: from, Seed: seed, DemoSeed: cfg.Seed, Labels: cfg.Queries}
+	var ev struct {
+		RM struct {
+			Accuracy float64 `json:"accuracy"`
+		} `json:"rm"`
+	}
+	if buf, err := os.ReadFile(filepath.Join(from, loop.TextEvalFile)); err == nil && json.Unmarshal(buf, &ev) == nil {
+		r.RMAccuracy = ev.RM.Accuracy
+	}
+	logf("demo seed %d, %d labels, reward model held-out accuracy %.1f%%; training and sampling seed %d", cfg.Seed, cfg.Queries, 100*r.RMAccuracy, seed)
 	goal, err := loop.TextGoal(cfg.Goal, []rune(cfg.Letter + "e")[0])
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	base, err := gpt.Load(cfg.Policy)
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	tok, err := gpt.LoadTokenizer(cfg.Policy, base.Config)
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	rm, err := loop.LoadTextRM(filepath.Join(from, loop.TextRMDir))
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	trainPrompts, err := text.Prompts("train")
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	valPrompts, err := text.Prompts("val")
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
-	valPrompts = valPrompts[:min(evalPrompts, len(valPrompts))]
+	valPrompts = valPrompts[:min(o.evalPrompts, len(valPrompts))]
 	s := cfg.Sampling
 	evalSeed := seed*7919 + 17
-	rmMean := func(samples []ppo.LMSample) float64 {
+	rmMean := func(samples []ppo.LMSample) (float64, error) {
 		ps, cs := make([]string, len(samples)), make([]string, len(samples))
 		for i, x := range samples {
 			ps[i], cs[i] = x.Prompt, x.Completion
 		}
 		sc, err := rm.ScoreText(ps, cs)
 		if err != nil {
-			return math.NaN()
+			return 0, fmt.Errorf("score with the reward model: %w", err)
 		}
 		m := 0.0
 		for _, v := range sc {
 			m += float64(v)
 		}
-		return m / float64(len(sc))
+		return m / float64(len(sc)), nil
 	}
 	evalPoint := func(method, setting string, policy *gpt.Model, t0 time.Time) (point, error) {
 		ev, err := loop.EvalText(ctx, policy, base, tok, valPrompts, goal, s, evalSeed)
 		if err != nil {
 			return point{}, err
 		}
+		rmv, err := rmMean(ev.Samples)
+		if err != nil {
+			return point{}, err
+		}
 		p := point{Method: method, Setting: setting, Gold: ev.Gold, GoldStd: ev.GoldStd, KL: ev.KL, KLStd: ev.KLStd,
-			RM: rmMean(ev.Samples), Seconds: time.Since(t0).Seconds()}
-		fmt.Fprintf(os.Stderr, "%-12s %-10s gold %+.3f ± %.3f  KL %6.2f ± %.2f  rm %+.2f  (%.0fs)\n", method, setting, p.Gold, p.GoldStd, p.KL, p.KLStd, p.RM, p.Seconds)
+			RM: rmv, Seconds: time.Since(t0).Seconds()}
+		logf("%-10s %-8s gold %+.3f ± %.3f  KL %6.2f ± %.2f  rm %+.2f  (%.0fs)", method, setting, p.Gold, p.GoldStd, p.KL, p.KLStd, p.RM, p.Seconds)
 		return p, nil
 	}
-	var points []point
 
 	// Best-of-n with the reward model, from the pretrained policy.
-	for _, nf := range nsF {
+	pIDs := make([][]int, len(valPrompts))
+	for i, p := range valPrompts {
+		pIDs[i] = ppo.EncodePrompt(tok, p, s.PromptEOS, base.Config.NPositions, s.MaxNewTokens)
+	}
+	for _, nf := range o.ns {
 		t0 := time.Now()
 		n := int(nf)
-		pIDs := make([][]int, len(valPrompts))
-		for i, p := range valPrompts {
-			pIDs[i] = ppo.EncodePrompt(tok, p, s.PromptEOS, base.Config.NPositions, s.MaxNewTokens)
-		}
 		res, err := bon.Sample(ctx, base, pIDs, n, gpt.SampleConfig{MaxNewTokens: s.MaxNewTokens, Temperature: 1, StopAtEOS: s.StopAtEOS, Seed: evalSeed},
 			tokenScorer{rm, tok})
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
 		var golds []float64
 		for _, b := range res.Best {
@@ -186,63 +251,68 @@ func run(ctx context.Context, from, out, targetsS, betasS, nsS string, steps, dp
 		}
 		m, sd := report.Spread(golds)
 		p := point{Method: "best-of-n", Setting: fmt.Sprintf("n=%d", n), Gold: m, GoldStd: sd, KL: bon.KL(n), RM: res.MeanBest(), Seconds: time.Since(t0).Seconds()}
-		fmt.Fprintf(os.Stderr, "%-12s %-10s gold %+.3f ± %.3f  KL %6.2f (analytic)  rm %+.2f  (%.0fs)\n", p.Method, p.Setting, p.Gold, p.GoldStd, p.KL, p.RM, p.Seconds)
-		points = append(points, p)
+		logf("%-10s %-8s gold %+.3f ± %.3f  KL %6.2f (analytic)  rm %+.2f  (%.0fs)", p.Method, p.Setting, p.Gold, p.GoldStd, p.KL, p.RM, p.Seconds)
+		r.Points = append(r.Points, p)
 	}
 
 	// DPO on the labelled pairs.
 	pairs, err := readPairs(filepath.Join(from, loop.TextComparisonsFile), tok, s, base.Config.NPositions)
 	if err != nil {
-		return err
+		return seedRun{}, err
 	}
 	nVal := int(float64(len(pairs)) * cfg.ValFrac)
-	for _, beta := range betas {
+	for _, beta := range o.betas {
 		t0 := time.Now()
+		logf("DPO β=%g: %d epoch(s) on %d pairs", beta, o.dpoEpochs, len(pairs)-nVal)
 		policy, err := ppo.CloneGPT(base)
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
 		dc := dpo.DefaultConfig()
-		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, dpoEpochs, dpoLR, seed
+		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
 		tr, err := dpo.NewTrainer(dc, policy, base, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:])
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
 		if err := tr.Train(ctx, nil); err != nil {
-			return err
+			return seedRun{}, err
 		}
 		p, err := evalPoint("DPO", fmt.Sprintf("β=%g", beta), policy, t0)
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
-		points = append(points, p)
+		r.Points = append(r.Points, p)
 	}
 
 	// PPO against the reward model.
-	for _, target := range targets {
+	for _, target := range o.targets {
 		t0 := time.Now()
 		policy, err := ppo.CloneGPT(base)
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
 		pc := loop.DefaultTextConfig().PPO
 		pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
 		tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
-		for range steps {
-			if _, err := tr.Step(ctx); err != nil {
-				return err
+		for i := range o.steps {
+			st, err := tr.Step(ctx)
+			if err != nil {
+				return seedRun{}, err
+			}
+			if (i+1)%10 == 0 || i+1 == o.steps {
+				logf("PPO KL→%g step %d/%d: batch KL %.2f, β %.3f, score %+.2f (%.0fs)", target, i+1, o.steps, st.KL, st.KLCoef, st.Score, time.Since(t0).Seconds())
 			}
 		}
 		p, err := evalPoint("PPO", fmt.Sprintf("KL→%g", target), tr.Policy, t0)
 		if err != nil {
-			return err
+			return seedRun{}, err
 		}
-		points = append(points, p)
+		r.Points = append(r.Points, p)
 	}
-	return write(out, from, cfg, points, steps)
+	return r, nil
 }
 
 // tokenScorer scores token completions with a text scorer, decoding the
@@ -288,36 +358,6 @@ func readPairs(path string, tok *text.Tokenizer, s loop.TextSampling, positions 
 		return nil, fmt.Errorf("%s holds no decided comparisons", path)
 	}
 	return pairs, nil
-}
-
-func write(out, from string, cfg loop.TextConfig, points []point, steps int) error {
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	buf, _ := json.MarshalIndent(map[string]any{"from": from, "labels": cfg.Queries, "k": cfg.K, "ppo_steps": steps, "points": points}, "", "  ")
-	if err := os.WriteFile(filepath.Join(out, "frontier.json"), append(buf, '\n'), 0o644); err != nil {
-		return err
-	}
-	plot := &report.Plot{Title: fmt.Sprintf("Gold sentiment against KL, %d labels", cfg.Queries), XLabel: "KL to the pretrained model (nats per completion)", YLabel: "gold VADER sentiment (held-out prompts)"}
-	var rows [][]string
-	for _, method := range []string{"best-of-n", "DPO", "PPO"} {
-		ser := report.Series{Name: method, Scatter: true}
-		for _, p := range points {
-			if p.Method != method {
-				continue
-			}
-			ser.X, ser.Y = append(ser.X, p.KL), append(ser.Y, p.Gold)
-			ser.PointLabels = append(ser.PointLabels, p.Setting)
-			rows = append(rows, []string{p.Method, p.Setting, fmt.Sprintf("%+.3f ± %.3f", p.Gold, p.GoldStd), fmt.Sprintf("%.2f", p.KL), fmt.Sprintf("%+.2f", p.RM), fmt.Sprintf("%.0f", p.Seconds)})
-		}
-		plot.Series = append(plot.Series, ser)
-	}
-	if err := report.WriteSVGFile(filepath.Join(out, "frontier.svg"), plot.SVG()); err != nil {
-		return err
-	}
-	table := report.MarkdownTable([]string{"method", "setting", "gold sentiment (mean ± std)", "KL (nats)", "reward model", "seconds"}, rows)
-	fmt.Print(table)
-	return os.WriteFile(filepath.Join(out, "frontier.md"), []byte(table), 0o644)
 }
 
 // plotCurves writes demo-gold.svg and demo-kl.svg: the gold score of the PPO
