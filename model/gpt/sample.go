@@ -223,11 +223,12 @@ func (m *Model) decode(tp *ag.Tape, toks, pos []int, cache *kvCache, logits []fl
 // sampler draws tokens from logit rows, reusing its scratch buffers.
 type sampler struct {
 	z   []float64 // scaled logits
+	e   []float64 // exp(z - max z), without top-k or top-p
 	idx []int     // candidate ids, most likely first once sorted
 }
 
 func newSampler(v int) *sampler {
-	return &sampler{z: make([]float64, v), idx: make([]int, v)}
+	return &sampler{z: make([]float64, v), e: make([]float64, v), idx: make([]int, v)}
 }
 
 // draw picks a token from one row of logits (V) and returns it with its
@@ -245,32 +246,44 @@ func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, f
 	V := len(logits)
 	z := s.z[:V]
 	inv := 1 / cfg.Temperature
+	zmax := math.Inf(-1)
 	for i, v := range logits {
 		z[i] = float64(v) * inv
-	}
-	zmax := math.Inf(-1)
-	for _, v := range z {
-		zmax = max(zmax, v)
-	}
-	cand := s.idx[:V]
-	for i := range cand {
-		cand[i] = i
+		zmax = max(zmax, z[i])
 	}
 	var sum float64
+	var u float64
+	var pick int
+	cand := s.idx[:V]
 	if cfg.TopK > 0 && cfg.TopK < V || cfg.TopP > 0 && cfg.TopP < 1 {
-		cand, sum = topCandidates(z, cand, zmax, cfg.TopK, cfg.TopP)
-	} else {
-		for _, v := range z {
-			sum += math.Exp(v - zmax)
+		for i := range cand {
+			cand[i] = i
 		}
-	}
-	u := r.Float64() * sum
-	pick := cand[len(cand)-1]
-	for _, i := range cand {
-		u -= math.Exp(z[i] - zmax)
-		if u < 0 {
-			pick = i
-			break
+		cand, sum = topCandidates(z, cand, zmax, cfg.TopK, cfg.TopP)
+		u = r.Float64() * sum
+		pick = cand[len(cand)-1] // if rounding leaves u >= 0 after the last
+		for _, i := range cand {
+			u -= math.Exp(z[i] - zmax)
+			if u < 0 {
+				pick = i
+				break
+			}
+		}
+	} else {
+		// Every token is a candidate, in id order: each exp once.
+		e := s.e[:V]
+		for i, v := range z {
+			e[i] = math.Exp(v - zmax)
+			sum += e[i]
+		}
+		u = r.Float64() * sum
+		pick = V - 1
+		for i, ei := range e {
+			u -= ei
+			if u < 0 {
+				pick = i
+				break
+			}
 		}
 	}
 	return pick, float32(z[pick] - zmax - math.Log(sum))
@@ -278,8 +291,9 @@ func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, f
 
 // topCandidates returns the tokens that survive top-k (k > 0) and then
 // top-p (0 < p < 1) filtering, most likely first (ties: lower id first),
-// with the sum of their exp(z - zmax). It orders cand as a max-heap on z and
-// pops only as many tokens as the filters keep: O(V + kept·log V).
+// with the sum of their exp(z - zmax). With top-k (k < V) it is topK;
+// otherwise it orders cand as a max-heap on z and pops only as many tokens
+// as top-p keeps: O(V + kept·log V).
 func topCandidates(z []float64, cand []int, zmax float64, k int, p float64) ([]int, float64) {
 	less := func(a, b int) bool { // a ranks below b
 		if z[a] != z[b] {
@@ -288,6 +302,9 @@ func topCandidates(z []float64, cand []int, zmax float64, k int, p float64) ([]i
 		return a > b
 	}
 	n := len(cand)
+	if k > 0 && k < n {
+		return topK(z, cand, zmax, k, p, less)
+	}
 	down := func(i, n int) {
 		for {
 			c := 2*i + 1
@@ -347,6 +364,63 @@ func topCandidates(z []float64, cand []int, zmax float64, k int, p float64) ([]i
 		}
 	}
 	var sum float64
+	for _, t := range out {
+		sum += math.Exp(z[t] - zmax)
+	}
+	return out, sum
+}
+
+// topK is topCandidates for 0 < k < len(cand): one pass over cand keeps the
+// k best in a min-heap in cand[:k] (most candidates cost one comparison
+// with its root), which is then sorted most likely first and cut by top-p.
+func topK(z []float64, cand []int, zmax float64, k int, p float64, less func(a, b int) bool) ([]int, float64) {
+	h := cand[:k]
+	down := func(i, n int) { // min-heap: the lowest ranked at the root
+		for {
+			c := 2*i + 1
+			if c >= n {
+				return
+			}
+			if c+1 < n && less(h[c+1], h[c]) {
+				c++
+			}
+			if !less(h[c], h[i]) {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i, k)
+	}
+	for _, t := range cand[k:] {
+		if less(h[0], t) {
+			h[0] = t
+			down(0, k)
+		}
+	}
+	// Pop the lowest ranked to the back: h ends most likely first.
+	for last := k - 1; last > 0; last-- {
+		h[0], h[last] = h[last], h[0]
+		down(0, last)
+	}
+	out := h
+	var sum float64
+	if p > 0 && p < 1 {
+		var total float64
+		for _, t := range out {
+			total += math.Exp(z[t] - zmax)
+		}
+		var acc float64
+		for i, t := range out {
+			acc += math.Exp(z[t] - zmax)
+			if acc >= p*total {
+				out = out[:i+1]
+				break
+			}
+		}
+	}
 	for _, t := range out {
 		sum += math.Exp(z[t] - zmax)
 	}
