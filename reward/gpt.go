@@ -14,6 +14,7 @@ import (
 	"rlhf/model/gpt"
 	"rlhf/nn"
 	"rlhf/optim"
+	"rlhf/tensor"
 	"rlhf/text"
 )
 
@@ -85,6 +86,24 @@ type GPTReward struct {
 	Norm Normaliser
 	// Batch is the most rows per forward pass when scoring; 0 means 32.
 	Batch int
+	// Device, when set, runs the scoring forward passes of RawScore (and so
+	// Score, ScoreText, Normalise and Evaluate) instead of the CPU engine,
+	// e.g. on a GPU over its own copy of Model's weights. Every pass is
+	// Batch rows of PadLen(T, NPositions) columns, so that a compiling
+	// device builds one executable per length bucket. Nil: the CPU engine.
+	Device Evaluator
+}
+
+// Evaluator runs forward passes without gradients somewhere other than the
+// CPU engine, e.g. on a GPU through package xla, over parameters it keeps
+// there. It runs the same ag code as the CPU engine: the closures the
+// reward model hands it.
+type Evaluator interface {
+	// Forward evaluates f without gradients and returns its value on the host.
+	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
+	// PadLen returns the length, from t to limit, to which a batch whose
+	// longest row has t tokens is right-padded (t: no padding).
+	PadLen(t, limit int) int
 }
 
 // NewGPT turns policy into a reward model with a fresh reward head drawn
@@ -214,6 +233,9 @@ func (r *GPTReward) RawScore(prompts, completions [][]int) ([]float32, error) {
 		}
 		rows[i] = row
 	}
+	if r.Device != nil {
+		return r.rawScoreOn(r.Device, rows)
+	}
 	out := make([]float32, 0, len(rows))
 	tp := ag.NewNoGradTape()
 	net := r.Net()
@@ -223,6 +245,63 @@ func (r *GPTReward) RawScore(prompts, completions [][]int) ([]float32, error) {
 		tp.Reset()
 	}
 	return out, nil
+}
+
+// rawScoreOn scores rows (each within the model's positions) on d, in
+// passes of exactly r.batch() rows: each pass's rows right-padded to
+// d.PadLen columns and the last pass topped up with one-token filler rows,
+// whose scores are dropped. Padding changes no row's length, so each score
+// is the CPU engine's up to float32 rounding.
+func (r *GPTReward) rawScoreOn(d Evaluator, rows [][]int) ([]float32, error) {
+	n := r.batch()
+	limit := r.Model.Config.NPositions
+	net := r.Net()
+	out := make([]float32, 0, len(rows))
+	for lo := 0; lo < len(rows); lo += n {
+		hi := min(lo+n, len(rows))
+		b := padBatch(rows[lo:hi], n, limit, d)
+		s, err := d.Forward(func(tp *ag.Tape) *ag.Var { return net.Score(tp, b) }) // (n)
+		if err != nil {
+			return nil, fmt.Errorf("reward: score rows %d to %d on the device: %w", lo, hi-1, err)
+		}
+		if s == nil || len(s.Data) != n {
+			got := -1
+			if s != nil {
+				got = len(s.Data)
+			}
+			return nil, fmt.Errorf("reward: score rows %d to %d on the device: %d scores for a batch of %d rows", lo, hi-1, got, n)
+		}
+		out = append(out, s.Data[:hi-lo]...)
+	}
+	return out, nil
+}
+
+// padBatch lays rows (at most n, each 1 to limit tokens) out as a batch of
+// exactly n rows of d.PadLen(T, limit) columns, T the longest row: the
+// rows right-padded with gpt.PadID, then filler rows of one PadID token
+// each (IDs (n, T'), Lens (n)).
+func padBatch(rows [][]int, n, limit int, d Evaluator) TokenBatch {
+	t := 0
+	for _, row := range rows {
+		t = max(t, len(row))
+	}
+	if p := d.PadLen(t, limit); p > t && p <= limit {
+		t = p
+	}
+	b := TokenBatch{IDs: make([]int, n*t), N: n, T: t, Lens: make([]int, n)}
+	for i := range n {
+		row := b.IDs[i*t : (i+1)*t]
+		if i < len(rows) {
+			copy(row, rows[i])
+			b.Lens[i] = len(rows[i])
+		} else {
+			b.Lens[i] = 1
+		}
+		for j := b.Lens[i]; j < t; j++ {
+			row[j] = gpt.PadID
+		}
+	}
+	return b
 }
 
 // Score returns the normalised reward of each (prompts[i], completions[i]):
