@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"rlhf/report"
@@ -97,6 +99,100 @@ func aggregate(runs []seedRun) []aggPoint {
 	return out
 }
 
+// interpGold is the gold score of method's frontier in one seed at KL kl,
+// linear between the two points whose KL brackets kl (points sorted by KL);
+// ok is false when kl lies outside the method's KL range there.
+func interpGold(pts []point, method string, kl float64) (gold float64, ok bool) {
+	var xs []point
+	for _, p := range pts {
+		if p.Method == method {
+			xs = append(xs, p)
+		}
+	}
+	slices.SortFunc(xs, func(a, b point) int { return cmp.Compare(a.KL, b.KL) })
+	for i := range xs {
+		if xs[i].KL == kl {
+			return xs[i].Gold, true
+		}
+		if i > 0 && xs[i-1].KL < kl && kl < xs[i].KL {
+			t := (kl - xs[i-1].KL) / (xs[i].KL - xs[i-1].KL)
+			return xs[i-1].Gold + t*(xs[i].Gold-xs[i-1].Gold), true
+		}
+	}
+	return 0, false
+}
+
+// matchedPoint compares one setting of a method with another method at the
+// same KL, seed by seed: gold of the setting minus the other method's gold
+// interpolated at the setting's KL in the same seed.
+type matchedPoint struct {
+	Method  string    `json:"method"`
+	Setting string    `json:"setting"`
+	Against string    `json:"against"`
+	N       int       `json:"n"` // seeds whose KL fell inside the other method's range
+	Diff    float64   `json:"diff_mean"`
+	Spread  float64   `json:"diff_spread"` // population std over those seeds
+	PerSeed []float64 `json:"per_seed"`
+	Seeds   []uint64  `json:"seeds"`
+}
+
+// matched compares each setting of method a with method b at matched KL over
+// the seeds (pairing within a seed removes the share of the seed-to-seed
+// spread that both methods have in common: labels, reward model, sampling).
+// Settings no seed can match are left out.
+func matched(runs []seedRun, a, b string) []matchedPoint {
+	var out []matchedPoint
+	idx := map[string]int{}
+	for _, r := range runs {
+		for _, p := range r.Points {
+			if p.Method != a {
+				continue
+			}
+			g, ok := interpGold(r.Points, b, p.KL)
+			if !ok {
+				continue
+			}
+			i, seen := idx[p.Setting]
+			if !seen {
+				i = len(out)
+				idx[p.Setting] = i
+				out = append(out, matchedPoint{Method: a, Setting: p.Setting, Against: b})
+			}
+			out[i].PerSeed = append(out[i].PerSeed, p.Gold-g)
+			out[i].Seeds = append(out[i].Seeds, r.Seed)
+		}
+	}
+	for i := range out {
+		out[i].N = len(out[i].PerSeed)
+		out[i].Diff, out[i].Spread = report.Spread(out[i].PerSeed)
+	}
+	return out
+}
+
+// matchedPairs are the comparisons at matched KL that frontier.md reports.
+var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}}
+
+// matchedTable renders the comparisons at matched KL as a markdown table, or
+// "" when no setting could be matched.
+func matchedTable(runs []seedRun) (string, []matchedPoint) {
+	var all []matchedPoint
+	var rows [][]string
+	for _, pair := range matchedPairs {
+		for _, m := range matched(runs, pair[0], pair[1]) {
+			all = append(all, m)
+			per := make([]string, len(m.PerSeed))
+			for i, d := range m.PerSeed {
+				per[i] = fmt.Sprintf("%+.3f (seed %d)", d, m.Seeds[i])
+			}
+			rows = append(rows, []string{m.Method + " " + m.Setting, m.Against, fmt.Sprintf("%+.3f ± %.3f", m.Diff, m.Spread), fmt.Sprint(m.N), strings.Join(per, ", ")})
+		}
+	}
+	if len(rows) == 0 {
+		return "", nil
+	}
+	return report.MarkdownTable([]string{"setting", "against (same seed, same KL)", "gold difference (mean ± std over seeds)", "n", "per seed"}, rows), all
+}
+
 // methods are the frontier's methods in plotting order.
 var methods = []string{"best-of-n", "DPO", "PPO"}
 
@@ -181,7 +277,8 @@ func frontierTable(points []aggPoint, seeds int) string {
 }
 
 // write aggregates the runs so far and writes frontier.json, frontier.svg
-// and frontier.md to out, printing the table on stdout.
+// and frontier.md (the frontier's table, then the comparisons at matched
+// KL) to out, printing the tables on stdout.
 func write(out string, runs []seedRun, steps, dpoEpochs int) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("language: create %s: %w", out, err)
@@ -192,8 +289,9 @@ func write(out string, runs []seedRun, steps, dpoEpochs int) error {
 		froms[i] = r.From
 	}
 	labels := runs[0].Labels
+	mt, ms := matchedTable(runs)
 	buf, err := json.MarshalIndent(map[string]any{"from": froms, "labels": labels, "ppo_steps": steps, "dpo_epochs": dpoEpochs,
-		"seeds": len(runs), "points": points, "runs": runs}, "", "  ")
+		"seeds": len(runs), "points": points, "matched_kl": ms, "runs": runs}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("language: encode frontier.json: %w", err)
 	}
@@ -204,6 +302,9 @@ func write(out string, runs []seedRun, steps, dpoEpochs int) error {
 		return fmt.Errorf("language: %w", err)
 	}
 	table := frontierTable(points, len(runs))
+	if mt != "" {
+		table += "\nGold at matched KL: each setting against the other method's frontier interpolated at its KL in the same seed.\n\n" + mt
+	}
 	fmt.Print(table)
 	if err := os.WriteFile(filepath.Join(out, "frontier.md"), []byte(table), 0o644); err != nil {
 		return fmt.Errorf("language: %w", err)

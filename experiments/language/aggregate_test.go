@@ -193,3 +193,64 @@ func TestRunBadInput(t *testing.T) {
 		t.Errorf("dirs: %q", got)
 	}
 }
+
+func TestInterpGold(t *testing.T) {
+	pts := []point{ // unsorted on purpose, with another method mixed in
+		{Method: "PPO", KL: 6, Gold: 0.6},
+		{Method: "DPO", KL: 3, Gold: 9},
+		{Method: "PPO", KL: 2, Gold: 0.2},
+		{Method: "PPO", KL: 3, Gold: 0.5},
+	}
+	for _, c := range []struct {
+		kl, want float64
+		ok       bool
+	}{{2, 0.2, true}, {2.5, 0.35, true}, {3, 0.5, true}, {4.5, 0.55, true}, {6, 0.6, true}, {1.9, 0, false}, {6.1, 0, false}} {
+		g, ok := interpGold(pts, "PPO", c.kl)
+		if ok != c.ok || (ok && !near(g, c.want)) {
+			t.Errorf("interpGold(%v) = %v, %v; want %v, %v", c.kl, g, ok, c.want, c.ok)
+		}
+	}
+	if _, ok := interpGold(pts, "best-of-n", 3); ok {
+		t.Error("a method with no points matched")
+	}
+}
+
+func TestMatched(t *testing.T) {
+	runs := []seedRun{
+		{Seed: 1, Points: []point{
+			{Method: "PPO", Setting: "KL→1", KL: 2, Gold: 0.2}, {Method: "PPO", Setting: "KL→6", KL: 6, Gold: 0.6},
+			{Method: "DPO", Setting: "β=0.1", KL: 4, Gold: 0.5}, {Method: "DPO", Setting: "β=0.03", KL: 10, Gold: 0.9},
+		}},
+		{Seed: 2, Points: []point{
+			{Method: "PPO", Setting: "KL→1", KL: 3, Gold: 0.1}, {Method: "PPO", Setting: "KL→6", KL: 5, Gold: 0.3},
+			{Method: "DPO", Setting: "β=0.1", KL: 4, Gold: 0.4}, {Method: "DPO", Setting: "β=0.03", KL: 12, Gold: 0.8},
+		}},
+		{Seed: 3, Points: []point{ // β=0.1 outside PPO's range here: left out of n
+			{Method: "PPO", Setting: "KL→1", KL: 5, Gold: 0.1}, {Method: "PPO", Setting: "KL→6", KL: 7, Gold: 0.3},
+			{Method: "DPO", Setting: "β=0.1", KL: 4, Gold: 0.7},
+		}},
+	}
+	got := matched(runs, "DPO", "PPO")
+	if len(got) != 1 {
+		t.Fatalf("matched %+v, want β=0.1 only", got)
+	}
+	m := got[0]
+	if m.Setting != "β=0.1" || m.Against != "PPO" || m.N != 2 || !near(m.Diff, 0.15) || !near(m.Spread, 0.05) ||
+		len(m.Seeds) != 2 || m.Seeds[0] != 1 || m.Seeds[1] != 2 {
+		t.Errorf("DPO β=0.1 vs PPO: %+v, want +0.15 ± 0.05 over seeds 1, 2", m)
+	}
+	// DPO's KL range (4-10, 4-12, the single 4) holds PPO's KL→6 in seeds
+	// 1-2 (KL 6, 5) and no KL→1 (KL 2, 3, 5).
+	back := matched(runs, "PPO", "DPO")
+	if len(back) != 1 || back[0].Setting != "KL→6" || back[0].N != 2 {
+		t.Fatalf("PPO vs DPO: %+v", back)
+	}
+	// Seed 1: DPO at KL 6 = 0.5 + (2/6)·0.4; seed 2: DPO at KL 5 = 0.4 + (1/8)·0.4.
+	d1, d2 := 0.6-(0.5+0.4*2/6), 0.3-(0.4+0.4/8)
+	if !near(back[0].PerSeed[0], d1) || !near(back[0].PerSeed[1], d2) || !near(back[0].Diff, (d1+d2)/2) {
+		t.Errorf("PPO KL→6 vs DPO per seed %v, want %v, %v", back[0].PerSeed, d1, d2)
+	}
+	if tab, all := matchedTable(runs); len(all) != 2 || !strings.Contains(tab, "| DPO β=0.1 | PPO | +0.150 ± 0.050 | 2 |") {
+		t.Errorf("matched table (%d rows):\n%s", len(all), tab)
+	}
+}
