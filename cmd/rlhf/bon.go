@@ -51,7 +51,7 @@ func runBoN(ctx context.Context, args []string) error {
 	fs.Float64Var(&r.Temperature, "temperature", 1, "sampling temperature")
 	fs.Uint64Var(&r.Seed, "seed", 1, "seed of the prompt choice and the samples")
 	fs.StringVar(&r.Split, "split", "val", "prompt split: train or val")
-	fs.StringVar(&r.Device, "device", deviceCPU, strings.Replace(deviceHelp, "where training steps run", "where the policy samples", 1)+"\nthe reward model and the gold goal score on the CPU engine")
+	fs.StringVar(&r.Device, "device", deviceCPU, strings.Replace(deviceHelp, "where training steps run", "where the policy samples", 1)+"\na reward model (-reward) scores there too, over its own copy; the gold goal scores on the CPU engine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,9 +99,9 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	goal, _ := goalByName(r.Goal, r.Letter)
 	gold := bon.TextScorer{Scorer: reward.GoalScorer{Goal: goal}, Tok: tok}
 	var proxy bon.Scorer = gold
+	var rm *reward.GPTReward
 	if r.Reward != "" {
-		rm, err := reward.LoadGPT(r.Reward)
-		if err != nil {
+		if rm, err = reward.LoadGPT(r.Reward); err != nil {
 			return fmt.Errorf("bon: %w", err)
 		}
 		proxy = rm
@@ -131,8 +131,17 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 			return fmt.Errorf("bon: %w", serr)
 		}
 		defer smp.Close()
+		var rmDev frozenDevice
+		if rm != nil {
+			if rmDev, serr = scoreOnDevice(dev, rm, 0); serr != nil {
+				return fmt.Errorf("bon: %w", serr)
+			}
+		}
 		res, err = bon.Sample(ctx, smp, prompts, nmax, sc, proxy)
 		fmt.Fprintln(w, samplerSummary(smp))
+		if rm != nil {
+			fmt.Fprintln(w, scoringSummary(rmDev))
+		}
 	}
 	if err != nil {
 		return err

@@ -11,9 +11,11 @@ import (
 
 	"rlhf/ag"
 	"rlhf/dpo"
+	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/optim"
 	"rlhf/ppo"
+	"rlhf/reward"
 	"rlhf/tensor"
 	"rlhf/xla"
 )
@@ -257,7 +259,10 @@ func (d policyDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
 // ppo.LMTrainer's RefDevice. The weights go up once, when it is built.
 type frozenDevice struct{ tr *xla.Trainer }
 
-var _ ppo.Evaluator = frozenDevice{}
+var (
+	_ ppo.Evaluator    = frozenDevice{}
+	_ reward.Evaluator = frozenDevice{}
+)
 
 // newFrozenDevice uploads m's current weights to d (not the CPU engine).
 // The xla.Trainer it wraps also holds zero AdamW moments on the host; they
@@ -280,6 +285,44 @@ func (d frozenDevice) Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, erro
 
 // PadLen is bucketLen.
 func (d frozenDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
+
+// gptReward returns the GPT reward model behind a scorer (a
+// *reward.GPTReward or a loop.TextRM), nil for any other scorer (a goal).
+func gptReward(scorer any) *reward.GPTReward {
+	switch s := scorer.(type) {
+	case *reward.GPTReward:
+		return s
+	case loop.TextRM:
+		return s.GPTReward
+	}
+	return nil
+}
+
+// scoreOnDevice gives the reward model rm a forward-only copy on d (not the
+// CPU engine) and makes it rm's Device, so that its scoring passes run
+// there. rows is the most rows scored at once (0: no limit): a smaller
+// default batch than rm's spares the device filler rows.
+func scoreOnDevice(d *trainDevice, rm *reward.GPTReward, rows int) (frozenDevice, error) {
+	fd, err := newFrozenDevice(d, rm.Model)
+	if err != nil {
+		return frozenDevice{}, fmt.Errorf("reward model: %w", err)
+	}
+	if rm.Batch == 0 && rows > 0 && rows < defaultScoreBatch {
+		rm.Batch = rows
+	}
+	rm.Device = fd
+	return fd, nil
+}
+
+// defaultScoreBatch is reward.GPTReward's batch when its Batch is 0.
+const defaultScoreBatch = 32
+
+// scoringSummary describes a reward model's scoring passes on a device.
+func scoringSummary(fd frozenDevice) string {
+	t := fd.tr.Timings()
+	return fmt.Sprintf("device: %d scoring passes of the reward model; %d executables built in %.1fs, run %.1fs",
+		t.Calls, t.Builds, t.Build.Seconds(), t.Run.Seconds())
+}
 
 // bucketLen rounds a padded sequence length t up to a multiple of 16, at
 // most limit, so that a device compiles one step per bucket rather than one

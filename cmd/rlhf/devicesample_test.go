@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -159,16 +160,20 @@ func TestSamplerOfBoNAndEvalText(t *testing.T) {
 
 // TestBoNEvalPPOSampleOnDeviceGo: rlhf bon, eval and ppo with -device go
 // sample on the device (their sampler reports its calls) and, at
-// temperature 1, draw the CPU engine's completions; ppo copies the policy's
-// weights to the host only for checkpoints and at the end, and computes
-// the reference's log-probs on the device.
+// temperature 1, draw the CPU engine's completions; bon and ppo score them
+// with the reward model on the device (one pass per scoring call of at most
+// a batch), to the CPU engine's scores; ppo copies the policy's weights to
+// the host only for checkpoints and at the end, and computes the
+// reference's log-probs on the device.
 func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 	ctx := context.Background()
 	policy := lmTinyPolicy(t)
+	rmDir := lmTinyRM(t, policy)
 	calls := regexp.MustCompile(`device sampling: (\d+) calls`)
+	scoring := regexp.MustCompile(`device: (\d+) scoring passes of the reward model`)
 
 	var cpuBuf, devBuf bytes.Buffer
-	r := bonRun{Policy: policy, Goal: "sentiment", Letter: "e", Ns: []int{1, 2}, Prompts: 3, MaxNew: 5, Temperature: 1, Seed: 1, Split: "val", Device: "cpu"}
+	r := bonRun{Policy: policy, Reward: rmDir, Goal: "sentiment", Letter: "e", Ns: []int{1, 2}, Prompts: 3, MaxNew: 5, Temperature: 1, Seed: 1, Split: "val", Device: "cpu"}
 	if err := bestOfN(ctx, r, &cpuBuf); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +183,9 @@ func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 	}
 	if m := calls.FindStringSubmatch(devBuf.String()); m == nil || m[1] != "1" {
 		t.Errorf("bon -device go output has no sampler line with 1 call:\n%s", devBuf.String())
+	}
+	if m := scoring.FindStringSubmatch(devBuf.String()); m == nil || m[1] != "1" || scoring.MatchString(cpuBuf.String()) {
+		t.Errorf("bon -device go: want one scoring pass on the device (6 rows, one batch):\n%s\ncpu:\n%s", devBuf.String(), cpuBuf.String())
 	}
 	tableOf := func(s string) string { return s[strings.Index(s, "| n "):] }
 	if !strings.Contains(devBuf.String(), "| n ") || tableOf(devBuf.String()) != tableOf(cpuBuf.String()) {
@@ -204,14 +212,48 @@ func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 
 	// Three steps with one checkpoint (at the last step): the policy's
 	// weights come back to the host for that checkpoint and at the end of
-	// the run only, not at every step.
-	po, err := parsePPO(tinyPPOArgs(policy, filepath.Join(t.TempDir(), "ppo"), "-device", "go", "-samples", "0", "-steps", "3", "-ckpt-every", "10"), io.Discard)
+	// the run only, not at every step. The reward model scores each step's
+	// 4 completions in one pass of 4 rows (the batch, below the reward
+	// model's default of 32) and, at the first step, before any update,
+	// gives each the CPU engine's score to float32 rounding (measured: 4e-9
+	// on scores near -0.06).
+	cpuRun, devRun := filepath.Join(t.TempDir(), "ppo-cpu"), filepath.Join(t.TempDir(), "ppo")
+	ppoArgs := func(out string, extra ...string) []string {
+		return tinyPPOArgs(policy, out, append([]string{"-reward", "rm:" + rmDir, "-samples", "4", "-steps", "3", "-ckpt-every", "10"}, extra...)...)
+	}
+	po, err := parsePPO(ppoArgs(cpuRun), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trainPPO(ctx, po, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	po, err = parsePPO(ppoArgs(devRun, "-device", "go"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	if err := trainPPO(ctx, po, &out); err != nil {
 		t.Fatal(err)
+	}
+	if m := scoring.FindStringSubmatch(out.String()); m == nil || m[1] != "3" {
+		t.Errorf("ppo -device go -reward rm: want 3 scoring passes on the device (one per step):\n%s", out.String())
+	}
+	cpuS, devS := firstStepSamples(t, cpuRun), firstStepSamples(t, devRun)
+	if len(cpuS) != 4 || len(devS) != len(cpuS) {
+		t.Fatalf("first-step samples: %d on the CPU engine, %d on the device, want 4", len(cpuS), len(devS))
+	}
+	spread := 0.0
+	for i := range cpuS {
+		a, b := cpuS[i], devS[i]
+		spread = max(spread, math.Abs(a.Score-cpuS[0].Score))
+		t.Logf("first-step sample %d: score %v on the CPU engine, %v on the device", i, a.Score, b.Score)
+		if a.Prompt+a.Completion != b.Prompt+b.Completion || math.Abs(a.Score-b.Score) > 1e-5*math.Abs(a.Score)+1e-7 {
+			t.Errorf("first-step sample %d: %q scored %v on the device, %q scored %v on the CPU engine", i, b.Completion, b.Score, a.Completion, a.Score)
+		}
+	}
+	if spread == 0 {
+		t.Errorf("first-step scores %+v are all equal; the comparison proves little", cpuS)
 	}
 	if m := calls.FindStringSubmatch(out.String()); m == nil || m[1] != "3" {
 		t.Errorf("ppo -device go: no sampler line with 3 calls (one per step):\n%s", out.String())

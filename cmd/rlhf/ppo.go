@@ -71,7 +71,7 @@ Flags:`)
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
-	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates, the rollouts' sampling and their policy and reference log-probs and values run there, and the policy's weights come back to the host only for checkpoints; scoring stays on the CPU engine")
+	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates, the rollouts' sampling and their policy and reference log-probs and values run there, and the policy's weights come back to the host only for checkpoints; a reward model (-reward rm:DIR) scores there too, over its own copy, and a goal scores on the CPU engine")
 	fs.IntVar(&o.Steps, "steps", 50, "PPO steps (batches)")
 	fs.IntVar(&o.CkptEvery, "ckpt-every", 10, "steps between checkpoints")
 	fs.IntVar(&o.Samples, "samples", 4, "completions per step written to samples.jsonl")
@@ -228,7 +228,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	}
 	var smp *xla.Sampler
 	var pol *stepper // the policy's device stepper; nil on the CPU engine
-	var ref frozenDevice
+	var ref, rmDev frozenDevice
 	if !dev.onCPU() {
 		// The minibatch updates, the sampling and the rollouts' forward
 		// passes run on the device; the checkpoint's optimiser state goes
@@ -250,6 +250,14 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		}
 		defer smp.Close()
 		tr.Sampler = smp
+		// A reward model scores each step's completions on the device,
+		// over its own copy, uploaded once, in batches of at most one
+		// step's episodes.
+		if rm := gptReward(scorer); rm != nil {
+			if rmDev, err = scoreOnDevice(dev, rm, tr.Config.BatchSize); err != nil {
+				return fmt.Errorf("ppo: %w", err)
+			}
+		}
 	}
 	logger, err := report.NewLogger(o.Out)
 	if err != nil {
@@ -262,7 +270,11 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	}
 	defer samples.Close()
 	c := tr.Config
-	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g, updates, sampling and log-probs on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, dev.name, o.Out)
+	where := "updates, sampling and log-probs"
+	if rmDev.tr != nil {
+		where = "updates, sampling, log-probs and scores"
+	}
+	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, β₀ %g, KL target %g, %s on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.KLCoef, c.KLTarget, where, dev.name, o.Out)
 	bar := progress.New(w, o.Steps, "ppo")
 	bar.Set(tr.Steps)
 	for tr.Steps < o.Steps {
@@ -321,6 +333,9 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	if pol != nil {
 		fmt.Fprintf(w, "device: %d forward passes of the reference; the policy's weights copied to the host %d times (checkpoints and the end of the run)\n",
 			ref.tr.Timings().Calls, pol.syncs)
+	}
+	if rmDev.tr != nil {
+		fmt.Fprintln(w, scoringSummary(rmDev))
 	}
 	if err := tr.Policy.Save(filepath.Join(o.Out, loop.TextPolicyDir)); err != nil {
 		return err
