@@ -32,8 +32,12 @@ type Scorer interface {
 	Score(prompts, completions [][]int) ([]float32, error)
 }
 
-// TextScorer adapts a reward.TextScorer (a programmatic goal, say) to a
-// Scorer by decoding tokens with Tok.
+// TextScorer adapts a reward.TextScorer (a programmatic goal, or a text
+// reward model such as loop.TextRM) to a Scorer: it decodes each prompt
+// without a leading end-of-text token and each completion without a final
+// one, the text the text loop and PPO score, so that a completion that
+// stopped at the end-of-text token is scored as its words, not as its words
+// followed by the token's spelling.
 type TextScorer struct {
 	Scorer reward.TextScorer
 	Tok    *text.Tokenizer
@@ -41,12 +45,19 @@ type TextScorer struct {
 
 // Score decodes prompts and completions and scores the text.
 func (t TextScorer) Score(prompts, completions [][]int) ([]float32, error) {
+	eot := t.Tok.EndOfText()
 	ps, cs := make([]string, len(prompts)), make([]string, len(completions))
-	for i := range prompts {
-		ps[i] = t.Tok.Decode(prompts[i])
+	for i, p := range prompts {
+		if len(p) > 0 && p[0] == eot {
+			p = p[1:]
+		}
+		ps[i] = t.Tok.Decode(p)
 	}
-	for i := range completions {
-		cs[i] = t.Tok.Decode(completions[i])
+	for i, c := range completions {
+		if n := len(c); n > 0 && c[n-1] == eot {
+			c = c[:n-1]
+		}
+		cs[i] = t.Tok.Decode(c)
 	}
 	return t.Scorer.ScoreText(ps, cs)
 }

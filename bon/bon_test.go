@@ -124,6 +124,25 @@ func TestTextScorerAdapter(t *testing.T) {
 	if err != nil || got[0] != 2 || got[1] != 0 {
 		t.Errorf("scores %v, %v", got, err)
 	}
+	// The end-of-text token that ends a stopped completion (or starts a
+	// prompt) is not part of the text scored: a goal that counts the letter
+	// e scores " good" with and without it alike.
+	eot := tok.EndOfText()
+	var seen []string
+	es := TextScorer{Scorer: reward.GoalScorer{Goal: func(s string) float64 {
+		seen = append(seen, s)
+		return float64(strings.Count(s, "e"))
+	}}, Tok: tok}
+	got, err = es.Score([][]int{tok.Encode("x"), append([]int{eot}, tok.Encode("x")...)},
+		[][]int{append(tok.Encode(" good"), eot), tok.Encode(" good")})
+	if err != nil || got[0] != 0 || got[1] != 0 {
+		t.Errorf("e-count scores %v (%v), want 0 0", got, err)
+	}
+	for _, s := range seen {
+		if strings.Contains(s, "endoftext") {
+			t.Errorf("scored text %q holds the end-of-text token", s)
+		}
+	}
 }
 
 func equal(a, b []int) bool {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"rlhf/bon"
+	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/report"
 	"rlhf/reward"
@@ -101,10 +102,13 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	var proxy bon.Scorer = gold
 	var rm *reward.GPTReward
 	if r.Reward != "" {
-		if rm, err = reward.LoadGPT(r.Reward); err != nil {
+		// Scored as the text PPO optimises (a text loop's reward model
+		// with its end-of-text token after each completion).
+		ts, err := loop.LoadTextRM(r.Reward)
+		if err != nil {
 			return fmt.Errorf("bon: %w", err)
 		}
-		proxy = rm
+		proxy, rm = bon.TextScorer{Scorer: ts, Tok: tok}, gptReward(ts)
 	}
 	texts, err := pickPrompts(r.Split, r.Prompts, r.Seed)
 	if err != nil {
