@@ -247,3 +247,30 @@ func TestRunSummarises(t *testing.T) {
 		t.Error("corrupt metrics: no error")
 	}
 }
+
+func TestLargestFall(t *testing.T) {
+	c := &Curve{
+		D:     []float64{0, 1, 2, 3, 4, 5, 6},
+		Gold:  []float64{0, 0.5, 0.2, 0.6, 0.1, 0.3, 0.9},
+		Proxy: []float64{0, 1, 2, 3, 4, 5, 6},
+	}
+	f := c.largestFall()
+	if f.From != 3 || f.To != 4 || math.Abs(f.Gold-0.5) > 1e-12 || math.Abs(f.Proxy-1) > 1e-12 {
+		t.Errorf("largest fall %+v, want 0.6 → 0.1 between points 3 and 4, proxy +1", f)
+	}
+	rising := &Curve{Gold: []float64{0, 0.1, 0.2}, Proxy: []float64{0, 0, 0}}
+	if f := rising.largestFall(); f.Gold != 0 {
+		t.Errorf("rising curve: fall %+v, want none", f)
+	}
+}
+
+func TestFitEndStopsAtLargestKL(t *testing.T) {
+	ppo := &Curve{Method: "ppo", D: []float64{0, 1, 3, 2, 2.5}}
+	if n := ppo.fitEnd(); n != 3 {
+		t.Errorf("PPO fit uses %d points, want 3 (up to d = 3)", n)
+	}
+	bon := &Curve{Method: "bon", D: []float64{0, 1, 3, 2}}
+	if n := bon.fitEnd(); n != 4 {
+		t.Errorf("best-of-n fit uses %d points, want all 4", n)
+	}
+}

@@ -75,12 +75,55 @@ func (c *Curve) Name() string {
 	return fmt.Sprintf("PPO β=%g, RM %s s%d", c.KLCoef, c.RM, c.Seed)
 }
 
+// fitEnd returns how many leading points the fit uses: for PPO, the steps up
+// to the one with the largest KL (a policy that has collapsed can drift back
+// towards its start, and Gao et al.'s form describes a KL that grows); for
+// best-of-n, every n.
+func (c *Curve) fitEnd() int {
+	if c.Method != "ppo" {
+		return len(c.D)
+	}
+	end := 0
+	for i, d := range c.D {
+		if d > c.D[end] {
+			end = i
+		}
+	}
+	return end + 1
+}
+
 // peak returns the index of the highest gold gain (-1 if none is finite).
 func (c *Curve) peak() int {
 	best := -1
 	for i, g := range c.Gold {
 		if !math.IsNaN(g) && (best < 0 || g > c.Gold[best]) {
 			best = i
+		}
+	}
+	return best
+}
+
+// Fall is the largest drop of the gold gain along a run: from point From to a
+// later point To, with the proxy's change over the same stretch. A fall of the
+// gold score while the proxy rises is over-optimisation.
+type Fall struct {
+	From, To    int     // point indices, From < To
+	Gold, Proxy float64 // gold drop (≥ 0) and proxy change from From to To
+}
+
+// largestFall returns the run's largest gold drop (zero if gold never falls).
+func (c *Curve) largestFall() Fall {
+	var best Fall
+	hi := -1 // index of the highest gold so far
+	for j, g := range c.Gold {
+		if math.IsNaN(g) {
+			continue
+		}
+		if hi >= 0 && c.Gold[hi]-g > best.Gold {
+			best = Fall{From: hi, To: j, Gold: c.Gold[hi] - g, Proxy: c.Proxy[j] - c.Proxy[hi]}
+		}
+		if hi < 0 || g > c.Gold[hi] {
+			hi = j
 		}
 	}
 	return best
@@ -165,7 +208,8 @@ func run(runsDir, outDir string, window int, stdout io.Writer) error {
 		if c.Method == "bon" {
 			form = BoN
 		}
-		if f, err := FitForm(form, c.D, c.Gold); err == nil {
+		n := c.fitEnd()
+		if f, err := FitForm(form, c.D[:n], c.Gold[:n]); err == nil {
 			c.Fit = &f
 		}
 	}
@@ -362,8 +406,9 @@ func poolFits(curves []*Curve) []*PooledFit {
 		var d, g []float64
 		maxD := 0.0
 		for _, c := range group[k] {
-			d = append(d, c.D...)
-			g = append(g, c.Gold...)
+			n := c.fitEnd()
+			d = append(d, c.D[:n]...)
+			g = append(g, c.Gold[:n]...)
 			for _, v := range c.D {
 				maxD = max(maxD, v)
 			}
@@ -487,6 +532,10 @@ func summaryMarkdown(curves []*Curve, pooled []*PooledFit, start, startStd float
 		if c.Fit != nil {
 			alpha, beta, rmse = f3(c.Fit.Alpha), f3(c.Fit.Beta), f3(c.Fit.RMSE)
 		}
+		fall := "none"
+		if lf := c.largestFall(); lf.Gold > 0 {
+			fall = fmt.Sprintf("%s, d %s → %s (proxy %+.2f)", f3(lf.Gold), f2(c.D[lf.From]), f2(c.D[lf.To]), lf.Proxy)
+		}
 		secs := "–"
 		if c.Secs > 0 {
 			secs = fmt.Sprintf("%.0f", c.Secs)
@@ -496,10 +545,10 @@ func summaryMarkdown(curves []*Curve, pooled []*PooledFit, start, startStd float
 			kl = f2(c.KLCoef)
 		}
 		rows = append(rows, []string{c.Method, c.RM, strconv.Itoa(c.Seed), kl, f2(maxD), f3(c.Proxy[len(c.Proxy)-1]),
-			peak, final, alpha, beta, peakCell(c.Fit, maxD), rmse, secs})
+			peak, fall, final, alpha, beta, peakCell(c.Fit, maxD), rmse, secs})
 	}
 	b.WriteString(report.MarkdownTable([]string{"method", "proxy RM", "seed", "KL coef.", "max d", "final proxy gain",
-		"measured gold peak", "final gold gain", "α", "β", "fitted gold peak", "fit RMSE", "wall s"}, rows))
+		"measured gold peak", "largest gold fall", "final gold gain", "α", "β", "fitted gold peak", "fit RMSE", "wall s"}, rows))
 	b.WriteString("\nPooled over seeds:\n\n")
 	rows = rows[:0]
 	for _, p := range pooled {
