@@ -274,3 +274,13 @@ func TestFitEndStopsAtLargestKL(t *testing.T) {
 		t.Errorf("best-of-n fit uses %d points, want all 4", n)
 	}
 }
+
+func TestGoldAtFirstCrossing(t *testing.T) {
+	c := &Curve{D: []float64{0, 1, 3, 2, 5}, Gold: []float64{0, 0.1, 0.5, 0.9, 1}}
+	if g := c.goldAt(2); math.Abs(g-0.3) > 1e-12 {
+		t.Errorf("gold at d = 2: %g, want 0.3 (first crossing, between d = 1 and 3)", g)
+	}
+	if g := c.goldAt(6); !math.IsNaN(g) {
+		t.Errorf("gold at d = 6: %g, want NaN (never reached)", g)
+	}
+}

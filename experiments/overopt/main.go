@@ -35,7 +35,7 @@ import (
 func main() {
 	runs := flag.String("runs", "runs/overopt", "directory of run.sh's runs")
 	out := flag.String("out", "docs/results/overopt", "directory for the plots, summary.md and summary.json")
-	window := flag.Int("smooth", 10, "PPO steps in the centred moving average of KL, gold and proxy")
+	window := flag.Int("smooth", 5, "PPO steps in the centred moving average of KL, gold and proxy")
 	flag.Parse()
 	if err := run(*runs, *out, *window, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -62,6 +62,9 @@ type Curve struct {
 	Secs float64 `json:"secs"`
 	// Fit is Gao's form for the method fitted to (D, Gold).
 	Fit *Fit `json:"fit,omitempty"`
+	// GoldAt holds the gold gain where the run first reaches d = 1, 2, 4, 8
+	// (null where it does not).
+	GoldAt []*float64 `json:"gold_at_d_1_2_4_8"`
 }
 
 // Name labels the curve in plots and tables.
@@ -90,6 +93,32 @@ func (c *Curve) fitEnd() int {
 		}
 	}
 	return end + 1
+}
+
+// probeD are the distances at which the summary compares runs' gold gains.
+var probeD = []float64{1, 2, 4, 8}
+
+// goldAt returns the gold gain where the run first reaches distance x,
+// interpolated linearly between the points around the crossing; NaN if it
+// never gets that far.
+func (c *Curve) goldAt(x float64) float64 {
+	for i := 1; i < len(c.D); i++ {
+		lo, hi := c.D[i-1], c.D[i]
+		if lo < x && hi >= x {
+			t := (x - lo) / (hi - lo)
+			return c.Gold[i-1] + t*(c.Gold[i]-c.Gold[i-1])
+		}
+	}
+	return math.NaN()
+}
+
+// goldAtCell prints the gold gains at probeD, "–" where not reached.
+func goldAtCell(at func(float64) string) string {
+	var parts []string
+	for _, x := range probeD {
+		parts = append(parts, at(x))
+	}
+	return strings.Join(parts, " / ")
 }
 
 // peak returns the index of the highest gold gain (-1 if none is finite).
@@ -207,6 +236,13 @@ func run(runsDir, outDir string, window int, stdout io.Writer) error {
 		form := RL
 		if c.Method == "bon" {
 			form = BoN
+		}
+		for _, x := range probeD {
+			var v *float64
+			if g := c.goldAt(x); !math.IsNaN(g) {
+				v = &g
+			}
+			c.GoldAt = append(c.GoldAt, v)
 		}
 		n := c.fitEnd()
 		if f, err := FitForm(form, c.D[:n], c.Gold[:n]); err == nil {
@@ -385,6 +421,7 @@ type PooledFit struct {
 	Seeds  int     `json:"seeds"`
 	MaxD   float64 `json:"max_d"`
 	Fit    Fit     `json:"fit"`
+	curves []*Curve
 }
 
 func poolFits(curves []*Curve) []*PooledFit {
@@ -421,7 +458,7 @@ func poolFits(curves []*Curve) []*PooledFit {
 		if err != nil {
 			continue
 		}
-		out = append(out, &PooledFit{Method: k.method, RM: k.rm, KLCoef: k.beta, Seeds: len(group[k]), MaxD: maxD, Fit: f})
+		out = append(out, &PooledFit{Method: k.method, RM: k.rm, KLCoef: k.beta, Seeds: len(group[k]), MaxD: maxD, Fit: f, curves: group[k]})
 	}
 	return out
 }
@@ -545,10 +582,11 @@ func summaryMarkdown(curves []*Curve, pooled []*PooledFit, start, startStd float
 			kl = f2(c.KLCoef)
 		}
 		rows = append(rows, []string{c.Method, c.RM, strconv.Itoa(c.Seed), kl, f2(maxD), f3(c.Proxy[len(c.Proxy)-1]),
+			goldAtCell(func(x float64) string { return f3(c.goldAt(x)) }),
 			peak, fall, final, alpha, beta, peakCell(c.Fit, maxD), rmse, secs})
 	}
 	b.WriteString(report.MarkdownTable([]string{"method", "proxy RM", "seed", "KL coef.", "max d", "final proxy gain",
-		"measured gold peak", "largest gold fall", "final gold gain", "α", "β", "fitted gold peak", "fit RMSE", "wall s"}, rows))
+		"gold gain at d = 1 / 2 / 4 / 8", "measured gold peak", "largest gold fall", "final gold gain", "α", "β", "fitted gold peak", "fit RMSE", "wall s"}, rows))
 	b.WriteString("\nPooled over seeds:\n\n")
 	rows = rows[:0]
 	for _, p := range pooled {
@@ -556,9 +594,26 @@ func summaryMarkdown(curves []*Curve, pooled []*PooledFit, start, startStd float
 		if p.Method == "ppo" {
 			kl = f2(p.KLCoef)
 		}
-		rows = append(rows, []string{p.Method, p.RM, kl, strconv.Itoa(p.Seeds), f2(p.MaxD), f3(p.Fit.Alpha), f3(p.Fit.Beta),
+		at := goldAtCell(func(x float64) string {
+			var v []float64
+			for _, c := range p.curves {
+				if g := c.goldAt(x); !math.IsNaN(g) {
+					v = append(v, g)
+				}
+			}
+			if len(v) == 0 {
+				return "–"
+			}
+			m, sd := report.Spread(v)
+			if len(v) == 1 {
+				return f3(m)
+			}
+			return f3(m) + " ± " + f3(sd)
+		})
+		rows = append(rows, []string{p.Method, p.RM, kl, strconv.Itoa(p.Seeds), f2(p.MaxD), at, f3(p.Fit.Alpha), f3(p.Fit.Beta),
 			peakCell(&p.Fit, p.MaxD), f3(p.Fit.RMSE)})
 	}
-	b.WriteString(report.MarkdownTable([]string{"method", "proxy RM", "KL coef.", "seeds", "max d", "α", "β", "fitted gold peak", "fit RMSE"}, rows))
+	b.WriteString(report.MarkdownTable([]string{"method", "proxy RM", "KL coef.", "seeds", "max d",
+		"gold gain at d = 1 / 2 / 4 / 8 (mean ± std over seeds)", "α", "β", "fitted gold peak", "fit RMSE"}, rows))
 	return b.String()
 }
