@@ -38,7 +38,6 @@ import (
 	"rlhf/model/gpt"
 	"rlhf/ppo"
 	"rlhf/report"
-	"rlhf/reward"
 	"rlhf/text"
 )
 
@@ -241,7 +240,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		t0 := time.Now()
 		n := int(nf)
 		res, err := bon.Sample(ctx, base, pIDs, n, gpt.SampleConfig{MaxNewTokens: s.MaxNewTokens, Temperature: 1, StopAtEOS: s.StopAtEOS, Seed: evalSeed},
-			tokenScorer{rm, tok})
+			bon.TextScorer{Scorer: rm, Tok: tok})
 		if err != nil {
 			return seedRun{}, err
 		}
@@ -313,29 +312,6 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		r.Points = append(r.Points, p)
 	}
 	return r, nil
-}
-
-// tokenScorer scores token completions with a text scorer, decoding the
-// prompt without its leading end-of-text token and the completion without
-// its final one, as the reward model saw them in training.
-type tokenScorer struct {
-	sc  reward.TextScorer
-	tok *text.Tokenizer
-}
-
-func (t tokenScorer) Score(prompts, completions [][]int) ([]float32, error) {
-	ps, cs := make([]string, len(prompts)), make([]string, len(completions))
-	eot := t.tok.EndOfText()
-	for i, p := range prompts {
-		if len(p) > 0 && p[0] == eot {
-			p = p[1:]
-		}
-		ps[i] = t.tok.Decode(p)
-	}
-	for i, c := range completions {
-		cs[i] = ppo.DecodeCompletion(t.tok, c)
-	}
-	return t.sc.ScoreText(ps, cs)
 }
 
 // readPairs reads the labelled comparisons as DPO pairs (every completion
