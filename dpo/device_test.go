@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"rlhf/ag"
 	"rlhf/dpo/devicetest"
+	"rlhf/optim"
 	"rlhf/tensor"
 )
 
@@ -117,5 +119,71 @@ func TestDeviceErrors(t *testing.T) {
 	}
 	if d.Syncs != 1 || tr.Steps != 0 {
 		t.Errorf("after the failure: %d syncs, %d steps; want 1, 0", d.Syncs, tr.Steps)
+	}
+}
+
+// rowCounter is a devicetest.Host that records the rows of each forward pass.
+type rowCounter struct {
+	*devicetest.Host
+	rows []int
+}
+
+func (r *rowCounter) Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error) {
+	out, err := r.Host.Forward(f)
+	if err == nil {
+		r.rows = append(r.rows, len(out.Data))
+	}
+	return out, err
+}
+
+// TestReferenceOnEvaluator: NewTrainerOn caches the reference's log-probs
+// from the evaluator's own copy of its weights (the host copy is changed
+// afterwards and must not matter), in passes of exactly 2·evalChunk rows
+// padded to buckets, equal to the CPU engine's within float32 rounding; a
+// failing evaluator fails the constructor with the reference named.
+func TestReferenceOnEvaluator(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	train, val := pairs(rng, 20), pairs(rng, 6) // 40 and 12 rows
+	c := DefaultConfig()
+	ref := smallGPT(t, 3)
+	want, err := NewTrainer(c, smallGPT(t, 3), ref, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &rowCounter{Host: devicetest.NewHost(optim.NewAdamW(ref.Params(), optim.AdamWConfig{}), 0)}
+	ev.Bucket = 16
+	for _, p := range ref.Params() { // the evaluator holds the weights as they were
+		for i := range p.P.Value.Data {
+			p.P.Value.Data[i] += 0.1
+		}
+	}
+	got, err := NewTrainerOn(c, smallGPT(t, 3), ref, ev, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.rows) != 3 || ev.Padded == 0 {
+		t.Fatalf("%d forward passes (%v rows), %d padded; want 3 (two for 40 rows, one for 12), some padded", len(ev.rows), ev.rows, ev.Padded)
+	}
+	for _, n := range ev.rows {
+		if n != 2*evalChunk {
+			t.Fatalf("forward passes of %v rows, want %d each", ev.rows, 2*evalChunk)
+		}
+	}
+	for _, c := range []struct {
+		what      string
+		got, want []prepared
+	}{{"training", got.train, want.train}, {"held-out", got.val, want.val}} {
+		for i := range c.want {
+			g, w := c.got[i], c.want[i]
+			if !near(float64(g.refW), float64(w.refW), 1e-5*math.Max(1, math.Abs(float64(w.refW)))) ||
+				!near(float64(g.refL), float64(w.refL), 1e-5*math.Max(1, math.Abs(float64(w.refL)))) {
+				t.Errorf("%s pair %d: reference log-probs %v, %v on the evaluator; %v, %v on the CPU engine", c.what, i, g.refW, g.refL, w.refW, w.refL)
+			}
+		}
+	}
+	ev.Fail = errors.New("device lost")
+	if _, err := NewTrainerOn(c, smallGPT(t, 3), ref, ev, train, val); err == nil ||
+		!strings.Contains(err.Error(), "reference log-probs") || !strings.Contains(err.Error(), "device lost") {
+		t.Errorf("failing evaluator: %v", err)
 	}
 }

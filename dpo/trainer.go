@@ -117,8 +117,45 @@ func sequenceLogProbs(m *gpt.Model, rows []seq) []float32 {
 	return out
 }
 
-// prepare lays pairs out and caches their reference log-probs.
-func prepare(ref *gpt.Model, pairs []Pair, what string) ([]prepared, error) {
+// Evaluator runs forward passes without gradients somewhere other than the
+// CPU engine over its own copy of a model's weights, e.g. a frozen reference
+// on a GPU through package xla. It runs the closures the trainer hands it.
+type Evaluator interface {
+	// Forward evaluates f without gradients and returns its value on the host.
+	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
+	// PadLen returns the length, from t to limit, to which a batch whose
+	// longest row has t tokens is right-padded (t: no padding).
+	PadLen(t, limit int) int
+}
+
+// evalLogProbs is sequenceLogProbs on ev: chunks of exactly 2·evalChunk
+// rows (the last one topped up with copies of its first row, whose values
+// are dropped), right-padded to ev.PadLen columns, so that a compiling
+// device builds one executable per length bucket.
+func evalLogProbs(ev Evaluator, m *gpt.Model, rows []seq) ([]float32, error) {
+	n := 2 * evalChunk
+	out := make([]float32, 0, len(rows))
+	for lo := 0; lo < len(rows); lo += n {
+		hi := min(lo+n, len(rows))
+		chunk := rows[lo:hi]
+		for len(chunk) < n {
+			chunk = append(chunk[:len(chunk):len(chunk)], rows[lo])
+		}
+		lp, err := ev.Forward(func(tp *ag.Tape) *ag.Var { return summedLogProbs(tp, m, chunk, ev.PadLen) }) // (n)
+		if err != nil {
+			return nil, fmt.Errorf("dpo: reference log-probs of rows %d to %d on the device: %w", lo, hi-1, err)
+		}
+		if len(lp.Data) != n {
+			return nil, fmt.Errorf("dpo: reference log-probs of rows %d to %d on the device: %d values for %d rows", lo, hi-1, len(lp.Data), n)
+		}
+		out = append(out, lp.Data[:hi-lo]...)
+	}
+	return out, nil
+}
+
+// prepare lays pairs out and caches their reference log-probs, computed on
+// ev (nil: the CPU engine).
+func prepare(ref *gpt.Model, ev Evaluator, pairs []Pair, what string) ([]prepared, error) {
 	out := make([]prepared, len(pairs))
 	rows := make([]seq, 0, 2*len(pairs))
 	for i, p := range pairs {
@@ -133,7 +170,15 @@ func prepare(ref *gpt.Model, pairs []Pair, what string) ([]prepared, error) {
 		out[i].w, out[i].l = w, l
 		rows = append(rows, w, l)
 	}
-	lp := sequenceLogProbs(ref, rows)
+	var lp []float32
+	if ev == nil {
+		lp = sequenceLogProbs(ref, rows)
+	} else {
+		var err error
+		if lp, err = evalLogProbs(ev, ref, rows); err != nil {
+			return nil, err
+		}
+	}
 	for i := range out {
 		out[i].refW, out[i].refL = lp[2*i], lp[2*i+1]
 	}
@@ -173,9 +218,10 @@ type Trainer struct {
 	Steps int
 	// Device, when not nil, takes the optimiser steps in place of the CPU
 	// engine; build it over Opt (with Config.ClipNorm as its clipping
-	// limit) after NewTrainer. The reference's log-probs and Evaluate stay
-	// on the CPU engine; Train leaves the trained weights in the policy's
-	// host tensors.
+	// limit) after NewTrainer. The reference's log-probs are computed once,
+	// by NewTrainerOn's evaluator or the CPU engine; Evaluate stays on the
+	// CPU engine; Train leaves the trained weights in the policy's host
+	// tensors.
 	Device Device
 
 	train, val []prepared
@@ -185,10 +231,16 @@ type Trainer struct {
 
 // NewTrainer validates c and computes, once and without gradients, the
 // reference model's summed log-probs of every completion in train and val
-// (held-out pairs, may be nil). ref may be policy itself: the cache is
-// filled before the first update. The policy and reference must share a
-// vocabulary and positions.
+// (held-out pairs, may be nil) on the CPU engine. ref may be policy itself:
+// the cache is filled before the first update. The policy and reference
+// must share a vocabulary and positions.
 func NewTrainer(c Config, policy, ref *gpt.Model, train, val []Pair) (*Trainer, error) {
+	return NewTrainerOn(c, policy, ref, nil, train, val)
+}
+
+// NewTrainerOn is NewTrainer with the reference's log-probs computed on
+// refEval, over its own copy of ref's weights (nil: the CPU engine).
+func NewTrainerOn(c Config, policy, ref *gpt.Model, refEval Evaluator, train, val []Pair) (*Trainer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -202,10 +254,10 @@ func NewTrainer(c Config, policy, ref *gpt.Model, train, val []Pair) (*Trainer, 
 	}
 	t := &Trainer{Config: c, Policy: policy, tp: ag.NewTape(), rng: rand.New(rand.NewPCG(c.Seed, 0xd90))}
 	var err error
-	if t.train, err = prepare(ref, train, "training"); err != nil {
+	if t.train, err = prepare(ref, refEval, train, "training"); err != nil {
 		return nil, err
 	}
-	if t.val, err = prepare(ref, val, "held-out"); err != nil {
+	if t.val, err = prepare(ref, refEval, val, "held-out"); err != nil {
 		return nil, err
 	}
 	t.Opt = optim.NewAdamW(policy.Params(), optim.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,

@@ -262,6 +262,7 @@ type frozenDevice struct{ tr *xla.Trainer }
 var (
 	_ ppo.Evaluator    = frozenDevice{}
 	_ reward.Evaluator = frozenDevice{}
+	_ dpo.Evaluator    = frozenDevice{}
 )
 
 // newFrozenDevice uploads m's current weights to d (not the CPU engine).

@@ -136,11 +136,24 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	if skipped > 0 {
 		fmt.Fprintf(w, "dpo: skipped %d malformed lines of %s\n", skipped, run.Data)
 	}
-	// On a device, the reference's log-probs are computed once on the CPU
-	// engine and the policy's steps run on the device.
-	tr, err := dpo.NewTrainer(run.Config, policy, ref, train, val)
+	// On a device, the reference's log-probs are computed once there, over
+	// its own copy of the reference's weights, and the policy's steps run
+	// there too.
+	var refEval dpo.Evaluator
+	var refDev frozenDevice
+	if !dev.onCPU() {
+		if refDev, err = newFrozenDevice(dev, ref); err != nil {
+			return fmt.Errorf("dpo: reference: %w", err)
+		}
+		refEval = refDev
+	}
+	tr, err := dpo.NewTrainerOn(run.Config, policy, ref, refEval, train, val)
 	if err != nil {
 		return err
+	}
+	if refEval != nil {
+		tm := refDev.tr.Timings()
+		fmt.Fprintf(w, "dpo: reference log-probs on %s: %d forward passes, %d executables built\n", dev.name, tm.Calls, tm.Builds)
 	}
 	if !dev.onCPU() {
 		s, err := newStepper(dev, tr.Opt, run.Config.ClipNorm)

@@ -94,8 +94,8 @@ func TestDPODeviceGo(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pairs.jsonl")
 	writeMarkedPairs(t, data, 12)
-	// The pure-Go backend is slow (its matrix-product gradients are
-	// broadcast products): IPO gets one epoch.
+	// On the device the reference's log-probs come from its own device copy
+	// too. IPO gets one epoch, to keep the test short.
 	for _, c := range []struct{ loss, epochs string }{{"sigmoid", "2"}, {"ipo", "1"}} {
 		loss := c.loss
 		args := func(out string, extra ...string) []string {
