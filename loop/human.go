@@ -35,8 +35,8 @@ type HumanLabeler struct {
 	RunID string
 	// Poll is how often to look for new labels (default 1 s).
 	Poll time.Duration
-	// Overlap is how many people label each query (default 1); the first
-	// non-skip label is the answer.
+	// Overlap is how many people label each query (default 1). Label
+	// returns the first non-skip label; AskText yields every person's.
 	Overlap int
 
 	mu    sync.Mutex

@@ -15,7 +15,8 @@ import (
 
 // TextAnswer is one label that people gave to a text query asked with
 // AskText: a skip (Label.Choice == feedback.Skip; the query stays open) or
-// the query's answer (any other choice; the query is then done).
+// one person's answer (any other choice; the query is done once
+// HumanLabeler.Overlap people have answered it).
 type TextAnswer struct {
 	Query feedback.Query
 	Label feedback.Label
@@ -26,9 +27,10 @@ const textBatch = 256
 
 // AskText asks people about the text queries qs through the store and yields
 // their labels as they are committed, in the order they are seen: every skip,
-// and then each query's answer (its first non-skip label, Source
-// feedback.SourceHuman). It ends when every query has its answer, yields
-// ctx's error when ctx ends and ErrStopped when an admin asks the run to stop.
+// and each query's answers (its first Overlap non-skip labels, each from
+// another person, Source feedback.SourceHuman). It ends when every query has
+// its answers, yields ctx's error when ctx ends and ErrStopped when an admin
+// asks the run to stop.
 //
 // Queries already in the store under the same loop query id (a rerun asking
 // again) are not posted twice, and labels people gave them meanwhile are
@@ -48,8 +50,10 @@ func (h *HumanLabeler) AskText(ctx context.Context, qs []feedback.Query) iter.Se
 		if poll <= 0 {
 			poll = time.Second
 		}
-		seen := map[int64]bool{} // label ids already yielded or passed over
-		done := map[int64]bool{} // store query ids with their answer
+		need := max(h.Overlap, 1)
+		seen := map[int64]bool{}   // label ids already yielded or passed over
+		answers := map[int64]int{} // non-skip labels yielded per store query id
+		done := map[int64]bool{}   // store query ids with all their answers
 		t := time.NewTicker(poll)
 		defer t.Stop()
 		for len(done) < len(byStore) {
@@ -69,7 +73,9 @@ func (h *HumanLabeler) AskText(ctx context.Context, qs []feedback.Query) iter.Se
 				}
 				seen[l.ID] = true
 				if l.Choice != store.Skip {
-					done[l.QueryID] = true
+					if answers[l.QueryID]++; answers[l.QueryID] >= need {
+						done[l.QueryID] = true
+					}
 				}
 				a := TextAnswer{Query: q, Label: feedback.Label{
 					QueryID: q.ID, Choice: l.Choice, Confidence: l.Confidence, Note: l.Note,

@@ -177,3 +177,63 @@ func TestJSONText(t *testing.T) {
 		t.Errorf("stored payload %+v (%v) does not match its query", p, err)
 	}
 }
+
+// TestHumanLabelerAskTextOverlap: with Overlap 2 each query is posted for two
+// people, AskText yields both people's answers and ends only once every
+// query has two; one answer each is not enough.
+func TestHumanLabelerAskTextOverlap(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	h, err := NewHumanLabeler(ctx, s, "two", "two people", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Poll, h.Overlap = 2*time.Millisecond, 2
+	qs := []feedback.Query{feedback.TextQuery("two-0", "Say hi", "hi", "go away"), feedback.TextQuery("two-1", "Say bye", "bye", "later")}
+	ask := func(d time.Duration) (map[string][]feedback.Label, error) {
+		c, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		got := map[string][]feedback.Label{}
+		var last error
+		for a, err := range h.AskText(c, qs) {
+			if err != nil {
+				last = err
+				continue
+			}
+			got[a.Query.ID] = append(got[a.Query.ID], a.Label)
+		}
+		return got, last
+	}
+	if _, err := ask(20 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("unanswered ask ended with %v", err)
+	}
+	if all, _ := s.Queries(ctx, "two"); len(all) != 2 || all[0].Overlap != 2 {
+		t.Fatalf("posted %+v, want 2 queries with overlap 2", all)
+	}
+	var uids []int64
+	for _, name := range []string{"ann", "bob"} {
+		uid, err := s.CreateLabeler(ctx, store.Labeler{Username: name, Role: store.RoleLabeler, PasswordHash: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, uid)
+	}
+	answerText(t, s, uids[0], "two", 0, "ann-0000")
+	answerText(t, s, uids[0], "two", 1, "ann-0001")
+	got, err := ask(50 * time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) || len(got["two-0"]) != 1 || len(got["two-1"]) != 1 {
+		t.Fatalf("one answer each: %v, %v; want both yielded and the ask still waiting", got, err)
+	}
+	answerText(t, s, uids[1], "two", 0, "bob-0000")
+	answerText(t, s, uids[1], "two", 0, "bob-0001")
+	got, err = ask(5 * time.Second)
+	if err != nil {
+		t.Fatalf("two answers each: %v", err)
+	}
+	for _, id := range []string{"two-0", "two-1"} {
+		ls := got[id]
+		if len(ls) != 2 || ls[0].Labeler == ls[1].Labeler {
+			t.Errorf("%s: answers %+v, want one from each person", id, ls)
+		}
+	}
+}

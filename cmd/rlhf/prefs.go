@@ -54,6 +54,9 @@ type prefsConfig struct {
 	DB           string        `json:"db,omitempty"`
 	Instructions string        `json:"instructions,omitempty"`
 	Poll         time.Duration `json:"-"` // how often to look for people's labels
+	// Overlap is how many people label each group (-labeler human); every
+	// person's answer is written as its own records.
+	Overlap int `json:"overlap,omitempty"`
 }
 
 // labelerSynthetic is the -labeler value of the synthetic labeler.
@@ -67,7 +70,7 @@ const defaultTextInstructions = "Pick the completion that continues the prompt b
 // humanOnlyFlags and syntheticOnlyFlags are the flags that make sense for
 // one kind of -labeler only.
 var (
-	humanOnlyFlags     = []string{"db", "instructions", "label-poll"}
+	humanOnlyFlags     = []string{"db", "instructions", "label-poll", "overlap"}
 	syntheticOnlyFlags = []string{"goal", "letter", "beta", "epsilon"}
 )
 
@@ -93,6 +96,7 @@ func (c prefsConfig) validate() error {
 	check(c.Batch > 0, "-sample-batch %d must be positive", c.Batch)
 	check(c.Labeler == labelerSynthetic || c.Labeler == loop.LabelerHuman, "-labeler %q: want %s or %s", c.Labeler, labelerSynthetic, loop.LabelerHuman)
 	check(c.Poll > 0, "-label-poll %v must be positive", c.Poll)
+	check(c.Overlap >= 1 && c.Overlap <= 100, "-overlap %d must be in 1..100", c.Overlap)
 	return errors.Join(errs...)
 }
 
@@ -142,6 +146,7 @@ func prefsMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.DB, "db", "", "label store of -labeler human: sqlite:///path/labels.db, a file path, or postgres://... (default: SQLite labels.db next to -out)")
 	fs.StringVar(&c.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
 	fs.DurationVar(&c.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
+	fs.IntVar(&c.Overlap, "overlap", 1, "how many different people label each group with -labeler human (each answer is written)")
 	fs.StringVar(&c.Goal, "goal", "sentiment", "the synthetic labeler's hidden goal: sentiment (VADER compound) or lipogram")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.Float64Var(&c.Beta, "beta", 0.1, "Boltzmann temperature of the synthetic labeler in goal units (0: always the best)")
@@ -417,7 +422,7 @@ func prefsHuman(ctx context.Context, c prefsConfig, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("prefs: %w", err)
 	}
-	h.Poll = c.Poll
+	h.Poll, h.Overlap = c.Poll, c.Overlap
 	err = askPeople(ctx, c, h, qs, w)
 	if serr := s.SetRunState(context.WithoutCancel(ctx), c.Run, store.RunStopped); serr != nil {
 		err = errors.Join(err, fmt.Errorf("prefs: mark run %s stopped: %w", c.Run, serr))
@@ -458,14 +463,22 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 		return err
 	}
 	defer closeOut()
+	overlap := max(c.Overlap, 1)
 	fmt.Fprintf(w, "prefs: run %s asks people about %d groups; serve them with:\n  rlhf serve -db %s -run %s\n", c.Run, len(qs), c.DB, c.Run)
-	bar := progress.New(w, len(qs), "answered")
+	if overlap > 1 {
+		fmt.Fprintf(w, "prefs: %d different people answer each group; every answer is written\n", overlap)
+	}
+	bar := progress.New(w, overlap*len(qs), "answers")
 	var n peopleCounts
+	choices := map[string][]feedback.Choice{} // each group's answers, in order
 	var askErr error
 	for a, err := range h.AskText(ctx, qs) {
 		if err != nil {
 			askErr = err
 			break
+		}
+		if a.Label.Choice != feedback.Skip {
+			choices[a.Query.ID] = append(choices[a.Query.ID], a.Label.Choice)
 		}
 		switch ch := a.Label.Choice; {
 		case ch == feedback.Skip:
@@ -493,11 +506,23 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 		}
 	}
 	bar.Finish()
-	summary := fmt.Sprintf("%d of %d groups answered by people (%s", n.Answered, len(qs), n)
+	groups := 0
+	for _, cs := range choices {
+		if len(cs) >= overlap {
+			groups++
+		}
+	}
+	summary := fmt.Sprintf("%d of %d groups answered by people (%s", groups, len(qs), n)
+	if overlap > 1 {
+		summary = fmt.Sprintf("%d of %d groups answered by %d people each (%d answers: %s", groups, len(qs), overlap, n.Answered, n)
+	}
 	if n.Invalid > 0 {
 		summary += fmt.Sprintf(", %d out of range", n.Invalid)
 	}
 	summary += ")"
+	if agree, pairs := agreement(choices); pairs > 0 {
+		summary += fmt.Sprintf("; two people's answers to the same group agree in %d of %d pairs (%.0f%%)", agree, pairs, 100*float64(agree)/float64(pairs))
+	}
 	switch {
 	case askErr == nil:
 		fmt.Fprintf(w, "prefs: %s; %s holds every answered group (ties and can't-tell are not in the %s format)\n", summary, c.Out, c.Format)
@@ -507,9 +532,26 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 		return nil
 	case ctx.Err() != nil:
 		fmt.Fprintf(w, "prefs: interrupted: %s; %s keeps every answer so far; run the same command again to continue\n", summary, c.Out)
-		return fmt.Errorf("prefs: interrupted with %d of %d groups answered (rerun to continue): %w", n.Answered, len(qs), ctx.Err())
+		return fmt.Errorf("prefs: interrupted with %d of %d groups answered (rerun to continue): %w", groups, len(qs), ctx.Err())
 	}
 	return fmt.Errorf("prefs: %w", askErr)
+}
+
+// agreement counts, over the pairs of answers that two people gave to the
+// same group, how many agree (the same choice; ties and can't-tell count as
+// choices) and how many pairs there are.
+func agreement(choices map[string][]feedback.Choice) (agree, pairs int) {
+	for _, cs := range choices {
+		for i := range cs {
+			for j := i + 1; j < len(cs); j++ {
+				pairs++
+				if cs[i] == cs[j] {
+					agree++
+				}
+			}
+		}
+	}
+	return agree, pairs
 }
 
 // openPeopleOut opens path for appending answered groups in format

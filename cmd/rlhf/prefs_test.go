@@ -521,14 +521,19 @@ func TestPrefsHumanBadFlags(t *testing.T) {
 		{[]string{"-labeler", "human", "-goal", "lipogram", "-epsilon", "0"}, "-epsilon, -goal not used"},
 		{[]string{"-db", "sqlite:///tmp/x.db"}, "-db not used with -labeler synthetic"},
 		{[]string{"-instructions", "be nice"}, "-instructions not used"},
+		{[]string{"-overlap", "2"}, "-overlap not used with -labeler synthetic"},
 		{[]string{"-labeler", "people"}, "-labeler \"people\""},
 		{[]string{"-labeler", "human", "-label-poll", "0s"}, "-label-poll"},
+		{[]string{"-labeler", "human", "-overlap", "0"}, "-overlap 0 must be in 1..100"},
 		{[]string{"-labeler", "human", "-db", "sqlite://" + filepath.Join(dir, "no", "such", "labels.db")}, "prefs: -db"},
 		{[]string{"-labeler", "human", "-db", "mysql://x/y"}, "unknown scheme"},
 		{[]string{"-labeler", "human", "-out", synth, "-n", "4", "-max-new-tokens", "4"}, "not labelled by people"},
 	} {
 		args := append([]string{"-policy", policy, "-out", out, "-n", "2", "-label-poll", "5ms"}, tc.args...)
 		if slices.Contains(tc.args, "-instructions") || slices.Contains(tc.args, "-db") && !slices.Contains(tc.args, "human") {
+			args = append([]string{"-policy", policy, "-out", out, "-n", "2"}, tc.args...)
+		}
+		if slices.Equal(tc.args, []string{"-overlap", "2"}) {
 			args = append([]string{"-policy", policy, "-out", out, "-n", "2"}, tc.args...)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a refused command never waits for people
