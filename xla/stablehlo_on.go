@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -44,7 +45,7 @@ func (t *Trainer) StableHLO(f Func) (string, error) {
 	defer func() {
 		fs.Set("v", "0")
 		fs.Set("logtostderr", "true")
-		klog.SetOutput(nil)
+		klog.SetOutput(os.Stderr)
 	}()
 	dump := &Trainer{Backend: b, Params: t.Params, Config: t.Config, p: t.p, m: t.m, v: t.v, decay: t.decay, Steps: t.Steps}
 	e, _, outs, err := dump.graph(kindStep, f)
