@@ -9,7 +9,6 @@ import (
 	"rlhf/ag"
 	"rlhf/model/gpt"
 	"rlhf/optim"
-	"rlhf/tensor"
 )
 
 // Pair is one preference in tokens: a prompt and the chosen and rejected
@@ -117,16 +116,9 @@ func sequenceLogProbs(m *gpt.Model, rows []seq) []float32 {
 	return out
 }
 
-// Evaluator runs forward passes without gradients somewhere other than the
-// CPU engine over its own copy of a model's weights, e.g. a frozen reference
-// on a GPU through package xla. It runs the closures the trainer hands it.
-type Evaluator interface {
-	// Forward evaluates f without gradients and returns its value on the host.
-	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
-	// PadLen returns the length, from t to limit, to which a batch whose
-	// longest row has t tokens is right-padded (t: no padding).
-	PadLen(t, limit int) int
-}
+// Evaluator runs the reference's forward passes for NewTrainerOn (see
+// optim.Evaluator).
+type Evaluator = optim.Evaluator
 
 // evalLogProbs is sequenceLogProbs on ev: chunks of exactly 2·evalChunk
 // rows (the last one topped up with copies of its first row, whose values
@@ -185,27 +177,10 @@ func prepare(ref *gpt.Model, ev Evaluator, pairs []Pair, what string) ([]prepare
 	return out, nil
 }
 
-// Device runs the policy's optimiser steps somewhere other than the CPU
-// engine, e.g. on a GPU through package xla, and keeps the policy's
-// parameters and optimiser state there between steps. It runs the same ag
-// code as the CPU engine: the closures the trainer hands it.
-type Device interface {
-	// Step takes one optimiser step of the loss f (1): forward, backward,
-	// global gradient-norm clipping and AdamW at learning rate lr, with the
-	// clipping limit and AdamW settings the device was built with. It
-	// returns the loss before the update and the gradient norm before
-	// clipping.
-	Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error)
-	// Forward evaluates f without gradients and returns its value on the host.
-	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
-	// Sync copies the device's parameters into their host tensors and, when
-	// o is not nil, the AdamW moments and step count into o.
-	Sync(o *optim.AdamW) error
-	// PadLen returns the length, from t to limit, to which a batch whose
-	// longest row has t tokens is right-padded (t: no padding), so that a
-	// compiling device builds one executable per length bucket.
-	PadLen(t, limit int) int
-}
+// Device takes the policy's optimiser steps and forward passes somewhere
+// other than the CPU engine and keeps its parameters and optimiser state
+// there between steps (see optim.Device).
+type Device = optim.Device
 
 // Trainer trains a policy with DPO or IPO on a fixed set of pairs.
 type Trainer struct {

@@ -88,35 +88,15 @@ func (s LMStats) Metrics() map[string]float64 {
 	}
 }
 
-// Evaluator runs forward passes without gradients somewhere other than the
-// CPU engine, e.g. on a GPU through package xla, over parameters it keeps
-// there. It runs the same ag code as the CPU engine: the closures the
-// trainer hands it. A Device is an Evaluator.
-type Evaluator interface {
-	// Forward evaluates f without gradients and returns its value on the host.
-	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
-	// PadLen returns the length, from t to limit, to which a batch whose
-	// longest row has t tokens is right-padded (t: no padding), so that a
-	// compiling device builds one executable per length bucket.
-	PadLen(t, limit int) int
-}
+// Evaluator runs forward passes over its own copy of a model's weights
+// somewhere other than the CPU engine, e.g. the reference's (see
+// optim.Evaluator). A Device is an Evaluator.
+type Evaluator = optim.Evaluator
 
 // Device runs the policy's optimiser steps and forward passes somewhere
-// other than the CPU engine, e.g. on a GPU through package xla, and keeps
-// the policy's parameters and optimiser state there between steps. It runs
-// the same ag code as the CPU engine: the closures the trainer hands it.
-type Device interface {
-	Evaluator
-	// Step takes one optimiser step of the loss f (1): forward, backward,
-	// global gradient-norm clipping and AdamW at learning rate lr, with the
-	// clipping limit and AdamW settings the device was built with. It
-	// returns the loss before the update and the gradient norm before
-	// clipping.
-	Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error)
-	// Sync copies the device's parameters into their host tensors and, when
-	// o is not nil, the AdamW moments and step count into o.
-	Sync(o *optim.AdamW) error
-}
+// other than the CPU engine and keeps the policy's parameters and optimiser
+// state there between steps (see optim.Device).
+type Device = optim.Device
 
 // Sampler draws completions of token prompts from the policy somewhere
 // other than the CPU engine, e.g. an xla.Sampler on a GPU that reads the

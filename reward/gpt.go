@@ -14,7 +14,6 @@ import (
 	"rlhf/model/gpt"
 	"rlhf/nn"
 	"rlhf/optim"
-	"rlhf/tensor"
 	"rlhf/text"
 )
 
@@ -94,17 +93,9 @@ type GPTReward struct {
 	Device Evaluator
 }
 
-// Evaluator runs forward passes without gradients somewhere other than the
-// CPU engine, e.g. on a GPU through package xla, over parameters it keeps
-// there. It runs the same ag code as the CPU engine: the closures the
-// reward model hands it.
-type Evaluator interface {
-	// Forward evaluates f without gradients and returns its value on the host.
-	Forward(f func(tp *ag.Tape) *ag.Var) (*tensor.Tensor, error)
-	// PadLen returns the length, from t to limit, to which a batch whose
-	// longest row has t tokens is right-padded (t: no padding).
-	PadLen(t, limit int) int
-}
+// Evaluator runs the scoring forward passes of a GPTReward with a Device
+// (see optim.Evaluator).
+type Evaluator = optim.Evaluator
 
 // NewGPT turns policy into a reward model with a fresh reward head drawn
 // from seed and an identity normaliser. It takes ownership of policy (load a

@@ -10,11 +10,9 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"rlhf/ag"
-	"rlhf/dpo"
 	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/optim"
-	"rlhf/ppo"
 	"rlhf/reward"
 	"rlhf/tensor"
 	"rlhf/xla"
@@ -225,10 +223,7 @@ func samplerSummary(smp *xla.Sampler) string {
 // it, on batches padded to bucketLen.
 type policyDevice struct{ s *stepper }
 
-var (
-	_ dpo.Device = policyDevice{}
-	_ ppo.Device = policyDevice{}
-)
+var _ optim.Device = policyDevice{} // dpo.Device and ppo.Device
 
 // Step takes one optimiser step of the loss f at learning rate lr.
 func (d policyDevice) Step(lr float64, f func(tp *ag.Tape) *ag.Var) (loss, gradNorm float64, err error) {
@@ -259,11 +254,7 @@ func (d policyDevice) PadLen(t, limit int) int { return bucketLen(t, limit) }
 // ppo.LMTrainer's RefDevice. The weights go up once, when it is built.
 type frozenDevice struct{ tr *xla.Trainer }
 
-var (
-	_ ppo.Evaluator    = frozenDevice{}
-	_ reward.Evaluator = frozenDevice{}
-	_ dpo.Evaluator    = frozenDevice{}
-)
+var _ optim.Evaluator = frozenDevice{} // ppo's RefDevice, reward.GPTReward's and dpo's reference evaluators
 
 // newFrozenDevice uploads m's current weights to d (not the CPU engine).
 // The xla.Trainer it wraps also holds zero AdamW moments on the host; they
