@@ -126,6 +126,9 @@ type rmSummary struct {
 	GoldN       int               `json:"val_gold_comparisons,omitempty"`
 	Norm        reward.Normaliser `json:"normaliser"`
 	Config      rmConfig          `json:"config"`
+	// HostCopies counts the copies of the weights from a device to the host
+	// (scoring runs on the device; the weights come back to be saved).
+	HostCopies int `json:"host_copies,omitempty"`
 }
 
 // tokenComparisons tokenises text comparisons for the reward model.
@@ -180,11 +183,14 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
-	// Evaluation runs on the CPU engine, after copying the device's weights.
+	// On a device, scoring (the held-out evaluation after each epoch, the
+	// normaliser's pass over every completion, the gold metrics) runs there
+	// too, on the weights being trained: the host copy is refreshed only to
+	// save the model.
+	if !dev.onCPU() {
+		r.Device = policyDevice{s}
+	}
 	eval := func(step int) (reward.Metrics, error) {
-		if err := s.syncParams(); err != nil {
-			return reward.Metrics{}, fmt.Errorf("rm: %w", err)
-		}
 		m, err := r.Evaluate(val, c.Eps)
 		if err != nil {
 			return m, fmt.Errorf("rm: %w", err)
@@ -279,7 +285,8 @@ train:
 		return fmt.Errorf("rm: %w", err)
 	}
 	sum := rmSummary{Format: format, Train: len(train), Val: len(val), Skipped: skipped, Steps: step,
-		ValAccuracy: last.Accuracy, ValLoss: last.Loss, ValMargin: last.Margin, Before: before.Accuracy, Norm: r.Norm, Config: c}
+		ValAccuracy: last.Accuracy, ValLoss: last.Loss, ValMargin: last.Margin, Before: before.Accuracy, Norm: r.Norm, Config: c,
+		HostCopies: s.syncs}
 	if c.Gold != "" {
 		goal, _ := goalByName(c.Gold, c.Letter)
 		gm, err := goldMetrics(r, valText, val, goal)

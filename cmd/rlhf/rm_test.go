@@ -210,6 +210,11 @@ func TestRMDeviceGo(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &sum) != nil || sum.Steps == 0 || sum.Config.Device != "go" {
 		t.Fatalf("device run summary: %s (%v)", raw, err)
 	}
+	// Scoring (the held-out evaluation after each epoch, the normaliser)
+	// ran on the device: the weights came to the host once, to be saved.
+	if sum.HostCopies != 1 {
+		t.Errorf("weights copied to the host %d times, want 1", sum.HostCopies)
+	}
 	noise := float64(sum.Steps) * 3e-3
 	paramsClose(t, cpu, dev, 1e-3, map[string]float64{"score.bias": noise, "ln_f.bias": noise})
 	a, err := reward.LoadGPT(cpu)
