@@ -71,7 +71,7 @@ func summedLogProbs(tp *ag.Tape, m *gpt.Model, rows []seq, padLen func(t, limit 
 	}
 	ids, t, lens := gpt.PadRight(raw)
 	if padLen != nil {
-		ids, t = padRight(ids, len(rows), t, padLen(t, m.Config.NPositions))
+		ids, t = gpt.PadTo(ids, len(rows), t, padLen(t, m.Config.NPositions))
 	}
 	mask := make([]float32, len(ids)) // (B, T): 1 on completion tokens
 	for i, r := range rows {
@@ -81,23 +81,6 @@ func summedLogProbs(tp *ag.Tape, m *gpt.Model, rows []seq, padLen func(t, limit 
 	}
 	lp := m.LogProbs(tp, ids, len(rows), t, mask) // (B, T-1)
 	return tp.Sum(lp, 1, false)                   // (B)
-}
-
-// padRight widens right-padded (B, T) ids to (B, to) with gpt.PadID filler;
-// to <= t leaves them as they are.
-func padRight(ids []int, b, t, to int) ([]int, int) {
-	if to <= t {
-		return ids, t
-	}
-	out := make([]int, b*to)
-	for i := range b {
-		row := out[i*to : (i+1)*to]
-		copy(row, ids[i*t:(i+1)*t])
-		for j := t; j < to; j++ {
-			row[j] = gpt.PadID
-		}
-	}
-	return out, to
 }
 
 // evalChunk is the most pairs per no-grad forward pass.

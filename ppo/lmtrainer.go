@@ -392,17 +392,7 @@ func lmRows(promptIDs, completions [][]int, padLen func(t int) int) (ids []int, 
 	}
 	ids, T, _ = gpt.PadRight(r)
 	if padLen != nil {
-		if to := padLen(T); to > T {
-			wide := make([]int, len(r)*to)
-			for i := range r {
-				row := wide[i*to : (i+1)*to]
-				copy(row, ids[i*T:(i+1)*T])
-				for j := T; j < to; j++ {
-					row[j] = gpt.PadID
-				}
-			}
-			ids, T = wide, to
-		}
+		ids, T = gpt.PadTo(ids, len(r), T, padLen(T))
 	}
 	mask = make([]float32, len(ids))
 	for i := range r {

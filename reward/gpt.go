@@ -272,25 +272,13 @@ func (r *GPTReward) rawScoreOn(d Evaluator, rows [][]int) ([]float32, error) {
 // rows right-padded with gpt.PadID, then filler rows of one PadID token
 // each (IDs (n, T'), Lens (n)).
 func padBatch(rows [][]int, n, limit int, d Evaluator) TokenBatch {
-	t := 0
-	for _, row := range rows {
-		t = max(t, len(row))
+	all := rows[:len(rows):len(rows)]
+	for len(all) < n {
+		all = append(all, []int{gpt.PadID})
 	}
-	if p := d.PadLen(t, limit); p > t && p <= limit {
-		t = p
-	}
-	b := TokenBatch{IDs: make([]int, n*t), N: n, T: t, Lens: make([]int, n)}
-	for i := range n {
-		row := b.IDs[i*t : (i+1)*t]
-		if i < len(rows) {
-			copy(row, rows[i])
-			b.Lens[i] = len(rows[i])
-		} else {
-			b.Lens[i] = 1
-		}
-		for j := b.Lens[i]; j < t; j++ {
-			row[j] = gpt.PadID
-		}
+	b := NewTokenBatch(all)
+	if p := d.PadLen(b.T, limit); p <= limit {
+		b.IDs, b.T = gpt.PadTo(b.IDs, b.N, b.T, p)
 	}
 	return b
 }

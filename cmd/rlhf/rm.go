@@ -347,18 +347,8 @@ func rmDeviceStep(s *stepper, r *reward.GPTReward, cs []reward.TokenComparison, 
 // padTokenBatch returns b right-padded to t >= b.T columns; the rows'
 // lengths are unchanged, so every score is the same.
 func padTokenBatch(b reward.TokenBatch, t int) reward.TokenBatch {
-	if t <= b.T {
-		return b
-	}
-	ids := make([]int, b.N*t)
-	for i := range b.N {
-		row := ids[i*t : (i+1)*t]
-		copy(row, b.IDs[i*b.T:(i+1)*b.T])
-		for j := b.T; j < t; j++ {
-			row[j] = gpt.PadID
-		}
-	}
-	return reward.TokenBatch{IDs: ids, N: b.N, T: t, Lens: b.Lens}
+	b.IDs, b.T = gpt.PadTo(b.IDs, b.N, b.T, t)
+	return b
 }
 
 // goldMetrics evaluates the reward model against the goal's own choice on

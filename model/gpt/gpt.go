@@ -321,6 +321,24 @@ func PadRight(rows [][]int) (ids []int, t int, lens []int) {
 	return ids, t, lens
 }
 
+// PadTo returns the right-padded (b, t) batch ids widened to (b, to) with
+// filler PadID, and to; ids and t themselves when to <= t. A compiling
+// device pads batches to a few length buckets this way.
+func PadTo(ids []int, b, t, to int) ([]int, int) {
+	if to <= t {
+		return ids, t
+	}
+	out := make([]int, b*to)
+	for i := range b {
+		row := out[i*to : (i+1)*to]
+		copy(row, ids[i*t:(i+1)*t])
+		for j := t; j < to; j++ {
+			row[j] = PadID
+		}
+	}
+	return out, to
+}
+
 // TokenLogProbs returns the log-probability under the model (temperature 1)
 // of each completion token given its prompt and the completion tokens before
 // it: out[i][j] = log p(completions[i][j] | prompts[i], completions[i][:j]).

@@ -718,3 +718,15 @@ func TestForwardMatchesReference(t *testing.T) {
 		t.Fatalf("logits differ from the float64 reference by up to %g (tolerance 1e-4)", worst)
 	}
 }
+
+func TestPadTo(t *testing.T) {
+	ids, T, _ := PadRight([][]int{{5, 6, 7}, {8}})
+	got, to := PadTo(ids, 2, T, 5)
+	want := []int{5, 6, 7, PadID, PadID, 8, PadID, PadID, PadID, PadID}
+	if to != 5 || !slices.Equal(got, want) {
+		t.Errorf("PadTo = %v, %d; want %v, 5", got, to, want)
+	}
+	if same, t2 := PadTo(ids, 2, T, 2); t2 != T || &same[0] != &ids[0] {
+		t.Errorf("PadTo to fewer columns gave width %d (a copy: %v)", t2, &same[0] != &ids[0])
+	}
+}
