@@ -11,6 +11,7 @@ import (
 	"math"
 
 	"rlhf/model/gpt"
+	"rlhf/ppo"
 	"rlhf/reward"
 	"rlhf/text"
 )
@@ -54,10 +55,7 @@ func (t TextScorer) Score(prompts, completions [][]int) ([]float32, error) {
 		ps[i] = t.Tok.Decode(p)
 	}
 	for i, c := range completions {
-		if n := len(c); n > 0 && c[n-1] == eot {
-			c = c[:n-1]
-		}
-		cs[i] = t.Tok.Decode(c)
+		cs[i] = ppo.DecodeCompletion(t.Tok, c)
 	}
 	return t.Scorer.ScoreText(ps, cs)
 }
