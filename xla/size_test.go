@@ -84,7 +84,7 @@ func TestStepGraphSize(t *testing.T) {
 		{"width 64, 8 heads", nn.GPTConfig{Vocab: 61, Ctx: 8, Layers: 1, Heads: 8, Dim: 64}, 2},
 	} {
 		st := nodes(c.cfg, c.batch)
-		if lim := largestValue(c.cfg, c.batch); st.Largest > lim {
+		if lim := xla.LargestStepValue(c.cfg, c.batch); st.Largest > lim {
 			t.Errorf("%s: largest value %d elements, want <= %d (the largest activation, logits or weight)", c.what, st.Largest, lim)
 		}
 		if st.Nodes != one.Nodes || st.Ops != one.Ops {
@@ -95,14 +95,6 @@ func TestStepGraphSize(t *testing.T) {
 			t.Errorf("%s: largest folded value %d elements, want <= T² = %d", c.what, st.Folded, lim)
 		}
 	}
-}
-
-// largestValue is the largest value a step graph of cfg at batch needs:
-// the logits (B·T·V), the attention scores (B·H·T·T), the MLP's hidden
-// activations (B·T·4C), the token embedding (V·C) or an MLP weight (C·4C).
-func largestValue(cfg nn.GPTConfig, batch int) int {
-	t := cfg.Ctx
-	return max(batch*t*cfg.Vocab, batch*cfg.Heads*t*t, batch*t*4*cfg.Dim, cfg.Vocab*cfg.Dim, 4*cfg.Dim*cfg.Dim)
 }
 
 // BenchmarkStepGraphTiny builds the reference tiny GPT's step graph (d 128,

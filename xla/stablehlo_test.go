@@ -48,9 +48,7 @@ func TestStableHLOProgram(t *testing.T) {
 			largest, what = n, s[0]
 		}
 	}
-	// The logits (B·T·V), attention scores (B·H·T·T), MLP activations (B·T·4C) or a weight.
-	lim := max(batch*cfg.Ctx*cfg.Vocab, batch*cfg.Heads*cfg.Ctx*cfg.Ctx, batch*cfg.Ctx*4*cfg.Dim, cfg.Vocab*cfg.Dim, 4*cfg.Dim*cfg.Dim)
-	if largest > lim {
+	if lim := LargestStepValue(cfg, batch); largest > lim {
 		t.Errorf("largest value %s (%d elements), want <= %d", what, largest, lim)
 	}
 	// Twice in a row, and the Trainer still builds on its own device.
