@@ -32,41 +32,112 @@ import (
 const (
 	GoalSentiment = "sentiment"
 	GoalLipogram  = "lipogram"
+	// GoalRM prefixes a goal that is a trained reward model: "rm:DIR".
+	GoalRM = "rm:"
 )
 
 // TextGoals lists the goal names, for messages.
-var TextGoals = []string{GoalSentiment, GoalLipogram}
+var TextGoals = []string{GoalSentiment, GoalLipogram, GoalRM + "DIR"}
 
-// TextGoal returns the hidden goal of a completion by name: "sentiment"
-// (VADER compound of the completion, in [-1, 1]) or "lipogram" (avoid
-// letter; textscore.Lipogram).
-func TextGoal(name string, letter rune) (func(completion string) float64, error) {
-	switch name {
-	case GoalSentiment:
-		return textscore.Sentiment, nil
-	case GoalLipogram:
+// TextGoal returns the hidden goal named by spec as a scorer of (prompt,
+// completion) pairs: "sentiment" (VADER compound of the completion, in
+// [-1, 1]), "lipogram" (avoid letter; textscore.Lipogram) or "rm:DIR", a
+// reward model saved by `rlhf rm` or the demo (LoadTextRM). A reward model
+// as the goal is Gao et al. (2022)'s gold reward model: synthetic labels
+// come from it, and a proxy trained on them is measured against it, on a
+// scale that does not saturate as VADER's does.
+func TextGoal(spec string, letter rune) (reward.TextScorer, error) {
+	switch {
+	case spec == GoalSentiment:
+		return reward.GoalScorer{Goal: textscore.Sentiment}, nil
+	case spec == GoalLipogram:
 		if letter == 0 {
 			return nil, fmt.Errorf("loop: lipogram goal needs a letter")
 		}
-		return textscore.Lipogram{Letter: letter}.Score, nil
+		return reward.GoalScorer{Goal: textscore.Lipogram{Letter: letter}.Score}, nil
+	case strings.HasPrefix(spec, GoalRM):
+		dir := strings.TrimPrefix(spec, GoalRM)
+		if dir == "" {
+			return nil, fmt.Errorf("loop: goal %q names no reward model directory", spec)
+		}
+		rm, err := LoadTextRM(dir)
+		if err != nil {
+			return nil, fmt.Errorf("loop: goal %s: %w", spec, err)
+		}
+		return rm, nil
 	}
-	return nil, fmt.Errorf("loop: unknown goal %q (valid: %s)", name, strings.Join(TextGoals, ", "))
+	return nil, fmt.Errorf("loop: unknown goal %q (valid: %s)", spec, strings.Join(TextGoals, ", "))
+}
+
+// GoalScores returns goal's score of each (prompt, completion) pair. A
+// programmatic goal (reward.GoalScorer) is evaluated in float64, so its
+// scores are exactly the goal function's; any other scorer (a reward
+// model) through ScoreText. A non-finite score is an error.
+func GoalScores(goal reward.TextScorer, prompts, completions []string) ([]float64, error) {
+	if len(prompts) != len(completions) {
+		return nil, fmt.Errorf("loop: goal of %d prompts with %d completions", len(prompts), len(completions))
+	}
+	out := make([]float64, len(completions))
+	if g, ok := goal.(reward.GoalScorer); ok && g.Goal != nil {
+		for i, c := range completions {
+			if g.WithPrompt {
+				c = prompts[i] + c
+			}
+			out[i] = g.Goal(c)
+		}
+	} else {
+		s, err := goal.ScoreText(prompts, completions)
+		if err != nil {
+			return nil, fmt.Errorf("loop: goal: %w", err)
+		}
+		for i, v := range s {
+			out[i] = float64(v)
+		}
+	}
+	for i, v := range out {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("loop: goal of completion %d is %v", i, v)
+		}
+	}
+	return out, nil
+}
+
+// GoalItems returns goal as the score a synthetic labeler compares a text
+// item by (the item's prompt and completion); a scoring error gives NaN,
+// which the labelers reject.
+func GoalItems(goal reward.TextScorer) feedback.ScoreFunc {
+	if g, ok := goal.(reward.GoalScorer); ok && g.Goal != nil {
+		if g.WithPrompt {
+			return feedback.PromptAndCompletion(g.Goal)
+		}
+		return feedback.Completion(g.Goal)
+	}
+	return func(it feedback.Item) float64 {
+		s, err := GoalScores(goal, []string{it.Prompt}, []string{it.Completion})
+		if err != nil {
+			return math.NaN()
+		}
+		return s[0]
+	}
 }
 
 // TextLabeler returns the synthetic text labeler: Boltzmann-rational over
-// goal(completion) with temperature beta (0: the perfect oracle), answering
+// the goal's score of each item (GoalItems) with temperature beta (0: the perfect oracle), answering
 // uniformly at random with probability epsRandom. Completions whose goal
 // scores lie within tie of each other are called a tie.
-func TextLabeler(goal func(string) float64, beta, tie, epsRandom float64, seed uint64) (feedback.Labeler, error) {
+func TextLabeler(goal reward.TextScorer, beta, tie, epsRandom float64, seed uint64) (feedback.Labeler, error) {
 	if !(beta >= 0) || math.IsInf(beta, 0) {
 		return nil, fmt.Errorf("loop: labeler temperature %v, want a finite value >= 0", beta)
 	}
 	if !(epsRandom >= 0 && epsRandom <= 1) {
 		return nil, fmt.Errorf("loop: random-answer probability %v not in [0, 1]", epsRandom)
 	}
-	var lab feedback.Labeler = feedback.Boltzmann{Score: feedback.Completion(goal), Beta: beta, TieMargin: tie, Seed: seed}
+	if goal == nil {
+		return nil, fmt.Errorf("loop: labeler has no goal")
+	}
+	var lab feedback.Labeler = feedback.Boltzmann{Score: GoalItems(goal), Beta: beta, TieMargin: tie, Seed: seed}
 	if beta == 0 {
-		lab = feedback.Oracle{Score: feedback.Completion(goal), TieMargin: tie}
+		lab = feedback.Oracle{Score: GoalItems(goal), TieMargin: tie}
 	}
 	if epsRandom > 0 {
 		lab = feedback.Noisy{Labeler: lab, Epsilon: epsRandom, Seed: seed}
@@ -276,7 +347,7 @@ func TrainTextRM(ctx context.Context, rm *reward.GPTReward, train, val []reward.
 // goal; pairs the goal scores within tie of each other are skipped. It
 // measures a reward model against the hidden goal itself rather than
 // against noisy labels.
-func PairAccuracy(tok *text.Tokenizer, cs []reward.TokenComparison, score reward.TextScorer, goal func(string) float64, tie float64) (acc float64, n int, err error) {
+func PairAccuracy(tok *text.Tokenizer, cs []reward.TokenComparison, score, goal reward.TextScorer, tie float64) (acc float64, n int, err error) {
 	var ps, comps []string
 	for _, c := range cs {
 		p := tok.Decode(c.Prompt)
@@ -289,13 +360,17 @@ func PairAccuracy(tok *text.Tokenizer, cs []reward.TokenComparison, score reward
 	if err != nil {
 		return 0, 0, fmt.Errorf("loop: pair accuracy: %w", err)
 	}
+	g, err := GoalScores(goal, ps, comps)
+	if err != nil {
+		return 0, 0, fmt.Errorf("loop: pair accuracy: %w", err)
+	}
 	at := 0
 	right := 0.0
 	for _, c := range cs {
 		k := len(c.Completions)
 		for a := range k {
 			for b := a + 1; b < k; b++ {
-				ga, gb := goal(comps[at+a]), goal(comps[at+b])
+				ga, gb := g[at+a], g[at+b]
 				if math.Abs(ga-gb) <= tie {
 					continue
 				}
@@ -330,14 +405,14 @@ type TextEval struct {
 // EvalText samples one completion of each prompt from policy (seeded by
 // seed and the prompt's index) and reports the goal's mean and spread and
 // the sampled KL to ref (0 when ref is nil).
-func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal func(string) float64, s TextSampling, seed uint64) (TextEval, error) {
+func EvalText(ctx context.Context, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal reward.TextScorer, s TextSampling, seed uint64) (TextEval, error) {
 	return EvalTextWith(ctx, nil, policy, ref, tok, prompts, goal, s, seed)
 }
 
 // EvalTextWith is EvalText with the completions drawn by smp, a sampler of
 // policy (e.g. xla.Sampler on a device; nil: policy.Sample on the CPU
 // engine). The KL to ref runs on the CPU engine.
-func EvalTextWith(ctx context.Context, smp ppo.Sampler, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal func(string) float64, s TextSampling, seed uint64) (TextEval, error) {
+func EvalTextWith(ctx context.Context, smp ppo.Sampler, policy, ref *gpt.Model, tok *text.Tokenizer, prompts []string, goal reward.TextScorer, s TextSampling, seed uint64) (TextEval, error) {
 	if len(prompts) == 0 {
 		return TextEval{}, fmt.Errorf("loop: evaluate on no prompts")
 	}
@@ -354,11 +429,14 @@ func EvalTextWith(ctx context.Context, smp ppo.Sampler, policy, ref *gpt.Model, 
 		if ref != nil {
 			kl = ppo.SequenceKL(policy, ref, pIDs, comps)
 		}
+		g, err := GoalScores(goal, prompts[lo:hi], texts)
+		if err != nil {
+			return TextEval{}, fmt.Errorf("loop: evaluate: %w", err)
+		}
 		for i, t := range texts {
-			g := goal(t)
-			golds = append(golds, g)
+			golds = append(golds, g[i])
 			kls = append(kls, kl[i])
-			ev.Samples = append(ev.Samples, ppo.LMSample{Prompt: prompts[lo+i], Completion: t, Score: g, KL: kl[i]})
+			ev.Samples = append(ev.Samples, ppo.LMSample{Prompt: prompts[lo+i], Completion: t, Score: g[i], KL: kl[i]})
 		}
 	}
 	ev.N = len(golds)

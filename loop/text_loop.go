@@ -26,8 +26,9 @@ type TextConfig struct {
 	// Policy is the directory of the pretrained GPT (model.safetensors +
 	// config.json); the reward model is initialised from it too.
 	Policy string `json:"policy"`
-	// Goal is the hidden goal of the synthetic labeler ("sentiment" or
-	// "lipogram") and the gold score of the evaluation.
+	// Goal is the hidden goal of the synthetic labeler ("sentiment",
+	// "lipogram" or "rm:DIR", a gold reward model; see TextGoal) and the
+	// gold score of the evaluation.
 	Goal string `json:"goal"`
 	// Letter is the lipogram's banned letter.
 	Letter string `json:"letter,omitempty"`
@@ -163,7 +164,10 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 	}
 	res := &TextResult{Dir: dir, Stages: map[string]time.Duration{}}
 	stage := func(name string, start time.Time) { res.Stages[name] = time.Since(start).Round(time.Millisecond) }
-	goal, _ := TextGoal(c.Goal, c.letter())
+	goal, err := TextGoal(c.Goal, c.letter())
+	if err != nil {
+		return nil, err
+	}
 
 	// Models, tokenizer, prompts.
 	t0 := time.Now()
@@ -333,9 +337,9 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 			return nil, err
 		}
 		m := st.Metrics()
-		gold := make([]float64, len(st.Samples))
-		for i, s := range st.Samples {
-			gold[i] = goal(s.Completion)
+		gold, err := sampleGold(goal, st.Samples)
+		if err != nil {
+			return nil, err
 		}
 		m["objective/gold"], m["objective/gold_std"] = report.Spread(gold)
 		if err := logger.Log(st.Step, m); err != nil {
@@ -478,4 +482,13 @@ func writeJSONFile(path string, v any) error {
 		return fmt.Errorf("loop: %w", err)
 	}
 	return nil
+}
+
+// sampleGold is the goal's score of each PPO sample.
+func sampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, error) {
+	ps, cs := make([]string, len(samples)), make([]string, len(samples))
+	for i, s := range samples {
+		ps[i], cs[i] = s.Prompt, s.Completion
+	}
+	return GoalScores(goal, ps, cs)
 }

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -15,18 +16,25 @@ import (
 )
 
 func TestTextGoal(t *testing.T) {
+	prefers := func(g reward.TextScorer, better, worse string) bool {
+		s, err := GoalScores(g, []string{"", ""}, []string{better, worse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s[0] > s[1]
+	}
 	s, err := TextGoal(GoalSentiment, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s("what a wonderful, happy day") <= s("a terrible, sad failure") {
+	if !prefers(s, "what a wonderful, happy day", "a terrible, sad failure") {
 		t.Error("sentiment does not prefer the positive text")
 	}
 	l, err := TextGoal(GoalLipogram, 'e')
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l("a cat sat on a mat with a dog") <= l("the seventeen eerie trees") {
+	if !prefers(l, "a cat sat on a mat with a dog", "the seventeen eerie trees") {
 		t.Error("lipogram does not prefer the text without e")
 	}
 	if _, err := TextGoal(GoalLipogram, 0); err == nil {
@@ -101,12 +109,12 @@ func TestTokenComparisonsAndPairAccuracy(t *testing.T) {
 		t.Error("queries and labels of different lengths accepted")
 	}
 	goal := func(s string) float64 { return map[string]float64{" good": 1, " bad": -1, " fine": 0.5}[s] }
-	acc, n, err := PairAccuracy(tok, cs, reward.GoalScorer{Goal: goal}, goal, 0)
+	acc, n, err := PairAccuracy(tok, cs, reward.GoalScorer{Goal: goal}, reward.GoalScorer{Goal: goal}, 0)
 	if err != nil || acc != 1 || n != 3 {
 		t.Fatalf("perfect scorer: accuracy %v on %d pairs (%v)", acc, n, err)
 	}
 	neg := func(s string) float64 { return -goal(s) }
-	if acc, _, _ := PairAccuracy(tok, cs, reward.GoalScorer{Goal: neg}, goal, 0); acc != 0 {
+	if acc, _, _ := PairAccuracy(tok, cs, reward.GoalScorer{Goal: neg}, reward.GoalScorer{Goal: goal}, 0); acc != 0 {
 		t.Fatalf("reversed scorer: accuracy %v, want 0", acc)
 	}
 }
@@ -170,7 +178,7 @@ func TestTextQueriesAndEval(t *testing.T) {
 	if _, err := TextQueries(context.Background(), m, tok, prompts, 1, s, 4, "x"); err == nil {
 		t.Error("1 completion per query accepted")
 	}
-	goal := func(c string) float64 { return float64(len(c)) }
+	goal := reward.GoalScorer{Goal: func(c string) float64 { return float64(len(c)) }}
 	ev, err := EvalText(context.Background(), m, m, tok, prompts, goal, s, 9)
 	if err != nil {
 		t.Fatal(err)
@@ -243,5 +251,52 @@ func TestTextRMAppendsEOSAndRoundTrips(t *testing.T) {
 	}
 	if _, ok := loaded.(TextRM); !ok {
 		t.Fatalf("loaded %T, want TextRM", loaded)
+	}
+}
+
+// lenScorer scores len(prompt) - len(completion); it fails on an empty
+// completion.
+type lenScorer struct{}
+
+func (lenScorer) ScoreText(ps, cs []string) ([]float32, error) {
+	out := make([]float32, len(cs))
+	for i, c := range cs {
+		if c == "" {
+			return nil, errors.New("empty completion")
+		}
+		out[i] = float32(len(ps[i]) - len(c))
+	}
+	return out, nil
+}
+
+// A goal that is not a programmatic function (a reward model) scores the
+// prompt with the completion, in labels, evaluations and pair accuracy.
+func TestGoalOfScorer(t *testing.T) {
+	g, err := GoalScores(lenScorer{}, []string{"abcd", "ab"}, []string{"x", "xy"})
+	if err != nil || g[0] != 3 || g[1] != 0 {
+		t.Fatalf("GoalScores = %v, %v", g, err)
+	}
+	if _, err := GoalScores(lenScorer{}, []string{"a"}, []string{""}); err == nil {
+		t.Error("scorer error not returned")
+	}
+	if _, err := GoalScores(lenScorer{}, []string{"a"}, nil); err == nil {
+		t.Error("mismatched lengths accepted")
+	}
+	lab, err := TextLabeler(lenScorer{}, 0, 0, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Label(context.Background(), feedback.TextQuery("q", "prompt", " long one", " b"))
+	if err != nil || l.Choice != 1 {
+		t.Errorf("labeler chose %v (%v), want the shorter completion", l.Choice, err)
+	}
+	if _, err := lab.Label(context.Background(), feedback.TextQuery("q", "prompt", "", " b")); err == nil {
+		t.Error("a failing goal labelled a query")
+	}
+	if _, err := TextGoal(GoalRM, 0); err == nil {
+		t.Error("rm: with no directory accepted")
+	}
+	if _, err := TextGoal(GoalRM+t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "rm:") {
+		t.Errorf("rm: of a directory without a reward model: %v", err)
 	}
 }

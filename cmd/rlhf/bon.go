@@ -45,7 +45,7 @@ func runBoN(ctx context.Context, args []string) error {
 	ns := fs.String("n", "1,2,4,8,16", "values of n, comma-separated")
 	fs.StringVar(&r.Policy, "policy", defaultPolicy, "policy checkpoint to sample from")
 	fs.StringVar(&r.Reward, "reward", "", "reward model directory (rlhf rm -out); empty: use the gold goal as the proxy")
-	fs.StringVar(&r.Goal, "goal", "sentiment", "gold goal: sentiment (VADER) or lipogram")
+	fs.StringVar(&r.Goal, "goal", "sentiment", "gold goal: sentiment (VADER), lipogram or rm:DIR (a gold reward model)")
 	fs.StringVar(&r.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.IntVar(&r.Prompts, "prompts", 64, "prompts to sample")
 	fs.IntVar(&r.MaxNew, "max-new-tokens", 24, "new tokens per completion")
@@ -68,7 +68,7 @@ func runBoN(ctx context.Context, args []string) error {
 		}
 		r.Ns = append(r.Ns, n)
 	}
-	if _, err := goalByName(r.Goal, r.Letter); err != nil {
+	if _, err := textGoal(r.Goal, r.Letter); err != nil {
 		errs = append(errs, fmt.Errorf("bon: %w", err))
 	}
 	if r.Prompts <= 0 || r.MaxNew <= 0 || !(r.Temperature > 0) {
@@ -97,8 +97,11 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bon: policy: %w", err)
 	}
-	goal, _ := goalByName(r.Goal, r.Letter)
-	gold := bon.TextScorer{Scorer: reward.GoalScorer{Goal: goal}, Tok: tok}
+	goal, err := textGoal(r.Goal, r.Letter)
+	if err != nil {
+		return fmt.Errorf("bon: %w", err)
+	}
+	gold := bon.TextScorer{Scorer: goal, Tok: tok}
 	var proxy bon.Scorer = gold
 	var rm *reward.GPTReward
 	if r.Reward != "" {

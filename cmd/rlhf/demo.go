@@ -50,7 +50,7 @@ Flags:`)
 	o := demoOptions{}
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/demo-<time>)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "pretrained policy directory")
-	fs.StringVar(&c.Goal, "goal", c.Goal, "hidden goal of the synthetic labeler: sentiment or lipogram")
+	fs.StringVar(&c.Goal, "goal", c.Goal, "hidden goal of the synthetic labeler: sentiment, lipogram or rm:DIR (a gold reward model)")
 	fs.StringVar(&c.Letter, "letter", c.Letter, "the letter a lipogram avoids")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the whole run")
 	fs.IntVar(&c.Queries, "queries", c.Queries, "label budget: comparisons asked of the labeler")

@@ -17,7 +17,6 @@ import (
 	"rlhf/model/gpt"
 	"rlhf/optim"
 	"rlhf/ppo"
-	"rlhf/reward"
 	"rlhf/tensor"
 	"rlhf/text"
 )
@@ -123,7 +122,7 @@ func TestSamplerOfBoNAndEvalText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gold := bon.TextScorer{Scorer: reward.GoalScorer{Goal: goal}, Tok: tok}
+	gold := bon.TextScorer{Scorer: goal, Tok: tok}
 	sc := gpt.SampleConfig{MaxNewTokens: 6, Temperature: 1, StopAtEOS: true, Seed: 3}
 	want, err := bon.Sample(ctx, m, prompts, 3, sc, gold)
 	if err != nil {

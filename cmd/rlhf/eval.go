@@ -59,7 +59,7 @@ Flags:`)
 	var o evalOptions
 	fs.StringVar(&o.Policy, "policy", "models/tiny-gpt", "policy directory (or a run directory with policy/)")
 	fs.StringVar(&o.Ref, "ref", "models/tiny-gpt", "reference policy for the KL (\"\" for none)")
-	fs.StringVar(&o.Goal, "goal", loop.GoalSentiment, "gold goal: sentiment or lipogram")
+	fs.StringVar(&o.Goal, "goal", loop.GoalSentiment, "gold goal: sentiment, lipogram or rm:DIR (a gold reward model)")
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.IntVar(&o.Prompts, "prompts", 256, "held-out prompts to evaluate on (at most all of them)")
 	fs.IntVar(&o.MaxNew, "max-new-tokens", ppo.DefaultLMConfig().MaxNewTokens, "tokens per completion")
@@ -74,7 +74,7 @@ Flags:`)
 		return o, fmt.Errorf("eval: unexpected arguments %q", fs.Args())
 	}
 	var errs []error
-	if _, err := loop.TextGoal(o.Goal, firstRune(o.Letter)); err != nil {
+	if _, err := textGoal(o.Goal, o.Letter); err != nil {
 		errs = append(errs, fmt.Errorf("eval: -goal: %w", err))
 	}
 	if o.Prompts <= 0 || o.MaxNew <= 0 || o.Samples < 0 {
@@ -88,7 +88,10 @@ Flags:`)
 
 // evaluate runs the evaluation and prints it to w.
 func evaluate(ctx context.Context, o evalOptions, w io.Writer) (loop.TextEval, error) {
-	goal, _ := loop.TextGoal(o.Goal, firstRune(o.Letter))
+	goal, err := textGoal(o.Goal, o.Letter)
+	if err != nil {
+		return loop.TextEval{}, fmt.Errorf("eval: -goal: %w", err)
+	}
 	dir := policyDir(o.Policy)
 	policy, err := gpt.Load(dir)
 	if err != nil {

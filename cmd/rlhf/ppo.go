@@ -67,7 +67,7 @@ Flags:`)
 	o := ppoOptions{}
 	fs.StringVar(&o.Policy, "policy", "models/tiny-gpt", "pretrained policy directory (config.json + model.safetensors)")
 	fs.StringVar(&o.Reward, "reward", "sentiment", "reward: rm:DIR (a GPT reward model), sentiment (VADER) or lipogram")
-	fs.StringVar(&o.Gold, "gold", "", "gold goal logged as objective/gold each step: sentiment, lipogram or none (default: sentiment for rm:, else the reward)")
+	fs.StringVar(&o.Gold, "gold", "", "gold goal logged as objective/gold each step: sentiment, lipogram, rm:DIR (a gold reward model) or none (default: sentiment for rm:, else the reward)")
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
@@ -119,10 +119,8 @@ Flags:`)
 	if _, err := goldGoal(o.Gold, o.Letter); err != nil {
 		errs = append(errs, err)
 	}
-	if !strings.HasPrefix(o.Reward, "rm:") {
-		if _, err := loop.TextGoal(o.Reward, firstRune(o.Letter)); err != nil {
-			errs = append(errs, fmt.Errorf("ppo: -reward %q: want rm:DIR, sentiment or lipogram", o.Reward))
-		}
+	if _, err := textGoal(o.Reward, o.Letter); err != nil {
+		errs = append(errs, fmt.Errorf("ppo: -reward: %w", err))
 	}
 	return o, errors.Join(errs...)
 }
@@ -135,27 +133,15 @@ func firstRune(s string) rune {
 }
 
 // goldGoal returns the goal named by -gold, nil for "none".
-func goldGoal(name, letter string) (func(string) float64, error) {
+func goldGoal(name, letter string) (reward.TextScorer, error) {
 	if name == "none" {
 		return nil, nil
 	}
-	g, err := loop.TextGoal(name, firstRune(letter))
+	g, err := textGoal(name, letter)
 	if err != nil {
 		return nil, fmt.Errorf("ppo: -gold: %w", err)
 	}
 	return g, nil
-}
-
-// textScorer returns the reward named by spec.
-func textScorer(spec, letter string) (ppo.TextScorer, error) {
-	if dir, ok := strings.CutPrefix(spec, "rm:"); ok {
-		return loop.LoadTextRM(dir)
-	}
-	goal, err := loop.TextGoal(spec, firstRune(letter))
-	if err != nil {
-		return nil, err
-	}
-	return reward.GoalScorer{Goal: goal}, nil
 }
 
 // policyDir returns dir, or dir/policy when dir is a run directory.
@@ -188,11 +174,14 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	} else if _, err := os.Stat(filepath.Join(ckpt, ppo.LMStateFile)); err == nil {
 		return fmt.Errorf("ppo: %s already holds a run; pass -resume to continue it or choose another -out", o.Out)
 	}
-	scorer, err := textScorer(o.Reward, o.Letter)
+	scorer, err := textGoal(o.Reward, o.Letter)
 	if err != nil {
 		return fmt.Errorf("ppo: reward: %w", err)
 	}
-	gold, _ := goldGoal(o.Gold, o.Letter)
+	gold, err := goldGoal(o.Gold, o.Letter)
+	if err != nil {
+		return err
+	}
 	prompts, err := text.Prompts("train")
 	if err != nil {
 		return fmt.Errorf("ppo: prompts: %w", err)
@@ -291,8 +280,12 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		m := st.Metrics()
 		goldScores := make([]float64, len(st.Samples))
 		if gold != nil {
+			ps, cs := make([]string, len(st.Samples)), make([]string, len(st.Samples))
 			for i, s := range st.Samples {
-				goldScores[i] = gold(s.Completion)
+				ps[i], cs[i] = s.Prompt, s.Completion
+			}
+			if goldScores, err = loop.GoalScores(gold, ps, cs); err != nil {
+				return fmt.Errorf("ppo: gold: %w", err)
 			}
 			m["objective/gold"], _ = report.Spread(goldScores)
 		}

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"rlhf/feedback"
-	"rlhf/feedback/textscore"
 	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/progress"
+	"rlhf/reward"
 	"rlhf/store"
 	"rlhf/text"
 )
@@ -35,7 +35,7 @@ type prefsConfig struct {
 	Count       int     `json:"count"`        // prompts (one comparison each)
 	K           int     `json:"k"`            // completions per prompt
 	Format      string  `json:"format"`       // "pairs" or "bestof"
-	Goal        string  `json:"goal"`         // "sentiment" or "lipogram"
+	Goal        string  `json:"goal"`         // "sentiment", "lipogram" or "rm:DIR"
 	Letter      string  `json:"letter"`       // the lipogram's banned letter
 	Beta        float64 `json:"beta"`         // Boltzmann temperature of the labeler (0: perfect)
 	Epsilon     float64 `json:"epsilon"`      // probability of a uniformly random answer
@@ -85,7 +85,7 @@ func (c prefsConfig) validate() error {
 	check(c.Count > 0, "-n %d must be positive", c.Count)
 	check(c.K >= 2 && c.K <= feedback.MaxItems, "-k %d must be in [2, %d]", c.K, feedback.MaxItems)
 	check(c.Format == "pairs" || c.Format == "bestof", "-format %q: want pairs or bestof", c.Format)
-	_, err := goalByName(c.Goal, c.Letter)
+	_, err := textGoal(c.Goal, c.Letter)
 	check(err == nil, "%v", err)
 	check(c.Beta >= 0, "-beta %g must be >= 0", c.Beta)
 	check(c.Epsilon >= 0 && c.Epsilon <= 1, "-epsilon %g must be in [0, 1]", c.Epsilon)
@@ -100,27 +100,30 @@ func (c prefsConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// goalByName returns a synthetic labeler's goal and its name in provenance.
-func goalByName(name, letter string) (func(string) float64, error) {
-	switch name {
-	case "sentiment":
-		return textscore.Sentiment, nil
-	case "lipogram":
-		r := []rune(letter)
-		if len(r) != 1 {
-			return nil, fmt.Errorf("-letter %q: want one letter", letter)
-		}
-		return textscore.Lipogram{Letter: r[0]}.Score, nil
+// textGoal returns the goal named by spec (loop.TextGoal): sentiment,
+// lipogram (avoiding letter, which must be one letter) or rm:DIR, a gold
+// reward model.
+func textGoal(spec, letter string) (reward.TextScorer, error) {
+	if spec == loop.GoalLipogram && len([]rune(letter)) != 1 {
+		return nil, fmt.Errorf("-letter %q: want one letter", letter)
 	}
-	return nil, fmt.Errorf("goal %q: want sentiment or lipogram", name)
+	g, err := loop.TextGoal(spec, firstRune(letter))
+	if err != nil {
+		return nil, fmt.Errorf("goal %q: want sentiment, lipogram or rm:DIR: %w", spec, err)
+	}
+	return g, nil
 }
 
-// goalLabel names a goal for provenance: "sentiment-vader" or "lipogram-e".
+// goalLabel names a goal for provenance: "sentiment-vader", "lipogram-e"
+// or the reward model's "rm:DIR".
 func goalLabel(name, letter string) string {
-	if name == "sentiment" {
+	switch name {
+	case loop.GoalSentiment:
 		return "sentiment-vader"
+	case loop.GoalLipogram:
+		return "lipogram-" + strings.ToLower(letter)
 	}
-	return "lipogram-" + strings.ToLower(letter)
+	return name
 }
 
 // runPrefs is `rlhf prefs`: sample completions from a policy and label them
@@ -147,7 +150,7 @@ func prefsMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
 	fs.DurationVar(&c.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
 	fs.IntVar(&c.Overlap, "overlap", 1, "how many different people label each group with -labeler human (each answer is written)")
-	fs.StringVar(&c.Goal, "goal", "sentiment", "the synthetic labeler's hidden goal: sentiment (VADER compound) or lipogram")
+	fs.StringVar(&c.Goal, "goal", "sentiment", "the synthetic labeler's hidden goal: sentiment (VADER compound), lipogram or rm:DIR (a gold reward model's score of prompt and completion)")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.Float64Var(&c.Beta, "beta", 0.1, "Boltzmann temperature of the synthetic labeler in goal units (0: always the best)")
 	fs.Float64Var(&c.Epsilon, "epsilon", 0.05, "probability that the synthetic labeler answers uniformly at random")
@@ -313,6 +316,11 @@ func sampleGroups(ctx context.Context, c prefsConfig, w io.Writer) ([]feedback.Q
 		"policy": c.Policy}
 	qs := make([]feedback.Query, len(prompts))
 	for i, p := range prompts {
+		// A completion can end inside a multi-byte character; label the
+		// text the JSONL file and the label store will hold.
+		for j, c := range comps[i] {
+			comps[i][j] = loop.JSONText(c)
+		}
 		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
 		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
 		qs[i] = q
@@ -322,10 +330,14 @@ func sampleGroups(ctx context.Context, c prefsConfig, w io.Writer) ([]feedback.Q
 
 // prefs samples, labels and writes one preference file, reporting to w.
 func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
-	goal, _ := goalByName(c.Goal, c.Letter)
+	goal, err := textGoal(c.Goal, c.Letter)
+	if err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	score := loop.GoalItems(goal)
 	name := goalLabel(c.Goal, c.Letter)
 	labeler := feedback.Noisy{
-		Labeler: feedback.Boltzmann{Score: feedback.Completion(goal), Beta: c.Beta, Seed: c.Seed,
+		Labeler: feedback.Boltzmann{Score: score, Beta: c.Beta, Seed: c.Seed,
 			Name: fmt.Sprintf("%s/boltzmann(beta=%g)", name, c.Beta)},
 		Epsilon: c.Epsilon, Seed: c.Seed + 1,
 	}
@@ -338,7 +350,6 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 	var pairs []feedback.PairRecord
 	var bestOf []feedback.BestOfRecord
 	ties, random, agree := 0, 0, 0
-	score := feedback.Completion(goal)
 	for i, q := range qs {
 		lab, err := labeler.Label(ctx, q)
 		if err != nil {

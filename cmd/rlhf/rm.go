@@ -14,6 +14,7 @@ import (
 
 	"rlhf/ag"
 	"rlhf/feedback"
+	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/progress"
 	"rlhf/report"
@@ -66,7 +67,7 @@ func (c rmConfig) validate() error {
 		errs = append(errs, fmt.Errorf("rm: %w", err))
 	}
 	if c.Gold != "" {
-		_, err := goalByName(c.Gold, c.Letter)
+		_, err := textGoal(c.Gold, c.Letter)
 		check(err == nil, "-gold: %v", err)
 	}
 	return errors.Join(errs...)
@@ -96,7 +97,7 @@ func runRM(ctx context.Context, args []string) error {
 	fs.IntVar(&c.LogEvery, "log-every", 10, "steps between train/loss lines in metrics.jsonl")
 	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after this many optimiser steps (0: run every epoch)")
 	fs.StringVar(&c.NormSets, "normalise", "data", "fit the reward normaliser on: data (every completion in -data) or none")
-	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment or lipogram): how well the model recovers the truth behind noisy labels")
+	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment, lipogram or rm:DIR): how well the model recovers the truth behind noisy labels")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
 	fs.StringVar(&c.Device, "device", deviceCPU, deviceHelp)
 	if err := fs.Parse(args); err != nil {
@@ -288,7 +289,10 @@ train:
 		ValAccuracy: last.Accuracy, ValLoss: last.Loss, ValMargin: last.Margin, Before: before.Accuracy, Norm: r.Norm, Config: c,
 		HostCopies: s.syncs}
 	if c.Gold != "" {
-		goal, _ := goalByName(c.Gold, c.Letter)
+		goal, err := textGoal(c.Gold, c.Letter)
+		if err != nil {
+			return fmt.Errorf("rm: -gold: %w", err)
+		}
 		gm, err := goldMetrics(r, valText, val, goal)
 		if err != nil {
 			return fmt.Errorf("rm: %w", err)
@@ -354,13 +358,19 @@ func padTokenBatch(b reward.TokenBatch, t int) reward.TokenBatch {
 // goldMetrics evaluates the reward model against the goal's own choice on
 // each comparison (its best-scoring completion), skipping comparisons where
 // the goal ties for the best.
-func goldMetrics(r *reward.GPTReward, text []textComparison, toks []reward.TokenComparison, goal func(string) float64) (reward.Metrics, error) {
+func goldMetrics(r *reward.GPTReward, text []textComparison, toks []reward.TokenComparison, goal reward.TextScorer) (reward.Metrics, error) {
 	var cs []reward.TokenComparison
 	for i, c := range text {
 		best, tie := 0, false
-		scores := make([]float64, len(c.Completions))
-		for j, comp := range c.Completions {
-			scores[j] = goal(comp)
+		prompts := make([]string, len(c.Completions))
+		for j := range prompts {
+			prompts[j] = c.Prompt
+		}
+		scores, err := loop.GoalScores(goal, prompts, c.Completions)
+		if err != nil {
+			return reward.Metrics{}, fmt.Errorf("gold of comparison %d: %w", i, err)
+		}
+		for j := range c.Completions {
 			if scores[j] > scores[best] {
 				best = j
 			}

@@ -62,7 +62,7 @@ func TestGPTRewardOfScorer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{text, plain} {
-		s, err := textScorer("rm:"+dir, "e")
+		s, err := textGoal("rm:"+dir, "e")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +70,7 @@ func TestGPTRewardOfScorer(t *testing.T) {
 			t.Errorf("rm:%s (%T): no reward model found", dir, s)
 		}
 	}
-	s, err := textScorer("sentiment", "e")
+	s, err := textGoal("sentiment", "e")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestGPTRewardOfScorer(t *testing.T) {
 
 func mustScorer(t *testing.T, dir string) any {
 	t.Helper()
-	s, err := textScorer("rm:"+dir, "e")
+	s, err := textGoal("rm:"+dir, "e")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,9 +244,13 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		if err != nil {
 			return seedRun{}, err
 		}
-		var golds []float64
-		for _, b := range res.Best {
-			golds = append(golds, goal(ppo.DecodeCompletion(tok, b)))
+		comps := make([]string, len(res.Best))
+		for i, b := range res.Best {
+			comps[i] = ppo.DecodeCompletion(tok, b)
+		}
+		golds, err := loop.GoalScores(goal, valPrompts[:len(comps)], comps)
+		if err != nil {
+			return seedRun{}, err
 		}
 		m, sd := report.Spread(golds)
 		p := point{Method: "best-of-n", Setting: fmt.Sprintf("n=%d", n), Gold: m, GoldStd: sd, KL: bon.KL(n), RM: res.MeanBest(), Seconds: time.Since(t0).Seconds()}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"rlhf/feedback"
+	"rlhf/loop"
+)
+
+// A reward model as the goal (-goal rm:DIR, Gao et al.'s gold reward
+// model): prefs labels by its scores of prompt and completion, eval and
+// ppo report them as the gold score, rm measures agreement with them.
+func TestGoldRewardModelGoal(t *testing.T) {
+	ctx := context.Background()
+	policy := tinyPolicy(t)
+	gold := lmTinyRM(t, policy)
+	rm, err := loop.LoadTextRM(gold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := func(prompt, completion string) float64 {
+		s, err := rm.ScoreText([]string{prompt}, []string{completion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(s[0])
+	}
+
+	// prefs: the perfect labeler (beta 0, no noise) chooses what the gold
+	// reward model scores higher, with the prompt in view.
+	pairs := filepath.Join(t.TempDir(), "pairs.jsonl")
+	if err := runPrefs(ctx, []string{"-policy", policy, "-out", pairs, "-n", "16", "-k", "2", "-max-new-tokens", "6",
+		"-beta", "0", "-epsilon", "0", "-goal", "rm:" + gold}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r, err := range feedback.ReadPairsFile(pairs, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !strings.HasPrefix(r.Labeler, "rm:"+gold+"/boltzmann(beta=0)") {
+			t.Errorf("labeler %q does not name the gold reward model", r.Labeler)
+		}
+		if c, rj := score(r.Prompt, r.Chosen), score(r.Prompt, r.Rejected); !(c > rj) {
+			t.Errorf("chosen scores %v, rejected %v under the gold reward model", c, rj)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("%d pairs from 16 prompts", n)
+	}
+
+	// rm -gold rm:DIR: agreement with the gold model's ordering of the
+	// held-out pairs, all of which it decides.
+	rmOut := filepath.Join(t.TempDir(), "proxy")
+	if err := runRM(ctx, []string{"-data", pairs, "-init", policy, "-out", rmOut, "-epochs", "1", "-batch", "4",
+		"-val-frac", "0.5", "-gold", "rm:" + gold}); err != nil {
+		t.Fatal(err)
+	}
+	var sum rmSummary
+	if buf, err := os.ReadFile(filepath.Join(rmOut, "summary.json")); err != nil || json.Unmarshal(buf, &sum) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if sum.GoldAcc == nil || sum.GoldN != sum.Val || sum.Val == 0 || *sum.GoldAcc != sum.ValAccuracy {
+		// The labels are the gold model's noiseless choices, made on the
+		// text the file holds: agreement with them is the held-out accuracy.
+		t.Errorf("gold agreement %v on %d of %d held-out comparisons, accuracy %v", sum.GoldAcc, sum.GoldN, sum.Val, sum.ValAccuracy)
+	}
+
+	// eval: each sample's score is the gold model's, the mean their mean.
+	o, err := parseEval([]string{"-policy", policy, "-ref", policy, "-goal", "rm:" + gold, "-prompts", "5", "-max-new-tokens", "6"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := evaluate(ctx, o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean := 0.0
+	for _, s := range ev.Samples {
+		if want := score(s.Prompt, s.Completion); s.Score != want {
+			t.Errorf("eval score %v, the gold model's %v", s.Score, want)
+		}
+		mean += s.Score / float64(len(ev.Samples))
+	}
+	if ev.N != 5 || math.Abs(ev.Gold-mean) > 1e-12 {
+		t.Errorf("eval of %d: gold %v, mean of samples %v", ev.N, ev.Gold, mean)
+	}
+
+	// ppo: objective/gold each step is the gold model's score.
+	out := filepath.Join(t.TempDir(), "ppo")
+	if err := runPPO(ctx, tinyPPOArgs(policy, out, "-gold", "rm:"+gold, "-steps", "1")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.ReadFile(filepath.Join(out, loop.TextSamplesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(f)), "\n") {
+		var s struct {
+			Prompt, Completion string
+			Gold               float64
+		}
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsRune(s.Completion, utf8.RuneError) {
+			continue // the log holds the text as valid UTF-8, the scores saw its bytes
+		}
+		checked++
+		if want := score(s.Prompt, s.Completion); s.Gold != want {
+			t.Errorf("ppo sample gold %v, the gold model's %v", s.Gold, want)
+		}
+	}
+	if checked == 0 {
+		t.Error("no ppo sample to check")
+	}
+
+	for _, args := range [][]string{
+		{"-goal", "rm:"},
+		{"-goal", "rm:" + filepath.Join(t.TempDir(), "missing")},
+	} {
+		err := runPrefs(ctx, append([]string{"-policy", policy, "-out", filepath.Join(t.TempDir(), "x.jsonl")}, args...))
+		if err == nil || !strings.Contains(err.Error(), "rm:") {
+			t.Errorf("prefs %v: %v, want an error naming the goal", args, err)
+		}
+	}
+}
