@@ -189,6 +189,10 @@ func TestRunSummarises(t *testing.T) {
 	write(filepath.Join(dir, "ppo-demo-s1-b0.secs"), "42\n")
 	write(filepath.Join(dir, "bon-demo-s1.txt"), bonTable)
 	write(filepath.Join(dir, "notes.txt"), "ignored\n")
+	write(filepath.Join(dir, "rmeval-250-s2", "summary.json"), `{"val_accuracy": 0.6, "val_comparisons": 900}`)
+	write(filepath.Join(dir, "rmeval-250-s1", "summary.json"), `{"val_accuracy": 0.7, "val_comparisons": 900}`)
+	write(filepath.Join(dir, "rmeval-4000-s1", "summary.json"), `{"val_accuracy": 0.8, "val_comparisons": 900}`)
+	write(filepath.Join(dir, "rmeval-1000-s1", "summary.json"), `{"val_accuracy": 0.75, "val_comparisons": 900}`)
 	var stdout strings.Builder
 	if err := run(dir, out, 1, &stdout); err != nil {
 		t.Fatal(err)
@@ -240,6 +244,17 @@ func TestRunSummarises(t *testing.T) {
 	if !strings.Contains(stdout.String(), "| ppo | demo | 1 |") {
 		t.Errorf("summary lacks the PPO row:\n%s", stdout.String())
 	}
+	md := stdout.String()
+	i250, i1000, i4000 := strings.Index(md, "| 250 | s1 70.0% (900), s2 60.0% (900) | 65.0 ± 5.0 |"),
+		strings.Index(md, "| 1000 |"), strings.Index(md, "| 4000 | s1 80.0% (900) | 80.0 ± 0.0 |")
+	if i250 < 0 || i1000 < i250 || i4000 < i1000 {
+		t.Errorf("proxy table missing or out of numeric order:\n%s", md)
+	}
+	write(filepath.Join(dir, "rmeval-500-s1", "summary.json"), `{"val_loss": 1}`)
+	if err := run(dir, out, 1, &stdout); err == nil {
+		t.Error("rmeval summary without an accuracy: no error")
+	}
+	os.RemoveAll(filepath.Join(dir, "rmeval-500-s1"))
 
 	// A corrupt metrics log is an error, not a panic.
 	write(filepath.Join(dir, "ppo-demo-s2-b0", "metrics.jsonl"), "{\"step\":1,\n{oops}\n")

@@ -1,6 +1,7 @@
 // Command overopt summarises the reward-model over-optimisation runs of
-// experiments/overopt/run.sh (Gao, Schulman & Hilton 2022, "Scaling Laws for
-// Reward Model Overoptimization"): the gold score (VADER) and the proxy score
+// experiments/overopt/run.sh and goldrm.sh (Gao, Schulman & Hilton 2022,
+// "Scaling Laws for Reward Model Overoptimization"): the gold score (VADER,
+// or a gold reward model with -gold) and the proxy score
 // (a learned reward model) against d = sqrt(KL(π‖π_init)) for PPO with a fixed
 // KL coefficient and for best-of-n, with Gao's functional forms fitted to the
 // gold score gained over the initial policy:
@@ -11,6 +12,7 @@
 //
 // It reads -runs/ppo-<rm>-s<seed>-b<β>/metrics.jsonl and -runs/bon-<rm>-s<seed>.txt
 // (the table rlhf bon prints; bon-gold.txt selects by the gold score itself)
+// and -runs/rmeval-<rm>-s<seed>/summary.json (a proxy's held-out accuracy),
 // and writes gold-ppo.svg, gold-bon.svg, proxy.svg, summary.md and summary.json
 // to -out.
 package main
@@ -18,9 +20,12 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -36,6 +41,7 @@ func main() {
 	runs := flag.String("runs", "runs/overopt", "directory of run.sh's runs")
 	out := flag.String("out", "docs/results/overopt", "directory for the plots, summary.md and summary.json")
 	window := flag.Int("smooth", 5, "PPO steps in the centred moving average of KL, gold and proxy")
+	flag.StringVar(&goldName, "gold", goldName, "what the gold score is, for plot titles and labels")
 	flag.Parse()
 	if err := run(*runs, *out, *window, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,11 +49,15 @@ func main() {
 	}
 }
 
+// goldName names the gold score in plots and curve names: VADER for
+// run.sh's runs, the gold reward model for goldrm.sh's.
+var goldName = "VADER"
+
 // Curve is one optimisation run's path: the gold and proxy gain over the
 // initial policy against d = sqrt(KL).
 type Curve struct {
 	Method string  `json:"method"` // "ppo" or "bon"
-	RM     string  `json:"rm"`     // the proxy's name ("demo", "500", ...; "gold" selects by VADER)
+	RM     string  `json:"rm"`     // the proxy's name ("demo", "500", ...; "gold" selects by the gold score)
 	Seed   int     `json:"seed"`
 	KLCoef float64 `json:"kl_coef"` // PPO's fixed β (0 for best-of-n)
 	// D, Gold and Proxy are per point (PPO: per step, smoothed; best-of-n: per n).
@@ -71,7 +81,7 @@ type Curve struct {
 func (c *Curve) Name() string {
 	if c.Method == "bon" {
 		if c.RM == "gold" {
-			return "best-of-n by VADER itself"
+			return "best-of-n by " + goldName + " itself"
 		}
 		return fmt.Sprintf("best-of-n, RM %s s%d", c.RM, c.Seed)
 	}
@@ -258,6 +268,11 @@ func run(runsDir, outDir string, window int, stdout io.Writer) error {
 		return err
 	}
 	md := summaryMarkdown(curves, pooled, start, startStd, len(first), window)
+	proxies, err := proxyTable(runsDir)
+	if err != nil {
+		return err
+	}
+	md += proxies
 	if err := os.WriteFile(filepath.Join(outDir, "summary.md"), []byte(md), 0o644); err != nil {
 		return fmt.Errorf("overopt: write summary: %w", err)
 	}
@@ -475,9 +490,9 @@ func fitSeries(name string, f Fit, maxD float64) report.Series {
 }
 
 func writePlots(outDir string, curves []*Curve, pooled []*PooledFit) error {
-	goldPPO := &report.Plot{Title: "PPO against a learned reward: gold (VADER) gain vs sqrt(KL)",
+	goldPPO := &report.Plot{Title: "PPO against a learned reward: gold (" + goldName + ") gain vs sqrt(KL)",
 		XLabel: "d = sqrt(KL(π ‖ π_init)), sqrt(nats)", YLabel: "gold gain over the initial policy"}
-	goldBoN := &report.Plot{Title: "Best-of-n with a learned reward: gold (VADER) gain vs sqrt(KL)",
+	goldBoN := &report.Plot{Title: "Best-of-n with a learned reward: gold (" + goldName + ") gain vs sqrt(KL)",
 		XLabel: "d = sqrt(KL(best-of-n ‖ π)), sqrt(nats)", YLabel: "gold gain over n = 1"}
 	proxy := &report.Plot{Title: "Proxy (reward model) gain vs sqrt(KL)",
 		XLabel: "d = sqrt(KL), sqrt(nats)", YLabel: "proxy gain (normalised RM units)"}
@@ -616,4 +631,73 @@ func summaryMarkdown(curves []*Curve, pooled []*PooledFit, start, startStd float
 	b.WriteString(report.MarkdownTable([]string{"method", "proxy RM", "KL coef.", "seeds", "max d",
 		"gold gain at d = 1 / 2 / 4 / 8 (mean ± std over seeds)", "α", "β", "fitted gold peak", "fit RMSE"}, rows))
 	return b.String()
+}
+
+var rmevalName = regexp.MustCompile(`^rmeval-(.+)-s(\d+)$`)
+
+// proxyTable is a Markdown table of each proxy's held-out accuracy from the
+// runs' rmeval-<rm>-sS/summary.json (rlhf rm -epochs 0 on a common labelled
+// set), per seed and as mean ± std over seeds; empty without such runs.
+func proxyTable(runsDir string) (string, error) {
+	entries, err := os.ReadDir(runsDir)
+	if err != nil {
+		return "", fmt.Errorf("overopt: read runs %s: %w", runsDir, err)
+	}
+	type acc struct {
+		seed int
+		v    float64
+		n    int
+	}
+	byRM := map[string][]acc{}
+	for _, e := range entries {
+		m := rmevalName.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		path := filepath.Join(runsDir, e.Name(), "summary.json")
+		buf, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // still running
+		}
+		if err != nil {
+			return "", fmt.Errorf("overopt: %w", err)
+		}
+		var sum struct {
+			Acc *float64 `json:"val_accuracy"`
+			N   int      `json:"val_comparisons"`
+		}
+		if err := json.Unmarshal(buf, &sum); err != nil || sum.Acc == nil {
+			return "", fmt.Errorf("overopt: %s: no val_accuracy (%v)", path, err)
+		}
+		seed, _ := strconv.Atoi(m[2])
+		byRM[m[1]] = append(byRM[m[1]], acc{seed, *sum.Acc, sum.N})
+	}
+	if len(byRM) == 0 {
+		return "", nil
+	}
+	names := slices.Collect(maps.Keys(byRM))
+	slices.SortFunc(names, func(a, b string) int {
+		na, ea := strconv.Atoi(a)
+		nb, eb := strconv.Atoi(b)
+		if ea == nil && eb == nil {
+			return na - nb
+		}
+		return strings.Compare(a, b)
+	})
+	var rows [][]string
+	for _, name := range names {
+		as := byRM[name]
+		slices.SortFunc(as, func(a, b acc) int { return a.seed - b.seed })
+		var vs, cells []string
+		var xs []float64
+		for _, a := range as {
+			cells = append(cells, fmt.Sprintf("s%d %.1f%% (%d)", a.seed, 100*a.v, a.n))
+			xs = append(xs, 100*a.v)
+		}
+		m, sd := report.Spread(xs)
+		vs = append(vs, name, strings.Join(cells, ", "), fmt.Sprintf("%.1f ± %.1f", m, sd))
+		rows = append(rows, vs)
+	}
+	return "\nProxies' held-out accuracy against the common labelled set (rmeval-*; comparisons per run in brackets):\n\n" +
+		report.MarkdownTable([]string{"proxy", "per seed", "mean ± std (%)"}, rows), nil
 }
