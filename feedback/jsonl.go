@@ -21,11 +21,14 @@ type Provenance struct {
 	Run     string    `json:"run,omitempty"`
 	Source  Source    `json:"source,omitempty"` // human, synthetic or ai
 	Time    time.Time `json:"time,omitzero"`
+	// PolicyVersion is the query's: which policy wrote the completions
+	// (e.g. "step-120" in an online run).
+	PolicyVersion string `json:"policy_version,omitempty"`
 }
 
 // provenance returns the provenance of label l on query q.
 func provenance(q *Query, l *Label) Provenance {
-	return Provenance{QueryID: q.ID, Labeler: l.Labeler, Run: q.Run, Source: l.Source, Time: l.Time}
+	return Provenance{QueryID: q.ID, Labeler: l.Labeler, Run: q.Run, Source: l.Source, Time: l.Time, PolicyVersion: q.PolicyVersion}
 }
 
 // PairRecord is one line of a pairwise preference file in TRL's format,

@@ -57,6 +57,13 @@ type TextConfig struct {
 	PPO ppo.LMConfig `json:"ppo"`
 	// PPOSteps is the number of PPO steps (batches).
 	PPOSteps int `json:"ppo_steps"`
+	// Rounds splits the label budget and the PPO steps into that many
+	// rounds (0 or 1: one, the offline loop). Round r > 0 samples its
+	// comparisons from the policy as PPO has trained it so far, and the
+	// reward model is retrained from its initialisation on every label
+	// collected so far before PPO goes on against it (online data
+	// collection, as in Ziegler et al. 2019 and Stiennon et al. 2020).
+	Rounds int `json:"rounds,omitempty"`
 	// EvalPrompts is the number of held-out prompts (text.Prompts("val"))
 	// the policy is evaluated on before and after PPO.
 	EvalPrompts int `json:"eval_prompts"`
@@ -103,12 +110,25 @@ func (c TextConfig) Validate() error {
 	check(c.Sampling.MaxNewTokens > 0 && c.Sampling.Temperature > 0, "sampling needs positive max new tokens and temperature")
 	check(c.RM.Epochs > 0 && c.RM.Batch > 0 && c.RM.LR > 0, "reward model needs positive epochs, batch and lr")
 	check(c.PPOSteps >= 0, "PPO steps %d must be >= 0", c.PPOSteps)
+	check(c.Rounds >= 0, "rounds %d must be >= 0", c.Rounds)
+	check(c.rounds() == 1 || c.rounds() <= c.PPOSteps, "%d rounds need at least as many PPO steps (have %d)", c.rounds(), c.PPOSteps)
+	check(c.Queries/c.rounds() >= 2, "label budget %d is less than 2 comparisons per round over %d rounds", c.Queries, c.rounds())
 	check(c.EvalPrompts > 0, "evaluation prompts %d must be positive", c.EvalPrompts)
 	check(c.SamplesPerStep >= 0, "samples per step %d must be >= 0", c.SamplesPerStep)
 	if err := c.PPO.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// rounds is the number of labelling rounds (Rounds, at least 1).
+func (c TextConfig) rounds() int { return max(c.Rounds, 1) }
+
+// roundStart returns the first query and the first PPO step of round r
+// (r = rounds() gives the totals).
+func (c TextConfig) roundStart(r int) (query, step int) {
+	n := c.rounds()
+	return r * c.Queries / n, r * c.PPOSteps / n
 }
 
 func (c TextConfig) letter() rune {
@@ -204,107 +224,137 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 	defer logger.Close()
 	stage("load", t0)
 
-	// 1. Comparisons from the initial policy, labelled.
+	// 1. Comparisons from the initial policy, labelled (with Rounds > 1,
+	// the first round's share; later rounds ask the policy PPO trains).
 	t0 = time.Now()
-	fmt.Fprintf(w, "sampling %d comparisons of %d completions from %s\n", c.Queries, c.K, c.Policy)
 	qPrompts := slices.Clone(trainPrompts)
 	shuffleStrings(qPrompts, c.Seed)
 	for len(qPrompts) < c.Queries {
 		qPrompts = append(qPrompts, qPrompts...)
 	}
 	qPrompts = qPrompts[:c.Queries]
-	bar := progress.NewWithOptions(w, c.Queries, "sample", progress.Options{Interval: textProgressRefresh})
-	var qs []feedback.Query
-	const qChunk = 32
-	for lo := 0; lo < len(qPrompts); lo += qChunk {
-		hi := min(lo+qChunk, len(qPrompts))
-		part, err := TextQueries(ctx, policy, tok, qPrompts[lo:hi], c.K, c.Sampling, c.Seed*1000+uint64(lo), "q")
-		if err != nil {
-			return nil, err
-		}
-		for i := range part {
-			part[i].ID = fmt.Sprintf("q-%d", lo+i)
-			part[i].PolicyVersion = "step-0"
-			part[i].Run = filepath.Base(dir)
-		}
-		qs = append(qs, part...)
-		bar.Set(hi)
-	}
-	bar.Finish()
 	lab, err := TextLabeler(goal, c.LabelerBeta, c.LabelerTie, c.LabelerEps, c.Seed+7)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := feedback.LabelAll(ctx, lab, qs)
-	if err != nil {
-		return nil, fmt.Errorf("loop: label: %w", err)
-	}
-	res.Labels = len(labels)
 	var recs []feedback.BestOfRecord
-	for i, l := range labels {
-		if l.Choice == feedback.Tie {
-			res.Ties++
+	var trainCs, valCs []reward.TokenComparison
+	// ask samples and labels the comparisons of qPrompts[lo:hi] from pol,
+	// the policy after step PPO steps, and adds them to the reward model's
+	// training and held-out comparisons (the last ValFrac of each round).
+	ask := func(pol *gpt.Model, lo, hi, step int) error {
+		from := c.Policy
+		if step > 0 {
+			from = fmt.Sprintf("the policy after %d PPO steps", step)
 		}
-		if r, ok := feedback.BestOfRecordOf(qs[i], l); ok {
-			recs = append(recs, r)
+		fmt.Fprintf(w, "sampling %d comparisons of %d completions from %s\n", hi-lo, c.K, from)
+		bar := progress.NewWithOptions(w, hi-lo, "sample", progress.Options{Interval: textProgressRefresh})
+		var qs []feedback.Query
+		const qChunk = 32
+		for a := lo; a < hi; a += qChunk {
+			b := min(a+qChunk, hi)
+			part, err := TextQueries(ctx, pol, tok, qPrompts[a:b], c.K, c.Sampling, c.Seed*1000+uint64(a), "q")
+			if err != nil {
+				return err
+			}
+			for i := range part {
+				part[i].ID = fmt.Sprintf("q-%d", a+i)
+				part[i].PolicyVersion = fmt.Sprintf("step-%d", step)
+				part[i].Run = filepath.Base(dir)
+			}
+			qs = append(qs, part...)
+			bar.Set(b - lo)
 		}
+		bar.Finish()
+		labels, err := feedback.LabelAll(ctx, lab, qs)
+		if err != nil {
+			return fmt.Errorf("loop: label: %w", err)
+		}
+		res.Labels += len(labels)
+		for i, l := range labels {
+			if l.Choice == feedback.Tie {
+				res.Ties++
+			}
+			if r, ok := feedback.BestOfRecordOf(qs[i], l); ok {
+				recs = append(recs, r)
+			}
+		}
+		if _, err := feedback.WriteFile(filepath.Join(dir, TextComparisonsFile), slices.Values(recs)); err != nil {
+			return fmt.Errorf("loop: write comparisons: %w", err)
+		}
+		cs, err := TokenComparisons(tok, qs, labels, true)
+		if err != nil {
+			return err
+		}
+		nVal := int(float64(len(cs)) * c.ValFrac)
+		trainCs = append(trainCs, cs[:len(cs)-nVal]...)
+		valCs = append(valCs, cs[len(cs)-nVal:]...)
+		return nil
 	}
-	if _, err := feedback.WriteFile(filepath.Join(dir, TextComparisonsFile), slices.Values(recs)); err != nil {
-		return nil, fmt.Errorf("loop: write comparisons: %w", err)
-	}
-	cs, err := TokenComparisons(tok, qs, labels, true)
-	if err != nil {
+	q1, _ := c.roundStart(1)
+	if err := ask(policy, 0, q1, 0); err != nil {
 		return nil, err
 	}
-	nVal := int(float64(len(cs)) * c.ValFrac)
-	trainCs, valCs := cs[:len(cs)-nVal], cs[len(cs)-nVal:]
 	stage("sample+label", t0)
 
 	// 2. Reward model.
 	t0 = time.Now()
-	rmModel, err := ppo.CloneGPT(ref)
-	if err != nil {
-		return nil, err
-	}
-	rm := TextRM{reward.NewGPT(rmModel, tok, c.RM.Seed+c.Seed)}
-	fmt.Fprintf(w, "training the reward model on %d comparisons (%d held out, %d ties)\n", len(trainCs), len(valCs), res.Ties)
-	steps := c.RM.Epochs * ((len(trainCs) + c.RM.Batch - 1) / c.RM.Batch)
-	bar = progress.NewWithOptions(w, steps, "reward model", progress.Options{Interval: textProgressRefresh})
-	rmc := c.RM
-	rmc.Seed += c.Seed
-	res.RM, err = TrainTextRM(ctx, rm.GPTReward, trainCs, valCs, rmc, func(step, total int, loss float64) {
-		bar.Set(step)
-		bar.SetStatus(fmt.Sprintf("loss %.3f", loss))
-	})
-	if err != nil {
-		return nil, err
-	}
-	bar.Finish()
-	// Normalise on the initial policy's completions of the training comparisons.
-	var np, ncomp [][]int
-	for _, tc := range trainCs {
-		for _, comp := range tc.Completions {
-			np, ncomp = append(np, tc.Prompt), append(ncomp, comp)
+	var rm TextRM
+	var np, ncomp [][]int // the normaliser's reference: the initial policy's completions
+	// trainRM trains a reward model from its initialisation on every
+	// comparison so far (round r), normalises it on the first round's
+	// training completions (so that its scale means the same in every
+	// round), saves it and logs its held-out metrics at PPO step step.
+	trainRM := func(r, step int) error {
+		rmModel, err := ppo.CloneGPT(ref)
+		if err != nil {
+			return err
 		}
+		rm = TextRM{reward.NewGPT(rmModel, tok, c.RM.Seed+c.Seed)}
+		fmt.Fprintf(w, "training the reward model on %d comparisons (%d held out, %d ties)\n", len(trainCs), len(valCs), res.Ties)
+		steps := c.RM.Epochs * ((len(trainCs) + c.RM.Batch - 1) / c.RM.Batch)
+		bar := progress.NewWithOptions(w, steps, "reward model", progress.Options{Interval: textProgressRefresh})
+		rmc := c.RM
+		rmc.Seed += c.Seed + 7919*uint64(r)
+		res.RM, err = TrainTextRM(ctx, rm.GPTReward, trainCs, valCs, rmc, func(step, total int, loss float64) {
+			bar.Set(step)
+			bar.SetStatus(fmt.Sprintf("loss %.3f", loss))
+		})
+		if err != nil {
+			return err
+		}
+		bar.Finish()
+		if r == 0 {
+			for _, tc := range trainCs {
+				for _, comp := range tc.Completions {
+					np, ncomp = append(np, tc.Prompt), append(ncomp, comp)
+				}
+			}
+		}
+		if err := rm.Normalise(np, ncomp); err != nil {
+			return err
+		}
+		res.RMGoldAcc, res.RMGoldPairs, err = PairAccuracy(tok, valCs, rm, goal, 1e-9)
+		if err != nil {
+			return err
+		}
+		if err := SaveTextRM(rm, filepath.Join(dir, TextRMDir)); err != nil {
+			return err
+		}
+		rmLog := res.RM.Map("rm")
+		rmLog["rm/gold_pair_accuracy"] = res.RMGoldAcc
+		rmLog["rm/val_comparisons"] = float64(res.RM.N)
+		rmLog["rm/train_comparisons"] = float64(len(trainCs))
+		if err := logger.Log(step, rmLog); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "reward model: held-out accuracy %.1f%% on %d decided comparisons, agreement with the goal %.1f%% on %d pairs\n",
+			100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc, res.RMGoldPairs)
+		return nil
 	}
-	if err := rm.Normalise(np, ncomp); err != nil {
+	if err := trainRM(0, 0); err != nil {
 		return nil, err
 	}
-	res.RMGoldAcc, res.RMGoldPairs, err = PairAccuracy(tok, valCs, rm, goal, 1e-9)
-	if err != nil {
-		return nil, err
-	}
-	if err := SaveTextRM(rm, filepath.Join(dir, TextRMDir)); err != nil {
-		return nil, err
-	}
-	rmLog := res.RM.Map("rm")
-	rmLog["rm/gold_pair_accuracy"] = res.RMGoldAcc
-	rmLog["rm/val_comparisons"] = float64(res.RM.N)
-	if err := logger.Log(0, rmLog); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(w, "reward model: held-out accuracy %.1f%% on %d decided comparisons, agreement with the goal %.1f%% on %d pairs\n",
-		100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc, res.RMGoldPairs)
 	stage("reward model", t0)
 
 	// 3. Evaluate the initial policy.
@@ -330,8 +380,28 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 	}
 	defer samples.Close()
 	fmt.Fprintf(w, "PPO: %d steps of %d episodes, KL target %g (β₀ = %g)\n", c.PPOSteps, pc.BatchSize, pc.KLTarget, pc.KLCoef)
-	bar = progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
-	for range c.PPOSteps {
+	bar := progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
+	round := 0
+	for tr.Steps < c.PPOSteps {
+		if q, step := c.roundStart(round + 1); round+1 < c.rounds() && tr.Steps == step {
+			// The next round: ask the policy as trained so far, retrain the
+			// reward model on every label, and optimise against it.
+			bar.Finish()
+			round++
+			t1 := time.Now()
+			fmt.Fprintf(w, "round %d of %d\n", round+1, c.rounds())
+			qEnd, _ := c.roundStart(round + 1)
+			if err := ask(tr.Policy, q, qEnd, step); err != nil {
+				return nil, err
+			}
+			if err := trainRM(round, step); err != nil {
+				return nil, err
+			}
+			tr.Scorer = rm
+			stage(fmt.Sprintf("round %d", round+1), t1)
+			bar = progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
+			bar.Set(tr.Steps)
+		}
 		st, err := tr.Step(ctx)
 		if err != nil {
 			return nil, err
@@ -373,7 +443,7 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 		"before": evalSummary(res.Before), "after": evalSummary(res.After),
 		"rm": map[string]any{"accuracy": jsonNum(res.RM.Accuracy), "decided": res.RM.Decided, "loss": jsonNum(res.RM.Loss),
 			"gold_pair_accuracy": jsonNum(res.RMGoldAcc), "gold_pairs": res.RMGoldPairs},
-		"labels": res.Labels, "ties": res.Ties, "final_kl_coef": res.FinalKLCoef,
+		"labels": res.Labels, "ties": res.Ties, "final_kl_coef": res.FinalKLCoef, "rounds": c.rounds(),
 	}); err != nil {
 		return nil, err
 	}
@@ -427,6 +497,10 @@ func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
 	r.AddParagraph(fmt.Sprintf("Policy %s; %d comparisons of %d completions labelled by a Boltzmann labeler (β = %g) over the %s goal; "+
 		"GPT reward model; PPO for %d steps of %d episodes with KL target %g; seed %d.",
 		c.Policy, res.Labels, c.K, c.LabelerBeta, c.Goal, c.PPOSteps, c.PPO.BatchSize, c.PPO.KLTarget, c.Seed))
+	if n := c.rounds(); n > 1 {
+		r.AddParagraph(fmt.Sprintf("Online: %d rounds; each after the first sampled its comparisons from the policy PPO had trained so far, "+
+			"and the reward model was retrained on every label collected before PPO went on.", n))
+	}
 	r.AddHeading("Result on held-out prompts")
 	r.AddTable([]string{"policy", "gold score (mean ± std)", "KL to reference (nats)", "completions"}, [][]string{
 		{"before PPO", fmt.Sprintf("%+.3f ± %.3f", res.Before.Gold, res.Before.GoldStd), "0", fmt.Sprint(res.Before.N)},

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"rlhf/feedback"
+	"rlhf/report"
 )
 
 func TestDemoSmoke(t *testing.T) {
@@ -58,5 +63,49 @@ func TestDemoBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), strings.Fields(want)[0]) {
 			t.Errorf("args %v: error %v, want one mentioning %q", args, err, want)
 		}
+	}
+}
+
+// With -rounds 3, the label budget comes in three rounds, the later ones
+// sampled from the policy after a third and two thirds of the PPO steps,
+// and the reward model is retrained on every label so far each round.
+func TestDemoRounds(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "demo")
+	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "24", "-rounds", "3", "-rm-epochs", "1", "-steps", "3",
+		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo(context.Background(), o, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]int{}
+	for r, err := range feedback.ReadBestOfFile(filepath.Join(out, "comparisons.jsonl"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[r.PolicyVersion]++
+	}
+	if len(versions) != 3 || versions["step-0"] == 0 || versions["step-1"] == 0 || versions["step-2"] == 0 {
+		t.Errorf("comparisons by policy version %v, want rounds at steps 0, 1 and 2", versions)
+	}
+	m, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, n := m.Series("rm/train_comparisons")
+	if !slices.Equal(steps, []float64{0, 1, 2}) || !(n[0] < n[1] && n[1] < n[2]) {
+		t.Errorf("reward model trained at steps %v on %v comparisons, want 0, 1, 2 on growing sets", steps, n)
+	}
+	if ppoSteps, _ := m.Series("objective/kl"); len(ppoSteps) != 3 {
+		t.Errorf("PPO logged %d steps, want 3", len(ppoSteps))
+	}
+	var ev map[string]any
+	if buf, err := os.ReadFile(filepath.Join(out, "eval.json")); err != nil || json.Unmarshal(buf, &ev) != nil || ev["rounds"] != 3.0 || ev["labels"] != 24.0 {
+		t.Errorf("eval.json rounds %v labels %v (%v)", ev["rounds"], ev["labels"], err)
+	}
+	if _, err := parseDemo([]string{"-queries", "24", "-rounds", "60", "-steps", "50"}, io.Discard); err == nil || !strings.Contains(err.Error(), "rounds") {
+		t.Errorf("more rounds than PPO steps: %v", err)
 	}
 }
