@@ -1,0 +1,144 @@
+// Command online summarises experiments/online/run.sh: for each label
+// budget, the demo with every label from the initial policy (offline)
+// against the same budget asked in rounds from the policy PPO trains
+// (online), over seeds.
+//
+//	go run ./experiments/online -runs runs/online > docs/results/online/summary.md
+//
+// It reads -runs/<offline|online>-q<queries>-s<seed>/eval.json (and the
+// run.sh's <run>.secs) and prints a Markdown table.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"rlhf/report"
+)
+
+func main() {
+	runs := flag.String("runs", "runs/online", "directory of run.sh's runs")
+	flag.Parse()
+	if err := summarise(*runs, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+var runName = regexp.MustCompile(`^(offline|online)-q(\d+)-s(\d+)$`)
+
+// evalFile is the part of a demo's eval.json the table reads.
+type evalFile struct {
+	Before struct {
+		Gold float64 `json:"gold_mean"`
+	} `json:"before"`
+	After struct {
+		Gold float64 `json:"gold_mean"`
+		KL   float64 `json:"kl_mean"`
+	} `json:"after"`
+	RM struct {
+		Accuracy float64 `json:"accuracy"`
+		GoldAcc  float64 `json:"gold_pair_accuracy"`
+	} `json:"rm"`
+	Labels int `json:"labels"`
+	Rounds int `json:"rounds"`
+}
+
+// run is one demo run.
+type run struct {
+	mode          string
+	queries, seed int
+	ev            evalFile
+	secs          float64
+}
+
+func summarise(dir string, w io.Writer) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("online: %w", err)
+	}
+	var runs []run
+	for _, e := range entries {
+		m := runName.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		buf, err := os.ReadFile(filepath.Join(dir, e.Name(), "eval.json"))
+		if os.IsNotExist(err) {
+			continue // unfinished
+		}
+		if err != nil {
+			return fmt.Errorf("online: %w", err)
+		}
+		r := run{mode: m[1]}
+		r.queries, _ = strconv.Atoi(m[2])
+		r.seed, _ = strconv.Atoi(m[3])
+		if err := json.Unmarshal(buf, &r.ev); err != nil {
+			return fmt.Errorf("online: %s/eval.json: %w", e.Name(), err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name()+".secs")); err == nil {
+			r.secs, _ = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+		}
+		runs = append(runs, r)
+	}
+	if len(runs) == 0 {
+		return fmt.Errorf("online: no finished runs in %s", dir)
+	}
+	type key struct {
+		queries int
+		mode    string
+	}
+	groups := map[key][]run{}
+	for _, r := range runs {
+		k := key{r.queries, r.mode}
+		groups[k] = append(groups[k], r)
+	}
+	keys := make([]key, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.queries != b.queries {
+			return a.queries - b.queries
+		}
+		return strings.Compare(a.mode, b.mode)
+	})
+	pm := func(xs []float64, format string) string {
+		if slices.Contains(xs, 0) && format == "%.0f" {
+			return "–" // a run without a recorded wall clock
+		}
+		m, sd := report.Spread(xs)
+		return fmt.Sprintf(format+" ± "+strings.Replace(format, "%+", "%", 1), m, sd)
+	}
+	var rows [][]string
+	for _, k := range keys {
+		g := groups[k]
+		slices.SortFunc(g, func(a, b run) int { return a.seed - b.seed })
+		var seeds []string
+		var gain, after, kl, acc, goldAcc, secs []float64
+		for _, r := range g {
+			seeds = append(seeds, fmt.Sprintf("s%d %+.3f", r.seed, r.ev.After.Gold-r.ev.Before.Gold))
+			gain = append(gain, r.ev.After.Gold-r.ev.Before.Gold)
+			after = append(after, r.ev.After.Gold)
+			kl = append(kl, r.ev.After.KL)
+			acc = append(acc, 100*r.ev.RM.Accuracy)
+			goldAcc = append(goldAcc, 100*r.ev.RM.GoldAcc)
+			secs = append(secs, r.secs)
+		}
+		rounds := max(g[0].ev.Rounds, 1)
+		rows = append(rows, []string{fmt.Sprint(k.queries), fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1]),
+			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
+			pm(acc, "%.1f"), pm(goldAcc, "%.1f"), pm(secs, "%.0f")})
+	}
+	fmt.Fprint(w, report.MarkdownTable([]string{"labels", "collection", "seeds", "gold gain (mean ± std)", "gain per seed",
+		"gold after", "KL (nats)", "RM held-out accuracy (%)", "RM agreement with the goal (%)", "wall clock (s)"}, rows))
+	return nil
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Offline vs online label collection on the language side, at one label budget: rlhf demo
+# with all labels from the initial policy (-rounds 1) against the same budget asked in
+# $ROUNDS rounds, each after the first sampled from the policy as PPO has trained it, with
+# the reward model retrained on every label so far (Ziegler et al. 2019's online variant).
+#
+#   experiments/online/run.sh                 # finished runs are skipped
+#   go run ./experiments/online -runs runs/online > docs/results/online/summary.md
+#
+# Every other setting is the demo's (VADER labeler with Boltzmann temperature 0.1, 50 PPO steps
+# with an adaptive KL target of 4 nats, evaluation on 128 held-out prompts). Runs go to
+# $RUNS/<offline|online>-q<QUERIES>-s<S>; commands to $RUNS/commands.txt; wall-clock seconds to
+# $RUNS/<run>.secs. Two runs at a time, under nice.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-runs/online}
+SEEDS=${SEEDS:-1 2 3}
+QUERIES=${QUERIES:-1000 4000}
+ROUNDS=${ROUNDS:-5}
+STEPS=${STEPS:-50}
+mkdir -p "$RUNS"
+go build -o "$RUNS/rlhf" ./cmd/rlhf
+BIN=$RUNS/rlhf
+. experiments/overopt/lib.sh
+for q in $QUERIES; do
+  for s in $SEEDS; do
+    for mode in offline online; do
+      name=$mode-q$q-s$s
+      [ -f "$RUNS/$name/eval.json" ] && continue
+      rm -rf "${RUNS:?}/$name"
+      rounds=1
+      [ "$mode" = online ] && rounds=$ROUNDS
+      run "$name" "$BIN" demo -queries "$q" -rounds "$rounds" -steps "$STEPS" -seed "$s" -out "$RUNS/$name"
+    done
+  done
+done
+wait
+echo "all runs finished in $RUNS"
