@@ -173,6 +173,19 @@ const (
 // evaluate again, and write metrics, samples, models and an HTML report.
 // Progress goes to w.
 func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextResult, error) {
+	return RunTextWith(ctx, c, dir, w, nil)
+}
+
+// RunTextWith is RunText with people as the labeler when people is not nil:
+// each round's comparisons are posted to its label store (the labeling app,
+// rlhf serve, shows them), the loop waits until each has people.Overlap
+// answers, and every answer that picks a completion or calls a tie is a
+// comparison for the reward model. The synthetic labeler is not used; the
+// goal still measures the reward model and the policy. Sampling is seeded,
+// so a rerun into the same directory and store asks the same comparisons:
+// it finds the queries posted before and the answers people gave, and asks
+// nothing twice.
+func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, people *HumanLabeler) (*TextResult, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -266,7 +279,13 @@ func RunText(ctx context.Context, c TextConfig, dir string, w io.Writer) (*TextR
 			bar.Set(b - lo)
 		}
 		bar.Finish()
-		labels, err := feedback.LabelAll(ctx, lab, qs)
+		var labels []feedback.Label
+		var err error
+		if people != nil {
+			qs, labels, err = askTextPeople(ctx, people, qs, w)
+		} else {
+			labels, err = feedback.LabelAll(ctx, lab, qs)
+		}
 		if err != nil {
 			return fmt.Errorf("loop: label: %w", err)
 		}
@@ -565,4 +584,32 @@ func sampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, erro
 		ps[i], cs[i] = s.Prompt, s.Completion
 	}
 	return GoalScores(goal, ps, cs)
+}
+
+// askTextPeople posts qs to people (their text as JSON stores it, so that a
+// rerun recognises it) and waits for every query's answers. It returns one
+// query and label per answer, skips left out, in the order they came.
+func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) ([]feedback.Query, []feedback.Label, error) {
+	for i := range qs {
+		for j := range qs[i].Items {
+			it := &qs[i].Items[j]
+			it.Prompt, it.Completion = JSONText(it.Prompt), JSONText(it.Completion)
+		}
+	}
+	fmt.Fprintf(w, "asking people about %d comparisons (run %s; rlhf serve shows them)\n", len(qs), people.RunID)
+	bar := progress.NewWithOptions(w, len(qs)*max(people.Overlap, 1), "answers", progress.Options{Interval: textProgressRefresh})
+	defer bar.Finish()
+	var aq []feedback.Query
+	var al []feedback.Label
+	for a, err := range people.AskText(ctx, qs) {
+		if err != nil {
+			return nil, nil, err
+		}
+		if a.Label.Choice == feedback.Skip {
+			continue
+		}
+		aq, al = append(aq, a.Query), append(al, a.Label)
+		bar.Add(1)
+	}
+	return aq, al, nil
 }

@@ -103,7 +103,7 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			if *dbURL != "" {
 				lab.DB = *dbURL
 			}
-			h, closeDB, err := openHumanLabeler(ctx, lab.DB, *out, "", stdout)
+			h, closeDB, err := openHumanLabeler(ctx, "control", lab.DB, *out, "", stdout)
 			if err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func controlMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			lab := controlLabeler{Kind: *labelerKind, Beta: *beta, EpsRandom: *epsRandom, Seed: *seed, Delay: *labelDelay}
 			if *labelerKind == loop.LabelerHuman {
 				lab = controlLabeler{Kind: loop.LabelerHuman, Seed: *seed, DB: *dbURL}
-				h, closeDB, err := openHumanLabeler(ctx, *dbURL, *out, humanInstructions(cfg.Env), stdout)
+				h, closeDB, err := openHumanLabeler(ctx, "control", *dbURL, *out, humanInstructions(cfg.Env), stdout)
 				if err != nil {
 					return err
 				}
@@ -274,25 +274,26 @@ func humanInstructions(envName string) string {
 	return "Pick the clip that shows more progress towards the goal: " + goal
 }
 
-// openHumanLabeler opens the label store of a human-labelled run (default:
-// labels.db in the run directory), registers the run and prints the command
-// the labelers' server should run. closeDB closes the store.
-func openHumanLabeler(ctx context.Context, dbURL, dir, instructions string, stdout io.Writer) (h *loop.HumanLabeler, closeDB func(), err error) {
+// openHumanLabeler opens the label store of a human-labelled run of command
+// cmd (default: labels.db in the run directory), registers the run and
+// prints the command the labelers' server should run. closeDB closes the
+// store.
+func openHumanLabeler(ctx context.Context, cmd, dbURL, dir, instructions string, stdout io.Writer) (h *loop.HumanLabeler, closeDB func(), err error) {
 	if dbURL == "" {
 		dbURL = "sqlite://" + filepath.Join(dir, "labels.db")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("control: create run directory: %w", err)
+		return nil, nil, fmt.Errorf("%s: create run directory: %w", cmd, err)
 	}
 	s, err := store.Open(ctx, dbURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control: -db: %w", err)
+		return nil, nil, fmt.Errorf("%s: -db: %w", cmd, err)
 	}
 	runID := filepath.Base(dir)
-	h, err = loop.NewHumanLabeler(ctx, s, runID, "control "+runID, instructions)
+	h, err = loop.NewHumanLabeler(ctx, s, runID, cmd+" "+runID, instructions)
 	if err != nil {
 		s.Close()
-		return nil, nil, fmt.Errorf("control: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
 	fmt.Fprintf(stdout, "run %s asks people for labels; serve them with:\n  rlhf serve -db %s\n", runID, redactURL(dbURL))
 	return h, func() { s.Close() }, nil

@@ -2,23 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"rlhf/loop"
 	"rlhf/ppo"
 	"rlhf/report"
+	"rlhf/store"
 )
 
 // demoOptions are the settings of `rlhf demo`.
 type demoOptions struct {
 	Out    string
 	Config loop.TextConfig
+	// People: with Labeler loop.LabelerHuman, people label through the
+	// label store DB (default labels.db in Out) instead of the synthetic
+	// labeler, Overlap of them per comparison, polled every Poll.
+	Labeler, DB, Instructions string
+	Overlap                   int
+	Poll                      time.Duration
 }
 
 // runDemo is `rlhf demo`: the whole language RLHF loop on the shipped model
@@ -42,6 +51,12 @@ labeler (Boltzmann-rational over VADER sentiment) compare them, train a GPT rewa
 the labels, optimise the policy with PPO against it under an adaptive KL penalty, and measure
 the gold sentiment before and after on held-out prompts. Writes metrics.jsonl, samples.jsonl,
 comparisons.jsonl, eval.json, the reward model, the policy and report.html to -out.
+
+With -rounds N the labels come in N rounds: each round after the first samples its comparisons
+from the policy as PPO has trained it so far, and the reward model is retrained on every label
+before PPO goes on (online collection). With -labeler human people give the labels through the
+labeling app (rlhf serve -db ...), and each round waits for their answers; rerun the same command
+with the same -out to continue after an interruption (nothing is asked twice).
 
 Flags:`)
 		fs.PrintDefaults()
@@ -68,6 +83,11 @@ Flags:`)
 	fs.Float64Var(&c.PPO.KLHorizon, "kl-horizon", c.PPO.KLHorizon, "adaptive KL controller horizon in episodes")
 	maxNew := fs.Int("max-new-tokens", c.Sampling.MaxNewTokens, "tokens per completion")
 	fs.IntVar(&c.EvalPrompts, "eval-prompts", c.EvalPrompts, "held-out prompts to evaluate on")
+	fs.StringVar(&o.Labeler, "labeler", labelerSynthetic, "who labels: synthetic (Boltzmann over -goal) or human (people, through rlhf serve on -db;\nthe goal then only measures); with -rounds, each round waits for people's answers")
+	fs.StringVar(&o.DB, "db", "", "label store of -labeler human: sqlite:///path/labels.db, a file path, or postgres://... (default: labels.db in -out)")
+	fs.StringVar(&o.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
+	fs.IntVar(&o.Overlap, "overlap", 1, "how many different people label each comparison with -labeler human (each answer trains the reward model)")
+	fs.DurationVar(&o.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -75,6 +95,22 @@ Flags:`)
 		return o, fmt.Errorf("demo: unexpected arguments %q", fs.Args())
 	}
 	c.Sampling.MaxNewTokens, c.PPO.MaxNewTokens = *maxNew, *maxNew
+	if o.Labeler != labelerSynthetic && o.Labeler != loop.LabelerHuman {
+		return o, fmt.Errorf("demo: -labeler %q: want %s or %s", o.Labeler, labelerSynthetic, loop.LabelerHuman)
+	}
+	if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {
+		return o, fmt.Errorf("demo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll)
+	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		if o.Labeler == labelerSynthetic && slices.Contains([]string{"db", "instructions", "overlap", "label-poll"}, f.Name) ||
+			o.Labeler == loop.LabelerHuman && slices.Contains([]string{"labeler-beta", "labeler-eps"}, f.Name) {
+			misplaced = append(misplaced, "-"+f.Name)
+		}
+	})
+	if len(misplaced) > 0 {
+		return o, fmt.Errorf("demo: %s not used with -labeler %s", strings.Join(misplaced, ", "), o.Labeler)
+	}
 	if err := c.Validate(); err != nil {
 		return o, fmt.Errorf("demo: %w", err)
 	}
@@ -90,7 +126,22 @@ Flags:`)
 
 func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	start := time.Now()
-	res, err := loop.RunText(ctx, o.Config, o.Out, stderr)
+	var people *loop.HumanLabeler
+	if o.Labeler == loop.LabelerHuman {
+		h, closeDB, err := openHumanLabeler(ctx, "demo", o.DB, o.Out, o.Instructions, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		h.Overlap, h.Poll = o.Overlap, o.Poll
+		people = h
+	}
+	res, err := loop.RunTextWith(ctx, o.Config, o.Out, stderr, people)
+	if people != nil {
+		if serr := people.Store.SetRunState(context.WithoutCancel(ctx), people.RunID, store.RunStopped); serr != nil {
+			err = errors.Join(err, fmt.Errorf("mark run %s stopped: %w", people.RunID, serr))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"rlhf/feedback"
+	"rlhf/loop"
 	"rlhf/report"
+	"rlhf/store"
 )
 
 func TestDemoSmoke(t *testing.T) {
@@ -107,5 +111,84 @@ func TestDemoRounds(t *testing.T) {
 	}
 	if _, err := parseDemo([]string{"-queries", "24", "-rounds", "60", "-steps", "50"}, io.Discard); err == nil || !strings.Contains(err.Error(), "rounds") {
 		t.Errorf("more rounds than PPO steps: %v", err)
+	}
+}
+
+// With -labeler human, every round's comparisons go to people through the
+// label store and the loop waits for their answers; a rerun into the same
+// directory asks nothing again and needs nobody.
+func TestDemoPeople(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	dir := t.TempDir()
+	out, db := filepath.Join(dir, "demo"), "sqlite://"+filepath.Join(dir, "labels.db")
+	s, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	people := newTextPeople(t, s, "demo", 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { people.work(ctx, t, 0) })
+	args := []string{"-policy", policy, "-out", out, "-queries", "8", "-rounds", "2", "-rm-epochs", "1", "-steps", "2",
+		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms"}
+	o, err := parseDemo(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = demo(context.Background(), o, io.Discard, io.Discard)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 groups in two rounds of 4: ties (3, 7) and can't tell (1) train
+	// nothing and are not written; the other 5 are, as people chose.
+	posted, err := loop.PostedText(context.Background(), s, "demo")
+	if err != nil || len(posted) != 8 || len(people.answers) != 8 || people.skips != 1 {
+		t.Fatalf("%d groups posted, %d answered, %d skips (%v)", len(posted), len(people.answers), people.skips, err)
+	}
+	versions := map[string]int{}
+	n := 0
+	for r, err := range feedback.ReadBestOfFile(filepath.Join(out, "comparisons.jsonl"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		versions[r.PolicyVersion]++
+		if r.Source != feedback.SourceHuman || (r.Labeler != "ann" && r.Labeler != "bob") {
+			t.Errorf("record provenance %+v", r.Provenance)
+		}
+		if want := people.answers[r.QueryID]; store.Choice(r.Choice) != want || !slices.Equal(r.Completions, posted[r.QueryID].Completions) {
+			t.Errorf("record %s: choice %d of %q, people chose %v of %q", r.QueryID, r.Choice, r.Completions, want, posted[r.QueryID].Completions)
+		}
+	}
+	if n != 5 || versions["step-0"] == 0 || versions["step-1"] == 0 {
+		t.Errorf("%d records by policy version %v, want 5 from steps 0 and 1", n, versions)
+	}
+	var ev map[string]any
+	if buf, err := os.ReadFile(filepath.Join(out, "eval.json")); err != nil || json.Unmarshal(buf, &ev) != nil || ev["labels"] != 8.0 || ev["ties"] != 2.0 {
+		t.Errorf("eval.json labels %v ties %v (%v)", ev["labels"], ev["ties"], err)
+	}
+	if r, err := s.Run(context.Background(), "demo"); err != nil || r.State != store.RunStopped || r.Instructions != defaultTextInstructions {
+		t.Errorf("run in the store %+v %v", r, err)
+	}
+
+	// The rerun samples the same comparisons, finds people's answers and
+	// posts nothing: nobody is answering now.
+	again, cancelAgain := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelAgain()
+	if err := demo(again, o, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if qs, err := s.Queries(context.Background(), "demo"); err != nil || len(qs) != 8 {
+		t.Errorf("rerun: %d queries in the store (%v), want the 8 of the first run", len(qs), err)
+	}
+
+	if _, err := parseDemo([]string{"-db", db}, io.Discard); err == nil || !strings.Contains(err.Error(), "-db") {
+		t.Errorf("-db without -labeler human: %v", err)
+	}
+	if _, err := parseDemo([]string{"-labeler", "crowd"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-labeler") {
+		t.Errorf("unknown labeler: %v", err)
 	}
 }
