@@ -5,8 +5,9 @@
 //
 //	go run ./experiments/online -runs runs/online > docs/results/online/summary.md
 //
-// It reads -runs/<offline|online>-q<queries>-s<seed>/eval.json (and the
-// run.sh's <run>.secs) and prints a Markdown table.
+// It reads -runs/<offline|online>-q<queries>-kl<target>-s<seed>/eval.json
+// (and run.sh's <run>.secs) and prints a Markdown table, one row per KL
+// target, label budget and collection.
 package main
 
 import (
@@ -33,7 +34,7 @@ func main() {
 	}
 }
 
-var runName = regexp.MustCompile(`^(offline|online)-q(\d+)-s(\d+)$`)
+var runName = regexp.MustCompile(`^(offline|online)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
 
 // evalFile is the part of a demo's eval.json the table reads.
 type evalFile struct {
@@ -56,6 +57,7 @@ type evalFile struct {
 type run struct {
 	mode          string
 	queries, seed int
+	kl            string // the KL target, as named
 	ev            evalFile
 	secs          float64
 }
@@ -78,9 +80,9 @@ func summarise(dir string, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("online: %w", err)
 		}
-		r := run{mode: m[1]}
+		r := run{mode: m[1], kl: m[3]}
 		r.queries, _ = strconv.Atoi(m[2])
-		r.seed, _ = strconv.Atoi(m[3])
+		r.seed, _ = strconv.Atoi(m[4])
 		if err := json.Unmarshal(buf, &r.ev); err != nil {
 			return fmt.Errorf("online: %s/eval.json: %w", e.Name(), err)
 		}
@@ -93,12 +95,13 @@ func summarise(dir string, w io.Writer) error {
 		return fmt.Errorf("online: no finished runs in %s", dir)
 	}
 	type key struct {
+		kl      string
 		queries int
 		mode    string
 	}
 	groups := map[key][]run{}
 	for _, r := range runs {
-		k := key{r.queries, r.mode}
+		k := key{r.kl, r.queries, r.mode}
 		groups[k] = append(groups[k], r)
 	}
 	keys := make([]key, 0, len(groups))
@@ -106,6 +109,11 @@ func summarise(dir string, w io.Writer) error {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b key) int {
+		if a.kl != b.kl {
+			ka, _ := strconv.ParseFloat(a.kl, 64)
+			kb, _ := strconv.ParseFloat(b.kl, 64)
+			return cmpFloat(ka, kb)
+		}
 		if a.queries != b.queries {
 			return a.queries - b.queries
 		}
@@ -134,11 +142,21 @@ func summarise(dir string, w io.Writer) error {
 			secs = append(secs, r.secs)
 		}
 		rounds := max(g[0].ev.Rounds, 1)
-		rows = append(rows, []string{fmt.Sprint(k.queries), fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1]),
+		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1]),
 			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
 			pm(acc, "%.1f"), pm(goldAcc, "%.1f"), pm(secs, "%.0f")})
 	}
-	fmt.Fprint(w, report.MarkdownTable([]string{"labels", "collection", "seeds", "gold gain (mean ± std)", "gain per seed",
+	fmt.Fprint(w, report.MarkdownTable([]string{"KL target", "labels", "collection", "seeds", "gold gain (mean ± std)", "gain per seed",
 		"gold after", "KL (nats)", "RM held-out accuracy (%)", "RM agreement with the goal (%)", "wall clock (s)"}, rows))
 	return nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

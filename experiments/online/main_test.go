@@ -23,30 +23,34 @@ func TestSummarise(t *testing.T) {
 		return `{"before":{"gold_mean":` + ftoa(before) + `},"after":{"gold_mean":` + ftoa(after) + `,"kl_mean":` + ftoa(kl) +
 			`},"rm":{"accuracy":0.7,"gold_pair_accuracy":0.75},"labels":1000,"rounds":` + ftoa(float64(rounds)) + `}`
 	}
-	write("online-q1000-s2/eval.json", ev(0.2, 0.6, 4, 5))
-	write("online-q1000-s1/eval.json", ev(0.2, 0.4, 2, 5))
-	write("online-q1000-s1.secs", "100\n")
-	write("online-q1000-s2.secs", "120\n")
-	write("offline-q1000-s1/eval.json", ev(0.2, 0.3, 4, 1))
-	write("offline-q250-s1/eval.json", ev(0.2, 0.25, 4, 1))
-	os.MkdirAll(filepath.Join(dir, "online-q1000-s3"), 0o755) // unfinished: skipped
+	write("online-q1000-kl4-s2/eval.json", ev(0.2, 0.6, 4, 5))
+	write("online-q1000-kl4-s1/eval.json", ev(0.2, 0.4, 2, 5))
+	write("online-q1000-kl4-s1.secs", "100\n")
+	write("online-q1000-kl4-s2.secs", "120\n")
+	write("offline-q1000-kl4-s1/eval.json", ev(0.2, 0.3, 4, 1))
+	write("offline-q250-kl4-s1/eval.json", ev(0.2, 0.25, 4, 1))
+	write("offline-q250-kl12-s1/eval.json", ev(0.2, 0.5, 12, 1))
+	os.MkdirAll(filepath.Join(dir, "online-q1000-kl4-s3"), 0o755) // unfinished: skipped
 	var b strings.Builder
 	if err := summarise(dir, &b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
-		"| 1000 | online (5 rounds) | 2 | +0.300 ± 0.100 | s1 +0.200, s2 +0.400 | +0.500 ± 0.100 | 3.00 ± 1.00 | 70.0 ± 0.0 | 75.0 ± 0.0 | 110 ± 10 |",
-		"| 1000 | offline (1 round) | 1 | +0.100 ± 0.000 |",
+		"| 4 | 1000 | online (5 rounds) | 2 | +0.300 ± 0.100 | s1 +0.200, s2 +0.400 | +0.500 ± 0.100 | 3.00 ± 1.00 | 70.0 ± 0.0 | 75.0 ± 0.0 | 110 ± 10 |",
+		"| 4 | 1000 | offline (1 round) | 1 | +0.100 ± 0.000 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	if i250, i1000 := strings.Index(out, "| 250 |"), strings.Index(out, "| 1000 | offline"); i250 < 0 || i1000 < i250 || strings.Index(out, "| 1000 | online") < i1000 {
+	if i250, i1000 := strings.Index(out, "| 4 | 250 |"), strings.Index(out, "| 4 | 1000 | offline"); i250 < 0 || i1000 < i250 || strings.Index(out, "| 4 | 1000 | online") < i1000 {
 		t.Errorf("rows not ordered by budget, then offline before online:\n%s", out)
 	}
-	write("offline-q1000-s2/eval.json", "{oops")
+	if i12 := strings.Index(out, "| 12 | 250 | offline (1 round) | 1 | +0.300"); i12 < strings.Index(out, "| 4 | 1000 | online") {
+		t.Errorf("KL target 12 not after target 4:\n%s", out)
+	}
+	write("offline-q1000-kl4-s2/eval.json", "{oops")
 	if err := summarise(dir, &b); err == nil {
 		t.Error("corrupt eval.json: no error")
 	}
