@@ -135,3 +135,57 @@ func TestGoldRewardModelGoal(t *testing.T) {
 		}
 	}
 }
+
+// rlhf rm from a text loop's reward model (rlhf demo's, which reads each
+// completion with an end-of-text token after it) keeps that convention:
+// its held-out accuracy before training is the model's own, scored as the
+// loop scores, and the model it saves carries the marker.
+func TestRMFromTextLoopModel(t *testing.T) {
+	policy := tinyPolicy(t)
+	init := lmTinyRM(t, policy)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, data, 200)
+	out := filepath.Join(dir, "rm")
+	if err := runRM(context.Background(), []string{"-data", data, "-init", init, "-out", out, "-epochs", "0",
+		"-normalise", "none", "-val-frac", "0.5", "-seed", "4"}); err != nil {
+		t.Fatal(err)
+	}
+	var sum rmSummary
+	if buf, err := os.ReadFile(filepath.Join(out, "summary.json")); err != nil || json.Unmarshal(buf, &sum) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	cs, _, _, err := readPrefs(data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, val := splitByPrompt(cs, 0.5, 4)
+	rm, err := loop.LoadTextRM(init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, margin := 0.0, 0.0
+	for _, c := range val {
+		s, err := rm.ScoreText([]string{c.Prompt, c.Prompt}, c.Completions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		margin += float64(s[c.Choice]-s[1-c.Choice]) / float64(len(val)) // the model's normaliser is the identity
+		switch other := 1 - c.Choice; {
+		case s[c.Choice] > s[other]:
+			right++
+		case s[c.Choice] == s[other]:
+			right += 0.5
+		}
+	}
+	if want := right / float64(len(val)); len(val) != sum.Val || math.Abs(sum.ValAccuracy-want) > 1e-12 {
+		t.Errorf("held-out accuracy %v on %d, the loop's scoring gives %v on %d", sum.ValAccuracy, sum.Val, want, len(val))
+	}
+	if math.Abs(sum.ValMargin-margin) > 1e-5 {
+		t.Errorf("held-out margin %v, the loop's scoring gives %v", sum.ValMargin, margin)
+	}
+	saved, err := loop.LoadTextRM(out)
+	if _, ok := saved.(loop.TextRM); err != nil || !ok {
+		t.Errorf("saved model %T (%v), want a text loop's reward model", saved, err)
+	}
+}

@@ -133,12 +133,16 @@ type rmSummary struct {
 }
 
 // tokenComparisons tokenises text comparisons for the reward model.
-func tokenComparisons(r *reward.GPTReward, cs []textComparison) []reward.TokenComparison {
+func tokenComparisons(r *reward.GPTReward, cs []textComparison, eos bool) []reward.TokenComparison {
 	out := make([]reward.TokenComparison, len(cs))
 	for i, c := range cs {
 		tc := reward.TokenComparison{Prompt: r.Tok.Encode(c.Prompt), Choice: feedback.Choice(c.Choice)}
 		for _, comp := range c.Completions {
-			tc.Completions = append(tc.Completions, r.Tok.Encode(comp))
+			ids := r.Tok.Encode(comp)
+			if eos {
+				ids = append(ids, r.Tok.EndOfText())
+			}
+			tc.Completions = append(tc.Completions, ids)
 		}
 		out[i] = tc
 	}
@@ -167,7 +171,12 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 		return fmt.Errorf("rm: %d comparisons split into %d training and %d held-out; need both (more data or another -val-frac)",
 			len(cs), len(trainText), len(valText))
 	}
-	train, val := tokenComparisons(r, trainText), tokenComparisons(r, valText)
+	// A text loop's reward model (rlhf demo's) reads each completion with
+	// an end-of-text token after it; training and scoring keep that, and
+	// the saved model says so.
+	_, err = os.Stat(filepath.Join(c.Init, loop.TextRMEOSFile))
+	eos := err == nil
+	train, val := tokenComparisons(r, trainText, eos), tokenComparisons(r, valText, eos)
 	logger, err := report.NewLogger(c.Out)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
@@ -178,6 +187,9 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "rm: %d %s comparisons (%d training, %d held-out), trunk from %s (%d params) -> %s\n",
 		len(cs), format, len(train), len(val), c.Init, r.Model.Config.NumParams(), c.Out)
+	if eos {
+		fmt.Fprintf(w, "rm: %s is a text loop's reward model: completions end with the end-of-text token, as it was trained\n", c.Init)
+	}
 
 	opt := r.NewOptimizer(float32(c.WD))
 	s, err := newStepper(dev, opt, c.Clip)
@@ -282,7 +294,11 @@ train:
 			return fmt.Errorf("rm: %w", err)
 		}
 	}
-	if err := r.Save(c.Out); err != nil {
+	save := r.Save
+	if eos {
+		save = func(dir string) error { return loop.SaveTextRM(loop.TextRM{GPTReward: r}, dir) }
+	}
+	if err := save(c.Out); err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
 	sum := rmSummary{Format: format, Train: len(train), Val: len(val), Skipped: skipped, Steps: step,

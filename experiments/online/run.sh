@@ -7,30 +7,35 @@
 #   experiments/online/run.sh                 # finished runs are skipped
 #   go run ./experiments/online -runs runs/online > docs/results/online/summary.md
 #
-# Every other setting is the demo's (VADER labeler with Boltzmann temperature 0.1, 50 PPO steps
-# with an adaptive KL target of 4 nats, evaluation on 128 held-out prompts). Runs go to
-# $RUNS/<offline|online>-q<QUERIES>-s<S>; commands to $RUNS/commands.txt; wall-clock seconds to
-# $RUNS/<run>.secs. Two runs at a time, under nice.
+# Every other setting is the demo's (VADER labeler with Boltzmann temperature 0.1, $STEPS PPO
+# steps (default 50) with an adaptive KL target of $KLS nats (default 4), evaluation on 128
+# held-out prompts). Runs go to $RUNS/<offline|online>-q<QUERIES>-kl<KL>-s<S>; commands to
+# $RUNS/commands.txt; wall-clock seconds to $RUNS/<run>.secs. Two runs at a time, under nice.
+# The documented runs: the defaults, then KLS=12 STEPS=100 QUERIES=1000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/online}
 SEEDS=${SEEDS:-1 2 3}
 QUERIES=${QUERIES:-1000 4000}
+KLS=${KLS:-4}
 ROUNDS=${ROUNDS:-5}
 STEPS=${STEPS:-50}
 mkdir -p "$RUNS"
 go build -o "$RUNS/rlhf" ./cmd/rlhf
 BIN=$RUNS/rlhf
 . experiments/overopt/lib.sh
-for q in $QUERIES; do
-  for s in $SEEDS; do
-    for mode in offline online; do
-      name=$mode-q$q-s$s
-      [ -f "$RUNS/$name/eval.json" ] && continue
-      rm -rf "${RUNS:?}/$name"
-      rounds=1
-      [ "$mode" = online ] && rounds=$ROUNDS
-      run "$name" "$BIN" demo -queries "$q" -rounds "$rounds" -steps "$STEPS" -seed "$s" -out "$RUNS/$name"
+for kl in $KLS; do
+  for q in $QUERIES; do
+    for s in $SEEDS; do
+      for mode in offline online; do
+        name=$mode-q$q-kl$kl-s$s
+        [ -f "$RUNS/$name/eval.json" ] && continue
+        rm -rf "${RUNS:?}/$name"
+        rounds=1
+        [ "$mode" = online ] && rounds=$ROUNDS
+        run "$name" "$BIN" demo -queries "$q" -rounds "$rounds" -steps "$STEPS" -kl-target "$kl" -seed "$s" \
+          -out "$RUNS/$name"
+      done
     done
   done
 done
