@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,8 +28,9 @@ import (
 
 func main() {
 	runs := flag.String("runs", "runs/online", "directory of run.sh's runs")
+	shiftN := flag.Int("shift", 256, "val prompts on which each run's reward model is compared with the goal on the initial\nand the final policy's samples (cached in each run's "+shiftFile+"; 0: skip)")
 	flag.Parse()
-	if err := summarise(*runs, os.Stdout); err != nil {
+	if err := summarise(context.Background(), *runs, *shiftN, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -60,9 +62,10 @@ type run struct {
 	kl            string // the KL target, as named
 	ev            evalFile
 	secs          float64
+	shift         shift
 }
 
-func summarise(dir string, w io.Writer) error {
+func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("online: %w", err)
@@ -88,6 +91,11 @@ func summarise(dir string, w io.Writer) error {
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, e.Name()+".secs")); err == nil {
 			r.secs, _ = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+		}
+		if shiftN > 0 {
+			if r.shift, err = measureShift(ctx, filepath.Join(dir, e.Name()), shiftN, 99); err != nil {
+				return err
+			}
 		}
 		runs = append(runs, r)
 	}
@@ -131,7 +139,7 @@ func summarise(dir string, w io.Writer) error {
 		g := groups[k]
 		slices.SortFunc(g, func(a, b run) int { return a.seed - b.seed })
 		var seeds []string
-		var gain, after, kl, acc, goldAcc, secs []float64
+		var gain, after, kl, acc, goldAcc, secs, shiftI, shiftF []float64
 		for _, r := range g {
 			seeds = append(seeds, fmt.Sprintf("s%d %+.3f", r.seed, r.ev.After.Gold-r.ev.Before.Gold))
 			gain = append(gain, r.ev.After.Gold-r.ev.Before.Gold)
@@ -140,14 +148,23 @@ func summarise(dir string, w io.Writer) error {
 			acc = append(acc, 100*r.ev.RM.Accuracy)
 			goldAcc = append(goldAcc, 100*r.ev.RM.GoldAcc)
 			secs = append(secs, r.secs)
+			shiftI, shiftF = append(shiftI, 100*r.shift.Initial), append(shiftF, 100*r.shift.Final)
 		}
 		rounds := max(g[0].ev.Rounds, 1)
 		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1]),
 			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
-			pm(acc, "%.1f"), pm(goldAcc, "%.1f"), pm(secs, "%.0f")})
+			pm(acc, "%.1f"), pm(goldAcc, "%.1f")})
+		if shiftN > 0 {
+			rows[len(rows)-1] = append(rows[len(rows)-1], pm(shiftI, "%.1f"), pm(shiftF, "%.1f"))
+		}
+		rows[len(rows)-1] = append(rows[len(rows)-1], pm(secs, "%.0f"))
 	}
-	fmt.Fprint(w, report.MarkdownTable([]string{"KL target", "labels", "collection", "seeds", "gold gain (mean ± std)", "gain per seed",
-		"gold after", "KL (nats)", "RM held-out accuracy (%)", "RM agreement with the goal (%)", "wall clock (s)"}, rows))
+	head := []string{"KL target", "labels", "collection", "seeds", "gold gain (mean ± std)", "gain per seed",
+		"gold after", "KL (nats)", "RM held-out accuracy (%)", "RM agreement with the goal (%)"}
+	if shiftN > 0 {
+		head = append(head, fmt.Sprintf("RM vs goal, initial policy's samples (%%, %d prompts)", shiftN), "RM vs goal, final policy's samples (%)")
+	}
+	fmt.Fprint(w, report.MarkdownTable(append(head, "wall clock (s)"), rows))
 	return nil
 }
 

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"rlhf/loop"
+	"rlhf/model/gpt"
+	"rlhf/reward"
 )
 
 func TestSummarise(t *testing.T) {
@@ -32,7 +38,7 @@ func TestSummarise(t *testing.T) {
 	write("offline-q250-kl12-s1/eval.json", ev(0.2, 0.5, 12, 1))
 	os.MkdirAll(filepath.Join(dir, "online-q1000-kl4-s3"), 0o755) // unfinished: skipped
 	var b strings.Builder
-	if err := summarise(dir, &b); err != nil {
+	if err := summarise(context.Background(), dir, 0, &b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -51,12 +57,58 @@ func TestSummarise(t *testing.T) {
 		t.Errorf("KL target 12 not after target 4:\n%s", out)
 	}
 	write("offline-q1000-kl4-s2/eval.json", "{oops")
-	if err := summarise(dir, &b); err == nil {
+	if err := summarise(context.Background(), dir, 0, &b); err == nil {
 		t.Error("corrupt eval.json: no error")
 	}
-	if err := summarise(t.TempDir(), &b); err == nil {
+	if err := summarise(context.Background(), t.TempDir(), 0, &b); err == nil {
 		t.Error("no runs: no error")
 	}
 }
 
 func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// measureShift on a run whose final policy is its initial one gives the
+// same agreement on both, caches it, and reuses the cache.
+func TestMeasureShift(t *testing.T) {
+	m, err := gpt.New(gpt.Config{VocabSize: 4096, NPositions: 64, NEmbd: 32, NLayer: 1, NHead: 2,
+		LayerNormEpsilon: 1e-5, ActivationFunction: "gelu_new", EOSTokenID: 4095, BOSTokenID: 4095, Tokenizer: "default"}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	policy, dir := filepath.Join(root, "policy"), filepath.Join(root, "run")
+	for _, d := range []string{policy, filepath.Join(dir, loop.TextPolicyDir)} {
+		if err := m.Save(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := gpt.LoadTokenizer(policy, m.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rmModel, _ := gpt.Load(policy)
+	if err := loop.SaveTextRM(loop.TextRM{GPTReward: reward.NewGPT(rmModel, tok, 3)}, filepath.Join(dir, loop.TextRMDir)); err != nil {
+		t.Fatal(err)
+	}
+	c := loop.DefaultTextConfig()
+	c.Policy, c.Goal, c.Letter = policy, loop.GoalLipogram, "e"
+	c.Sampling.MaxNewTokens = 8
+	buf, _ := json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, loop.TextRunFile), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := measureShift(context.Background(), dir, 24, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.InitialN == 0 || s.InitialN != s.FinalN || s.Initial != s.Final || s.Initial < 0 || s.Initial > 1 {
+		t.Fatalf("shift of an unchanged policy %+v, want equal agreements on the same pairs", s)
+	}
+	os.RemoveAll(policy) // the cache answers the same question without the models
+	if again, err := measureShift(context.Background(), dir, 24, 5); err != nil || again != s {
+		t.Errorf("cached shift %+v (%v), want %+v", again, err, s)
+	}
+	if _, err := measureShift(context.Background(), dir, 25, 5); err == nil {
+		t.Error("another prompt count did not measure again (no error without the initial policy)")
+	}
+}
