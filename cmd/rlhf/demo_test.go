@@ -142,8 +142,9 @@ func TestDemoPeople(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 8 groups in two rounds of 4: ties (3, 7) and can't tell (1) train
-	// nothing and are not written; the other 5 are, as people chose.
+	// 8 groups in two rounds of 4: ties (3, 7) train as even odds and
+	// can't tell (1) trains nothing, and neither is written (the file's
+	// format holds no tie); the other 5 are, as people chose.
 	posted, err := loop.PostedText(context.Background(), s, "demo")
 	if err != nil || len(posted) != 8 || len(people.answers) != 8 || people.skips != 1 {
 		t.Fatalf("%d groups posted, %d answered, %d skips (%v)", len(posted), len(people.answers), people.skips, err)
