@@ -47,7 +47,9 @@ func trainWith(t *testing.T, c Config, newDev func(*Trainer) Device) dpoRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.eval, _ = tr.Evaluate()
+	if r.eval, _, err = tr.Evaluate(); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range policy.Params() {
 		r.params = append(r.params, p.P.Value.Clone())
 	}
@@ -64,8 +66,10 @@ func TestDeviceRunsTheSameSteps(t *testing.T) {
 	cpu := trainWith(t, c, nil)
 	var exact, padded *devicetest.Host
 	same := trainWith(t, c, func(tr *Trainer) Device { exact = devicetest.NewHost(tr.Opt, c.ClipNorm); return exact })
-	if len(same.losses) != 6 || exact.Steps != 6 || exact.Forwards != 6 || exact.Syncs != 1 {
-		t.Fatalf("%d steps, %d device steps, %d forward passes, %d syncs; want 6, 6, 6, 1", len(same.losses), exact.Steps, exact.Forwards, exact.Syncs)
+	// A forward pass per step for its metrics, and one for the held-out
+	// evaluation (6 pairs: one chunk).
+	if len(same.losses) != 6 || exact.Steps != 6 || exact.Forwards != 7 || exact.Syncs != 1 {
+		t.Fatalf("%d steps, %d device steps, %d forward passes, %d syncs; want 6, 6, 7, 1", len(same.losses), exact.Steps, exact.Forwards, exact.Syncs)
 	}
 	for i := range cpu.losses {
 		if same.losses[i] != cpu.losses[i] || same.stats[i] != cpu.stats[i] {
@@ -85,8 +89,11 @@ func TestDeviceRunsTheSameSteps(t *testing.T) {
 		padded.Bucket = 16
 		return padded
 	})
-	if padded.Padded != 2*6 { // each step's forward pass and step
-		t.Errorf("%d of 12 batches padded", padded.Padded)
+	if padded.Padded != 2*6+1 { // each step's forward pass and step, and the evaluation
+		t.Errorf("%d of 13 batches padded", padded.Padded)
+	}
+	if math.Abs(pad.eval-cpu.eval) > 1e-5*math.Abs(cpu.eval) {
+		t.Errorf("held-out loss %v after the padded run, %v after the CPU run", pad.eval, cpu.eval)
 	}
 	for i := range cpu.losses {
 		if math.Abs(pad.losses[i]-cpu.losses[i]) > 1e-5*math.Abs(cpu.losses[i]) || math.Abs(pad.stats[i].Margin-cpu.stats[i].Margin) > 1e-5 {

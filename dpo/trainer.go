@@ -118,10 +118,10 @@ func evalLogProbs(ev Evaluator, m *gpt.Model, rows []seq) ([]float32, error) {
 		}
 		lp, err := ev.Forward(func(tp *ag.Tape) *ag.Var { return summedLogProbs(tp, m, chunk, ev.PadLen) }) // (n)
 		if err != nil {
-			return nil, fmt.Errorf("dpo: reference log-probs of rows %d to %d on the device: %w", lo, hi-1, err)
+			return nil, fmt.Errorf("log-probs of rows %d to %d on the device: %w", lo, hi-1, err)
 		}
 		if len(lp.Data) != n {
-			return nil, fmt.Errorf("dpo: reference log-probs of rows %d to %d on the device: %d values for %d rows", lo, hi-1, len(lp.Data), n)
+			return nil, fmt.Errorf("log-probs of rows %d to %d on the device: %d values for %d rows", lo, hi-1, len(lp.Data), n)
 		}
 		out = append(out, lp.Data[:hi-lo]...)
 	}
@@ -151,7 +151,7 @@ func prepare(ref *gpt.Model, ev Evaluator, pairs []Pair, what string) ([]prepare
 	} else {
 		var err error
 		if lp, err = evalLogProbs(ev, ref, rows); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("dpo: reference log-probs of the %s pairs: %w", what, err)
 		}
 	}
 	for i := range out {
@@ -177,8 +177,8 @@ type Trainer struct {
 	// Device, when not nil, takes the optimiser steps in place of the CPU
 	// engine; build it over Opt (with Config.ClipNorm as its clipping
 	// limit) after NewTrainer. The reference's log-probs are computed once,
-	// by NewTrainerOn's evaluator or the CPU engine; Evaluate stays on the
-	// CPU engine; Train leaves the trained weights in the policy's host
+	// by NewTrainerOn's evaluator or the CPU engine; Evaluate runs on the
+	// Device too; Train leaves the trained weights in the policy's host
 	// tensors.
 	Device Device
 
@@ -388,18 +388,29 @@ func (t *Trainer) Train(ctx context.Context, each func(step int, loss float64, s
 
 // Evaluate returns the loss and metrics of the current policy on the
 // held-out pairs (training pairs if there are none), without gradients.
-func (t *Trainer) Evaluate() (float64, Stats) {
+// With a Device the policy's log-probs are computed there, on the weights
+// being trained (no SyncPolicy needed), in the fixed-size chunks of the
+// reference's pass.
+func (t *Trainer) Evaluate() (float64, Stats, error) {
 	set := t.val
 	if len(set) == 0 {
 		set = t.train
 	}
 	rows, refW, refL := rowsOf(set)
-	lp := sequenceLogProbs(t.Policy, rows)
+	var lp []float32
+	if t.Device != nil {
+		var err error
+		if lp, err = evalLogProbs(t.Device, t.Policy, rows); err != nil {
+			return 0, Stats{}, fmt.Errorf("dpo: evaluate: %w", err)
+		}
+	} else {
+		lp = sequenceLogProbs(t.Policy, rows)
+	}
 	n := len(set)
 	piW, piL := lp[:n], lp[n:]
 	tp := ag.NewNoGradTape()
 	loss := Loss(tp, t.Config, ag.Const(tensorOf(piW)), ag.Const(tensorOf(piL)), refW, refL).Item()
-	return float64(loss), ComputeStats(piW, piL, refW, refL, t.Config.Beta)
+	return float64(loss), ComputeStats(piW, piL, refW, refL, t.Config.Beta), nil
 }
 
 // SampledKL estimates KL(π ‖ π_ref) per completion on the policy's own

@@ -63,7 +63,10 @@ func TestTrainerLearnsPreferenceAndCachesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	refW0 := tr.train[0].refW
-	loss0, s0 := tr.Evaluate()
+	loss0, s0, err := tr.Evaluate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !near(loss0, math.Ln2, 1e-5) || s0.Margin != 0 || s0.KL != 0 {
 		t.Errorf("before training: loss %v (want log 2), margin %v, KL %v (want 0)", loss0, s0.Margin, s0.KL)
 	}
@@ -84,7 +87,10 @@ func TestTrainerLearnsPreferenceAndCachesReference(t *testing.T) {
 	if tr.Steps != tr.TotalSteps() || tr.TotalSteps() != 2*12 {
 		t.Errorf("steps %d of %d, want 24", tr.Steps, tr.TotalSteps())
 	}
-	loss, s := tr.Evaluate()
+	loss, s, err := tr.Evaluate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("held-out: loss %.4f, %+v", loss, s)
 	if s.Accuracy < 0.9 || !(s.Margin > 0) || !(loss < math.Ln2-0.1) {
 		t.Errorf("held-out after training: loss %v accuracy %v margin %v; want accuracy > 0.9 and a positive margin", loss, s.Accuracy, s.Margin)

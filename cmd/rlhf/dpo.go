@@ -201,7 +201,10 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dpo: %w", err)
 	}
-	evalLoss, ev := tr.Evaluate()
+	evalLoss, ev, err := tr.Evaluate()
+	if err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
 	m := ev.Map("eval/")
 	m["eval/loss"] = evalLoss
 	summary := map[string]any{"steps": steps, "train_pairs": len(train), "val_pairs": len(val), "eval_loss": evalLoss,
