@@ -39,6 +39,7 @@ var commands = []command{
 	{"dpo", "fine-tune a GPT policy with DPO or IPO on preference JSONL", runDPO},
 	{"bon", "best-of-n sampling with a reward model or goal", runBoN},
 	{"eval", "gold score and KL to the reference of a policy on held-out prompts", runEval},
+	{"compare", "plot several runs' metrics on shared axes (mean ± std over seeds with -seeds)", runCompare},
 	{"control", "learn control tasks from preferences (PPO + reward ensemble)", runControl},
 	{"serve", "run the labeling web app", runServe},
 	{"bench", "measure the engine on this machine (rlhf bench engine)", runBench},
