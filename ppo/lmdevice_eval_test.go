@@ -250,3 +250,46 @@ func TestLMRefDeviceErrors(t *testing.T) {
 		t.Errorf("a failed step counted: %d", tr.Steps)
 	}
 }
+
+// TestSequenceKLOn: the per-sequence KL with both models' log-probs on
+// devices (each over its own weights, rows padded to its buckets) is the
+// CPU engine's within float32 rounding, one forward pass each; a failing
+// device is an error naming the model.
+func TestSequenceKLOn(t *testing.T) {
+	policy, _ := toyModel(t, 1)
+	ref, _ := toyModel(t, 2)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var prompts, comps [][]int
+	for i := range 5 {
+		p, c := make([]int, 2+i%3), make([]int, 1+(i*2)%5)
+		for j := range p {
+			p[j] = rng.IntN(policy.Config.VocabSize)
+		}
+		for j := range c {
+			c[j] = rng.IntN(policy.Config.VocabSize)
+		}
+		prompts, comps = append(prompts, p), append(comps, c)
+	}
+	want := SequenceKL(policy, ref, prompts, comps)
+	pol, rd := refHost(policy), refHost(ref)
+	pol.Bucket, rd.Bucket = 16, 16
+	got, err := SequenceKLOn(pol, rd, policy, ref, prompts, comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol.Forwards != 1 || rd.Forwards != 1 || pol.Padded != 1 || rd.Padded != 1 {
+		t.Errorf("forward passes %d and %d (padded %d, %d), want one padded pass each", pol.Forwards, rd.Forwards, pol.Padded, rd.Padded)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-4*math.Max(1, math.Abs(want[i])) {
+			t.Errorf("sequence %d: KL %v on the devices, %v on the CPU engine", i, got[i], want[i])
+		}
+	}
+	if want[0] == 0 {
+		t.Error("the models agree: the comparison proves nothing")
+	}
+	rd.Fail = errors.New("device lost")
+	if _, err := SequenceKLOn(pol, rd, policy, ref, prompts, comps); err == nil || !strings.Contains(err.Error(), "reference") {
+		t.Errorf("failing reference device: %v", err)
+	}
+}

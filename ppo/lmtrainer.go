@@ -641,18 +641,32 @@ func GenerateWith(ctx context.Context, s Sampler, m *gpt.Model, tok *text.Tokeni
 // Σ_t log π(y_t) - log π_ref(y_t) over the completion tokens: a sample of
 // KL(π ‖ π_ref) for the prompt, in nats.
 func SequenceKL(policy, ref *gpt.Model, promptIDs, completions [][]int) []float64 {
+	out, _ := SequenceKLOn(nil, nil, policy, ref, promptIDs, completions) // the CPU engine does not fail
+	return out
+}
+
+// SequenceKLOn is SequenceKL with the policy's log-probs computed on pol
+// and the reference's on refEv (nil: the CPU engine), each over its own
+// copy of the model's weights, on rows right-padded to its buckets.
+func SequenceKLOn(pol, refEv Evaluator, policy, ref *gpt.Model, promptIDs, completions [][]int) ([]float64, error) {
 	if len(promptIDs) == 0 {
-		return nil
+		return nil, nil
 	}
-	lp, _ := policyEval(policy, promptIDs, completions)
-	rlp, _ := policyEval(ref, promptIDs, completions)
+	lp, _, err := evalOn(pol, policy, promptIDs, completions)
+	if err != nil {
+		return nil, fmt.Errorf("ppo: the policy's log-probs: %w", err)
+	}
+	rlp, _, err := evalOn(refEv, ref, promptIDs, completions)
+	if err != nil {
+		return nil, fmt.Errorf("ppo: the reference's log-probs: %w", err)
+	}
 	out := make([]float64, len(lp))
 	for i := range lp {
 		for j := range lp[i] {
 			out[i] += float64(lp[i][j]) - float64(rlp[i][j])
 		}
 	}
-	return out
+	return out, nil
 }
 
 // OneLine replaces newlines and tabs with spaces, for printing samples.

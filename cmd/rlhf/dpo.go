@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"rlhf/dpo"
+	"rlhf/model/gpt"
+	"rlhf/ppo"
 	"rlhf/progress"
 	"rlhf/report"
 )
@@ -155,12 +157,12 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 		tm := refDev.tr.Timings()
 		fmt.Fprintf(w, "dpo: reference log-probs on %s: %d forward passes, %d executables built\n", dev.name, tm.Calls, tm.Builds)
 	}
+	var pol *stepper // the policy's device stepper; nil on the CPU engine
 	if !dev.onCPU() {
-		s, err := newStepper(dev, tr.Opt, run.Config.ClipNorm)
-		if err != nil {
+		if pol, err = newStepper(dev, tr.Opt, run.Config.ClipNorm); err != nil {
 			return fmt.Errorf("dpo: %w", err)
 		}
-		tr.Device = policyDevice{s}
+		tr.Device = policyDevice{pol}
 	}
 	steps := 0 // optimiser steps taken
 	logger, err := report.NewLogger(run.Out)
@@ -218,7 +220,12 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 		for i := 0; i < len(src) && len(prompts) < run.KLPrompts; i++ {
 			prompts = append(prompts, encodePrompt(tok, policy.Config, src[i].Prompt, run.KLTokens))
 		}
-		kl, err := dpo.SampledKL(ctx, policy, ref, prompts, run.KLTokens, run.Config.Seed)
+		var kl float64
+		if pol == nil {
+			kl, err = dpo.SampledKL(ctx, policy, ref, prompts, run.KLTokens, run.Config.Seed)
+		} else {
+			kl, err = deviceSampledKL(ctx, dev, pol, refDev, policy, ref, prompts, run.KLTokens, run.Config.Seed, w)
+		}
 		if err != nil {
 			return fmt.Errorf("dpo: %w", err)
 		}
@@ -242,4 +249,34 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "; checkpoint in %s\n", run.Out)
 	return nil
+}
+
+// deviceSampledKL is dpo.SampledKL on a device: the trained policy samples
+// there (a device sampler over the stepper's weights) and both models'
+// log-probs of the samples come from their device copies, so nothing of the
+// policy runs on the CPU engine.
+func deviceSampledKL(ctx context.Context, dev *trainDevice, pol *stepper, refDev frozenDevice, policy, ref *gpt.Model,
+	prompts [][]int, maxNew int, seed uint64, w io.Writer) (float64, error) {
+	if len(prompts) == 0 {
+		return 0, errors.New("sampled KL on no prompts")
+	}
+	smp, err := newDeviceSampler(dev, policy, pol)
+	if err != nil {
+		return 0, fmt.Errorf("sampled KL: %w", err)
+	}
+	defer smp.Close()
+	s, err := smp.Sample(ctx, prompts, gpt.SampleConfig{MaxNewTokens: maxNew, Temperature: 1, StopAtEOS: true, Seed: seed})
+	if err != nil {
+		return 0, fmt.Errorf("sampled KL: %w", err)
+	}
+	fmt.Fprintln(w, samplerSummary(smp))
+	kls, err := ppo.SequenceKLOn(policyDevice{pol}, refDev, policy, ref, prompts, s.Tokens)
+	if err != nil {
+		return 0, fmt.Errorf("sampled KL: %w", err)
+	}
+	var sum float64
+	for _, v := range kls {
+		sum += v
+	}
+	return sum / float64(len(kls)), nil
 }

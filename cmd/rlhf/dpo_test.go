@@ -126,6 +126,7 @@ func TestDPODeviceGo(t *testing.T) {
 		if _, kl := ms.Series("objective/kl"); len(kl) != 1 {
 			t.Errorf("%s: objective/kl logged %d times", loss, len(kl))
 		}
+
 		// The loss sees only differences of summed log-probs of the same
 		// prompt, so the final LayerNorm's bias along directions the tied
 		// head ignores gets little more than rounding noise; Adam turns it
