@@ -141,6 +141,14 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		if serr := people.Store.SetRunState(context.WithoutCancel(ctx), people.RunID, store.RunStopped); serr != nil {
 			err = errors.Join(err, fmt.Errorf("mark run %s stopped: %w", people.RunID, serr))
 		}
+		switch {
+		case errors.Is(err, loop.ErrStopped):
+			fmt.Fprintf(stderr, "demo: run %s stopped by an admin in the labeling app; people's answers stay in the label store; "+
+				"run the same command (same -out) again to continue\n", people.RunID)
+			return nil
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("demo: interrupted; people's answers stay in the label store; run the same command (same -out) again to continue: %w", ctx.Err())
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)

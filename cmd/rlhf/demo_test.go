@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -193,3 +194,53 @@ func TestDemoPeople(t *testing.T) {
 		t.Errorf("unknown labeler: %v", err)
 	}
 }
+
+// An admin's stop while the demo waits for people ends it cleanly with a
+// message saying how to continue; an interrupt is an error saying the same.
+func TestDemoPeopleStopAndInterrupt(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	dir := t.TempDir()
+	out, db := filepath.Join(dir, "demo"), "sqlite://"+filepath.Join(dir, "labels.db")
+	s, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "4", "-rm-epochs", "1", "-steps", "1",
+		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// posted waits until the run's queries are in the store.
+	posted := func() {
+		for {
+			if qs, err := s.Queries(context.Background(), "demo"); err == nil && len(qs) == 4 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	go func() {
+		posted()
+		s.SetRunState(context.Background(), "demo", store.RunStopRequested)
+	}()
+	var stderr bytes.Buffer
+	if err := demo(context.Background(), o, io.Discard, &stderr); err != nil || !strings.Contains(stderr.String(), "stopped by an admin") {
+		t.Errorf("stopped run: %v; stderr ends %q", err, tail(stderr.String(), 200))
+	}
+	if r, err := s.Run(context.Background(), "demo"); err != nil || r.State != store.RunStopped {
+		t.Errorf("run after the stop: %+v %v", r, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		posted()
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+	}()
+	if err := demo(ctx, o, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "run the same command") {
+		t.Errorf("interrupted run: %v", err)
+	}
+}
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
