@@ -116,9 +116,9 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 		label, path, ok := strings.Cut(arg, "=")
 		if !ok || label == "" {
 			path = arg
-			label = filepath.Base(strings.TrimSuffix(filepath.Clean(path), string(filepath.Separator)+report.MetricsFile))
-			if filepath.Base(path) == report.MetricsFile {
-				label = filepath.Base(filepath.Dir(path))
+			label = filepath.Base(filepath.Clean(path))
+			if label == report.MetricsFile {
+				label = filepath.Base(filepath.Dir(filepath.Clean(path)))
 			}
 		}
 		if prev, dup := labels[label]; dup {
