@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
+	"rlhf/loop"
 	"rlhf/report"
 )
 
@@ -96,10 +99,42 @@ Flags:`)
 	return o, errors.Join(errs...)
 }
 
-// comparedRun is one run's label and metrics.
+// comparedRun is one run's label and metrics, and its held-out evaluation
+// when the run directory has one (rlhf demo's eval.json).
 type comparedRun struct {
 	label, path string
 	m           *report.Metrics
+	ev          *heldOutEval
+}
+
+// heldOutEval is the part of a text run's eval.json that compare tabulates.
+type heldOutEval struct {
+	Before struct {
+		Gold float64 `json:"gold_mean"`
+	} `json:"before"`
+	After struct {
+		Gold float64 `json:"gold_mean"`
+		KL   float64 `json:"kl_mean"`
+	} `json:"after"`
+	RM struct {
+		Accuracy float64 `json:"accuracy"`
+	} `json:"rm"`
+}
+
+// loadHeldOutEval reads dir/eval.json; nil when there is none.
+func loadHeldOutEval(dir string) (*heldOutEval, error) {
+	buf, err := os.ReadFile(filepath.Join(dir, loop.TextEvalFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ev heldOutEval
+	if err := json.Unmarshal(buf, &ev); err != nil {
+		return nil, fmt.Errorf("%s: %w", loop.TextEvalFile, err)
+	}
+	return &ev, nil
 }
 
 // compareGroup is the runs drawn as one line: one run, or with -seeds the
@@ -132,7 +167,15 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 		if len(m.Rows) == 0 {
 			return fmt.Errorf("compare: run %s: %s holds no metrics", label, path)
 		}
-		runs = append(runs, comparedRun{label, path, m})
+		dir := path
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			dir = filepath.Dir(path)
+		}
+		ev, err := loadHeldOutEval(dir)
+		if err != nil {
+			return fmt.Errorf("compare: run %s: %w", label, err)
+		}
+		runs = append(runs, comparedRun{label, path, m, ev})
 	}
 	// The metrics every run logged.
 	common := map[string]int{}
@@ -259,6 +302,11 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 	}
 	rep.AddHeading("Last logged value")
 	rep.AddTable(head, rows)
+	evHead, evRows := evalTable(groups)
+	if evRows != nil {
+		rep.AddHeading("Held-out evaluation (eval.json)")
+		rep.AddTable(evHead, evRows)
+	}
 	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
@@ -266,10 +314,42 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 		return fmt.Errorf("compare: %w", err)
 	}
 	fmt.Fprint(stdout, report.MarkdownTable(head, rows))
+	if evRows != nil {
+		fmt.Fprint(stdout, "\n"+report.MarkdownTable(evHead, evRows))
+	}
 	missing := slices.DeleteFunc(slices.Clone(keys), shared)
 	if len(missing) > 0 {
 		fmt.Fprintf(stderr, "compare: not every run logged %s (those runs have no line there)\n", strings.Join(missing, ", "))
 	}
 	fmt.Fprintf(stderr, "compare: %d runs, %d metrics -> %s\n", len(runs), len(keys), o.Out)
 	return nil
+}
+
+// evalTable tabulates the groups' held-out evaluations (mean ± std over a
+// group's runs); nil rows when no run has one.
+func evalTable(groups []compareGroup) (head []string, rows [][]string) {
+	head = []string{"run", "gold before", "gold after", "gold gain", "KL after (nats)", "RM held-out accuracy"}
+	for _, g := range groups {
+		var before, after, gain, kl, acc []float64
+		for _, r := range g.runs {
+			if r.ev == nil {
+				continue
+			}
+			before, after = append(before, r.ev.Before.Gold), append(after, r.ev.After.Gold)
+			gain, kl = append(gain, r.ev.After.Gold-r.ev.Before.Gold), append(kl, r.ev.After.KL)
+			acc = append(acc, r.ev.RM.Accuracy)
+		}
+		if len(before) == 0 {
+			continue
+		}
+		cell := func(x []float64, format string) string {
+			if len(x) == 1 {
+				return fmt.Sprintf(format, x[0])
+			}
+			m, sd := report.Spread(x)
+			return fmt.Sprintf(format+" ± %.3f (%d)", m, sd, len(x))
+		}
+		rows = append(rows, []string{g.label, cell(before, "%+.3f"), cell(after, "%+.3f"), cell(gain, "%+.3f"), cell(kl, "%.2f"), cell(acc, "%.3f")})
+	}
+	return head, rows
 }

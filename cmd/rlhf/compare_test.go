@@ -34,6 +34,12 @@ func TestCompare(t *testing.T) {
 	writeMetrics(t, filepath.Join(dir, "online-s1"), 0, 1, 4, "")
 	writeMetrics(t, filepath.Join(dir, "online-s2"), 0, 3, 4, "")
 	writeMetrics(t, filepath.Join(dir, "offline-s1"), 1, 0, 4, `"rm/accuracy":0.7`)
+	for name, after := range map[string]float64{"online-s1": 0.5, "online-s2": 0.7} {
+		ev := fmt.Sprintf(`{"before":{"gold_mean":0.2},"after":{"gold_mean":%g,"kl_mean":4},"rm":{"accuracy":0.75}}`, after)
+		if err := os.WriteFile(filepath.Join(dir, name, "eval.json"), []byte(ev), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(dir, "cmp", "report.html")
 	runs := []string{filepath.Join(dir, "online-s1"), filepath.Join(dir, "online-s2"), filepath.Join(dir, "offline-s1", "metrics.jsonl")}
 
@@ -47,7 +53,8 @@ func TestCompare(t *testing.T) {
 	if err := compareRuns(o, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| run | objective/gold | objective/kl |", "| online | 8 ± 4 (2) | 4 ± 0 (2) |", "| offline | 1 | 4 |"} {
+	for _, want := range []string{"| run | objective/gold | objective/kl |", "| online | 8 ± 4 (2) | 4 ± 0 (2) |", "| offline | 1 | 4 |",
+		"| online | +0.200 ± 0.000 (2) | +0.600 ± 0.100 (2) | +0.400 ± 0.100 (2) | 4.00 ± 0.000 (2) | 0.750 ± 0.000 (2) |"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}
@@ -56,7 +63,10 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(html), "<svg"); n != 2 || !strings.Contains(string(html), "online (2 runs)") {
+	if strings.Contains(stdout.String(), "| offline | +") {
+		t.Errorf("a run without eval.json has a held-out row:\n%s", stdout.String())
+	}
+	if n := strings.Count(string(html), "<svg"); n != 2 || !strings.Contains(string(html), "online (2 runs)") || !strings.Contains(string(html), "Held-out evaluation") {
 		t.Errorf("report has %d plots (want 2: gold and KL) or lacks the pooled line", n)
 	}
 	for _, f := range []string{"objective_gold.svg", "objective_kl.svg"} {
