@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -64,6 +65,14 @@ type TextConfig struct {
 	// collected so far before PPO goes on against it (online data
 	// collection, as in Ziegler et al. 2019 and Stiennon et al. 2020).
 	Rounds int `json:"rounds,omitempty"`
+	// Select chooses which comparisons rounds after the first ask: ""
+	// asks every sampled one; SelectMargin samples Pool candidate
+	// comparisons of each prompt and asks the one the current reward model
+	// is least sure of (the smallest spread of its scores over the
+	// completions: uncertainty sampling).
+	Select string `json:"select,omitempty"`
+	// Pool is the number of candidate comparisons per prompt with Select.
+	Pool int `json:"pool,omitempty"`
 	// EvalPrompts is the number of held-out prompts (text.Prompts("val"))
 	// the policy is evaluated on before and after PPO.
 	EvalPrompts int `json:"eval_prompts"`
@@ -113,6 +122,9 @@ func (c TextConfig) Validate() error {
 	check(c.Rounds >= 0, "rounds %d must be >= 0", c.Rounds)
 	check(c.rounds() == 1 || c.rounds() <= c.PPOSteps, "%d rounds need at least as many PPO steps (have %d)", c.rounds(), c.PPOSteps)
 	check(c.Queries/c.rounds() >= 2, "label budget %d is less than 2 comparisons per round over %d rounds", c.Queries, c.rounds())
+	check(c.Select == "" || c.Select == SelectMargin, "query selection %q: want %q or none", c.Select, SelectMargin)
+	check(c.Select == "" || c.rounds() > 1, "query selection %q needs more than one round (the first has no reward model to select with)", c.Select)
+	check(c.Select == "" || c.Pool >= 2, "query selection needs a pool of at least 2 candidates per prompt (have %d)", c.Pool)
 	check(c.EvalPrompts > 0, "evaluation prompts %d must be positive", c.EvalPrompts)
 	check(c.SamplesPerStep >= 0, "samples per step %d must be >= 0", c.SamplesPerStep)
 	if err := c.PPO.Validate(); err != nil {
@@ -120,6 +132,9 @@ func (c TextConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// SelectMargin is TextConfig.Select's uncertainty sampling.
+const SelectMargin = "margin"
 
 // rounds is the number of labelling rounds (Rounds, at least 1).
 func (c TextConfig) rounds() int { return max(c.Rounds, 1) }
@@ -255,10 +270,17 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	// ask samples and labels the comparisons of qPrompts[lo:hi] from pol,
 	// the policy after step PPO steps, and adds them to the reward model's
 	// training and held-out comparisons (the last ValFrac of each round).
-	ask := func(pol *gpt.Model, lo, hi, step int) error {
+	// With sel (the current reward model, when c.Select is set) each
+	// prompt's comparison is the least certain of c.Pool candidates.
+	ask := func(pol *gpt.Model, lo, hi, step int, sel reward.TextScorer) error {
 		from := c.Policy
 		if step > 0 {
 			from = fmt.Sprintf("the policy after %d PPO steps", step)
+		}
+		pool := 1
+		if sel != nil {
+			pool = c.Pool
+			from += fmt.Sprintf(", each the least certain of %d candidates", pool)
 		}
 		fmt.Fprintf(w, "sampling %d comparisons of %d completions from %s\n", hi-lo, c.K, from)
 		bar := progress.NewWithOptions(w, hi-lo, "sample", progress.Options{Interval: textProgressRefresh})
@@ -269,6 +291,13 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			part, err := TextQueries(ctx, pol, tok, qPrompts[a:b], c.K, c.Sampling, c.Seed*1000+uint64(a), "q")
 			if err != nil {
 				return err
+			}
+			if pool > 1 {
+				if part, err = leastCertain(ctx, sel, part, pool, func(j int) ([]feedback.Query, error) {
+					return TextQueries(ctx, pol, tok, qPrompts[a:b], c.K, c.Sampling, c.Seed*1000+uint64(a)+uint64(j)<<40, "q")
+				}); err != nil {
+					return err
+				}
 			}
 			for i := range part {
 				part[i].ID = fmt.Sprintf("q-%d", a+i)
@@ -311,7 +340,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		return nil
 	}
 	q1, _ := c.roundStart(1)
-	if err := ask(policy, 0, q1, 0); err != nil {
+	if err := ask(policy, 0, q1, 0, nil); err != nil {
 		return nil, err
 	}
 	stage("sample+label", t0)
@@ -410,7 +439,11 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			t1 := time.Now()
 			fmt.Fprintf(w, "round %d of %d\n", round+1, c.rounds())
 			qEnd, _ := c.roundStart(round + 1)
-			if err := ask(tr.Policy, q, qEnd, step); err != nil {
+			var sel reward.TextScorer
+			if c.Select != "" {
+				sel = rm
+			}
+			if err := ask(tr.Policy, q, qEnd, step, sel); err != nil {
 				return nil, err
 			}
 			if err := trainRM(round, step); err != nil {
@@ -612,4 +645,57 @@ func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Quer
 		bar.Add(1)
 	}
 	return aq, al, nil
+}
+
+// leastCertain returns, for each query of first, the least certain of pool
+// candidate queries of its prompt under sel: first itself and the queries
+// more(1), ..., more(pool-1) sample (same prompts, in the same order). A
+// query's certainty is the spread of sel's scores over its completions
+// (highest minus lowest); the smallest wins, the earliest candidate on a tie.
+func leastCertain(ctx context.Context, sel reward.TextScorer, first []feedback.Query, pool int, more func(j int) ([]feedback.Query, error)) ([]feedback.Query, error) {
+	cands := [][]feedback.Query{first}
+	for j := 1; j < pool; j++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		qs, err := more(j)
+		if err != nil {
+			return nil, err
+		}
+		if len(qs) != len(first) {
+			return nil, fmt.Errorf("loop: candidate set %d holds %d queries, want %d", j, len(qs), len(first))
+		}
+		cands = append(cands, qs)
+	}
+	var ps, cs []string
+	for _, qs := range cands {
+		for _, q := range qs {
+			for _, it := range q.Items {
+				ps, cs = append(ps, it.Prompt), append(cs, it.Completion)
+			}
+		}
+	}
+	scores, err := GoalScores(sel, ps, cs)
+	if err != nil {
+		return nil, fmt.Errorf("loop: select queries: %w", err)
+	}
+	out := make([]feedback.Query, len(first))
+	best := make([]float64, len(first))
+	at := 0
+	for j, qs := range cands {
+		for i, q := range qs {
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for range q.Items {
+				lo, hi = min(lo, scores[at]), max(hi, scores[at])
+				at++
+			}
+			if spread := hi - lo; j == 0 || spread < best[i] {
+				out[i], best[i] = q, spread
+				out[i].Sampler = maps.Clone(q.Sampler)
+				out[i].Sampler["selected_from"] = pool
+				out[i].Sampler["candidate"] = j
+			}
+		}
+	}
+	return out, nil
 }

@@ -300,3 +300,48 @@ func TestGoalOfScorer(t *testing.T) {
 		t.Errorf("rm: of a directory without a reward model: %v", err)
 	}
 }
+
+// leastCertain keeps, per prompt, the candidate comparison whose
+// completions the scorer tells apart least (lenScorer: by length).
+func TestLeastCertain(t *testing.T) {
+	first := []feedback.Query{
+		feedback.TextQuery("q-0", "p", " a", " aaaaaa"),   // spread 5
+		feedback.TextQuery("q-1", "p", " bb", " bb"),      // spread 0: kept
+		feedback.TextQuery("q-2", "p", " c", " cccccccc"), // spread 7
+	}
+	second := []feedback.Query{
+		feedback.TextQuery("q-0", "p", " aaa", " aaaa"), // spread 1: kept
+		feedback.TextQuery("q-1", "p", " b", " bbbb"),   // spread 3
+		feedback.TextQuery("q-2", "p", " cc", " ccccc"), // spread 3
+	}
+	third := []feedback.Query{
+		feedback.TextQuery("q-0", "p", " a", " aaa"),  // spread 2
+		feedback.TextQuery("q-1", "p", " b", " bbb"),  // spread 2
+		feedback.TextQuery("q-2", "p", " cc", " cc"), // spread 0: kept
+	}
+	for _, q := range [][]feedback.Query{first, second, third} {
+		for i := range q {
+			q[i].Sampler = map[string]any{"seed": 1}
+		}
+	}
+	calls := 0
+	got, err := leastCertain(context.Background(), lenScorer{}, first, 3, func(j int) ([]feedback.Query, error) {
+		calls++
+		return [][]feedback.Query{nil, second, third}[j], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{" aaa", " bb", " cc"}
+	for i, q := range got {
+		if q.Items[0].Completion != want[i] || q.ID != fmt.Sprintf("q-%d", i) || q.Sampler["selected_from"] != 3 {
+			t.Errorf("prompt %d: kept %q (%s, sampler %v), want the candidate starting %q", i, q.Items[0].Completion, q.ID, q.Sampler, want[i])
+		}
+	}
+	if calls != 2 || first[0].Sampler["selected_from"] != nil {
+		t.Errorf("%d candidate draws (want 2), or the input's sampler was changed: %v", calls, first[0].Sampler)
+	}
+	if _, err := leastCertain(context.Background(), lenScorer{}, first, 2, func(int) ([]feedback.Query, error) { return second[:1], nil }); err == nil {
+		t.Error("a short candidate set was accepted")
+	}
+}

@@ -113,6 +113,26 @@ func TestDemoRounds(t *testing.T) {
 	if _, err := parseDemo([]string{"-queries", "24", "-rounds", "60", "-steps", "50"}, io.Discard); err == nil || !strings.Contains(err.Error(), "rounds") {
 		t.Errorf("more rounds than PPO steps: %v", err)
 	}
+
+	// Uncertainty sampling in the later rounds.
+	sel := filepath.Join(t.TempDir(), "select")
+	o, err = parseDemo([]string{"-policy", policy, "-out", sel, "-queries", "16", "-rounds", "2", "-select", "margin", "-pool", "3",
+		"-rm-epochs", "1", "-steps", "2", "-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if err := demo(context.Background(), o, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stderr.String(), "least certain of 3 candidates"); n != 1 {
+		t.Errorf("%d rounds selected their comparisons, want 1 (the second):\n%s", n, stderr.String())
+	}
+	for _, args := range [][]string{{"-select", "margin"}, {"-select", "entropy", "-rounds", "2"}, {"-select", "margin", "-rounds", "2", "-pool", "1"}} {
+		if _, err := parseDemo(append([]string{"-queries", "24"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), "selection") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
 }
 
 // With -labeler human, every round's comparisons go to people through the
