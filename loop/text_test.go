@@ -315,8 +315,8 @@ func TestLeastCertain(t *testing.T) {
 		feedback.TextQuery("q-2", "p", " cc", " ccccc"), // spread 3
 	}
 	third := []feedback.Query{
-		feedback.TextQuery("q-0", "p", " a", " aaa"),  // spread 2
-		feedback.TextQuery("q-1", "p", " b", " bbb"),  // spread 2
+		feedback.TextQuery("q-0", "p", " a", " aaa"), // spread 2
+		feedback.TextQuery("q-1", "p", " b", " bbb"), // spread 2
 		feedback.TextQuery("q-2", "p", " cc", " cc"), // spread 0: kept
 	}
 	for _, q := range [][]feedback.Query{first, second, third} {
