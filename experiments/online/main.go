@@ -36,7 +36,7 @@ func main() {
 	}
 }
 
-var runName = regexp.MustCompile(`^(offline|online)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
+var runName = regexp.MustCompile(`^(offline|online|active)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
 
 // evalFile is the part of a demo's eval.json the table reads.
 type evalFile struct {
@@ -53,6 +53,7 @@ type evalFile struct {
 	} `json:"rm"`
 	Labels int `json:"labels"`
 	Rounds int `json:"rounds"`
+	Pool   int `json:"-"` // run.json's candidate pool of -select
 }
 
 // run is one demo run.
@@ -88,6 +89,13 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		r.seed, _ = strconv.Atoi(m[4])
 		if err := json.Unmarshal(buf, &r.ev); err != nil {
 			return fmt.Errorf("online: %s/eval.json: %w", e.Name(), err)
+		}
+		var cfg struct {
+			Select string `json:"select"`
+			Pool   int    `json:"pool"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "run.json")); err == nil && json.Unmarshal(b, &cfg) == nil && cfg.Select != "" {
+			r.ev.Pool = cfg.Pool
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, e.Name()+".secs")); err == nil {
 			r.secs, _ = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
@@ -125,7 +133,8 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		if a.queries != b.queries {
 			return a.queries - b.queries
 		}
-		return strings.Compare(a.mode, b.mode)
+		order := map[string]int{"offline": 0, "online": 1, "active": 2}
+		return order[a.mode] - order[b.mode]
 	})
 	pm := func(xs []float64, format string) string {
 		if slices.Contains(xs, 0) && format == "%.0f" {
@@ -151,7 +160,11 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 			shiftI, shiftF = append(shiftI, 100*r.shift.Initial), append(shiftF, 100*r.shift.Final)
 		}
 		rounds := max(g[0].ev.Rounds, 1)
-		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1]),
+		mode := fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1])
+		if k.mode == "active" {
+			mode = fmt.Sprintf("online, least certain of %d (%d rounds)", max(g[0].ev.Pool, 1), rounds)
+		}
+		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), mode,
 			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
 			pm(acc, "%.1f"), pm(goldAcc, "%.1f")})
 		if shiftN > 0 {

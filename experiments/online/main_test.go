@@ -36,6 +36,8 @@ func TestSummarise(t *testing.T) {
 	write("offline-q1000-kl4-s1/eval.json", ev(0.2, 0.3, 4, 1))
 	write("offline-q250-kl4-s1/eval.json", ev(0.2, 0.25, 4, 1))
 	write("offline-q250-kl12-s1/eval.json", ev(0.2, 0.5, 12, 1))
+	write("active-q1000-kl4-s1/eval.json", ev(0.2, 0.45, 4, 5))
+	write("active-q1000-kl4-s1/run.json", `{"select":"margin","pool":4}`)
 	os.MkdirAll(filepath.Join(dir, "online-q1000-kl4-s3"), 0o755) // unfinished: skipped
 	var b strings.Builder
 	if err := summarise(context.Background(), dir, 0, &b); err != nil {
@@ -52,6 +54,9 @@ func TestSummarise(t *testing.T) {
 	}
 	if i250, i1000 := strings.Index(out, "| 4 | 250 |"), strings.Index(out, "| 4 | 1000 | offline"); i250 < 0 || i1000 < i250 || strings.Index(out, "| 4 | 1000 | online") < i1000 {
 		t.Errorf("rows not ordered by budget, then offline before online:\n%s", out)
+	}
+	if !strings.Contains(out, "| 4 | 1000 | online, least certain of 4 (5 rounds) | 1 | +0.250 ± 0.000 |") {
+		t.Errorf("summary lacks the active row:\n%s", out)
 	}
 	if i12 := strings.Index(out, "| 12 | 250 | offline (1 round) | 1 | +0.300"); i12 < strings.Index(out, "| 4 | 1000 | online") {
 		t.Errorf("KL target 12 not after target 4:\n%s", out)

@@ -11,13 +11,18 @@
 # steps (default 50) with an adaptive KL target of $KLS nats (default 4), evaluation on 128
 # held-out prompts). Runs go to $RUNS/<offline|online>-q<QUERIES>-kl<KL>-s<S>; commands to
 # $RUNS/commands.txt; wall-clock seconds to $RUNS/<run>.secs. Two runs at a time, under nice.
-# The documented runs: the defaults, then KLS=12 STEPS=100 QUERIES=1000.
+# MODES (default "offline online") may add active: online, each later comparison the least certain
+# of $POOL (default 4) candidates under the current reward model (-select margin).
+# The documented runs: the defaults; KLS=12 STEPS=100 QUERIES=1000 (seeds 1-5); and
+# MODES=active KLS=12 STEPS=100 QUERIES=1000 SEEDS="1 2 3 4 5".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/online}
 SEEDS=${SEEDS:-1 2 3}
 QUERIES=${QUERIES:-1000 4000}
 KLS=${KLS:-4}
+MODES=${MODES:-offline online}
+POOL=${POOL:-4}
 ROUNDS=${ROUNDS:-5}
 STEPS=${STEPS:-50}
 mkdir -p "$RUNS"
@@ -27,13 +32,14 @@ BIN=$RUNS/rlhf
 for kl in $KLS; do
   for q in $QUERIES; do
     for s in $SEEDS; do
-      for mode in offline online; do
+      for mode in $MODES; do
         name=$mode-q$q-kl$kl-s$s
         [ -f "$RUNS/$name/eval.json" ] && continue
         rm -rf "${RUNS:?}/$name"
-        rounds=1
-        [ "$mode" = online ] && rounds=$ROUNDS
-        run "$name" "$BIN" demo -queries "$q" -rounds "$rounds" -steps "$STEPS" -kl-target "$kl" -seed "$s" \
+        extra=(-rounds 1)
+        [ "$mode" = online ] && extra=(-rounds "$ROUNDS")
+        [ "$mode" = active ] && extra=(-rounds "$ROUNDS" -select margin -pool "$POOL")
+        run "$name" "$BIN" demo -queries "$q" "${extra[@]}" -steps "$STEPS" -kl-target "$kl" -seed "$s" \
           -out "$RUNS/$name"
       done
     done
