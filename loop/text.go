@@ -121,23 +121,65 @@ func GoalItems(goal reward.TextScorer) feedback.ScoreFunc {
 	}
 }
 
+// GoalItemsOf is GoalItems with every item of qs scored up front, in
+// batches: a reward model as the goal then scores many rows per forward pass
+// instead of one. Items outside qs are scored one at a time. A batch can
+// differ from single rows in the last bits of float32, which moves a
+// Boltzmann label only when its draw falls within that of the boundary.
+func GoalItemsOf(goal reward.TextScorer, qs []feedback.Query) (feedback.ScoreFunc, error) {
+	one := GoalItems(goal)
+	if g, ok := goal.(reward.GoalScorer); ok && g.Goal != nil {
+		return one, nil // already cheap and exact
+	}
+	var ps, cs []string
+	for _, q := range qs {
+		for _, it := range q.Items {
+			ps, cs = append(ps, it.Prompt), append(cs, it.Completion)
+		}
+	}
+	s, err := GoalScores(goal, ps, cs)
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ prompt, completion string }
+	known := make(map[key]float64, len(s))
+	for i, v := range s {
+		known[key{ps[i], cs[i]}] = v
+	}
+	return func(it feedback.Item) float64 {
+		if v, ok := known[key{it.Prompt, it.Completion}]; ok {
+			return v
+		}
+		return one(it)
+	}, nil
+}
+
 // TextLabeler returns the synthetic text labeler: Boltzmann-rational over
-// the goal's score of each item (GoalItems) with temperature beta (0: the perfect oracle), answering
-// uniformly at random with probability epsRandom. Completions whose goal
-// scores lie within tie of each other are called a tie.
+// the goal's score of each item (GoalItems) with temperature beta (0: the
+// perfect oracle), answering uniformly at random with probability
+// epsRandom. Completions whose goal scores lie within tie of each other are
+// called a tie.
 func TextLabeler(goal reward.TextScorer, beta, tie, epsRandom float64, seed uint64) (feedback.Labeler, error) {
+	if goal == nil {
+		return nil, fmt.Errorf("loop: labeler has no goal")
+	}
+	return TextLabelerOf(GoalItems(goal), beta, tie, epsRandom, seed)
+}
+
+// TextLabelerOf is TextLabeler over an item score (e.g. GoalItemsOf).
+func TextLabelerOf(score feedback.ScoreFunc, beta, tie, epsRandom float64, seed uint64) (feedback.Labeler, error) {
 	if !(beta >= 0) || math.IsInf(beta, 0) {
 		return nil, fmt.Errorf("loop: labeler temperature %v, want a finite value >= 0", beta)
 	}
 	if !(epsRandom >= 0 && epsRandom <= 1) {
 		return nil, fmt.Errorf("loop: random-answer probability %v not in [0, 1]", epsRandom)
 	}
-	if goal == nil {
-		return nil, fmt.Errorf("loop: labeler has no goal")
+	if score == nil {
+		return nil, fmt.Errorf("loop: labeler has no score")
 	}
-	var lab feedback.Labeler = feedback.Boltzmann{Score: GoalItems(goal), Beta: beta, TieMargin: tie, Seed: seed}
+	var lab feedback.Labeler = feedback.Boltzmann{Score: score, Beta: beta, TieMargin: tie, Seed: seed}
 	if beta == 0 {
-		lab = feedback.Oracle{Score: GoalItems(goal), TieMargin: tie}
+		lab = feedback.Oracle{Score: score, TieMargin: tie}
 	}
 	if epsRandom > 0 {
 		lab = feedback.Noisy{Labeler: lab, Epsilon: epsRandom, Seed: seed}

@@ -313,7 +313,18 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		if people != nil {
 			qs, labels, err = askTextPeople(ctx, people, qs, w)
 		} else {
-			labels, err = feedback.LabelAll(ctx, lab, qs)
+			l := lab
+			if _, programmatic := goal.(reward.GoalScorer); !programmatic {
+				// A reward model as the goal: score the round's items in batches.
+				score, serr := GoalItemsOf(goal, qs)
+				if serr != nil {
+					return fmt.Errorf("loop: label: %w", serr)
+				}
+				if l, err = TextLabelerOf(score, c.LabelerBeta, c.LabelerTie, c.LabelerEps, c.Seed+7); err != nil {
+					return err
+				}
+			}
+			labels, err = feedback.LabelAll(ctx, l, qs)
 		}
 		if err != nil {
 			return fmt.Errorf("loop: label: %w", err)

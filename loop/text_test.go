@@ -345,3 +345,44 @@ func TestLeastCertain(t *testing.T) {
 		t.Error("a short candidate set was accepted")
 	}
 }
+
+// countingScorer is lenScorer that counts its calls.
+type countingScorer struct{ calls, rows *int }
+
+func (c countingScorer) ScoreText(ps, cs []string) ([]float32, error) {
+	*c.calls++
+	*c.rows += len(cs)
+	return lenScorer{}.ScoreText(ps, cs)
+}
+
+// GoalItemsOf scores every item of the queries in one call and gives the
+// same scores as GoalItems; an item it has not seen is scored on its own.
+func TestGoalItemsOf(t *testing.T) {
+	var calls, rows int
+	goal := countingScorer{&calls, &rows}
+	qs := []feedback.Query{feedback.TextQuery("a", "pp", " x", " xyz"), feedback.TextQuery("b", "p", " yy", " y")}
+	score, err := GoalItemsOf(goal, qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || rows != 4 {
+		t.Fatalf("%d calls for %d rows, want 1 for 4", calls, rows)
+	}
+	one := GoalItems(lenScorer{})
+	for _, q := range qs {
+		for _, it := range q.Items {
+			if got, want := score(it), one(it); got != want {
+				t.Errorf("%+v: %v, one at a time %v", it, got, want)
+			}
+		}
+	}
+	if calls != 1 {
+		t.Errorf("known items scored again: %d calls", calls)
+	}
+	if got := score(feedback.Item{Prompt: "pppp", Completion: " z"}); got != 2 || calls != 2 {
+		t.Errorf("unseen item scored %v in %d calls, want 2 in 2", got, calls)
+	}
+	if _, err := GoalItemsOf(goal, []feedback.Query{feedback.TextQuery("c", "p", "", " y")}); err == nil {
+		t.Error("a failing goal gave no error")
+	}
+}

@@ -334,18 +334,21 @@ func prefs(ctx context.Context, c prefsConfig, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("prefs: %w", err)
 	}
-	score := loop.GoalItems(goal)
 	name := goalLabel(c.Goal, c.Letter)
-	labeler := feedback.Noisy{
-		Labeler: feedback.Boltzmann{Score: score, Beta: c.Beta, Seed: c.Seed,
-			Name: fmt.Sprintf("%s/boltzmann(beta=%g)", name, c.Beta)},
-		Epsilon: c.Epsilon, Seed: c.Seed + 1,
-	}
 	fmt.Fprintf(w, "prefs: %d prompts x %d completions from %s (T=%g, %d new tokens), labeler %s, epsilon %g -> %s\n",
 		c.Count, c.K, c.Policy, c.Temperature, c.MaxNew, name, c.Epsilon, c.Out)
 	qs, err := sampleGroups(ctx, c, w)
 	if err != nil {
 		return err
+	}
+	score, err := loop.GoalItemsOf(goal, qs) // a reward model as the goal scores in batches
+	if err != nil {
+		return fmt.Errorf("prefs: %w", err)
+	}
+	labeler := feedback.Noisy{
+		Labeler: feedback.Boltzmann{Score: score, Beta: c.Beta, Seed: c.Seed,
+			Name: fmt.Sprintf("%s/boltzmann(beta=%g)", name, c.Beta)},
+		Epsilon: c.Epsilon, Seed: c.Seed + 1,
 	}
 	var pairs []feedback.PairRecord
 	var bestOf []feedback.BestOfRecord
