@@ -519,6 +519,46 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	return res, nil
 }
 
+// TextEvalJSON is a text run's eval.json as RunText writes it (a number that
+// was not finite is null there, read as 0).
+type TextEvalJSON struct {
+	Before, After TextEvalStats
+	RM            struct {
+		Accuracy     float64 `json:"accuracy"`
+		Decided      int     `json:"decided"`
+		Loss         float64 `json:"loss"`
+		GoldAccuracy float64 `json:"gold_pair_accuracy"`
+		GoldPairs    int     `json:"gold_pairs"`
+	} `json:"rm"`
+	Labels      int     `json:"labels"`
+	Ties        int     `json:"ties"`
+	FinalKLCoef float64 `json:"final_kl_coef"`
+	Rounds      int     `json:"rounds"` // 0 in runs from before rounds existed
+}
+
+// TextEvalStats is one side of TextEvalJSON: a policy on held-out prompts.
+type TextEvalStats struct {
+	N       int     `json:"n"`
+	Gold    float64 `json:"gold_mean"`
+	GoldStd float64 `json:"gold_std"`
+	KL      float64 `json:"kl_mean"`
+	KLStd   float64 `json:"kl_std"`
+}
+
+// ReadTextEval reads dir's eval.json (an error wrapping fs.ErrNotExist when
+// the run has none).
+func ReadTextEval(dir string) (*TextEvalJSON, error) {
+	buf, err := os.ReadFile(filepath.Join(dir, TextEvalFile))
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	var ev TextEvalJSON
+	if err := json.Unmarshal(buf, &ev); err != nil {
+		return nil, fmt.Errorf("loop: %s: %w", filepath.Join(dir, TextEvalFile), err)
+	}
+	return &ev, nil
+}
+
 func evalSummary(e TextEval) map[string]any {
 	return map[string]any{"n": e.N, "gold_mean": jsonNum(e.Gold), "gold_std": jsonNum(e.GoldStd), "kl_mean": jsonNum(e.KL), "kl_std": jsonNum(e.KLStd)}
 }

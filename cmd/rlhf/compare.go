@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -104,37 +103,7 @@ Flags:`)
 type comparedRun struct {
 	label, path string
 	m           *report.Metrics
-	ev          *heldOutEval
-}
-
-// heldOutEval is the part of a text run's eval.json that compare tabulates.
-type heldOutEval struct {
-	Before struct {
-		Gold float64 `json:"gold_mean"`
-	} `json:"before"`
-	After struct {
-		Gold float64 `json:"gold_mean"`
-		KL   float64 `json:"kl_mean"`
-	} `json:"after"`
-	RM struct {
-		Accuracy float64 `json:"accuracy"`
-	} `json:"rm"`
-}
-
-// loadHeldOutEval reads dir/eval.json; nil when there is none.
-func loadHeldOutEval(dir string) (*heldOutEval, error) {
-	buf, err := os.ReadFile(filepath.Join(dir, loop.TextEvalFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var ev heldOutEval
-	if err := json.Unmarshal(buf, &ev); err != nil {
-		return nil, fmt.Errorf("%s: %w", loop.TextEvalFile, err)
-	}
-	return &ev, nil
+	ev          *loop.TextEvalJSON
 }
 
 // compareGroup is the runs drawn as one line: one run, or with -seeds the
@@ -171,7 +140,10 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 		if st, err := os.Stat(path); err == nil && !st.IsDir() {
 			dir = filepath.Dir(path)
 		}
-		ev, err := loadHeldOutEval(dir)
+		ev, err := loop.ReadTextEval(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			ev, err = nil, nil
+		}
 		if err != nil {
 			return fmt.Errorf("compare: run %s: %w", label, err)
 		}

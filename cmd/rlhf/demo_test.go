@@ -106,9 +106,10 @@ func TestDemoRounds(t *testing.T) {
 	if ppoSteps, _ := m.Series("objective/kl"); len(ppoSteps) != 3 {
 		t.Errorf("PPO logged %d steps, want 3", len(ppoSteps))
 	}
-	var ev map[string]any
-	if buf, err := os.ReadFile(filepath.Join(out, "eval.json")); err != nil || json.Unmarshal(buf, &ev) != nil || ev["rounds"] != 3.0 || ev["labels"] != 24.0 {
-		t.Errorf("eval.json rounds %v labels %v (%v)", ev["rounds"], ev["labels"], err)
+	// eval.json as the loop writes it reads back through loop.ReadTextEval.
+	if ev, err := loop.ReadTextEval(out); err != nil || ev.Rounds != 3 || ev.Labels != 24 || ev.Before.N != 4 || ev.After.N != 4 ||
+		!(ev.After.KL > 0) || !(ev.FinalKLCoef > 0) {
+		t.Errorf("eval.json %+v (%v)", ev, err)
 	}
 	if _, err := parseDemo([]string{"-queries", "24", "-rounds", "60", "-steps", "50"}, io.Discard); err == nil || !strings.Contains(err.Error(), "rounds") {
 		t.Errorf("more rounds than PPO steps: %v", err)
@@ -135,18 +136,26 @@ func TestDemoRounds(t *testing.T) {
 	}
 }
 
+// peopleRun returns a demo run directory (its run id is "demo") and a
+// SQLite label store beside it, closed when the test ends.
+func peopleRun(t *testing.T) (out, db string, s store.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	out, db = filepath.Join(dir, "demo"), "sqlite://"+filepath.Join(dir, "labels.db")
+	s, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return out, db, s
+}
+
 // With -labeler human, every round's comparisons go to people through the
 // label store and the loop waits for their answers; a rerun into the same
 // directory asks nothing again and needs nobody.
 func TestDemoPeople(t *testing.T) {
 	policy := lmTinyPolicy(t)
-	dir := t.TempDir()
-	out, db := filepath.Join(dir, "demo"), "sqlite://"+filepath.Join(dir, "labels.db")
-	s, err := store.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	out, db, s := peopleRun(t)
 	people := newTextPeople(t, s, "demo", 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -219,13 +228,7 @@ func TestDemoPeople(t *testing.T) {
 // message saying how to continue; an interrupt is an error saying the same.
 func TestDemoPeopleStopAndInterrupt(t *testing.T) {
 	policy := lmTinyPolicy(t)
-	dir := t.TempDir()
-	out, db := filepath.Join(dir, "demo"), "sqlite://"+filepath.Join(dir, "labels.db")
-	s, err := store.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	out, db, s := peopleRun(t)
 	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "4", "-rm-epochs", "1", "-steps", "1",
 		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms"}, io.Discard)
 	if err != nil {

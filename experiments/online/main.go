@@ -13,9 +13,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 
+	"rlhf/loop"
 	"rlhf/report"
 )
 
@@ -38,30 +41,13 @@ func main() {
 
 var runName = regexp.MustCompile(`^(offline|online|active)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
 
-// evalFile is the part of a demo's eval.json the table reads.
-type evalFile struct {
-	Before struct {
-		Gold float64 `json:"gold_mean"`
-	} `json:"before"`
-	After struct {
-		Gold float64 `json:"gold_mean"`
-		KL   float64 `json:"kl_mean"`
-	} `json:"after"`
-	RM struct {
-		Accuracy float64 `json:"accuracy"`
-		GoldAcc  float64 `json:"gold_pair_accuracy"`
-	} `json:"rm"`
-	Labels int `json:"labels"`
-	Rounds int `json:"rounds"`
-	Pool   int `json:"-"` // run.json's candidate pool of -select
-}
-
 // run is one demo run.
 type run struct {
 	mode          string
 	queries, seed int
 	kl            string // the KL target, as named
-	ev            evalFile
+	ev            *loop.TextEvalJSON
+	pool          int // run.json's candidate pool of -select (0: none)
 	secs          float64
 	shift         shift
 }
@@ -77,25 +63,22 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		if m == nil || !e.IsDir() {
 			continue
 		}
-		buf, err := os.ReadFile(filepath.Join(dir, e.Name(), "eval.json"))
-		if os.IsNotExist(err) {
+		ev, err := loop.ReadTextEval(filepath.Join(dir, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // unfinished
 		}
 		if err != nil {
 			return fmt.Errorf("online: %w", err)
 		}
-		r := run{mode: m[1], kl: m[3]}
+		r := run{mode: m[1], kl: m[3], ev: ev}
 		r.queries, _ = strconv.Atoi(m[2])
 		r.seed, _ = strconv.Atoi(m[4])
-		if err := json.Unmarshal(buf, &r.ev); err != nil {
-			return fmt.Errorf("online: %s/eval.json: %w", e.Name(), err)
-		}
 		var cfg struct {
 			Select string `json:"select"`
 			Pool   int    `json:"pool"`
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "run.json")); err == nil && json.Unmarshal(b, &cfg) == nil && cfg.Select != "" {
-			r.ev.Pool = cfg.Pool
+			r.pool = cfg.Pool
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, e.Name()+".secs")); err == nil {
 			r.secs, _ = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
@@ -155,14 +138,14 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 			after = append(after, r.ev.After.Gold)
 			kl = append(kl, r.ev.After.KL)
 			acc = append(acc, 100*r.ev.RM.Accuracy)
-			goldAcc = append(goldAcc, 100*r.ev.RM.GoldAcc)
+			goldAcc = append(goldAcc, 100*r.ev.RM.GoldAccuracy)
 			secs = append(secs, r.secs)
 			shiftI, shiftF = append(shiftI, 100*r.shift.Initial), append(shiftF, 100*r.shift.Final)
 		}
 		rounds := max(g[0].ev.Rounds, 1)
 		mode := fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1])
 		if k.mode == "active" {
-			mode = fmt.Sprintf("online, least certain of %d (%d rounds)", max(g[0].ev.Pool, 1), rounds)
+			mode = fmt.Sprintf("online, least certain of %d (%d rounds)", max(g[0].pool, 1), rounds)
 		}
 		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), mode,
 			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
