@@ -229,3 +229,35 @@ func (tp *Tape) attention(a attnArgs) *Var {
 	})
 	return out
 }
+
+// AttentionDecode computes, without a tape, what AttentionQKV computes for a
+// single query position per sequence, as sampling with a key/value cache
+// needs it: for each b, query row q[b·qStride:] (C values) attends over the
+// first n[b] rows of its keys and values, which start at b·kvStride in k and
+// v with rows C apart, across heads heads; y[b·C:(b+1)·C] gets the result.
+// It makes AttentionQKV's kernel calls with the same arguments, so its
+// output is the same to the bit; what it saves is the tape and one parallel
+// pass per sequence (every sequence and head go in one pass).
+func AttentionDecode(y, q []float32, qStride int, k, v []float32, kvStride int, n []int, c, heads int) {
+	if heads <= 0 || c%heads != 0 || len(y) < len(n)*c {
+		panic(fmt.Sprintf("ag: AttentionDecode of %d sequences of width %d with %d heads into %d values", len(n), c, heads, len(y)))
+	}
+	hd := c / heads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	tensor.ParallelFor(len(n)*heads, 1, func(lo, hi int) {
+		var s []float32
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/heads, bh%heads
+			t := n[b]
+			if cap(s) < t {
+				s = make([]float32, t)
+			}
+			s = s[:t]
+			// s = scale·q·Kᵀ, then its softmax, then y = s·V: AttentionQKV's
+			// block of one query row whose keys are all reachable.
+			tensor.Gemm(false, true, 1, t, hd, scale, q[b*qStride+h*hd:], c, k[b*kvStride+h*hd:], c, 0, s, t)
+			softmaxRow(s, s)
+			tensor.Gemm(false, false, 1, hd, t, 1, s, t, v[b*kvStride+h*hd:], c, 0, y[b*c+h*hd:], c)
+		}
+	})
+}

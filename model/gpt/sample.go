@@ -201,19 +201,21 @@ func (m *Model) decode(tp *ag.Tape, toks, pos []int, cache *kvCache, logits []fl
 	g := m.GPT
 	x := tp.Add(g.Wte.Forward(tp, toks), g.Wpe.Forward(tp, pos)) // (B, C)
 	att := tensor.New(B, C)
+	n := make([]int, B) // keys each row attends over
+	for b := range B {
+		n[b] = pos[b] + 1
+	}
 	for l, blk := range g.H {
 		qkv := blk.Attn.CAttn.Forward(tp, blk.Ln1.Forward(tp, x)).Value.Data // (B, 3C)
 		for b := range B {
 			row := qkv[b*3*C : (b+1)*3*C]
 			base := b * cache.tmax * C
-			n := pos[b] + 1
-			copy(cache.k[l][base+pos[b]*C:base+n*C], row[C:2*C])
-			copy(cache.v[l][base+pos[b]*C:base+n*C], row[2*C:])
-			q := ag.Const(tensor.FromSlice(row[:C], 1, 1, C))
-			k := ag.Const(tensor.FromSlice(cache.k[l][base:base+n*C], 1, n, C))
-			v := ag.Const(tensor.FromSlice(cache.v[l][base:base+n*C], 1, n, C))
-			copy(att.Data[b*C:(b+1)*C], tp.AttentionQKV(q, k, v, H).Value.Data) // (1, 1, C)
+			copy(cache.k[l][base+pos[b]*C:base+n[b]*C], row[C:2*C])
+			copy(cache.v[l][base+pos[b]*C:base+n[b]*C], row[2*C:])
 		}
+		// Each row's query against its cached keys and values, every row
+		// and head in one pass (AttentionQKV's arithmetic, to the bit).
+		ag.AttentionDecode(att.Data, qkv, 3*C, cache.k[l], cache.v[l], cache.tmax*C, n, C, H) // (B, C)
 		x = tp.Add(x, blk.Attn.CProj.Forward(tp, ag.Const(att)))
 		x = tp.Add(x, blk.MLP.Forward(tp, blk.Ln2.Forward(tp, x)))
 	}
