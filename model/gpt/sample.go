@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"rlhf/ag"
 	"rlhf/tensor"
@@ -125,17 +126,29 @@ func (m *Model) Sample(ctx context.Context, prompts [][]int, cfg SampleConfig) (
 	done := make([]bool, B)
 	toks := make([]int, B)
 	pos := make([]int, B)
-	s := newSampler(V)
+	samplers := sync.Pool{New: func() any { return newSampler(V) }}
+	drawn, drawnLP := make([]int, B), make([]float32, B)
 	for step := 0; step < cfg.MaxNewTokens; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		// Each row draws from its own random stream, so rows draw in
+		// parallel and the tokens do not depend on how they are split.
+		tensor.ParallelFor(B, drawGrain, func(lo, hi int) {
+			s := samplers.Get().(*sampler)
+			defer samplers.Put(s)
+			for i := lo; i < hi; i++ {
+				if !done[i] {
+					drawn[i], drawnLP[i] = s.draw(logits[i*V:(i+1)*V], cfg, rngs[i])
+				}
+			}
+		})
 		live := 0
 		for i := range B {
 			if done[i] {
 				continue // keeps feeding its last token; the result is unused
 			}
-			tok, lp := s.draw(logits[i*V:(i+1)*V], cfg, rngs[i])
+			tok, lp := drawn[i], drawnLP[i]
 			out.Tokens[i] = append(out.Tokens[i], tok)
 			out.LogProbs[i] = append(out.LogProbs[i], lp)
 			toks[i] = tok
@@ -221,6 +234,9 @@ func (m *Model) decode(tp *ag.Tape, toks, pos []int, cache *kvCache, logits []fl
 	}
 	copy(logits, m.Logits(tp, g.LnF.Forward(tp, x)).Value.Data)
 }
+
+// drawGrain is the fewest rows a goroutine draws tokens for.
+const drawGrain = 8
 
 // sampler draws tokens from logit rows, reusing its scratch buffers.
 type sampler struct {
