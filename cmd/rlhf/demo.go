@@ -106,12 +106,13 @@ Flags:`)
 	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
 		if o.Labeler == labelerSynthetic && slices.Contains([]string{"db", "instructions", "overlap", "label-poll"}, f.Name) ||
-			o.Labeler == loop.LabelerHuman && slices.Contains([]string{"labeler-beta", "labeler-eps"}, f.Name) {
+			o.Labeler == loop.LabelerHuman && slices.Contains([]string{"labeler-beta", "labeler-eps"}, f.Name) ||
+			c.Select == "" && f.Name == "pool" {
 			misplaced = append(misplaced, "-"+f.Name)
 		}
 	})
 	if len(misplaced) > 0 {
-		return o, fmt.Errorf("demo: %s not used with -labeler %s", strings.Join(misplaced, ", "), o.Labeler)
+		return o, fmt.Errorf("demo: %s not used with -labeler %s and -select %q", strings.Join(misplaced, ", "), o.Labeler, c.Select)
 	}
 	if err := c.Validate(); err != nil {
 		return o, fmt.Errorf("demo: %w", err)

@@ -129,6 +129,9 @@ func TestDemoRounds(t *testing.T) {
 	if n := strings.Count(stderr.String(), "least certain of 3 candidates"); n != 1 {
 		t.Errorf("%d rounds selected their comparisons, want 1 (the second):\n%s", n, stderr.String())
 	}
+	if _, err := parseDemo([]string{"-pool", "8"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-pool") {
+		t.Errorf("-pool without -select: %v", err)
+	}
 	for _, args := range [][]string{{"-select", "margin"}, {"-select", "entropy", "-rounds", "2"}, {"-select", "margin", "-rounds", "2", "-pool", "1"}} {
 		if _, err := parseDemo(append([]string{"-queries", "24"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), "selection") {
 			t.Errorf("%v: %v", args, err)
