@@ -106,13 +106,15 @@ Flags:`)
 	var misplaced []string
 	fs.Visit(func(f *flag.Flag) {
 		if o.Labeler == labelerSynthetic && slices.Contains([]string{"db", "instructions", "overlap", "label-poll"}, f.Name) ||
-			o.Labeler == loop.LabelerHuman && slices.Contains([]string{"labeler-beta", "labeler-eps"}, f.Name) ||
-			c.Select == "" && f.Name == "pool" {
+			o.Labeler == loop.LabelerHuman && slices.Contains([]string{"labeler-beta", "labeler-eps"}, f.Name) {
 			misplaced = append(misplaced, "-"+f.Name)
 		}
 	})
 	if len(misplaced) > 0 {
-		return o, fmt.Errorf("demo: %s not used with -labeler %s and -select %q", strings.Join(misplaced, ", "), o.Labeler, c.Select)
+		return o, fmt.Errorf("demo: %s not used with -labeler %s", strings.Join(misplaced, ", "), o.Labeler)
+	}
+	if fs.Lookup("pool").Value.String() != fs.Lookup("pool").DefValue && c.Select == "" {
+		return o, fmt.Errorf("demo: -pool %d needs -select %s", c.Pool, loop.SelectMargin)
 	}
 	if err := c.Validate(); err != nil {
 		return o, fmt.Errorf("demo: %w", err)
