@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,9 +40,12 @@ var preferredMetrics = []string{
 // maxDefaultMetrics caps the plots made without -metrics.
 const maxDefaultMetrics = 8
 
-// seedSuffix is the "-s<seed>" (or "-seed<seed>") ending that -seeds strips
-// to pool runs.
-var seedSuffix = regexp.MustCompile(`-s(eed)?\d+$`)
+// seedSuffix is the "-s<seed>" (or "/s<seed>", "-seed<seed>") ending that
+// -seeds strips to pool runs.
+var seedSuffix = regexp.MustCompile(`[-/]s(eed)?\d+$`)
+
+// seedDir is a run directory named after its seed alone ("s1", "seed2").
+var seedDir = regexp.MustCompile(`^s(eed)?\d+$`)
 
 // runCompare is `rlhf compare`: several runs' metrics on shared axes.
 func runCompare(ctx context.Context, args []string) error {
@@ -59,11 +63,12 @@ func parseCompare(args []string, stderr io.Writer) (compareOptions, error) {
 		fmt.Fprintln(fs.Output(), `usage: rlhf compare [flags] RUN...
 
 Plot the metrics of several runs on shared axes (one plot per metric, one line per run) and
-tabulate each run's last value of each. A RUN is a run directory with metrics.jsonl (rlhf demo,
-ppo, dpo, rm, control, pretrain) or a metrics.jsonl file, optionally labelled NAME=PATH (default
-label: the directory's name). With -seeds, runs whose labels differ only in a trailing -s<N>
-are pooled: the plot shows their mean with a ± one standard deviation band, the table mean ± std.
-Writes an HTML report (-out) and prints the table.
+tabulate each run's last finite value of each, and the held-out evaluation of runs that have one
+(eval.json). A RUN is a run directory with metrics.jsonl (rlhf demo, ppo, dpo, rm, control,
+pretrain) or a metrics.jsonl file, optionally labelled NAME=PATH (default label: the directory's
+name, with its parent's for a directory named s<N>). With -seeds, runs whose labels differ only in
+a trailing -s<N> or /s<N> are pooled: the plot shows their mean with a ± one standard deviation
+band, the tables mean ± std. Writes an HTML report (-out) and prints the tables.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -120,9 +125,13 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 		label, path, ok := strings.Cut(arg, "=")
 		if !ok || label == "" {
 			path = arg
-			label = filepath.Base(filepath.Clean(path))
-			if label == report.MetricsFile {
-				label = filepath.Base(filepath.Dir(filepath.Clean(path)))
+			dir := filepath.Clean(path)
+			if filepath.Base(dir) == report.MetricsFile {
+				dir = filepath.Dir(dir)
+			}
+			label = filepath.Base(dir)
+			if seedDir.MatchString(label) { // runs/<setting>/s1: name the setting too
+				label = filepath.Base(filepath.Dir(dir)) + "/" + label
 			}
 		}
 		if prev, dup := labels[label]; dup {
@@ -254,10 +263,14 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 	for _, g := range groups {
 		row := []string{g.label}
 		for _, k := range keys {
-			var last []float64
+			var last []float64 // each run's last finite value
 			for _, r := range g.runs {
-				if _, y := r.m.Series(k); len(y) > 0 {
-					last = append(last, y[len(y)-1])
+				_, y := r.m.Series(k)
+				for i := len(y) - 1; i >= 0; i-- {
+					if !math.IsNaN(y[i]) && !math.IsInf(y[i], 0) {
+						last = append(last, y[i])
+						break
+					}
 				}
 			}
 			switch {
@@ -272,7 +285,7 @@ func compareRuns(o compareOptions, stdout, stderr io.Writer) error {
 		}
 		rows = append(rows, row)
 	}
-	rep.AddHeading("Last logged value")
+	rep.AddHeading("Last logged value (finite)")
 	rep.AddTable(head, rows)
 	evHead, evRows := evalTable(groups)
 	if evRows != nil {

@@ -98,6 +98,24 @@ func TestCompare(t *testing.T) {
 		t.Error("a run label reached the report unescaped")
 	}
 
+	// Seed directories named s<N> under a setting, a metric that ends in
+	// NaN (the last finite value is reported).
+	for _, sd := range []string{"s1", "s2"} {
+		writeMetrics(t, filepath.Join(dir, "grid", "active-700", sd), 0, 2, 3, `"rm/corr_step":"NaN"`)
+	}
+	o, err = parseCompare([]string{"-out", out, "-seeds", "-metrics", "objective/gold,rm/corr_step",
+		filepath.Join(dir, "grid", "active-700", "s1"), filepath.Join(dir, "grid", "active-700", "s2")}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	if err := compareRuns(o, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "| active-700 | 6 ± 0 (2) | – |") {
+		t.Errorf("seed directories not pooled under their setting, or NaN reported:\n%s", stdout.String())
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
