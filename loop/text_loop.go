@@ -69,8 +69,14 @@ type TextConfig struct {
 	// asks every sampled one; SelectMargin samples Pool candidate
 	// comparisons of each prompt and asks the one the current reward model
 	// is least sure of (the smallest spread of its scores over the
-	// completions: uncertainty sampling).
+	// completions: uncertainty sampling); SelectDisagree asks the one on
+	// which an ensemble of Members reward models (trained each round, with
+	// different initialisations and data orders) disagree most about which
+	// completion wins (Christiano et al. 2017). PPO's reward is the first
+	// member either way.
 	Select string `json:"select,omitempty"`
+	// Members is the ensemble size of SelectDisagree (default 3).
+	Members int `json:"members,omitempty"`
 	// Pool is the number of candidate comparisons per prompt with Select.
 	Pool int `json:"pool,omitempty"`
 	// EvalPrompts is the number of held-out prompts (text.Prompts("val"))
@@ -122,7 +128,8 @@ func (c TextConfig) Validate() error {
 	check(c.Rounds >= 0, "rounds %d must be >= 0", c.Rounds)
 	check(c.rounds() == 1 || c.rounds() <= c.PPOSteps, "%d rounds need at least as many PPO steps (have %d)", c.rounds(), c.PPOSteps)
 	check(c.Queries/c.rounds() >= 2, "label budget %d is less than 2 comparisons per round over %d rounds", c.Queries, c.rounds())
-	check(c.Select == "" || c.Select == SelectMargin, "query selection %q: want %q or none", c.Select, SelectMargin)
+	check(c.Select == "" || c.Select == SelectMargin || c.Select == SelectDisagree, "query selection %q: want %q, %q or none", c.Select, SelectMargin, SelectDisagree)
+	check(c.Select != SelectDisagree || c.members() >= 2, "query selection %q needs at least 2 ensemble members (have %d)", c.Select, c.Members)
 	check(c.Select == "" || c.rounds() > 1, "query selection %q needs more than one round (the first has no reward model to select with)", c.Select)
 	check(c.Select == "" || c.Pool >= 2, "query selection needs a pool of at least 2 candidates per prompt (have %d)", c.Pool)
 	check(c.EvalPrompts > 0, "evaluation prompts %d must be positive", c.EvalPrompts)
@@ -133,8 +140,19 @@ func (c TextConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// SelectMargin is TextConfig.Select's uncertainty sampling.
-const SelectMargin = "margin"
+// Query selection rules of TextConfig.Select.
+const (
+	SelectMargin   = "margin"   // the current reward model's least certain comparison
+	SelectDisagree = "disagree" // an ensemble's most disputed comparison
+)
+
+// members is the ensemble size of SelectDisagree.
+func (c TextConfig) members() int {
+	if c.Members == 0 {
+		return 3
+	}
+	return c.Members
+}
 
 // rounds is the number of labelling rounds (Rounds, at least 1).
 func (c TextConfig) rounds() int { return max(c.Rounds, 1) }
@@ -270,9 +288,9 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	// ask samples and labels the comparisons of qPrompts[lo:hi] from pol,
 	// the policy after step PPO steps, and adds them to the reward model's
 	// training and held-out comparisons (the last ValFrac of each round).
-	// With sel (the current reward model, when c.Select is set) each
-	// prompt's comparison is the least certain of c.Pool candidates.
-	ask := func(pol *gpt.Model, lo, hi, step int, sel reward.TextScorer) error {
+	// With sel (the current reward models, when c.Select is set) each
+	// prompt's comparison is chosen from c.Pool candidates by c.Select.
+	ask := func(pol *gpt.Model, lo, hi, step int, sel []reward.TextScorer) error {
 		from := c.Policy
 		if step > 0 {
 			from = fmt.Sprintf("the policy after %d PPO steps", step)
@@ -280,7 +298,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		pool := 1
 		if sel != nil {
 			pool = c.Pool
-			from += fmt.Sprintf(", each the least certain of %d candidates", pool)
+			from += fmt.Sprintf(", each the %s of %d candidates", map[string]string{SelectMargin: "least certain", SelectDisagree: "most disputed"}[c.Select], pool)
 		}
 		fmt.Fprintf(w, "sampling %d comparisons of %d completions from %s\n", hi-lo, c.K, from)
 		bar := progress.NewWithOptions(w, hi-lo, "sample", progress.Options{Interval: textProgressRefresh})
@@ -293,7 +311,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 				return err
 			}
 			if pool > 1 {
-				if part, err = leastCertain(ctx, sel, part, pool, func(j int) ([]feedback.Query, error) {
+				if part, err = selectQueries(ctx, c.Select, sel, part, pool, func(j int) ([]feedback.Query, error) {
 					return TextQueries(ctx, pol, tok, qPrompts[a:b], c.K, c.Sampling, c.Seed*1000+uint64(a)+uint64(j)<<40, "q")
 				}); err != nil {
 					return err
@@ -359,6 +377,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	// 2. Reward model.
 	t0 = time.Now()
 	var rm TextRM
+	var members []TextRM  // SelectDisagree's other ensemble members
 	var np, ncomp [][]int // the normaliser's reference: the initial policy's completions
 	// trainRM trains a reward model from its initialisation on every
 	// comparison so far (round r), normalises it on the first round's
@@ -409,6 +428,28 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		}
 		fmt.Fprintf(w, "reward model: held-out accuracy %.1f%% on %d decided comparisons, agreement with the goal %.1f%% on %d pairs\n",
 			100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc, res.RMGoldPairs)
+		// The other members select the next round's comparisons with it;
+		// they are not needed after the last round.
+		members = members[:0]
+		if c.Select == SelectDisagree && r+1 < c.rounds() {
+			for j := 1; j < c.members(); j++ {
+				mm, err := ppo.CloneGPT(ref)
+				if err != nil {
+					return err
+				}
+				m := TextRM{reward.NewGPT(mm, tok, c.RM.Seed+c.Seed+uint64(j)*104729)}
+				mc := rmc
+				mc.Seed += uint64(j) * 104729
+				fmt.Fprintf(w, "training ensemble member %d of %d\n", j+1, c.members())
+				if _, err := TrainTextRM(ctx, m.GPTReward, trainCs, nil, mc, nil); err != nil {
+					return err
+				}
+				if err := m.Normalise(np, ncomp); err != nil {
+					return err
+				}
+				members = append(members, m)
+			}
+		}
 		return nil
 	}
 	if err := trainRM(0, 0); err != nil {
@@ -450,9 +491,12 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			t1 := time.Now()
 			fmt.Fprintf(w, "round %d of %d\n", round+1, c.rounds())
 			qEnd, _ := c.roundStart(round + 1)
-			var sel reward.TextScorer
+			var sel []reward.TextScorer
 			if c.Select != "" {
-				sel = rm
+				sel = append(sel, rm)
+				for _, m := range members {
+					sel = append(sel, m)
+				}
 			}
 			if err := ask(tr.Policy, q, qEnd, step, sel); err != nil {
 				return nil, err
@@ -698,12 +742,19 @@ func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Quer
 	return aq, al, nil
 }
 
-// leastCertain returns, for each query of first, the least certain of pool
-// candidate queries of its prompt under sel: first itself and the queries
-// more(1), ..., more(pool-1) sample (same prompts, in the same order). A
-// query's certainty is the spread of sel's scores over its completions
-// (highest minus lowest); the smallest wins, the earliest candidate on a tie.
-func leastCertain(ctx context.Context, sel reward.TextScorer, first []feedback.Query, pool int, more func(j int) ([]feedback.Query, error)) ([]feedback.Query, error) {
+// selectQueries returns, for each query of first, one of pool candidate
+// queries of its prompt: first itself and the queries more(1), ...,
+// more(pool-1) sample (same prompts, in the same order). With rule
+// SelectMargin the one sel[0] is least certain of (the smallest spread of
+// its scores over the completions); with SelectDisagree the one the
+// reward models sel disagree on most (the largest standard deviation over
+// models of the Bradley-Terry probability that one completion beats
+// another, averaged over the query's pairs). The earliest candidate wins
+// a tie.
+func selectQueries(ctx context.Context, rule string, sel []reward.TextScorer, first []feedback.Query, pool int, more func(j int) ([]feedback.Query, error)) ([]feedback.Query, error) {
+	if len(sel) == 0 || rule == SelectDisagree && len(sel) < 2 {
+		return nil, fmt.Errorf("loop: select queries by %q with %d reward models", rule, len(sel))
+	}
 	cands := [][]feedback.Query{first}
 	for j := 1; j < pool; j++ {
 		if err := ctx.Err(); err != nil {
@@ -726,26 +777,54 @@ func leastCertain(ctx context.Context, sel reward.TextScorer, first []feedback.Q
 			}
 		}
 	}
-	scores, err := GoalScores(sel, ps, cs)
-	if err != nil {
-		return nil, fmt.Errorf("loop: select queries: %w", err)
+	scorers := sel[:1]
+	if rule == SelectDisagree {
+		scorers = sel
+	}
+	scores := make([][]float64, len(scorers)) // (model, item)
+	for m, sc := range scorers {
+		var err error
+		if scores[m], err = GoalScores(sc, ps, cs); err != nil {
+			return nil, fmt.Errorf("loop: select queries: %w", err)
+		}
+	}
+	// cost is what selection minimises for the items at..at+k of one query.
+	cost := func(at, k int) float64 {
+		if rule == SelectMargin {
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for i := at; i < at+k; i++ {
+				lo, hi = min(lo, scores[0][i]), max(hi, scores[0][i])
+			}
+			return hi - lo
+		}
+		var sum float64
+		pairs := 0
+		for a := at; a < at+k; a++ {
+			for b := a + 1; b < at+k; b++ {
+				p := make([]float64, len(scores))
+				for m := range scores {
+					p[m] = 1 / (1 + math.Exp(scores[m][b]-scores[m][a]))
+				}
+				_, sd := report.Spread(p)
+				sum += sd
+				pairs++
+			}
+		}
+		return -sum / float64(pairs)
 	}
 	out := make([]feedback.Query, len(first))
 	best := make([]float64, len(first))
 	at := 0
 	for j, qs := range cands {
 		for i, q := range qs {
-			lo, hi := math.Inf(1), math.Inf(-1)
-			for range q.Items {
-				lo, hi = min(lo, scores[at]), max(hi, scores[at])
-				at++
-			}
-			if spread := hi - lo; j == 0 || spread < best[i] {
-				out[i], best[i] = q, spread
+			if v := cost(at, len(q.Items)); j == 0 || v < best[i] {
+				out[i], best[i] = q, v
 				out[i].Sampler = maps.Clone(q.Sampler)
 				out[i].Sampler["selected_from"] = pool
+				out[i].Sampler["selected_by"] = rule
 				out[i].Sampler["candidate"] = j
 			}
+			at += len(q.Items)
 		}
 	}
 	return out, nil

@@ -301,9 +301,10 @@ func TestGoalOfScorer(t *testing.T) {
 	}
 }
 
-// leastCertain keeps, per prompt, the candidate comparison whose
-// completions the scorer tells apart least (lenScorer: by length).
-func TestLeastCertain(t *testing.T) {
+// selectQueries by margin keeps, per prompt, the candidate comparison
+// whose completions the scorer tells apart least (lenScorer: by length); by
+// disagreement, the one two opposed scorers dispute most.
+func TestSelectQueries(t *testing.T) {
 	first := []feedback.Query{
 		feedback.TextQuery("q-0", "p", " a", " aaaaaa"),   // spread 5
 		feedback.TextQuery("q-1", "p", " bb", " bb"),      // spread 0: kept
@@ -325,7 +326,7 @@ func TestLeastCertain(t *testing.T) {
 		}
 	}
 	calls := 0
-	got, err := leastCertain(context.Background(), lenScorer{}, first, 3, func(j int) ([]feedback.Query, error) {
+	got, err := selectQueries(context.Background(), SelectMargin, []reward.TextScorer{lenScorer{}}, first, 3, func(j int) ([]feedback.Query, error) {
 		calls++
 		return [][]feedback.Query{nil, second, third}[j], nil
 	})
@@ -341,8 +342,26 @@ func TestLeastCertain(t *testing.T) {
 	if calls != 2 || first[0].Sampler["selected_from"] != nil {
 		t.Errorf("%d candidate draws (want 2), or the input's sampler was changed: %v", calls, first[0].Sampler)
 	}
-	if _, err := leastCertain(context.Background(), lenScorer{}, first, 2, func(int) ([]feedback.Query, error) { return second[:1], nil }); err == nil {
+	if _, err := selectQueries(context.Background(), SelectMargin, []reward.TextScorer{lenScorer{}}, first, 2, func(int) ([]feedback.Query, error) { return second[:1], nil }); err == nil {
 		t.Error("a short candidate set was accepted")
+	}
+	// lenScorer and its negation agree only where lengths are equal, and
+	// dispute most where they differ most.
+	opposed := []reward.TextScorer{lenScorer{}, reward.GoalScorer{Goal: func(c string) float64 { return float64(len(c)) }}}
+	got, err = selectQueries(context.Background(), SelectDisagree, opposed, first, 3, func(j int) ([]feedback.Query, error) {
+		return [][]feedback.Query{nil, second, third}[j], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{" a", " b", " c"} // spreads 5 (first), 3 (second), 7 (first)
+	for i, q := range got {
+		if q.Items[0].Completion != want[i] || q.Sampler["selected_by"] != SelectDisagree {
+			t.Errorf("prompt %d: kept %q (sampler %v), want the candidate starting %q", i, q.Items[0].Completion, q.Sampler, want[i])
+		}
+	}
+	if _, err := selectQueries(context.Background(), SelectDisagree, opposed[:1], first, 3, nil); err == nil {
+		t.Error("disagreement of one model accepted")
 	}
 }
 

@@ -75,7 +75,8 @@ Flags:`)
 	fs.IntVar(&c.RM.Epochs, "rm-epochs", c.RM.Epochs, "reward model epochs")
 	fs.Float64Var(&c.RM.LR, "rm-lr", c.RM.LR, "reward model learning rate")
 	fs.IntVar(&c.PPOSteps, "steps", c.PPOSteps, "PPO steps")
-	fs.StringVar(&c.Select, "select", "", "with -rounds > 1, margin: each later comparison is the one of -pool candidates per prompt\nthat the current reward model is least sure of (uncertainty sampling; default: every sampled one)")
+	fs.StringVar(&c.Select, "select", "", "with -rounds > 1, how each later comparison is chosen from -pool candidates per prompt:\nmargin (the one the current reward model is least sure of) or disagree (the one an ensemble of\n-members reward models disputes most; PPO's reward stays the first member); default: every sampled one")
+	fs.IntVar(&c.Members, "members", 3, "reward models in the ensemble of -select disagree")
 	fs.IntVar(&c.Pool, "pool", 4, "candidate comparisons per prompt with -select")
 	fs.IntVar(&c.Rounds, "rounds", 1, "labelling rounds: the label budget and the PPO steps split into this many; each round after\nthe first samples its comparisons from the policy as PPO has trained it, and the reward model is\nretrained on every label so far (1: offline, all labels from the initial policy)")
 	fs.IntVar(&c.PPO.BatchSize, "batch", c.PPO.BatchSize, "PPO episodes per step")
@@ -114,7 +115,10 @@ Flags:`)
 		return o, fmt.Errorf("demo: %s not used with -labeler %s", strings.Join(misplaced, ", "), o.Labeler)
 	}
 	if fs.Lookup("pool").Value.String() != fs.Lookup("pool").DefValue && c.Select == "" {
-		return o, fmt.Errorf("demo: -pool %d needs -select %s", c.Pool, loop.SelectMargin)
+		return o, fmt.Errorf("demo: -pool %d needs -select %s or %s", c.Pool, loop.SelectMargin, loop.SelectDisagree)
+	}
+	if fs.Lookup("members").Value.String() != fs.Lookup("members").DefValue && c.Select != loop.SelectDisagree {
+		return o, fmt.Errorf("demo: -members %d needs -select %s", c.Members, loop.SelectDisagree)
 	}
 	if err := c.Validate(); err != nil {
 		return o, fmt.Errorf("demo: %w", err)

@@ -129,10 +129,26 @@ func TestDemoRounds(t *testing.T) {
 	if n := strings.Count(stderr.String(), "least certain of 3 candidates"); n != 1 {
 		t.Errorf("%d rounds selected their comparisons, want 1 (the second):\n%s", n, stderr.String())
 	}
+	// ... and by an ensemble's disagreement: its other 2 members are trained
+	// for the rounds that select (the first two of three), not after.
+	o, err = parseDemo([]string{"-policy", policy, "-out", filepath.Join(t.TempDir(), "disagree"), "-queries", "24", "-rounds", "3",
+		"-select", "disagree", "-members", "3", "-pool", "2", "-rm-epochs", "1", "-steps", "3", "-batch", "4", "-max-new-tokens", "6",
+		"-eval-prompts", "4"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if err := demo(context.Background(), o, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := strings.Count(stderr.String(), "most disputed of 2 candidates"), strings.Count(stderr.String(), "training ensemble member"); n != 2 || m != 4 {
+		t.Errorf("%d rounds selected by disagreement (want 2), %d members trained (want 4):\n%s", n, m, stderr.String())
+	}
 	if _, err := parseDemo([]string{"-pool", "8"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-pool") {
 		t.Errorf("-pool without -select: %v", err)
 	}
-	for _, args := range [][]string{{"-select", "margin"}, {"-select", "entropy", "-rounds", "2"}, {"-select", "margin", "-rounds", "2", "-pool", "1"}} {
+	for _, args := range [][]string{{"-select", "margin"}, {"-select", "entropy", "-rounds", "2"}, {"-select", "margin", "-rounds", "2", "-pool", "1"},
+		{"-select", "disagree", "-rounds", "2", "-members", "1"}} {
 		if _, err := parseDemo(append([]string{"-queries", "24"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), "selection") {
 			t.Errorf("%v: %v", args, err)
 		}
