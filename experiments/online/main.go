@@ -39,7 +39,7 @@ func main() {
 	}
 }
 
-var runName = regexp.MustCompile(`^(offline|online|active)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
+var runName = regexp.MustCompile(`^(offline|online|active|ensemble)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
 
 // run is one demo run.
 type run struct {
@@ -116,7 +116,7 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		if a.queries != b.queries {
 			return a.queries - b.queries
 		}
-		order := map[string]int{"offline": 0, "online": 1, "active": 2}
+		order := map[string]int{"offline": 0, "online": 1, "active": 2, "ensemble": 3}
 		return order[a.mode] - order[b.mode]
 	})
 	pm := func(xs []float64, format string) string {
@@ -144,8 +144,11 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		}
 		rounds := max(g[0].ev.Rounds, 1)
 		mode := fmt.Sprintf("%s (%d round%s)", k.mode, rounds, map[bool]string{true: "s"}[rounds > 1])
-		if k.mode == "active" {
+		switch k.mode {
+		case "active":
 			mode = fmt.Sprintf("online, least certain of %d (%d rounds)", max(g[0].pool, 1), rounds)
+		case "ensemble":
+			mode = fmt.Sprintf("online, most disputed of %d (%d rounds)", max(g[0].pool, 1), rounds)
 		}
 		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), mode,
 			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
