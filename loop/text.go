@@ -77,25 +77,20 @@ func GoalScores(goal reward.TextScorer, prompts, completions []string) ([]float6
 	if len(prompts) != len(completions) {
 		return nil, fmt.Errorf("loop: goal of %d prompts with %d completions", len(prompts), len(completions))
 	}
-	out := make([]float64, len(completions))
-	if g, ok := goal.(reward.GoalScorer); ok && g.Goal != nil {
-		for i, c := range completions {
-			if g.WithPrompt {
-				c = prompts[i] + c
-			}
-			out[i] = g.Goal(c)
-		}
-	} else {
-		s, err := goal.ScoreText(prompts, completions)
+	if g, ok := goal.(reward.GoalScorer); ok {
+		out, err := g.Scores(prompts, completions)
 		if err != nil {
 			return nil, fmt.Errorf("loop: goal: %w", err)
 		}
-		for i, v := range s {
-			out[i] = float64(v)
-		}
+		return out, nil
 	}
-	for i, v := range out {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+	s, err := goal.ScoreText(prompts, completions)
+	if err != nil {
+		return nil, fmt.Errorf("loop: goal: %w", err)
+	}
+	out := make([]float64, len(s))
+	for i, v := range s {
+		if out[i] = float64(v); math.IsNaN(out[i]) || math.IsInf(out[i], 0) {
 			return nil, fmt.Errorf("loop: goal of completion %d is %v", i, v)
 		}
 	}
