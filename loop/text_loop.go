@@ -514,7 +514,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			return nil, err
 		}
 		m := st.Metrics()
-		gold, err := sampleGold(goal, st.Samples)
+		gold, err := SampleGold(goal, st.Samples)
 		if err != nil {
 			return nil, err
 		}
@@ -705,8 +705,9 @@ func writeJSONFile(path string, v any) error {
 	return nil
 }
 
-// sampleGold is the goal's score of each PPO sample.
-func sampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, error) {
+// SampleGold is the goal's score of each PPO sample (its prompt and
+// completion).
+func SampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, error) {
 	ps, cs := make([]string, len(samples)), make([]string, len(samples))
 	for i, s := range samples {
 		ps[i], cs[i] = s.Prompt, s.Completion

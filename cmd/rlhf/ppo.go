@@ -280,11 +280,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		m := st.Metrics()
 		goldScores := make([]float64, len(st.Samples))
 		if gold != nil {
-			ps, cs := make([]string, len(st.Samples)), make([]string, len(st.Samples))
-			for i, s := range st.Samples {
-				ps[i], cs[i] = s.Prompt, s.Completion
-			}
-			if goldScores, err = loop.GoalScores(gold, ps, cs); err != nil {
+			if goldScores, err = loop.SampleGold(gold, st.Samples); err != nil {
 				return fmt.Errorf("ppo: gold: %w", err)
 			}
 			m["objective/gold"], _ = report.Spread(goldScores)
