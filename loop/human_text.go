@@ -200,6 +200,17 @@ func JSONText(s string) string {
 	return out
 }
 
+// JSONTextQueries replaces every item's prompt and completion in qs by its
+// JSONText: the text as the label store and a JSONL file will hold it.
+func JSONTextQueries(qs []feedback.Query) {
+	for i := range qs {
+		for j := range qs[i].Items {
+			it := &qs[i].Items[j]
+			it.Prompt, it.Completion = JSONText(it.Prompt), JSONText(it.Completion)
+		}
+	}
+}
+
 // PostedText returns the payloads of the run's text queries in the store,
 // keyed by the loop query id in their provenance (queries without one are
 // left out).

@@ -719,12 +719,7 @@ func SampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, erro
 // rerun recognises it) and waits for every query's answers. It returns one
 // query and label per answer, skips left out, in the order they came.
 func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) ([]feedback.Query, []feedback.Label, error) {
-	for i := range qs {
-		for j := range qs[i].Items {
-			it := &qs[i].Items[j]
-			it.Prompt, it.Completion = JSONText(it.Prompt), JSONText(it.Completion)
-		}
-	}
+	JSONTextQueries(qs)
 	fmt.Fprintf(w, "asking people about %d comparisons (run %s; rlhf serve shows them)\n", len(qs), people.RunID)
 	bar := progress.NewWithOptions(w, len(qs)*max(people.Overlap, 1), "answers", progress.Options{Interval: textProgressRefresh})
 	defer bar.Finish()

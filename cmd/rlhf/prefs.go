@@ -316,15 +316,14 @@ func sampleGroups(ctx context.Context, c prefsConfig, w io.Writer) ([]feedback.Q
 		"policy": c.Policy}
 	qs := make([]feedback.Query, len(prompts))
 	for i, p := range prompts {
-		// A completion can end inside a multi-byte character; label the
-		// text the JSONL file and the label store will hold.
-		for j, c := range comps[i] {
-			comps[i][j] = loop.JSONText(c)
-		}
 		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
 		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
 		qs[i] = q
 	}
+	// A completion can end inside a multi-byte character: label (and, with
+	// people, post and compare) the text the JSONL file and the label store
+	// will hold, so that a rerun recognises what it wrote.
+	loop.JSONTextQueries(qs)
 	return qs, nil
 }
 
@@ -420,17 +419,9 @@ func prefsHuman(ctx context.Context, c prefsConfig, w io.Writer) error {
 	c.DB = redactURL(dbURL)
 	fmt.Fprintf(w, "prefs: %d prompts x %d completions from %s (T=%g, %d new tokens), labelled by people through %s -> %s\n",
 		c.Count, c.K, c.Policy, c.Temperature, c.MaxNew, c.DB, c.Out)
-	qs, err := sampleGroups(ctx, c, w)
+	qs, err := sampleGroups(ctx, c, w) // the text as the store and the JSONL hold it
 	if err != nil {
 		return err
-	}
-	// The store and the JSONL hold text as JSON does; compare and write
-	// that form, so that a rerun recognises what it wrote.
-	for i := range qs {
-		for j := range qs[i].Items {
-			it := &qs[i].Items[j]
-			it.Prompt, it.Completion = loop.JSONText(it.Prompt), loop.JSONText(it.Completion)
-		}
 	}
 	h, err := loop.NewHumanLabeler(ctx, s, c.Run, "prefs "+c.Run, c.Instructions)
 	if err != nil {
