@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -104,14 +103,7 @@ Flags:`)
 	if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {
 		return o, fmt.Errorf("demo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll)
 	}
-	var misplaced []string
-	fs.Visit(func(f *flag.Flag) {
-		if o.Labeler == labelerSynthetic && slices.Contains([]string{"db", "instructions", "overlap", "label-poll"}, f.Name) ||
-			o.Labeler == loop.LabelerHuman && slices.Contains([]string{"labeler-beta", "labeler-eps"}, f.Name) {
-			misplaced = append(misplaced, "-"+f.Name)
-		}
-	})
-	if len(misplaced) > 0 {
+	if misplaced := misplacedLabelerFlags(fs, o.Labeler, []string{"labeler-beta", "labeler-eps"}); len(misplaced) > 0 {
 		return o, fmt.Errorf("demo: %s not used with -labeler %s", strings.Join(misplaced, ", "), o.Labeler)
 	}
 	if fs.Lookup("pool").Value.String() != fs.Lookup("pool").DefValue && c.Select == "" {

@@ -74,6 +74,20 @@ var (
 	syntheticOnlyFlags = []string{"goal", "letter", "beta", "epsilon"}
 )
 
+// misplacedLabelerFlags returns the flags set on fs ("-name") that belong
+// to the other kind of labeler than labeler: humanOnlyFlags with the
+// synthetic one, syntheticOnly with people.
+func misplacedLabelerFlags(fs *flag.FlagSet, labeler string, syntheticOnly []string) []string {
+	var out []string
+	fs.Visit(func(f *flag.Flag) {
+		if labeler == loop.LabelerHuman && slices.Contains(syntheticOnly, f.Name) ||
+			labeler == labelerSynthetic && slices.Contains(humanOnlyFlags, f.Name) {
+			out = append(out, "-"+f.Name)
+		}
+	})
+	return out
+}
+
 func (c prefsConfig) validate() error {
 	var errs []error
 	check := func(ok bool, format string, args ...any) {
@@ -167,14 +181,7 @@ func prefsMain(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("prefs: unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
-	var misplaced []string
-	fs.Visit(func(f *flag.Flag) {
-		if c.Labeler == loop.LabelerHuman && slices.Contains(syntheticOnlyFlags, f.Name) ||
-			c.Labeler == labelerSynthetic && slices.Contains(humanOnlyFlags, f.Name) {
-			misplaced = append(misplaced, "-"+f.Name)
-		}
-	})
-	if len(misplaced) > 0 {
+	if misplaced := misplacedLabelerFlags(fs, c.Labeler, syntheticOnlyFlags); len(misplaced) > 0 {
 		return fmt.Errorf("prefs: %s not used with -labeler %s (synthetic labeler: %s; people: %s)", strings.Join(misplaced, ", "), c.Labeler,
 			"-"+strings.Join(syntheticOnlyFlags, ", -"), "-"+strings.Join(humanOnlyFlags, ", -"))
 	}
