@@ -379,22 +379,45 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	var rm TextRM
 	var members []TextRM  // SelectDisagree's other ensemble members
 	var np, ncomp [][]int // the normaliser's reference: the initial policy's completions
-	// trainRM trains a reward model from its initialisation on every
-	// comparison so far (round r), normalises it on the first round's
-	// training completions (so that its scale means the same in every
-	// round), saves it and logs its held-out metrics at PPO step step.
-	trainRM := func(r, step int) error {
-		rmModel, err := ppo.CloneGPT(ref)
+	// fitRM trains a reward model from the reference's weights, its head
+	// seeded by headSeed and its minibatches by dataSeed, on every training
+	// comparison so far (measuring it on val, when not nil; each reports
+	// progress), and normalises it on the first round's training
+	// completions, so that its scale means the same in every round.
+	fitRM := func(headSeed, dataSeed uint64, val []reward.TokenComparison, each func(step, total int, loss float64)) (TextRM, reward.Metrics, error) {
+		m, err := ppo.CloneGPT(ref)
 		if err != nil {
-			return err
+			return TextRM{}, reward.Metrics{}, err
 		}
-		rm = TextRM{reward.NewGPT(rmModel, tok, c.RM.Seed+c.Seed)}
+		r := TextRM{reward.NewGPT(m, tok, headSeed)}
+		rmc := c.RM
+		rmc.Seed = dataSeed
+		met, err := TrainTextRM(ctx, r.GPTReward, trainCs, val, rmc, each)
+		if err != nil {
+			return TextRM{}, reward.Metrics{}, err
+		}
+		if np == nil { // the first round's
+			for _, tc := range trainCs {
+				for _, comp := range tc.Completions {
+					np, ncomp = append(np, tc.Prompt), append(ncomp, comp)
+				}
+			}
+		}
+		if err := r.Normalise(np, ncomp); err != nil {
+			return TextRM{}, reward.Metrics{}, err
+		}
+		return r, met, nil
+	}
+	// trainRM trains the reward model of round r (fitRM), saves it and logs
+	// its held-out metrics at PPO step step; with SelectDisagree it trains
+	// the ensemble's other members too.
+	trainRM := func(r, step int) error {
 		fmt.Fprintf(w, "training the reward model on %d comparisons (%d held out, %d ties)\n", len(trainCs), len(valCs), res.Ties)
 		steps := c.RM.Epochs * ((len(trainCs) + c.RM.Batch - 1) / c.RM.Batch)
 		bar := progress.NewWithOptions(w, steps, "reward model", progress.Options{Interval: textProgressRefresh})
-		rmc := c.RM
-		rmc.Seed += c.Seed + 7919*uint64(r)
-		res.RM, err = TrainTextRM(ctx, rm.GPTReward, trainCs, valCs, rmc, func(step, total int, loss float64) {
+		seed := c.RM.Seed + c.Seed
+		var err error
+		rm, res.RM, err = fitRM(seed, seed+7919*uint64(r), valCs, func(step, total int, loss float64) {
 			bar.Set(step)
 			bar.SetStatus(fmt.Sprintf("loss %.3f", loss))
 		})
@@ -402,16 +425,6 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			return err
 		}
 		bar.Finish()
-		if r == 0 {
-			for _, tc := range trainCs {
-				for _, comp := range tc.Completions {
-					np, ncomp = append(np, tc.Prompt), append(ncomp, comp)
-				}
-			}
-		}
-		if err := rm.Normalise(np, ncomp); err != nil {
-			return err
-		}
 		res.RMGoldAcc, res.RMGoldPairs, err = PairAccuracy(tok, valCs, rm, goal, 1e-9)
 		if err != nil {
 			return err
@@ -433,18 +446,10 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		members = members[:0]
 		if c.Select == SelectDisagree && r+1 < c.rounds() {
 			for j := 1; j < c.members(); j++ {
-				mm, err := ppo.CloneGPT(ref)
-				if err != nil {
-					return err
-				}
-				m := TextRM{reward.NewGPT(mm, tok, c.RM.Seed+c.Seed+uint64(j)*104729)}
-				mc := rmc
-				mc.Seed += uint64(j) * 104729
 				fmt.Fprintf(w, "training ensemble member %d of %d\n", j+1, c.members())
-				if _, err := TrainTextRM(ctx, m.GPTReward, trainCs, nil, mc, nil); err != nil {
-					return err
-				}
-				if err := m.Normalise(np, ncomp); err != nil {
+				off := uint64(j) * 104729
+				m, _, err := fitRM(seed+off, seed+7919*uint64(r)+off, nil, nil)
+				if err != nil {
 					return err
 				}
 				members = append(members, m)
