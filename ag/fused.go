@@ -128,6 +128,27 @@ func (tp *Tape) AttentionQKV(q, k, v *Var, heads int) *Var {
 		batch: qs[0], tq: qs[1], tk: ks[1], c: c, h: heads})
 }
 
+// attendRows computes query rows [r0, r1) of one sequence and head: their
+// weights s (rows tk apart) = softmax of scale·q·Kᵀ over the keys each row
+// reaches (row i the first i+shift+1; zeros after), then y = s·V (rows yStr
+// apart). q, k and v start at the head's first row; their rows are qStr,
+// kStr and vStr apart. Only the keys the block can reach are multiplied.
+func attendRows(q []float32, qStr int, k []float32, kStr int, v []float32, vStr int, s []float32, tk int, y []float32, yStr int,
+	r0, r1, hd, shift int, scale float32) {
+	lim := min(tk, r1+shift) // keys reachable from rows [r0, r1)
+	sb := s[r0*tk:]
+	// s[r0:r1, :lim] = scale·q[r0:r1]·k[:lim]ᵀ
+	tensor.Gemm(false, true, r1-r0, lim, hd, scale, q[r0*qStr:], qStr, k, kStr, 0, sb, tk)
+	for i := r0; i < r1; i++ {
+		row := s[i*tk : (i+1)*tk]
+		valid := i + shift + 1
+		softmaxRow(row[:valid], row[:valid])
+		clear(row[valid:])
+	}
+	// y[r0:r1] = s[r0:r1, :lim]·v[:lim]
+	tensor.Gemm(false, false, r1-r0, hd, lim, 1, sb, tk, v, vStr, 0, y[r0*yStr:], yStr)
+}
+
 // attnBlock is the number of query rows processed together: a block of rows
 // only multiplies against the keys its causal mask can reach, so the masked
 // upper triangle is mostly never computed.
@@ -153,19 +174,7 @@ func (tp *Tape) attention(a attnArgs) *Var {
 			vo := a.vOff + b*Tk*a.vStr + h*hd
 			S := P[bh*Tq*Tk : (bh+1)*Tq*Tk]
 			for r0 := 0; r0 < Tq; r0 += blk {
-				r1 := min(r0+blk, Tq)
-				lim := min(Tk, r1+shift) // keys reachable from rows [r0, r1)
-				Sb := S[r0*Tk:]
-				// S[r0:r1, :lim] = scale·Q[r0:r1]·K[:lim]ᵀ
-				tensor.Gemm(false, true, r1-r0, lim, hd, scale, Q[qo+r0*a.qStr:], a.qStr, K[ko:], a.kStr, 0, Sb, Tk)
-				for i := r0; i < r1; i++ {
-					row := S[i*Tk : (i+1)*Tk]
-					valid := i + shift + 1
-					softmaxRow(row[:valid], row[:valid])
-					clear(row[valid:])
-				}
-				// Y[r0:r1] = S[r0:r1, :lim]·V[:lim]
-				tensor.Gemm(false, false, r1-r0, hd, lim, 1, Sb, Tk, V[vo:], a.vStr, 0, Y[(b*Tq+r0)*C+h*hd:], C)
+				attendRows(Q[qo:], a.qStr, K[ko:], a.kStr, V[vo:], a.vStr, S, Tk, Y[b*Tq*C+h*hd:], C, r0, min(r0+blk, Tq), hd, shift, scale)
 			}
 		}
 	})
@@ -235,9 +244,9 @@ func (tp *Tape) attention(a attnArgs) *Var {
 // needs it: for each b, query row q[b·qStride:] (C values) attends over the
 // first n[b] rows of its keys and values, which start at b·kvStride in k and
 // v with rows C apart, across heads heads; y[b·C:(b+1)·C] gets the result.
-// It makes AttentionQKV's kernel calls with the same arguments, so its
-// output is the same to the bit; what it saves is the tape and one parallel
-// pass per sequence (every sequence and head go in one pass).
+// It runs AttentionQKV's own block (attendRows) for the one query row, so
+// its output is the same to the bit; what it saves is the tape and one
+// parallel pass per sequence (every sequence and head go in one pass).
 func AttentionDecode(y, q []float32, qStride int, k, v []float32, kvStride int, n []int, c, heads int) {
 	if heads <= 0 || c%heads != 0 || len(y) < len(n)*c {
 		panic(fmt.Sprintf("ag: AttentionDecode of %d sequences of width %d with %d heads into %d values", len(n), c, heads, len(y)))
@@ -252,12 +261,9 @@ func AttentionDecode(y, q []float32, qStride int, k, v []float32, kvStride int, 
 			if cap(s) < t {
 				s = make([]float32, t)
 			}
-			s = s[:t]
-			// s = scale·q·Kᵀ, then its softmax, then y = s·V: AttentionQKV's
-			// block of one query row whose keys are all reachable.
-			tensor.Gemm(false, true, 1, t, hd, scale, q[b*qStride+h*hd:], c, k[b*kvStride+h*hd:], c, 0, s, t)
-			softmaxRow(s, s)
-			tensor.Gemm(false, false, 1, hd, t, 1, s, t, v[b*kvStride+h*hd:], c, 0, y[b*c+h*hd:], c)
+			// One query row that reaches all t keys (shift t-1); its rows'
+			// stride is c, as a (1, 1, C) query's is in AttentionQKV.
+			attendRows(q[b*qStride+h*hd:], c, k[b*kvStride+h*hd:], c, v[b*kvStride+h*hd:], c, s[:t], t, y[b*c+h*hd:], c, 0, 1, hd, t-1, scale)
 		}
 	})
 }
