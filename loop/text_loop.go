@@ -182,7 +182,7 @@ type TextResult struct {
 	Labels       int // comparisons labelled
 	Ties         int // of which ties
 	FinalKLCoef  float64
-	Stages       map[string]time.Duration
+	Stages       map[string]time.Duration // wall clock per stage; later rounds' asking and retraining count in sample+label and reward model
 	LastPPOStats ppo.LMStats
 }
 
@@ -229,7 +229,9 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		return nil, err
 	}
 	res := &TextResult{Dir: dir, Stages: map[string]time.Duration{}}
-	stage := func(name string, start time.Time) { res.Stages[name] = time.Since(start).Round(time.Millisecond) }
+	// stage adds the time since start to a stage (later rounds add to
+	// sample+label and reward model).
+	stage := func(name string, start time.Time) { res.Stages[name] += time.Since(start).Round(time.Millisecond) }
 	goal, err := TextGoal(c.Goal, c.letter())
 	if err != nil {
 		return nil, err
@@ -487,6 +489,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	fmt.Fprintf(w, "PPO: %d steps of %d episodes, KL target %g (β₀ = %g)\n", c.PPOSteps, pc.BatchSize, pc.KLTarget, pc.KLCoef)
 	bar := progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
 	round := 0
+	var inRounds time.Duration // spent asking and retraining, not on PPO
 	for tr.Steps < c.PPOSteps {
 		if q, step := c.roundStart(round + 1); round+1 < c.rounds() && tr.Steps == step {
 			// The next round: ask the policy as trained so far, retrain the
@@ -506,11 +509,14 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			if err := ask(tr.Policy, q, qEnd, step, sel); err != nil {
 				return nil, err
 			}
+			stage("sample+label", t1)
+			t2 := time.Now()
 			if err := trainRM(round, step); err != nil {
 				return nil, err
 			}
 			tr.Scorer = rm
-			stage(fmt.Sprintf("round %d", round+1), t1)
+			stage("reward model", t2)
+			inRounds += time.Since(t1)
 			bar = progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
 			bar.Set(tr.Steps)
 		}
@@ -542,7 +548,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	if err := tr.Policy.Save(filepath.Join(dir, TextPolicyDir)); err != nil {
 		return nil, err
 	}
-	stage("ppo", t0)
+	res.Stages["ppo"] = (time.Since(t0) - inRounds).Round(time.Millisecond)
 
 	// 5. Evaluate the trained policy on the same prompts and seeds.
 	t0 = time.Now()
