@@ -47,26 +47,50 @@ var TextGoals = []string{GoalSentiment, GoalLipogram, GoalRM + "DIR"}
 // come from it, and a proxy trained on them is measured against it, on a
 // scale that does not saturate as VADER's does.
 func TextGoal(spec string, letter rune) (reward.TextScorer, error) {
+	if err := CheckTextGoal(spec, letter); err != nil {
+		return nil, err
+	}
+	switch spec {
+	case GoalSentiment:
+		return reward.GoalScorer{Goal: textscore.Sentiment}, nil
+	case GoalLipogram:
+		return reward.GoalScorer{Goal: textscore.Lipogram{Letter: letter}.Score}, nil
+	}
+	rm, err := LoadTextRM(strings.TrimPrefix(spec, GoalRM))
+	if err != nil {
+		return nil, fmt.Errorf("loop: goal %s: %w", spec, err)
+	}
+	return rm, nil
+}
+
+// CheckTextGoal reports whether spec names a goal TextGoal can build
+// without loading a reward model's weights: for "rm:DIR" it reads DIR's
+// config and checks that the model has a reward head. Flag checks use it,
+// so that a run loads its goal once.
+func CheckTextGoal(spec string, letter rune) error {
 	switch {
 	case spec == GoalSentiment:
-		return reward.GoalScorer{Goal: textscore.Sentiment}, nil
+		return nil
 	case spec == GoalLipogram:
 		if letter == 0 {
-			return nil, fmt.Errorf("loop: lipogram goal needs a letter")
+			return fmt.Errorf("loop: lipogram goal needs a letter")
 		}
-		return reward.GoalScorer{Goal: textscore.Lipogram{Letter: letter}.Score}, nil
+		return nil
 	case strings.HasPrefix(spec, GoalRM):
 		dir := strings.TrimPrefix(spec, GoalRM)
 		if dir == "" {
-			return nil, fmt.Errorf("loop: goal %q names no reward model directory", spec)
+			return fmt.Errorf("loop: goal %q names no reward model directory", spec)
 		}
-		rm, err := LoadTextRM(dir)
+		cfg, err := gpt.ReadConfig(dir)
 		if err != nil {
-			return nil, fmt.Errorf("loop: goal %s: %w", spec, err)
+			return fmt.Errorf("loop: goal %s: %w", spec, err)
 		}
-		return rm, nil
+		if !cfg.RewardHead {
+			return fmt.Errorf("loop: goal %s: the model has no reward head (reward_head in %s); is it a policy? train one with rlhf rm", spec, gpt.ConfigFile)
+		}
+		return nil
 	}
-	return nil, fmt.Errorf("loop: unknown goal %q (valid: %s)", spec, strings.Join(TextGoals, ", "))
+	return fmt.Errorf("loop: unknown goal %q (valid: %s)", spec, strings.Join(TextGoals, ", "))
 }
 
 // GoalScores returns goal's score of each (prompt, completion) pair. A

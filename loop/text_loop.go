@@ -115,7 +115,7 @@ func (c TextConfig) Validate() error {
 		}
 	}
 	check(c.Policy != "", "no policy directory")
-	if _, err := TextGoal(c.Goal, c.letter()); err != nil {
+	if err := CheckTextGoal(c.Goal, c.letter()); err != nil {
 		errs = append(errs, err)
 	}
 	check(c.Queries >= 2, "label budget %d must be at least 2", c.Queries)

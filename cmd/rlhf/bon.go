@@ -68,7 +68,7 @@ func runBoN(ctx context.Context, args []string) error {
 		}
 		r.Ns = append(r.Ns, n)
 	}
-	if _, err := textGoal(r.Goal, r.Letter); err != nil {
+	if err := checkTextGoal(r.Goal, r.Letter); err != nil {
 		errs = append(errs, fmt.Errorf("bon: %w", err))
 	}
 	if r.Prompts <= 0 || r.MaxNew <= 0 || !(r.Temperature > 0) {

@@ -74,7 +74,7 @@ Flags:`)
 		return o, fmt.Errorf("eval: unexpected arguments %q", fs.Args())
 	}
 	var errs []error
-	if _, err := textGoal(o.Goal, o.Letter); err != nil {
+	if err := checkTextGoal(o.Goal, o.Letter); err != nil {
 		errs = append(errs, fmt.Errorf("eval: -goal: %w", err))
 	}
 	if o.Prompts <= 0 || o.MaxNew <= 0 || o.Samples < 0 {

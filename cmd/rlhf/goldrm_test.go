@@ -125,9 +125,15 @@ func TestGoldRewardModelGoal(t *testing.T) {
 		t.Error("no ppo sample to check")
 	}
 
+	// Flag checks read the reward model's config, not its weights: a
+	// policy without a reward head is refused there.
+	if err := checkTextGoal("rm:"+gold, "e"); err != nil {
+		t.Errorf("checkTextGoal of the gold model: %v", err)
+	}
 	for _, args := range [][]string{
 		{"-goal", "rm:"},
 		{"-goal", "rm:" + filepath.Join(t.TempDir(), "missing")},
+		{"-goal", "rm:" + policy},
 	} {
 		err := runPrefs(ctx, append([]string{"-policy", policy, "-out", filepath.Join(t.TempDir(), "x.jsonl")}, args...))
 		if err == nil || !strings.Contains(err.Error(), "rm:") {

@@ -116,10 +116,12 @@ Flags:`)
 	if o.Steps <= 0 || o.CkptEvery <= 0 || o.Samples < 0 {
 		errs = append(errs, fmt.Errorf("ppo: -steps %d and -ckpt-every %d must be positive, -samples %d >= 0", o.Steps, o.CkptEvery, o.Samples))
 	}
-	if _, err := goldGoal(o.Gold, o.Letter); err != nil {
-		errs = append(errs, err)
+	if o.Gold != "none" {
+		if err := checkTextGoal(o.Gold, o.Letter); err != nil {
+			errs = append(errs, fmt.Errorf("ppo: -gold: %w", err))
+		}
 	}
-	if _, err := textGoal(o.Reward, o.Letter); err != nil {
+	if err := checkTextGoal(o.Reward, o.Letter); err != nil {
 		errs = append(errs, fmt.Errorf("ppo: -reward: %w", err))
 	}
 	return o, errors.Join(errs...)

@@ -99,7 +99,7 @@ func (c prefsConfig) validate() error {
 	check(c.Count > 0, "-n %d must be positive", c.Count)
 	check(c.K >= 2 && c.K <= feedback.MaxItems, "-k %d must be in [2, %d]", c.K, feedback.MaxItems)
 	check(c.Format == "pairs" || c.Format == "bestof", "-format %q: want pairs or bestof", c.Format)
-	_, err := textGoal(c.Goal, c.Letter)
+	err := checkTextGoal(c.Goal, c.Letter)
 	check(err == nil, "%v", err)
 	check(c.Beta >= 0, "-beta %g must be >= 0", c.Beta)
 	check(c.Epsilon >= 0 && c.Epsilon <= 1, "-epsilon %g must be in [0, 1]", c.Epsilon)
@@ -118,14 +118,26 @@ func (c prefsConfig) validate() error {
 // lipogram (avoiding letter, which must be one letter) or rm:DIR, a gold
 // reward model.
 func textGoal(spec, letter string) (reward.TextScorer, error) {
-	if spec == loop.GoalLipogram && len([]rune(letter)) != 1 {
-		return nil, fmt.Errorf("-letter %q: want one letter", letter)
+	if err := checkTextGoal(spec, letter); err != nil {
+		return nil, err
 	}
 	g, err := loop.TextGoal(spec, firstRune(letter))
 	if err != nil {
 		return nil, fmt.Errorf("goal %q: want sentiment, lipogram or rm:DIR: %w", spec, err)
 	}
 	return g, nil
+}
+
+// checkTextGoal is textGoal's checks without loading a reward model's
+// weights (loop.CheckTextGoal), for flag validation.
+func checkTextGoal(spec, letter string) error {
+	if spec == loop.GoalLipogram && len([]rune(letter)) != 1 {
+		return fmt.Errorf("-letter %q: want one letter", letter)
+	}
+	if err := loop.CheckTextGoal(spec, firstRune(letter)); err != nil {
+		return fmt.Errorf("goal %q: want sentiment, lipogram or rm:DIR: %w", spec, err)
+	}
+	return nil
 }
 
 // goalLabel names a goal for provenance: "sentiment-vader", "lipogram-e"

@@ -67,7 +67,7 @@ func (c rmConfig) validate() error {
 		errs = append(errs, fmt.Errorf("rm: %w", err))
 	}
 	if c.Gold != "" {
-		_, err := textGoal(c.Gold, c.Letter)
+		err := checkTextGoal(c.Gold, c.Letter)
 		check(err == nil, "-gold: %v", err)
 	}
 	return errors.Join(errs...)
