@@ -281,10 +281,6 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		qPrompts = append(qPrompts, qPrompts...)
 	}
 	qPrompts = qPrompts[:c.Queries]
-	lab, err := TextLabeler(goal, c.LabelerBeta, c.LabelerTie, c.LabelerEps, c.Seed+7)
-	if err != nil {
-		return nil, err
-	}
 	var recs []feedback.BestOfRecord
 	var trainCs, valCs []reward.TokenComparison
 	// ask samples and labels the comparisons of qPrompts[lo:hi] from pol,
@@ -333,18 +329,18 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		if people != nil {
 			qs, labels, err = askTextPeople(ctx, people, qs, w)
 		} else {
-			l := lab
-			if _, programmatic := goal.(reward.GoalScorer); !programmatic {
-				// A reward model as the goal: score the round's items in batches.
-				score, serr := GoalItemsOf(goal, qs)
-				if serr != nil {
-					return fmt.Errorf("loop: label: %w", serr)
-				}
-				if l, err = TextLabelerOf(score, c.LabelerBeta, c.LabelerTie, c.LabelerEps, c.Seed+7); err != nil {
-					return err
-				}
+			// The synthetic labeler over the goal, a reward model's scores of
+			// the round's items computed in batches; it draws each label from
+			// the query's id, so one labeler per round labels as one would.
+			var score feedback.ScoreFunc
+			var lab feedback.Labeler
+			if score, err = GoalItemsOf(goal, qs); err != nil {
+				return fmt.Errorf("loop: label: %w", err)
 			}
-			labels, err = feedback.LabelAll(ctx, l, qs)
+			if lab, err = TextLabelerOf(score, c.LabelerBeta, c.LabelerTie, c.LabelerEps, c.Seed+7); err != nil {
+				return err
+			}
+			labels, err = feedback.LabelAll(ctx, lab, qs)
 		}
 		if err != nil {
 			return fmt.Errorf("loop: label: %w", err)
