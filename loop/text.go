@@ -361,6 +361,19 @@ func TrainTextRM(ctx context.Context, rm *reward.GPTReward, train, val []reward.
 	if len(train) == 0 {
 		return reward.Metrics{}, fmt.Errorf("loop: no comparisons to train the reward model on")
 	}
+	return trainTextRMSteps(ctx, rm, train, val, c, c.Epochs*((len(train)+c.Batch-1)/c.Batch), each)
+}
+
+// trainTextRMSteps is TrainTextRM for a given number of steps: minibatches
+// of c.Batch in a fresh random order of train on every pass, the last of a
+// pass possibly short, until steps steps have run (c.Epochs is not read).
+func trainTextRMSteps(ctx context.Context, rm *reward.GPTReward, train, val []reward.TokenComparison, c TextRMConfig, steps int, each func(step, total int, loss float64)) (reward.Metrics, error) {
+	if steps <= 0 || c.Batch <= 0 || !(c.LR > 0) {
+		return reward.Metrics{}, fmt.Errorf("loop: reward training needs positive steps, batch and lr (got %d, %d, %g)", steps, c.Batch, c.LR)
+	}
+	if len(train) == 0 {
+		return reward.Metrics{}, fmt.Errorf("loop: no comparisons to train the reward model on")
+	}
 	opt := rm.NewOptimizer(float32(c.WeightDecay))
 	tp := ag.NewTape()
 	r := rand.New(rand.NewPCG(c.Seed, 0xc0ffee))
@@ -368,13 +381,10 @@ func TrainTextRM(ctx context.Context, rm *reward.GPTReward, train, val []reward.
 	for i := range perm {
 		perm[i] = i
 	}
-	per := (len(train) + c.Batch - 1) / c.Batch
-	total := c.Epochs * per
-	step := 0
 	sc := reward.StepConfig{LR: float32(c.LR), Eps: float32(c.Eps), ClipNorm: c.ClipNorm}
-	for range c.Epochs {
+	for step := 0; step < steps; {
 		r.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-		for lo := 0; lo < len(perm); lo += c.Batch {
+		for lo := 0; lo < len(perm) && step < steps; lo += c.Batch {
 			if err := ctx.Err(); err != nil {
 				return reward.Metrics{}, err
 			}
@@ -389,7 +399,7 @@ func TrainTextRM(ctx context.Context, rm *reward.GPTReward, train, val []reward.
 			}
 			step++
 			if each != nil {
-				each(step, total, loss)
+				each(step, steps, loss)
 			}
 		}
 	}

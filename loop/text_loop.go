@@ -75,6 +75,14 @@ type TextConfig struct {
 	// completion wins (Christiano et al. 2017). PPO's reward is the first
 	// member either way.
 	Select string `json:"select,omitempty"`
+	// RMWarm makes rounds after the first continue training the previous
+	// round's reward model (and ensemble members) instead of retraining
+	// from the initialisation: c.RM.Epochs passes' worth of steps over the
+	// round's new training comparisons, with minibatches drawn from every
+	// comparison so far. Over equal rounds that is the offline loop's
+	// number of reward-model steps, against (Rounds+1)/2 times as many
+	// when retraining from scratch.
+	RMWarm bool `json:"rm_warm,omitempty"`
 	// Members is the ensemble size of SelectDisagree (default 3).
 	Members int `json:"members,omitempty"`
 	// Pool is the number of candidate comparisons per prompt with Select.
@@ -131,6 +139,7 @@ func (c TextConfig) Validate() error {
 	check(c.Select == "" || c.Select == SelectMargin || c.Select == SelectDisagree, "query selection %q: want %q, %q or none", c.Select, SelectMargin, SelectDisagree)
 	check(c.Select != SelectDisagree || c.members() >= 2, "query selection %q needs at least 2 ensemble members (have %d)", c.Select, c.Members)
 	check(c.Select == "" || c.rounds() > 1, "query selection %q needs more than one round (the first has no reward model to select with)", c.Select)
+	check(!c.RMWarm || c.rounds() > 1, "a warm-started reward model needs more than one round")
 	check(c.Select == "" || c.Pool >= 2, "query selection needs a pool of at least 2 candidates per prompt (have %d)", c.Pool)
 	check(c.EvalPrompts > 0, "evaluation prompts %d must be positive", c.EvalPrompts)
 	check(c.SamplesPerStep >= 0, "samples per step %d must be >= 0", c.SamplesPerStep)
@@ -283,6 +292,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	qPrompts = qPrompts[:c.Queries]
 	var recs []feedback.BestOfRecord
 	var trainCs, valCs []reward.TokenComparison
+	newTrain := 0 // training comparisons of the latest round
 	// ask samples and labels the comparisons of qPrompts[lo:hi] from pol,
 	// the policy after step PPO steps, and adds them to the reward model's
 	// training and held-out comparisons (the last ValFrac of each round).
@@ -362,6 +372,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			return err
 		}
 		nVal := int(float64(len(cs)) * c.ValFrac)
+		newTrain = len(cs) - nVal
 		trainCs = append(trainCs, cs[:len(cs)-nVal]...)
 		valCs = append(valCs, cs[len(cs)-nVal:]...)
 		return nil
@@ -377,20 +388,34 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	var rm TextRM
 	var members []TextRM  // SelectDisagree's other ensemble members
 	var np, ncomp [][]int // the normaliser's reference: the initial policy's completions
-	// fitRM trains a reward model from the reference's weights, its head
-	// seeded by headSeed and its minibatches by dataSeed, on every training
-	// comparison so far (measuring it on val, when not nil; each reports
-	// progress), and normalises it on the first round's training
-	// completions, so that its scale means the same in every round.
-	fitRM := func(headSeed, dataSeed uint64, val []reward.TokenComparison, each func(step, total int, loss float64)) (TextRM, reward.Metrics, error) {
-		m, err := ppo.CloneGPT(ref)
-		if err != nil {
-			return TextRM{}, reward.Metrics{}, err
+	// rmSteps is the number of steps fitRM takes: c.RM.Epochs passes over
+	// every training comparison so far, or, continuing a warm reward model,
+	// over the latest round's.
+	rmSteps := func(warm bool) int {
+		n := len(trainCs)
+		if warm {
+			n = newTrain
 		}
-		r := TextRM{reward.NewGPT(m, tok, headSeed)}
+		return c.RM.Epochs * ((max(n, 1) + c.RM.Batch - 1) / c.RM.Batch)
+	}
+	// fitRM trains a reward model on every training comparison so far
+	// (rmSteps; measuring it on val, when not nil; each reports progress):
+	// prev, when it has a model, in place (RMWarm), otherwise a new one from
+	// the reference's weights with its head seeded by headSeed; minibatches
+	// are seeded by dataSeed. It normalises the model on the first round's
+	// training completions, so that its scale means the same in every round.
+	fitRM := func(prev TextRM, headSeed, dataSeed uint64, val []reward.TokenComparison, each func(step, total int, loss float64)) (TextRM, reward.Metrics, error) {
+		r := prev
+		if r.GPTReward == nil {
+			m, err := ppo.CloneGPT(ref)
+			if err != nil {
+				return TextRM{}, reward.Metrics{}, err
+			}
+			r = TextRM{reward.NewGPT(m, tok, headSeed)}
+		}
 		rmc := c.RM
 		rmc.Seed = dataSeed
-		met, err := TrainTextRM(ctx, r.GPTReward, trainCs, val, rmc, each)
+		met, err := trainTextRMSteps(ctx, r.GPTReward, trainCs, val, rmc, rmSteps(prev.GPTReward != nil), each)
 		if err != nil {
 			return TextRM{}, reward.Metrics{}, err
 		}
@@ -410,12 +435,19 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 	// its held-out metrics at PPO step step; with SelectDisagree it trains
 	// the ensemble's other members too.
 	trainRM := func(r, step int) error {
-		fmt.Fprintf(w, "training the reward model on %d comparisons (%d held out, %d ties)\n", len(trainCs), len(valCs), res.Ties)
-		steps := c.RM.Epochs * ((len(trainCs) + c.RM.Batch - 1) / c.RM.Batch)
-		bar := progress.NewWithOptions(w, steps, "reward model", progress.Options{Interval: textProgressRefresh})
+		var prev TextRM // the model to continue, with RMWarm
+		if c.RMWarm {
+			prev = rm
+		}
+		if prev.GPTReward != nil {
+			fmt.Fprintf(w, "training the reward model further on %d comparisons, %d new (%d held out, %d ties)\n", len(trainCs), newTrain, len(valCs), res.Ties)
+		} else {
+			fmt.Fprintf(w, "training the reward model on %d comparisons (%d held out, %d ties)\n", len(trainCs), len(valCs), res.Ties)
+		}
+		bar := progress.NewWithOptions(w, rmSteps(prev.GPTReward != nil), "reward model", progress.Options{Interval: textProgressRefresh})
 		seed := c.RM.Seed + c.Seed
 		var err error
-		rm, res.RM, err = fitRM(seed, seed+7919*uint64(r), valCs, func(step, total int, loss float64) {
+		rm, res.RM, err = fitRM(prev, seed, seed+7919*uint64(r), valCs, func(step, total int, loss float64) {
 			bar.Set(step)
 			bar.SetStatus(fmt.Sprintf("loss %.3f", loss))
 		})
@@ -434,6 +466,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		rmLog["rm/gold_pair_accuracy"] = res.RMGoldAcc
 		rmLog["rm/val_comparisons"] = float64(res.RM.N)
 		rmLog["rm/train_comparisons"] = float64(len(trainCs))
+		rmLog["rm/steps"] = float64(rmSteps(prev.GPTReward != nil))
 		if err := logger.Log(step, rmLog); err != nil {
 			return err
 		}
@@ -441,12 +474,17 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 			100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc, res.RMGoldPairs)
 		// The other members select the next round's comparisons with it;
 		// they are not needed after the last round.
-		members = members[:0]
+		last := members
+		members = nil
 		if c.Select == SelectDisagree && r+1 < c.rounds() {
 			for j := 1; j < c.members(); j++ {
 				fmt.Fprintf(w, "training ensemble member %d of %d\n", j+1, c.members())
 				off := uint64(j) * 104729
-				m, _, err := fitRM(seed+off, seed+7919*uint64(r)+off, nil, nil)
+				var prev TextRM
+				if c.RMWarm && j <= len(last) {
+					prev = last[j-1]
+				}
+				m, _, err := fitRM(prev, seed+off, seed+7919*uint64(r)+off, nil, nil)
 				if err != nil {
 					return err
 				}

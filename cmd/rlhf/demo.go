@@ -53,7 +53,7 @@ comparisons.jsonl, eval.json, the reward model, the policy and report.html to -o
 
 With -rounds N the labels come in N rounds: each round after the first samples its comparisons
 from the policy as PPO has trained it so far, and the reward model is retrained on every label
-before PPO goes on (online collection). With -labeler human people give the labels through the
+before PPO goes on (online collection; -rm-warm continues the previous round's reward model instead). With -labeler human people give the labels through the
 labeling app (rlhf serve -db ...), and each round waits for their answers; rerun the same command
 with the same -out to continue after an interruption (nothing is asked twice).
 
@@ -73,6 +73,8 @@ Flags:`)
 	fs.Float64Var(&c.LabelerEps, "labeler-eps", c.LabelerEps, "probability that the labeler answers at random")
 	fs.IntVar(&c.RM.Epochs, "rm-epochs", c.RM.Epochs, "reward model epochs")
 	fs.Float64Var(&c.RM.LR, "rm-lr", c.RM.LR, "reward model learning rate")
+	fs.IntVar(&c.RM.Batch, "rm-batch", c.RM.Batch, "comparisons per reward model step")
+	fs.BoolVar(&c.RMWarm, "rm-warm", false, "with -rounds > 1, each later round continues training the previous round's reward model for\n-rm-epochs passes over its new labels (minibatches drawn from all labels so far) instead of\nretraining it from the start on every label")
 	fs.IntVar(&c.PPOSteps, "steps", c.PPOSteps, "PPO steps")
 	fs.StringVar(&c.Select, "select", "", "with -rounds > 1, how each later comparison is chosen from -pool candidates per prompt:\nmargin (the one the current reward model is least sure of) or disagree (the one an ensemble of\n-members reward models disputes most; PPO's reward stays the first member); default: every sampled one")
 	fs.IntVar(&c.Members, "members", 3, "reward models in the ensemble of -select disagree")

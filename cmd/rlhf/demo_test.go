@@ -111,6 +111,56 @@ func TestDemoRounds(t *testing.T) {
 		!(ev.After.KL > 0) || !(ev.FinalKLCoef > 0) {
 		t.Errorf("eval.json %+v (%v)", ev, err)
 	}
+	// Retrained from scratch, round r's reward model takes a pass over all
+	// r+1 rounds' comparisons (8 each, batches of 2); warm-started
+	// (-rm-warm), it continues the previous one for a pass over the new 8.
+	rmSteps := func(dir string) []float64 {
+		m, err := report.LoadMetrics(filepath.Join(dir, report.MetricsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v := m.Series("rm/steps")
+		return v
+	}
+	args := []string{"-policy", policy, "-queries", "24", "-rounds", "3", "-rm-epochs", "1", "-rm-batch", "2", "-steps", "3",
+		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4"}
+	cold, warm := filepath.Join(t.TempDir(), "cold"), filepath.Join(t.TempDir(), "warm")
+	var warmLog bytes.Buffer
+	for _, run := range []struct {
+		dir   string
+		extra []string
+		log   io.Writer
+	}{{cold, nil, io.Discard}, {warm, []string{"-rm-warm"}, &warmLog}} {
+		o, err := parseDemo(append(append([]string{"-out", run.dir}, args...), run.extra...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := demo(context.Background(), o, io.Discard, run.log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rmSteps(cold); !slices.Equal(got, []float64{4, 8, 12}) {
+		t.Errorf("reward model steps per round from scratch %v, want [4 8 12]", got)
+	}
+	if got := rmSteps(warm); !slices.Equal(got, []float64{4, 4, 4}) {
+		t.Errorf("reward model steps per round warm-started %v, want [4 4 4]", got)
+	}
+	if n := strings.Count(warmLog.String(), "training the reward model further on"); n != 2 {
+		t.Errorf("%d rounds continued the reward model, want 2:\n%s", n, warmLog.String())
+	}
+	read := func(dir, f string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if bytes.Equal(read(cold, "rm/model.safetensors"), read(warm, "rm/model.safetensors")) {
+		t.Error("the warm-started reward model equals the one retrained from scratch")
+	}
+	if _, err := parseDemo([]string{"-queries", "24", "-rm-warm"}, io.Discard); err == nil || !strings.Contains(err.Error(), "warm") {
+		t.Errorf("-rm-warm with one round: %v", err)
+	}
 	if _, err := parseDemo([]string{"-queries", "24", "-rounds", "60", "-steps", "50"}, io.Discard); err == nil || !strings.Contains(err.Error(), "rounds") {
 		t.Errorf("more rounds than PPO steps: %v", err)
 	}
