@@ -5,9 +5,9 @@
 //
 //	go run ./experiments/online -runs runs/online > docs/results/online/summary.md
 //
-// It reads -runs/<offline|online>-q<queries>-kl<target>-s<seed>/eval.json
-// (and run.sh's <run>.secs) and prints a Markdown table, one row per KL
-// target, label budget and collection.
+// It reads -runs/<mode>-q<queries>-kl<target>-s<seed>/eval.json (and
+// run.json, metrics.jsonl and run.sh's <run>.secs) and prints a Markdown
+// table, one row per KL target, label budget and collection.
 package main
 
 import (
@@ -39,7 +39,7 @@ func main() {
 	}
 }
 
-var runName = regexp.MustCompile(`^(offline|online|active|ensemble)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
+var runName = regexp.MustCompile(`^(offline|online|active|ensemble|warm)-q(\d+)-kl([0-9.]+)-s(\d+)$`)
 
 // run is one demo run.
 type run struct {
@@ -49,6 +49,7 @@ type run struct {
 	ev            *loop.TextEvalJSON
 	pool          int // run.json's candidate pool of -select (0: none)
 	secs          float64
+	rmSteps       float64 // reward-model steps over all rounds (0: unknown)
 	shift         shift
 }
 
@@ -74,11 +75,15 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		r.queries, _ = strconv.Atoi(m[2])
 		r.seed, _ = strconv.Atoi(m[4])
 		var cfg struct {
-			Select string `json:"select"`
-			Pool   int    `json:"pool"`
+			Select string            `json:"select"`
+			Pool   int               `json:"pool"`
+			RM     loop.TextRMConfig `json:"rm"`
 		}
-		if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "run.json")); err == nil && json.Unmarshal(b, &cfg) == nil && cfg.Select != "" {
-			r.pool = cfg.Pool
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "run.json")); err == nil && json.Unmarshal(b, &cfg) == nil {
+			if cfg.Select != "" {
+				r.pool = cfg.Pool
+			}
+			r.rmSteps = rmSteps(filepath.Join(dir, e.Name()), cfg.RM)
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, e.Name()+".secs")); err == nil {
 			r.secs, _ = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
@@ -116,7 +121,7 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		if a.queries != b.queries {
 			return a.queries - b.queries
 		}
-		order := map[string]int{"offline": 0, "online": 1, "active": 2, "ensemble": 3}
+		order := map[string]int{"offline": 0, "online": 1, "warm": 2, "active": 3, "ensemble": 4}
 		return order[a.mode] - order[b.mode]
 	})
 	pm := func(xs []float64, format string) string {
@@ -131,7 +136,7 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		g := groups[k]
 		slices.SortFunc(g, func(a, b run) int { return a.seed - b.seed })
 		var seeds []string
-		var gain, after, kl, acc, goldAcc, secs, shiftI, shiftF []float64
+		var gain, after, kl, acc, goldAcc, secs, steps, shiftI, shiftF []float64
 		for _, r := range g {
 			seeds = append(seeds, fmt.Sprintf("s%d %+.3f", r.seed, r.ev.After.Gold-r.ev.Before.Gold))
 			gain = append(gain, r.ev.After.Gold-r.ev.Before.Gold)
@@ -140,6 +145,7 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 			acc = append(acc, 100*r.ev.RM.Accuracy)
 			goldAcc = append(goldAcc, 100*r.ev.RM.GoldAccuracy)
 			secs = append(secs, r.secs)
+			steps = append(steps, r.rmSteps)
 			shiftI, shiftF = append(shiftI, 100*r.shift.Initial), append(shiftF, 100*r.shift.Final)
 		}
 		rounds := max(g[0].ev.Rounds, 1)
@@ -149,6 +155,8 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 			mode = fmt.Sprintf("online, least certain of %d (%d rounds)", max(g[0].pool, 1), rounds)
 		case "ensemble":
 			mode = fmt.Sprintf("online, most disputed of %d (%d rounds)", max(g[0].pool, 1), rounds)
+		case "warm":
+			mode = fmt.Sprintf("online, reward model warm-started (%d rounds)", rounds)
 		}
 		rows = append(rows, []string{k.kl, fmt.Sprint(k.queries), mode,
 			fmt.Sprint(len(g)), pm(gain, "%+.3f"), strings.Join(seeds, ", "), pm(after, "%+.3f"), pm(kl, "%.2f"),
@@ -156,15 +164,41 @@ func summarise(ctx context.Context, dir string, shiftN int, w io.Writer) error {
 		if shiftN > 0 {
 			rows[len(rows)-1] = append(rows[len(rows)-1], pm(shiftI, "%.1f"), pm(shiftF, "%.1f"))
 		}
-		rows[len(rows)-1] = append(rows[len(rows)-1], pm(secs, "%.0f"))
+		rows[len(rows)-1] = append(rows[len(rows)-1], pm(steps, "%.0f"), pm(secs, "%.0f"))
 	}
 	head := []string{"KL target", "labels", "collection", "seeds", "gold gain (mean ± std)", "gain per seed",
 		"gold after", "KL (nats)", "RM held-out accuracy (%)", "RM agreement with the goal (%)"}
 	if shiftN > 0 {
 		head = append(head, fmt.Sprintf("RM vs goal, initial policy's samples (%%, %d prompts)", shiftN), "RM vs goal, final policy's samples (%)")
 	}
-	fmt.Fprint(w, report.MarkdownTable(append(head, "wall clock (s)"), rows))
+	fmt.Fprint(w, report.MarkdownTable(append(head, "reward-model steps", "wall clock (s)"), rows))
 	return nil
+}
+
+// rmSteps returns the reward-model steps of the run in dir over all its
+// rounds: the sum of its logged rm/steps or, for runs from before they were
+// logged (all retrained from scratch), c.Epochs passes over each round's
+// training comparisons; 0 when neither can be read.
+func rmSteps(dir string, c loop.TextRMConfig) float64 {
+	m, err := report.LoadMetrics(filepath.Join(dir, report.MetricsFile))
+	if err != nil {
+		return 0
+	}
+	var total float64
+	if _, steps := m.Series("rm/steps"); len(steps) > 0 {
+		for _, n := range steps {
+			total += n
+		}
+		return total
+	}
+	if c.Batch <= 0 {
+		return 0
+	}
+	_, n := m.Series("rm/train_comparisons")
+	for _, x := range n {
+		total += float64(c.Epochs * ((int(x) + c.Batch - 1) / c.Batch))
+	}
+	return total
 }
 
 func cmpFloat(a, b float64) int {

@@ -38,6 +38,13 @@ func TestSummarise(t *testing.T) {
 	write("offline-q250-kl12-s1/eval.json", ev(0.2, 0.5, 12, 1))
 	write("active-q1000-kl4-s1/eval.json", ev(0.2, 0.45, 4, 5))
 	write("active-q1000-kl4-s1/run.json", `{"select":"margin","pool":4}`)
+	// Reward-model steps: logged by warm runs, derived from the training
+	// comparisons of each round (2 epochs of batches of 16) for older ones.
+	write("warm-q1000-kl4-s1/eval.json", ev(0.2, 0.5, 4, 3))
+	write("warm-q1000-kl4-s1/run.json", `{"rm":{"epochs":2,"batch":16}}`)
+	write("warm-q1000-kl4-s1/metrics.jsonl", `{"step":0,"rm/steps":40,"rm/train_comparisons":300}`+"\n"+`{"step":5,"rm/steps":38,"rm/train_comparisons":600}`+"\n")
+	write("online-q1000-kl4-s1/run.json", `{"rm":{"epochs":2,"batch":16}}`)
+	write("online-q1000-kl4-s1/metrics.jsonl", `{"step":0,"rm/train_comparisons":300}`+"\n"+`{"step":5,"rm/train_comparisons":600}`+"\n")
 	os.MkdirAll(filepath.Join(dir, "online-q1000-kl4-s3"), 0o755) // unfinished: skipped
 	var b strings.Builder
 	if err := summarise(context.Background(), dir, 0, &b); err != nil {
@@ -45,7 +52,8 @@ func TestSummarise(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"| 4 | 1000 | online (5 rounds) | 2 | +0.300 ± 0.100 | s1 +0.200, s2 +0.400 | +0.500 ± 0.100 | 3.00 ± 1.00 | 70.0 ± 0.0 | 75.0 ± 0.0 | 110 ± 10 |",
+		"| 4 | 1000 | online (5 rounds) | 2 | +0.300 ± 0.100 | s1 +0.200, s2 +0.400 | +0.500 ± 0.100 | 3.00 ± 1.00 | 70.0 ± 0.0 | 75.0 ± 0.0 | – | 110 ± 10 |",
+		"| 4 | 1000 | online, reward model warm-started (3 rounds) | 1 | +0.300 ± 0.000 | s1 +0.300 | +0.500 ± 0.000 | 4.00 ± 0.00 | 70.0 ± 0.0 | 75.0 ± 0.0 | 78 ± 0 | – |",
 		"| 4 | 1000 | offline (1 round) | 1 | +0.100 ± 0.000 |",
 	} {
 		if !strings.Contains(out, want) {
@@ -60,6 +68,9 @@ func TestSummarise(t *testing.T) {
 	}
 	if i12 := strings.Index(out, "| 12 | 250 | offline (1 round) | 1 | +0.300"); i12 < strings.Index(out, "| 4 | 1000 | online") {
 		t.Errorf("KL target 12 not after target 4:\n%s", out)
+	}
+	if got := rmSteps(filepath.Join(dir, "online-q1000-kl4-s1"), loop.TextRMConfig{Epochs: 2, Batch: 16}); got != 2*19+2*38 {
+		t.Errorf("reward-model steps of a run retrained from scratch %v, want 2 passes over 300, then 600 comparisons (114)", got)
 	}
 	write("offline-q1000-kl4-s2/eval.json", "{oops")
 	if err := summarise(context.Background(), dir, 0, &b); err == nil {

@@ -13,9 +13,11 @@
 # $RUNS/commands.txt; wall-clock seconds to $RUNS/<run>.secs. Two runs at a time, under nice.
 # MODES (default "offline online") may add active: online, each later comparison the least certain
 # of $POOL (default 4) candidates under the current reward model (-select margin); and ensemble:
-# the candidate an ensemble of 3 reward models disputes most (-select disagree -members 3).
+# the candidate an ensemble of 3 reward models disputes most (-select disagree -members 3); and warm:
+# online, each round's reward model continuing the previous one's training on the new labels (-rm-warm).
 # The documented runs: the defaults; KLS=12 STEPS=100 QUERIES=1000 (seeds 1-5); and
-# MODES="active ensemble" KLS=12 STEPS=100 QUERIES=1000 SEEDS="1 2 3 4 5".
+# MODES="active ensemble" KLS=12 STEPS=100 QUERIES=1000 SEEDS="1 2 3 4 5"; and
+# MODES=warm KLS=12 STEPS=100 QUERIES=1000 SEEDS="1 2 3 4 5".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/online}
@@ -41,6 +43,7 @@ for kl in $KLS; do
         [ "$mode" = online ] && extra=(-rounds "$ROUNDS")
         [ "$mode" = active ] && extra=(-rounds "$ROUNDS" -select margin -pool "$POOL")
         [ "$mode" = ensemble ] && extra=(-rounds "$ROUNDS" -select disagree -pool "$POOL" -members 3)
+        [ "$mode" = warm ] && extra=(-rounds "$ROUNDS" -rm-warm)
         run "$name" "$BIN" demo -queries "$q" "${extra[@]}" -steps "$STEPS" -kl-target "$kl" -seed "$s" \
           -out "$RUNS/$name"
       done
