@@ -520,7 +520,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		return nil, fmt.Errorf("loop: samples: %w", err)
 	}
 	defer samples.Close()
-	fmt.Fprintf(w, "PPO: %d steps of %d episodes, KL target %g (β₀ = %g)\n", c.PPOSteps, pc.BatchSize, pc.KLTarget, pc.KLCoef)
+	fmt.Fprintf(w, "PPO: %d steps of %d episodes, %s, KL target %g (β₀ = %g)\n", c.PPOSteps, pc.BatchSize, pc.Estimator(), pc.KLTarget, pc.KLCoef)
 	bar := progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
 	round := 0
 	var inRounds time.Duration // spent asking and retraining, not on PPO
@@ -687,11 +687,15 @@ func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
 	}
 	r := &report.HTMLReport{Title: "RLHF on text: " + c.Goal}
 	r.AddParagraph(fmt.Sprintf("Policy %s; %d comparisons of %d completions labelled by a Boltzmann labeler (β = %g) over the %s goal; "+
-		"GPT reward model; PPO for %d steps of %d episodes with KL target %g; seed %d.",
-		c.Policy, res.Labels, c.K, c.LabelerBeta, c.Goal, c.PPOSteps, c.PPO.BatchSize, c.PPO.KLTarget, c.Seed))
+		"GPT reward model; PPO for %d steps of %d episodes (advantages by %s) with KL target %g; seed %d.",
+		c.Policy, res.Labels, c.K, c.LabelerBeta, c.Goal, c.PPOSteps, c.PPO.BatchSize, c.PPO.Estimator(), c.PPO.KLTarget, c.Seed))
 	if n := c.rounds(); n > 1 {
+		how := "the reward model was retrained on every label collected"
+		if c.RMWarm {
+			how = "the reward model continued its training on the new labels (minibatches from every label collected)"
+		}
 		r.AddParagraph(fmt.Sprintf("Online: %d rounds; each after the first sampled its comparisons from the policy PPO had trained so far, "+
-			"and the reward model was retrained on every label collected before PPO went on.", n))
+			"and %s before PPO went on.", n, how))
 	}
 	r.AddHeading("Result on held-out prompts")
 	r.AddTable([]string{"policy", "gold score (mean ± std)", "KL to reference (nats)", "completions"}, [][]string{

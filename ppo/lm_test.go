@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,6 +124,90 @@ func TestLMConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+func TestLeaveOneOut(t *testing.T) {
+	// Two groups of 3; returns 1, 2, 6 and 0, 0, 3 (sums of the token rewards).
+	rewards := [][]float32{{1}, {0.5, 1.5}, {2, 2, 2}, {0}, {}, {1, 1, 1}}
+	adv := LeaveOneOut(rewards, 3)
+	want := []float32{1 - 4, 2 - 3.5, 6 - 1.5, 0 - 1.5, 0 - 1.5, 3 - 0}
+	for i := range rewards {
+		if len(adv[i]) != len(rewards[i]) {
+			t.Fatalf("episode %d: %d advantages for %d tokens", i, len(adv[i]), len(rewards[i]))
+		}
+		for _, a := range adv[i] {
+			if a != want[i] {
+				t.Errorf("episode %d: advantage %v, want %v at every token", i, a, want[i])
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("5 episodes in groups of 3: no panic")
+		}
+	}()
+	LeaveOneOut(rewards[:5], 3)
+}
+
+func TestLMConfigValidateRLOO(t *testing.T) {
+	c := DefaultLMConfig()
+	c.Advantage, c.GroupSize = AdvantageRLOO, 4
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		adv   string
+		group int
+		want  string
+	}{{AdvantageRLOO, 1, "at least 2"}, {AdvantageRLOO, 5, "multiple"}, {"", 4, "only used"}, {"vtrace", 0, "estimator"}} {
+		c.Advantage, c.GroupSize = tc.adv, tc.group
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("advantage %q, group %d: %v, want an error mentioning %q", tc.adv, tc.group, err, tc.want)
+		}
+	}
+}
+
+// With leave-one-out advantages each prompt is sampled GroupSize times in a
+// row, the toy reward rises, and the value head neither trains nor reports
+// a loss.
+func TestLMTrainerRLOORaisesToyReward(t *testing.T) {
+	m, tok := toyModel(t, 3)
+	c := toyConfig()
+	c.Advantage, c.GroupSize = AdvantageRLOO, 4
+	tr, err := NewLMTrainer(c, m, tok, TextScoreFunc(spaceScore), toyPrompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vhead := slices.Clone(tr.Policy.VHead.W.Value.Data)
+	before := meanScore(t, tr.Ref, tok, c)
+	var st LMStats
+	for range 24 {
+		if st, err = tr.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st.ValueLoss != 0 {
+			t.Fatalf("value loss %v reported, want 0", st.ValueLoss)
+		}
+	}
+	after := meanScore(t, tr.Policy, tok, c)
+	t.Logf("space share before %.3f after %.3f; last step KL %.3f", before, after, st.KL)
+	if after < before+0.1 {
+		t.Fatalf("toy reward did not rise: before %.3f after %.3f", before, after)
+	}
+	distinct := 0
+	for i, s := range st.Samples {
+		if i%c.GroupSize == 0 {
+			distinct++
+		} else if s.Prompt != st.Samples[i-1].Prompt {
+			t.Fatalf("sample %d's prompt %q differs from its group's %q", i, s.Prompt, st.Samples[i-1].Prompt)
+		}
+	}
+	if len(st.Samples) != c.BatchSize || distinct != c.BatchSize/c.GroupSize {
+		t.Fatalf("%d samples in %d groups, want %d in %d", len(st.Samples), distinct, c.BatchSize, c.BatchSize/c.GroupSize)
+	}
+	if !slices.Equal(vhead, tr.Policy.VHead.W.Value.Data) {
+		t.Error("the value head changed under leave-one-out advantages")
 	}
 }
 

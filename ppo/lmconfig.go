@@ -22,6 +22,13 @@ import (
 // β is fixed (KLTarget = 0) or follows the adaptive controller of Ziegler
 // et al. (see KLController).
 //
+// With Advantage = AdvantageRLOO the value head is not used: each prompt is
+// sampled GroupSize times, a completion's reward is its score minus β times
+// its KL, and its advantage, the same at each of its tokens, is that reward
+// minus the mean of the other GroupSize-1 rewards of its prompt
+// (REINFORCE leave-one-out, Kool et al. 2019, as Ahmadian et al. 2024 use
+// it for RLHF); the clipped surrogate and the epochs stay PPO's.
+//
 // Policy and value share the transformer: the value is a linear head on the
 // policy's final hidden state (one forward and backward pass per minibatch
 // serves both losses, which matters on a CPU). VFCoef weighs the value loss
@@ -82,7 +89,32 @@ type LMConfig struct {
 	// PromptEOS prefixes every prompt with the end-of-text token, the
 	// separator the model saw before each document in pretraining.
 	PromptEOS bool `json:"prompt_eos"`
+	// Advantage is how advantages are estimated: AdvantageGAE ("" too),
+	// GAE over the value head; AdvantageRLOO, leave-one-out over GroupSize
+	// completions of each prompt, no value head.
+	Advantage string `json:"advantage,omitempty"`
+	// GroupSize is the completions sampled per prompt with AdvantageRLOO
+	// (BatchSize must be a multiple of it: BatchSize/GroupSize prompts per step).
+	GroupSize int `json:"group_size,omitempty"`
 }
+
+// The advantage estimators of LMConfig.Advantage.
+const (
+	AdvantageGAE  = "gae"
+	AdvantageRLOO = "rloo"
+)
+
+// Estimator describes c's advantage estimator for logs and reports:
+// "GAE" or "RLOO over groups of k".
+func (c LMConfig) Estimator() string {
+	if c.rloo() {
+		return fmt.Sprintf("RLOO over groups of %d", c.GroupSize)
+	}
+	return "GAE"
+}
+
+// rloo reports whether c estimates advantages leave-one-out.
+func (c LMConfig) rloo() bool { return c.Advantage == AdvantageRLOO }
 
 // DefaultLMConfig returns the defaults: Ziegler et al.'s γ=1, λ=0.95, ε=0.2,
 // 4 epochs, adaptive KL with horizon 10000; TRL's value-loss weight 0.1 and
@@ -127,5 +159,9 @@ func (c LMConfig) Validate() error {
 	check(c.KLTarget == 0 || (c.KLHorizon > 0 && finite(c.KLHorizon)), "KL horizon %g must be positive", c.KLHorizon)
 	check(c.MaxNewTokens > 0, "max new tokens %d must be positive", c.MaxNewTokens)
 	check(c.Temperature > 0 && finite(c.Temperature), "temperature %g must be positive", c.Temperature)
+	check(c.Advantage == "" || c.Advantage == AdvantageGAE || c.Advantage == AdvantageRLOO, "advantage estimator %q: want %s or %s", c.Advantage, AdvantageGAE, AdvantageRLOO)
+	check(!c.rloo() || c.GroupSize >= 2, "%s needs at least 2 completions per prompt (group size %d)", AdvantageRLOO, c.GroupSize)
+	check(!c.rloo() || c.GroupSize < 2 || c.BatchSize%c.GroupSize == 0, "batch size %d must be a multiple of the group size %d", c.BatchSize, c.GroupSize)
+	check(c.rloo() || c.GroupSize == 0, "group size %d is only used by the %s estimator", c.GroupSize, AdvantageRLOO)
 	return errors.Join(errs...)
 }

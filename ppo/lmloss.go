@@ -57,6 +57,39 @@ func TokenRewards(logp, refLogp []float32, score, beta float64) (rewards []float
 	return rewards, kl
 }
 
+// LeaveOneOut returns REINFORCE leave-one-out advantages: rewards[i] are
+// episode i's per-token rewards, and episodes come in consecutive groups of
+// k completions of one prompt (len(rewards) a multiple of k >= 2). Episode
+// i's return R_i is the sum of its rewards; its advantage, at every one of
+// its tokens, is R_i minus the mean return of the other k-1 episodes of its
+// group.
+func LeaveOneOut(rewards [][]float32, k int) [][]float32 {
+	if k < 2 || len(rewards)%k != 0 {
+		panic(fmt.Sprintf("ppo: leave-one-out over %d episodes in groups of %d", len(rewards), k))
+	}
+	ret := make([]float64, len(rewards))
+	for i, r := range rewards {
+		for _, x := range r {
+			ret[i] += float64(x)
+		}
+	}
+	adv := make([][]float32, len(rewards))
+	for g := 0; g < len(rewards); g += k {
+		var sum float64
+		for _, r := range ret[g : g+k] {
+			sum += r
+		}
+		for i := g; i < g+k; i++ {
+			a := float32(ret[i] - (sum-ret[i])/float64(k-1))
+			adv[i] = make([]float32, len(rewards[i]))
+			for t := range adv[i] {
+				adv[i][t] = a
+			}
+		}
+	}
+	return adv
+}
+
 // TokenGAE runs GAE(γ, λ) over episodes of different lengths: rewards[i]
 // and values[i] are episode i's per-token rewards and values V(s_t) (the
 // value of the prefix before token t). Each episode ends after its last

@@ -267,8 +267,15 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 		}
 	}
 	prompts := make([]string, c.BatchSize)
-	for i := range prompts {
-		prompts[i] = t.Prompts[t.rng.IntN(len(t.Prompts))]
+	group := 1 // completions per prompt
+	if c.rloo() {
+		group = c.GroupSize
+	}
+	for i := 0; i < len(prompts); i += group {
+		p := t.Prompts[t.rng.IntN(len(t.Prompts))]
+		for j := range group {
+			prompts[i+j] = p
+		}
 	}
 	ro, err := t.collectLM(ctx, prompts)
 	if err != nil {
@@ -301,13 +308,19 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	st.NonScore = -t.KL.Value * st.KL
 	st.RLHFReward /= n
 	st.ResponseLen /= n
-	ro.adv, ro.returns = TokenGAE(rewards, ro.values, c.Gamma, c.Lambda)
-	var flatV, flatR []float32
-	for i := range ro.values {
-		flatV = append(flatV, ro.values[i]...)
-		flatR = append(flatR, ro.returns[i]...)
+	if c.rloo() {
+		// The value head is not trained: its loss is left out of the
+		// minibatch loss, and returns are the rollout's values.
+		ro.adv, ro.returns = LeaveOneOut(rewards, c.GroupSize), ro.values
+	} else {
+		ro.adv, ro.returns = TokenGAE(rewards, ro.values, c.Gamma, c.Lambda)
+		var flatV, flatR []float32
+		for i := range ro.values {
+			flatV = append(flatV, ro.values[i]...)
+			flatR = append(flatR, ro.returns[i]...)
+		}
+		st.ExplainedVar = ExplainedVariance(flatV, flatR)
 	}
-	st.ExplainedVar = ExplainedVariance(flatV, flatR)
 	if c.WhitenAdvantages {
 		WhitenRows(ro.adv)
 	}
@@ -550,7 +563,10 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		v := tp.Slice(t.Policy.ValuesOf(tp, h), 1, 0, T-1)                         // (B, T-1)
 		pg = PolicyLoss(tp, logp, oldLP, adv, float32(c.ClipRange), mask)
 		vl = ValueLoss(tp, v, oldV, ret, float32(c.ClipRangeValue), mask)
-		loss = tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
+		loss = pg
+		if !c.rloo() {
+			loss = tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
+		}
 		if c.EntCoef > 0 {
 			ent := tp.Slice(gpt.EntropyOf(tp, lsm), 1, 0, T-1)
 			loss = tp.Sub(loss, tp.Scale(EntropyBonus(tp, ent, mask), float32(c.EntCoef)))
@@ -592,6 +608,9 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 			m.gradNorm = optim.ClipGradNorm(t.Opt.Params, math.Inf(1))
 		}
 		t.Opt.Step(float32(c.LR))
+	}
+	if c.rloo() {
+		m.vLoss = 0 // not trained
 	}
 	m.approxKL = ApproxKL(lp, oldLP.Data, mask.Data)
 	m.clipFrac = ClipFrac(lp, oldLP.Data, float32(c.ClipRange), mask.Data)

@@ -85,6 +85,8 @@ Flags:`)
 	fs.Float64Var(&c.PPO.KLTarget, "kl-target", c.PPO.KLTarget, "KL target in nats per completion (0: fixed -kl-coef)")
 	fs.Float64Var(&c.PPO.KLCoef, "kl-coef", c.PPO.KLCoef, "initial (or fixed) KL coefficient β")
 	fs.Float64Var(&c.PPO.KLHorizon, "kl-horizon", c.PPO.KLHorizon, "adaptive KL controller horizon in episodes")
+	fs.StringVar(&c.PPO.Advantage, "advantage", ppo.AdvantageGAE, "advantage estimator: gae (the value head) or rloo (leave-one-out over -group completions\nof each prompt, no value head)")
+	fs.IntVar(&c.PPO.GroupSize, "group", 0, "completions per prompt with -advantage rloo (-batch must be a multiple; default 4)")
 	maxNew := fs.Int("max-new-tokens", c.Sampling.MaxNewTokens, "tokens per completion")
 	fs.IntVar(&c.EvalPrompts, "eval-prompts", c.EvalPrompts, "held-out prompts to evaluate on")
 	fs.StringVar(&o.Labeler, "labeler", labelerSynthetic, "who labels: synthetic (Boltzmann over -goal) or human (people, through rlhf serve on -db;\nthe goal then only measures); with -rounds, each round waits for people's answers")
@@ -95,6 +97,7 @@ Flags:`)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	c.PPO.Advantage, c.PPO.GroupSize = advantageFlags(c.PPO.Advantage, c.PPO.GroupSize)
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("demo: unexpected arguments %q", fs.Args())
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,6 +118,41 @@ func TestPPOSmoke(t *testing.T) {
 	}
 }
 
+// rlhf ppo -advantage rloo samples each prompt -group times, keeps the
+// estimator in its checkpoint, and resumes with it.
+func TestPPORLOO(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, out, "-advantage", "rloo", "-group", "2")); err != nil {
+		t.Fatal(err)
+	}
+	if !lmChanged(t, filepath.Join(out, "policy"), policy) {
+		t.Fatal("RLOO did not change the policy")
+	}
+	if err := runPPO(context.Background(), []string{"-out", out, "-resume", "-steps", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ppo.ReadLMConfig(filepath.Join(out, "checkpoint"))
+	if err != nil || c.Advantage != ppo.AdvantageRLOO || c.GroupSize != 2 {
+		t.Fatalf("checkpoint's estimator %q, group %d (%v), want rloo, 2", c.Advantage, c.GroupSize, err)
+	}
+	m, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps, vl := m.Series("loss/value_avg"); len(steps) != 3 || slices.ContainsFunc(vl, func(v float64) bool { return v != 0 }) {
+		t.Errorf("value loss %v over steps %v, want 0 at 3 steps", vl, steps)
+	}
+	// The default estimator stays unnamed in the saved configuration.
+	def := filepath.Join(t.TempDir(), "gae")
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, def, "-steps", "1")); err != nil {
+		t.Fatal(err)
+	}
+	if buf, err := os.ReadFile(filepath.Join(def, "run.json")); err != nil || strings.Contains(string(buf), `"advantage"`) {
+		t.Errorf("run.json of a default run names an estimator (%v):\n%s", err, buf)
+	}
+}
+
 func TestPPOBadFlags(t *testing.T) {
 	cases := map[string][]string{
 		"-reward":            {"-reward", "happiness"},
@@ -126,6 +162,9 @@ func TestPPOBadFlags(t *testing.T) {
 		"-resume needs -out": {"-resume"},
 		"unexpected":         {"extra"},
 		"unknown device":     {"-device", "cuda"},
+		"estimator":          {"-advantage", "vtrace"},
+		"multiple":           {"-advantage", "rloo", "-group", "5"},
+		"only used":          {"-group", "4"},
 	}
 	for want, args := range cases {
 		_, err := parsePPO(args, io.Discard)
