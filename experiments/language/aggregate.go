@@ -170,7 +170,7 @@ func matched(runs []seedRun, a, b string) []matchedPoint {
 }
 
 // matchedPairs are the comparisons at matched KL that frontier.md reports.
-var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}}
+var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}, {"RLOO", "PPO"}, {"PPO", "RLOO"}}
 
 // matchedTable renders the comparisons at matched KL as a markdown table, or
 // "" when no setting could be matched.
@@ -194,7 +194,7 @@ func matchedTable(runs []seedRun) (string, []matchedPoint) {
 }
 
 // methods are the frontier's methods in plotting order.
-var methods = []string{"best-of-n", "DPO", "PPO"}
+var methods = []string{"best-of-n", "DPO", "PPO", "RLOO"}
 
 // frontierPlot draws gold against KL: with one seed each policy as a point,
 // with several the mean over seeds with error bars of ± one std over seeds
@@ -237,7 +237,9 @@ func frontierPlot(points []aggPoint, labels, seeds int) *report.Plot {
 				add(nan, nan, "")
 			}
 		}
-		plot.Series = append(plot.Series, ser)
+		if len(ser.X) > 0 { // a method the experiment ran
+			plot.Series = append(plot.Series, ser)
+		}
 	}
 	return plot
 }

@@ -254,3 +254,27 @@ func TestMatched(t *testing.T) {
 		t.Errorf("matched table (%d rows):\n%s", len(all), tab)
 	}
 }
+
+// RLOO points, when the experiment ran them (-rloo-kl), get their own
+// series and are compared with PPO at matched KL.
+func TestRLOOPoints(t *testing.T) {
+	runs := twoSeeds()
+	runs[0].Points = append(runs[0].Points, point{Method: "PPO", Setting: "KL→6", Gold: 0.8, KL: 5}, point{Method: "RLOO", Setting: "KL→3", Gold: 0.5, KL: 4})
+	runs[1].Points = append(runs[1].Points, point{Method: "PPO", Setting: "KL→6", Gold: 0.6, KL: 7}, point{Method: "RLOO", Setting: "KL→3", Gold: 0.5, KL: 6})
+	plot := frontierPlot(aggregate(runs), 5000, 2)
+	if n := len(plot.Series); n != 4 || plot.Series[3].Name != "RLOO" {
+		t.Fatalf("%d series, the last %q: want 4, RLOO last", n, plot.Series[n-1].Name)
+	}
+	// Seed 1: PPO at KL 4 is 0.6 (between 0.4 at 3 and 0.8 at 5), RLOO
+	// -0.1; seed 2: 0.4 at 6 (0.2 at 5, 0.6 at 7), RLOO +0.1.
+	table, all := matchedTable(runs)
+	var rloo *matchedPoint
+	for i := range all {
+		if all[i].Method == "RLOO" {
+			rloo = &all[i]
+		}
+	}
+	if rloo == nil || rloo.Against != "PPO" || rloo.N != 2 || !near(rloo.Diff, 0) || !near(rloo.Spread, 0.1) || !strings.Contains(table, "RLOO KL→3 | PPO") {
+		t.Errorf("RLOO against PPO: %+v\n%s", rloo, table)
+	}
+}

@@ -44,6 +44,8 @@ import (
 // options are the experiment's settings, shared by every seed.
 type options struct {
 	targets, betas, ns []float64
+	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
+	rlooGroup          int       // its completions per prompt
 	steps, dpoEpochs   int
 	dpoLR              float64
 	evalPrompts        int
@@ -56,6 +58,8 @@ func main() {
 	targets := flag.String("ppo-kl", "1,3,6", "PPO KL targets (nats per completion)")
 	betas := flag.String("dpo-beta", "0.03,0.1,0.3", "DPO β values")
 	ns := flag.String("bon-n", "1,2,4,8,16", "best-of-n values")
+	rlooTargets := flag.String("rloo-kl", "", "KL targets of PPO with leave-one-out advantages (method RLOO; none by default)")
+	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
 	dpoLR := flag.Float64("dpo-lr", 1e-4, "DPO learning rate")
@@ -72,7 +76,7 @@ func main() {
 		}
 		return
 	}
-	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed}
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
 		err = fmt.Errorf("-ppo-kl: %w", err)
@@ -80,6 +84,8 @@ func main() {
 		err = fmt.Errorf("-dpo-beta: %w", err)
 	} else if o.ns, err = floats(*ns); err != nil {
 		err = fmt.Errorf("-bon-n: %w", err)
+	} else if o.rlooTargets, err = floats(*rlooTargets); err != nil {
+		err = fmt.Errorf("-rloo-kl: %w", err)
 	} else {
 		err = run(ctx, dirs(*from), *out, o)
 	}
@@ -100,7 +106,11 @@ func dirs(s string) []string {
 	return out
 }
 
+// floats parses a comma-separated list of numbers; "" is none.
 func floats(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
 	var out []float64
 	for f := range strings.SplitSeq(s, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
@@ -287,33 +297,43 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		r.Points = append(r.Points, p)
 	}
 
-	// PPO against the reward model.
-	for _, target := range o.targets {
-		t0 := time.Now()
-		policy, err := ppo.CloneGPT(base)
-		if err != nil {
-			return seedRun{}, err
-		}
-		pc := loop.DefaultTextConfig().PPO
-		pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
-		tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
-		if err != nil {
-			return seedRun{}, err
-		}
-		for i := range o.steps {
-			st, err := tr.Step(ctx)
+	// PPO against the reward model, with GAE (method PPO) and with
+	// leave-one-out advantages (method RLOO).
+	for _, m := range []struct {
+		name    string
+		targets []float64
+		rloo    bool
+	}{{"PPO", o.targets, false}, {"RLOO", o.rlooTargets, true}} {
+		for _, target := range m.targets {
+			t0 := time.Now()
+			policy, err := ppo.CloneGPT(base)
 			if err != nil {
 				return seedRun{}, err
 			}
-			if (i+1)%10 == 0 || i+1 == o.steps {
-				logf("PPO KL→%g step %d/%d: batch KL %.2f, β %.3f, score %+.2f (%.0fs)", target, i+1, o.steps, st.KL, st.KLCoef, st.Score, time.Since(t0).Seconds())
+			pc := loop.DefaultTextConfig().PPO
+			pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
+			if m.rloo {
+				pc.Advantage, pc.GroupSize = ppo.AdvantageRLOO, o.rlooGroup
 			}
+			tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
+			if err != nil {
+				return seedRun{}, err
+			}
+			for i := range o.steps {
+				st, err := tr.Step(ctx)
+				if err != nil {
+					return seedRun{}, err
+				}
+				if (i+1)%10 == 0 || i+1 == o.steps {
+					logf("%s KL→%g step %d/%d: batch KL %.2f, β %.3f, score %+.2f (%.0fs)", m.name, target, i+1, o.steps, st.KL, st.KLCoef, st.Score, time.Since(t0).Seconds())
+				}
+			}
+			p, err := evalPoint(m.name, fmt.Sprintf("KL→%g", target), tr.Policy, t0)
+			if err != nil {
+				return seedRun{}, err
+			}
+			r.Points = append(r.Points, p)
 		}
-		p, err := evalPoint("PPO", fmt.Sprintf("KL→%g", target), tr.Policy, t0)
-		if err != nil {
-			return seedRun{}, err
-		}
-		r.Points = append(r.Points, p)
 	}
 	return r, nil
 }
