@@ -244,6 +244,26 @@ func firstClose(t *testing.T, dirA, dirB, key string, rel float64) {
 // on bucket-padded rows. The reward is the lipogram goal,
 // which scores random text unevenly. A checkpoint written on the device resumes on the CPU engine
 // where the straight device run goes, and the other way round.
+// Leave-one-out advantages train the same on a device: the loss without
+// the value term traces like any other.
+func TestPPORLOODeviceGo(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	dir := t.TempDir()
+	cpu, dev := filepath.Join(dir, "cpu"), filepath.Join(dir, "go")
+	args := []string{"-lr", "1e-3", "-reward", "lipogram", "-advantage", "rloo", "-group", "2", "-ckpt-every", "10"}
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, cpu, args...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, dev, append(args, "-device", "go")...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"objective/scores", "objective/kl", "loss/policy_avg", "policy/approxkl"} {
+		seriesClose(t, cpu, dev, k, 1e-3)
+		firstClose(t, cpu, dev, k, 1e-5)
+	}
+	firstClose(t, cpu, dev, "train/grad_norm", 1e-4)
+}
+
 func TestPPODeviceGo(t *testing.T) {
 	policy := lmTinyPolicy(t)
 	dir := t.TempDir()

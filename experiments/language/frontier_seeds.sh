@@ -10,7 +10,10 @@
 # Demo runs go to $OUT/demo-5k-seed<S>/ (OUT defaults to runs), logs beside
 # them; the frontier to $RESULTS (default docs/results/language). With
 # REUSE=1 a demo run directory that already holds eval.json is kept (the demo
-# is deterministic for a given build) instead of being run again.
+# is deterministic for a given build) instead of being run again. ARGS adds
+# flags to experiments/language, e.g. PPO against RLOO alone:
+#   REUSE=1 RESULTS=docs/results/language/rloo ARGS="-bon-n= -dpo-beta= -ppo-kl 3,6 -rloo-kl 3,6" \
+#     experiments/language/frontier_seeds.sh 1 2 3 4 5
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out_root=${OUT:-runs}
@@ -34,4 +37,5 @@ for s in "${seeds[@]}"; do
   froms+=("$out")
 done
 from=$(IFS=,; echo "${froms[*]}")
-go run ./experiments/language -from "$from" -out "$results" -ppo-steps 50 -dpo-epochs 1
+# shellcheck disable=SC2086 # ARGS: more flags of experiments/language, split on spaces
+go run ./experiments/language -from "$from" -out "$results" -ppo-steps 50 -dpo-epochs 1 ${ARGS:-}
