@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"rlhf/ag"
@@ -34,10 +35,13 @@ const (
 	GoalLipogram  = "lipogram"
 	// GoalRM prefixes a goal that is a trained reward model: "rm:DIR".
 	GoalRM = "rm:"
+	// GoalEnsemble prefixes an ensemble of reward models,
+	// "ens:MODE:DIR1,DIR2,...", MODE one of reward.ParseEnsembleMode's.
+	GoalEnsemble = "ens:"
 )
 
 // TextGoals lists the goal names, for messages.
-var TextGoals = []string{GoalSentiment, GoalLipogram, GoalRM + "DIR"}
+var TextGoals = []string{GoalSentiment, GoalLipogram, GoalRM + "DIR", GoalEnsemble + "mean|min|uwo=λ:DIR1,DIR2,..."}
 
 // TextGoal returns the hidden goal named by spec as a scorer of (prompt,
 // completion) pairs: "sentiment" (VADER compound of the completion, in
@@ -45,7 +49,10 @@ var TextGoals = []string{GoalSentiment, GoalLipogram, GoalRM + "DIR"}
 // reward model saved by `rlhf rm` or the demo (LoadTextRM). A reward model
 // as the goal is Gao et al. (2022)'s gold reward model: synthetic labels
 // come from it, and a proxy trained on them is measured against it, on a
-// scale that does not saturate as VADER's does.
+// scale that does not saturate as VADER's does. "ens:MODE:DIR1,DIR2,..."
+// is an ensemble of such reward models (reward.TextEnsemble), combined by
+// MODE: mean, min (worst case) or uwo=λ (mean minus λ times the members'
+// variance), Coste et al. (2023)'s ways of optimising an ensemble.
 func TextGoal(spec string, letter rune) (reward.TextScorer, error) {
 	if err := CheckTextGoal(spec, letter); err != nil {
 		return nil, err
@@ -55,6 +62,17 @@ func TextGoal(spec string, letter rune) (reward.TextScorer, error) {
 		return reward.GoalScorer{Goal: textscore.Sentiment}, nil
 	case GoalLipogram:
 		return reward.GoalScorer{Goal: textscore.Lipogram{Letter: letter}.Score}, nil
+	}
+	if mode, lambda, dirs, ok := ensembleGoal(spec); ok {
+		e := reward.TextEnsemble{Mode: mode, Lambda: lambda}
+		for _, d := range dirs {
+			rm, err := LoadTextRM(d)
+			if err != nil {
+				return nil, fmt.Errorf("loop: goal %s: %w", spec, err)
+			}
+			e.Members = append(e.Members, rm)
+		}
+		return e, nil
 	}
 	rm, err := LoadTextRM(strings.TrimPrefix(spec, GoalRM))
 	if err != nil {
@@ -81,16 +99,52 @@ func CheckTextGoal(spec string, letter rune) error {
 		if dir == "" {
 			return fmt.Errorf("loop: goal %q names no reward model directory", spec)
 		}
-		cfg, err := gpt.ReadConfig(dir)
-		if err != nil {
-			return fmt.Errorf("loop: goal %s: %w", spec, err)
+		return checkRewardDir(spec, dir)
+	case strings.HasPrefix(spec, GoalEnsemble):
+		mode, dirs, _ := strings.Cut(strings.TrimPrefix(spec, GoalEnsemble), ":")
+		if _, _, err := reward.ParseEnsembleMode(mode); err != nil {
+			return fmt.Errorf("loop: goal %q: %w", spec, err)
 		}
-		if !cfg.RewardHead {
-			return fmt.Errorf("loop: goal %s: the model has no reward head (reward_head in %s); is it a policy? train one with rlhf rm", spec, gpt.ConfigFile)
+		list := strings.Split(dirs, ",")
+		if len(list) < 2 || slices.Contains(list, "") {
+			return fmt.Errorf("loop: goal %q: an ensemble needs at least two reward model directories, comma-separated after the mode", spec)
+		}
+		for _, d := range list {
+			if err := checkRewardDir(spec, d); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
 	return fmt.Errorf("loop: unknown goal %q (valid: %s)", spec, strings.Join(TextGoals, ", "))
+}
+
+// checkRewardDir reports whether dir, named in goal spec, holds a model
+// with a reward head (its config only).
+func checkRewardDir(spec, dir string) error {
+	cfg, err := gpt.ReadConfig(dir)
+	if err != nil {
+		return fmt.Errorf("loop: goal %s: %w", spec, err)
+	}
+	if !cfg.RewardHead {
+		return fmt.Errorf("loop: goal %s: the model in %s has no reward head (reward_head in %s); is it a policy? train one with rlhf rm", spec, dir, gpt.ConfigFile)
+	}
+	return nil
+}
+
+// ensembleGoal splits an "ens:MODE:DIR1,DIR2,..." goal that CheckTextGoal
+// accepted; ok is false for any other goal.
+func ensembleGoal(spec string) (mode string, lambda float64, dirs []string, ok bool) {
+	rest, ok := strings.CutPrefix(spec, GoalEnsemble)
+	if !ok {
+		return "", 0, nil, false
+	}
+	m, list, _ := strings.Cut(rest, ":")
+	mode, lambda, err := reward.ParseEnsembleMode(m)
+	if err != nil {
+		return "", 0, nil, false
+	}
+	return mode, lambda, strings.Split(list, ","), true
 }
 
 // GoalScores returns goal's score of each (prompt, completion) pair. A

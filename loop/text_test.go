@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -403,5 +404,61 @@ func TestGoalItemsOf(t *testing.T) {
 	}
 	if _, err := GoalItemsOf(goal, []feedback.Query{feedback.TextQuery("c", "p", "", " y")}); err == nil {
 		t.Error("a failing goal gave no error")
+	}
+}
+
+// "ens:MODE:DIR1,DIR2" loads each reward model and combines their scores;
+// malformed ensembles are refused before anything loads.
+func TestEnsembleGoal(t *testing.T) {
+	var dirs []string
+	var members []reward.TextScorer
+	for seed := range uint64(2) {
+		m, tok := toyTextModel(t)
+		rm := TextRM{reward.NewGPT(m, tok, seed+2)}
+		dir := filepath.Join(t.TempDir(), "rm")
+		if err := SaveTextRM(rm, dir); err != nil {
+			t.Fatal(err)
+		}
+		dirs, members = append(dirs, dir), append(members, rm)
+	}
+	ps, cs := []string{"It was", "We had"}, []string{" good", " a bad day"}
+	a, _ := members[0].ScoreText(ps, cs)
+	b, _ := members[1].ScoreText(ps, cs)
+	for mode, want := range map[string]func(x, y float32) float32{
+		"mean": func(x, y float32) float32 { return (x + y) / 2 },
+		"min":  func(x, y float32) float32 { return min(x, y) },
+	} {
+		g, err := TextGoal(GoalEnsemble+mode+":"+strings.Join(dirs, ","), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := g.ScoreText(ps, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if w := want(a[i], b[i]); math.Abs(float64(got[i]-w)) > 1e-6 {
+				t.Errorf("%s: score %d is %v, want %v (members %v, %v)", mode, i, got[i], w, a[i], b[i])
+			}
+		}
+	}
+	if a[0] == b[0] {
+		t.Fatal("the members score alike: the test cannot tell mean from min")
+	}
+	policy := t.TempDir()
+	if m, _ := toyTextModel(t); m.Save(policy) != nil {
+		t.Fatal("saving the policy failed")
+	}
+	for spec, want := range map[string]string{
+		GoalEnsemble + "max:" + dirs[0] + "," + dirs[1]:   "ensemble mode",
+		GoalEnsemble + "mean:" + dirs[0]:                  "at least two",
+		GoalEnsemble + "mean:" + dirs[0] + ",":            "at least two",
+		GoalEnsemble + "mean":                             "at least two",
+		GoalEnsemble + "min:" + dirs[0] + "," + policy:    "no reward head",
+		GoalEnsemble + "min:" + dirs[0] + ",/nonexistent": "nonexistent",
+	} {
+		if err := CheckTextGoal(spec, 0); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("goal %q: %v, want an error mentioning %q", spec, err, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"rlhf/feedback"
 	"rlhf/loop"
+	"rlhf/reward"
 )
 
 // A reward model as the goal (-goal rm:DIR, Gao et al.'s gold reward
@@ -193,5 +194,55 @@ func TestRMFromTextLoopModel(t *testing.T) {
 	saved, err := loop.LoadTextRM(out)
 	if _, ok := saved.(loop.TextRM); err != nil || !ok {
 		t.Errorf("saved model %T (%v), want a text loop's reward model", saved, err)
+	}
+}
+
+// rlhf ppo -reward ens:min:A,B optimises the lower of two reward models'
+// scores; its samples log that score.
+func TestPPOEnsembleReward(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	var dirs []string
+	var members []reward.TextScorer
+	for seed := range uint64(2) {
+		rm, err := reward.InitGPT(policy, 20+seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "rm")
+		if err := loop.SaveTextRM(loop.TextRM{GPTReward: rm}, dir); err != nil {
+			t.Fatal(err)
+		}
+		dirs, members = append(dirs, dir), append(members, loop.TextRM{GPTReward: rm})
+	}
+	out := filepath.Join(t.TempDir(), "ppo")
+	if err := runPPO(context.Background(), tinyPPOArgs(policy, out, "-reward", "ens:min:"+strings.Join(dirs, ","), "-samples", "4", "-steps", "1")); err != nil {
+		t.Fatal(err)
+	}
+	samples := firstStepSamples(t, out)
+	if len(samples) == 0 {
+		t.Fatal("no samples logged")
+	}
+	lower := 0
+	for _, s := range samples {
+		if strings.ContainsRune(s.Completion, utf8.RuneError) {
+			continue // the log holds the text as valid UTF-8, the scores saw its bytes
+		}
+		a, errA := members[0].ScoreText([]string{s.Prompt}, []string{s.Completion})
+		b, errB := members[1].ScoreText([]string{s.Prompt}, []string{s.Completion})
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		if want := min(a[0], b[0]); math.Abs(s.Score-float64(want)) > 1e-5 {
+			t.Errorf("sample score %v, want the lower member's %v (members %v, %v)", s.Score, want, a[0], b[0])
+		}
+		if b[0] < a[0] {
+			lower++
+		}
+	}
+	if lower == 0 || lower == len(samples) {
+		t.Logf("one member scored lower on every sample (%d of %d): min equals that member", lower, len(samples))
+	}
+	if _, err := parsePPO([]string{"-reward", "ens:mean:" + dirs[0]}, io.Discard); err == nil || !strings.Contains(err.Error(), "at least two") {
+		t.Errorf("an ensemble of one: %v", err)
 	}
 }

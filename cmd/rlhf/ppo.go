@@ -25,7 +25,7 @@ import (
 // ppoOptions are the settings of `rlhf ppo`, saved as run.json.
 type ppoOptions struct {
 	Policy    string       `json:"policy"` // pretrained policy directory
-	Reward    string       `json:"reward"` // sentiment | lipogram | rm:DIR
+	Reward    string       `json:"reward"` // sentiment | lipogram | rm:DIR | ens:MODE:DIRS
 	Gold      string       `json:"gold"`   // goal logged as objective/gold ("" for none)
 	Letter    string       `json:"letter"` // lipogram letter
 	Steps     int          `json:"steps"`  // PPO steps in the whole run
@@ -56,7 +56,8 @@ func parsePPO(args []string, stderr io.Writer) (ppoOptions, error) {
 Fine-tune a GPT policy with token-level PPO (Ziegler et al. 2019): per-token rewards
 -β·(log π - log π_ref) plus the score of the completion at its last token, GAE, clipped
 policy and value losses, adaptive or fixed KL coefficient β. The reward is a trained reward
-model (-reward rm:DIR, from rlhf rm or rlhf demo) or a programmatic goal (sentiment, lipogram).
+model (-reward rm:DIR, from rlhf rm or rlhf demo), an ensemble of them (-reward ens:min:DIR1,DIR2,DIR3,
+scored on the CPU engine) or a programmatic goal (sentiment, lipogram).
 The run directory gets run.json, metrics.jsonl (TRL's metric names), samples.jsonl,
 checkpoint/ (resumable with -resume), policy/ and report.html.
 
@@ -66,8 +67,8 @@ Flags:`)
 	c := ppo.DefaultLMConfig()
 	o := ppoOptions{}
 	fs.StringVar(&o.Policy, "policy", "models/tiny-gpt", "pretrained policy directory (config.json + model.safetensors)")
-	fs.StringVar(&o.Reward, "reward", "sentiment", "reward: rm:DIR (a GPT reward model), sentiment (VADER) or lipogram")
-	fs.StringVar(&o.Gold, "gold", "", "gold goal logged as objective/gold each step: sentiment, lipogram, rm:DIR (a gold reward model) or none (default: sentiment for rm:, else the reward)")
+	fs.StringVar(&o.Reward, "reward", "sentiment", "reward: rm:DIR (a GPT reward model), ens:MODE:DIR1,DIR2,... (an ensemble of them, combined by\nMODE mean, min or uwo=λ: mean minus λ times their variance), sentiment (VADER) or lipogram")
+	fs.StringVar(&o.Gold, "gold", "", "gold goal logged as objective/gold each step: sentiment, lipogram, rm:DIR (a gold reward model) or none (default: sentiment for rm: and ens:, else the reward)")
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
@@ -105,7 +106,7 @@ Flags:`)
 	}
 	if o.Gold == "" {
 		o.Gold = o.Reward
-		if strings.HasPrefix(o.Reward, "rm:") {
+		if strings.HasPrefix(o.Reward, loop.GoalRM) || strings.HasPrefix(o.Reward, loop.GoalEnsemble) {
 			o.Gold = loop.GoalSentiment
 		}
 	}
