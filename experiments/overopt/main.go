@@ -173,6 +173,13 @@ var (
 	bonName = regexp.MustCompile(`^bon-(.+)-s(\d+)\.txt$`)
 )
 
+// isDir reports whether path is a directory or a link to one (ensemble.sh
+// links the single-proxy runs it compares with).
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
 func run(runsDir, outDir string, window int, stdout io.Writer) error {
 	entries, err := os.ReadDir(runsDir)
 	if err != nil {
@@ -182,7 +189,7 @@ func run(runsDir, outDir string, window int, stdout io.Writer) error {
 	var curves []*Curve
 	for _, e := range entries {
 		name := e.Name()
-		if m := ppoName.FindStringSubmatch(name); m != nil && e.IsDir() {
+		if m := ppoName.FindStringSubmatch(name); m != nil && isDir(filepath.Join(runsDir, name)) {
 			seed, _ := strconv.Atoi(m[2])
 			beta, err := strconv.ParseFloat(m[3], 64)
 			if err != nil {
