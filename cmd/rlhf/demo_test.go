@@ -63,6 +63,8 @@ func TestDemoBadFlags(t *testing.T) {
 		"unknown goal":      {"-goal", "joy"},
 		"unexpected":        {"now"},
 		"max new tokens -1": {"-max-new-tokens", "-1"},
+		"estimator":         {"-advantage", "vtrace"},
+		"multiple":          {"-advantage", "rloo", "-group", "5"},
 	} {
 		_, err := parseDemo(args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), strings.Fields(want)[0]) {
