@@ -290,6 +290,23 @@ func gptReward(scorer any) *reward.GPTReward {
 	return nil
 }
 
+// gptRewards returns the GPT reward models behind a scorer: the one of a
+// reward model, each member's of an ensemble (members that are not reward
+// models skipped), none for a programmatic goal.
+func gptRewards(scorer any) []*reward.GPTReward {
+	if e, ok := scorer.(reward.TextEnsemble); ok {
+		var out []*reward.GPTReward
+		for _, m := range e.Members {
+			out = append(out, gptRewards(m)...)
+		}
+		return out
+	}
+	if rm := gptReward(scorer); rm != nil {
+		return []*reward.GPTReward{rm}
+	}
+	return nil
+}
+
 // scoreOnDevice gives the reward model rm a forward-only copy on d (not the
 // CPU engine) and makes it rm's Device, so that its scoring passes run
 // there. rows is the most rows scored at once (0: no limit): a smaller

@@ -242,6 +242,29 @@ func TestPPOEnsembleReward(t *testing.T) {
 	if lower == 0 || lower == len(samples) {
 		t.Logf("one member scored lower on every sample (%d of %d): min equals that member", lower, len(samples))
 	}
+	// On a device each member scores over its own copy, to float32
+	// rounding of the CPU engine's scores.
+	devOut := filepath.Join(t.TempDir(), "ppo-dev")
+	po, err := parsePPO(tinyPPOArgs(policy, devOut, "-reward", "ens:min:"+strings.Join(dirs, ","), "-samples", "4", "-steps", "1", "-device", "go"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	if err := trainPPO(context.Background(), po, &log); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "device: 1 scoring passes of the reward model"); n != 2 {
+		t.Errorf("%d reward models scored on the device, want 2:\n%s", n, log.String())
+	}
+	devSamples := firstStepSamples(t, devOut)
+	if len(devSamples) != len(samples) {
+		t.Fatalf("%d samples on the device, %d on the CPU engine", len(devSamples), len(samples))
+	}
+	for i := range samples {
+		if devSamples[i].Completion != samples[i].Completion || math.Abs(devSamples[i].Score-samples[i].Score) > 1e-5 {
+			t.Errorf("sample %d: %q %v on the device, %q %v on the CPU engine", i, devSamples[i].Completion, devSamples[i].Score, samples[i].Completion, samples[i].Score)
+		}
+	}
 	if _, err := parsePPO([]string{"-reward", "ens:mean:" + dirs[0]}, io.Discard); err == nil || !strings.Contains(err.Error(), "at least two") {
 		t.Errorf("an ensemble of one: %v", err)
 	}

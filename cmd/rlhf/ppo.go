@@ -56,8 +56,8 @@ func parsePPO(args []string, stderr io.Writer) (ppoOptions, error) {
 Fine-tune a GPT policy with token-level PPO (Ziegler et al. 2019): per-token rewards
 -β·(log π - log π_ref) plus the score of the completion at its last token, GAE, clipped
 policy and value losses, adaptive or fixed KL coefficient β. The reward is a trained reward
-model (-reward rm:DIR, from rlhf rm or rlhf demo), an ensemble of them (-reward ens:min:DIR1,DIR2,DIR3,
-scored on the CPU engine) or a programmatic goal (sentiment, lipogram).
+model (-reward rm:DIR, from rlhf rm or rlhf demo), an ensemble of them (-reward ens:min:DIR1,DIR2,DIR3)
+or a programmatic goal (sentiment, lipogram).
 The run directory gets run.json, metrics.jsonl (TRL's metric names), samples.jsonl,
 checkpoint/ (resumable with -resume), policy/ and report.html.
 
@@ -72,7 +72,7 @@ Flags:`)
 	fs.StringVar(&o.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.StringVar(&o.Out, "out", "", "run directory (default runs/ppo-<time>)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the run in -out from its checkpoint (up to -steps)")
-	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates, the rollouts' sampling and their policy and reference log-probs and values run there, and the policy's weights come back to the host only for checkpoints; a reward model (-reward rm:DIR) scores there too, over its own copy, and a goal scores on the CPU engine")
+	fs.StringVar(&o.Device, "device", deviceCPU, deviceHelp+"\non a device the PPO updates, the rollouts' sampling and their policy and reference log-probs and values run there, and the policy's weights come back to the host only for checkpoints; a reward model (-reward rm:DIR, or each of an ensemble's) scores there too, over its own copy, and a goal scores on the CPU engine")
 	fs.IntVar(&o.Steps, "steps", 50, "PPO steps (batches)")
 	fs.IntVar(&o.CkptEvery, "ckpt-every", 10, "steps between checkpoints")
 	fs.IntVar(&o.Samples, "samples", 4, "completions per step written to samples.jsonl")
@@ -223,7 +223,8 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	}
 	var smp *xla.Sampler
 	var pol *stepper // the policy's device stepper; nil on the CPU engine
-	var ref, rmDev frozenDevice
+	var ref frozenDevice
+	var rmDevs []frozenDevice // the reward model's, or each ensemble member's
 	if !dev.onCPU() {
 		// The minibatch updates, the sampling and the rollouts' forward
 		// passes run on the device; the checkpoint's optimiser state goes
@@ -245,13 +246,15 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		}
 		defer smp.Close()
 		tr.Sampler = smp
-		// A reward model scores each step's completions on the device,
-		// over its own copy, uploaded once, in batches of at most one
-		// step's episodes.
-		if rm := gptReward(scorer); rm != nil {
-			if rmDev, err = scoreOnDevice(dev, rm, tr.Config.BatchSize); err != nil {
+		// A reward model (each of an ensemble's) scores each step's
+		// completions on the device, over its own copy, uploaded once, in
+		// batches of at most one step's episodes.
+		for _, rm := range gptRewards(scorer) {
+			rmDev, err := scoreOnDevice(dev, rm, tr.Config.BatchSize)
+			if err != nil {
 				return fmt.Errorf("ppo: %w", err)
 			}
+			rmDevs = append(rmDevs, rmDev)
 		}
 	}
 	logger, err := report.NewLogger(o.Out)
@@ -266,7 +269,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	defer samples.Close()
 	c := tr.Config
 	where := "updates, sampling and log-probs"
-	if rmDev.tr != nil {
+	if len(rmDevs) > 0 {
 		where = "updates, sampling, log-probs and scores"
 	}
 	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, %s, β₀ %g, KL target %g, %s on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.Estimator(), c.KLCoef, c.KLTarget, where, dev.name, o.Out)
@@ -329,7 +332,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		fmt.Fprintf(w, "device: %d forward passes of the reference; the policy's weights copied to the host %d times (checkpoints and the end of the run)\n",
 			ref.tr.Timings().Calls, pol.syncs)
 	}
-	if rmDev.tr != nil {
+	for _, rmDev := range rmDevs {
 		fmt.Fprintln(w, scoringSummary(rmDev))
 	}
 	if err := tr.Policy.Save(filepath.Join(o.Out, loop.TextPolicyDir)); err != nil {
