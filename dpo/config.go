@@ -8,6 +8,9 @@
 //	h = (log π(y_w|x) - log π_ref(y_w|x)) - (log π(y_l|x) - log π_ref(y_l|x))
 //	DPO: -log σ(β·h)        IPO: (h - 1/(2τ))²
 //
+// As a baseline, LossSFT fine-tunes on the chosen completions alone (their
+// per-token negative log-likelihood; Rafailov et al.'s Preferred-FT).
+//
 // The files read in order: config.go (the settings and their defaults),
 // loss.go (the losses and metrics as pure functions) and trainer.go
 // (reference log-probs cached once, then minibatch steps on the policy).
@@ -23,12 +26,17 @@ import (
 const (
 	LossSigmoid = "sigmoid" // DPO: -log σ(β·h)
 	LossIPO     = "ipo"     // IPO: (h - 1/(2β))², β playing τ
+	// LossSFT is supervised fine-tuning on the chosen completions alone
+	// (Rafailov et al.'s "Preferred-FT" baseline): their mean per-token
+	// negative log-likelihood; β and the rejected completions only enter
+	// the metrics.
+	LossSFT = "sft"
 )
 
 // Config holds the settings of DPO training. Defaults are the paper's where
 // it gives one and scaled to small models otherwise.
 type Config struct {
-	// Loss is LossSigmoid (DPO) or LossIPO.
+	// Loss is LossSigmoid (DPO), LossIPO or LossSFT.
 	Loss string
 	// Beta is DPO's β, the strength of the implicit KL penalty towards the
 	// reference model (0.1 in Rafailov et al. and TRL); for IPO it is τ, the
@@ -71,7 +79,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("dpo: "+format, args...))
 		}
 	}
-	check(c.Loss == LossSigmoid || c.Loss == LossIPO, "loss %q: want %q or %q", c.Loss, LossSigmoid, LossIPO)
+	check(c.Loss == LossSigmoid || c.Loss == LossIPO || c.Loss == LossSFT, "loss %q: want %q, %q or %q", c.Loss, LossSigmoid, LossIPO, LossSFT)
 	check(c.Beta > 0 && !math.IsInf(c.Beta, 0), "beta %g must be positive and finite", c.Beta)
 	check(c.LabelSmoothing >= 0 && c.LabelSmoothing < 0.5, "label smoothing %g must be in [0, 0.5)", c.LabelSmoothing)
 	check(c.LabelSmoothing == 0 || c.Loss == LossSigmoid, "label smoothing applies only to the %q loss", LossSigmoid)

@@ -48,9 +48,28 @@ func IPOLoss(tp *ag.Tape, h *ag.Var, tau float32) *ag.Var {
 	return tp.MeanAll(tp.Square(tp.AddScalar(h, -1/(2*tau))))
 }
 
+// SFTLoss is the mean over N completions of their per-token negative
+// log-likelihood: -(1/N) Σ piW_i / lens_i for summed log-probabilities piW
+// (N) of completions of lens tokens; -> (1).
+func SFTLoss(tp *ag.Tape, piW *ag.Var, lens []int) *ag.Var {
+	n := len(lens)
+	if len(piW.Value.Shape) != 1 || piW.Value.Shape[0] != n {
+		panic(fmt.Sprintf("dpo: SFT loss of %v log-probs with %d lengths", piW.Value.Shape, n))
+	}
+	w := tensor.New(n)
+	for i, l := range lens {
+		w.Data[i] = -1 / float32(n*max(l, 1))
+	}
+	return tp.SumAll(tp.Mul(piW, ag.Const(w)))
+}
+
 // Loss returns the configured loss of the policy's summed log-probabilities
-// piW, piL (N) against the reference's refW, refL (N); -> (1).
+// piW, piL (N) against the reference's refW, refL (N); -> (1). For LossSFT
+// it needs the chosen completions' lengths: use SFTLoss.
 func Loss(tp *ag.Tape, c Config, piW, piL *ag.Var, refW, refL []float32) *ag.Var {
+	if c.Loss == LossSFT {
+		panic("dpo: the SFT loss needs the completions' lengths (SFTLoss)")
+	}
 	h := LogRatioMargin(tp, piW, piL, refW, refL)
 	if c.Loss == LossIPO {
 		return IPOLoss(tp, h, float32(c.Beta))

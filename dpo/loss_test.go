@@ -109,3 +109,24 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestSFTLossHandNumbers(t *testing.T) {
+	tp := ag.NewTape()
+	// Completions of 2 and 4 tokens with summed log-probs -3 and -8: per-token
+	// NLL 1.5 and 2, mean 1.75; d/dπw_i = -1/(N·len_i): -1/4 and -1/8.
+	piW := param(-3, -8)
+	loss := SFTLoss(tp, piW, []int{2, 4})
+	tp.Backward(loss)
+	if !near(float64(loss.Item()), 1.75, 1e-6) {
+		t.Errorf("SFT loss %v, want 1.75", loss.Item())
+	}
+	if g := piW.Grad.Data; !near(float64(g[0]), -0.25, 1e-6) || !near(float64(g[1]), -0.125, 1e-6) {
+		t.Errorf("SFT gradients %v, want [-0.25 -0.125]", g)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Loss with LossSFT (no lengths): no panic")
+		}
+	}()
+	Loss(ag.NewTape(), Config{Loss: LossSFT, Beta: 0.1}, piW, piW, []float32{0, 0}, []float32{0, 0})
+}

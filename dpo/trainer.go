@@ -269,7 +269,20 @@ func (t *Trainer) minibatchLoss(tp *ag.Tape, rows []seq, refW, refL []float32) (
 	n := len(refW)
 	lp := t.policyLogProbs(tp, rows) // (2N): chosen then rejected
 	piW, piL = tp.Slice(lp, 0, 0, n), tp.Slice(lp, 0, n, 2*n)
-	return Loss(tp, t.Config, piW, piL, refW, refL), piW, piL
+	return t.loss(tp, rows, piW, piL, refW, refL), piW, piL
+}
+
+// loss is the configured loss of the pairs whose chosen rows then rejected
+// rows are rows, given the policy's summed log-probs piW, piL (N each).
+func (t *Trainer) loss(tp *ag.Tape, rows []seq, piW, piL *ag.Var, refW, refL []float32) *ag.Var {
+	if t.Config.Loss != LossSFT {
+		return Loss(tp, t.Config, piW, piL, refW, refL)
+	}
+	lens := make([]int, len(refW))
+	for i := range lens {
+		lens[i] = len(rows[i].ids) - rows[i].start
+	}
+	return SFTLoss(tp, piW, lens)
 }
 
 // Step takes one optimiser step on the training pairs with indices idx and
@@ -409,7 +422,7 @@ func (t *Trainer) Evaluate() (float64, Stats, error) {
 	n := len(set)
 	piW, piL := lp[:n], lp[n:]
 	tp := ag.NewNoGradTape()
-	loss := Loss(tp, t.Config, ag.Const(tensorOf(piW)), ag.Const(tensorOf(piL)), refW, refL).Item()
+	loss := t.loss(tp, rows, ag.Const(tensorOf(piW)), ag.Const(tensorOf(piL)), refW, refL).Item()
 	return float64(loss), ComputeStats(piW, piL, refW, refL, t.Config.Beta), nil
 }
 

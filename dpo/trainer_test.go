@@ -185,3 +185,41 @@ func BenchmarkStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*32*48)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// The SFT loss raises the chosen completions' likelihood and ignores the
+// rejected ones: on pairs of even-token (chosen) and odd-token (rejected)
+// completions it still separates them, as even tokens become likelier; its
+// loss is the chosen completions' per-token NLL, about log 64 at the start.
+func TestTrainerSFT(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	train, val := pairs(rng, 128), pairs(rng, 32)
+	policy, ref := smallGPT(t, 3), smallGPT(t, 3)
+	c := DefaultConfig()
+	c.Loss, c.LR, c.Warmup, c.Epochs = LossSFT, 3e-3, 2, 2
+	tr, err := NewTrainer(c, policy, ref, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss0, _, err := tr.Evaluate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The untrained model's per-token NLL is near log(vocab) = 4.16.
+	if loss0 < 3.5 || loss0 > 5 {
+		t.Errorf("held-out SFT loss before training %v, want about log 64", loss0)
+	}
+	if err := tr.Train(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	loss, s, err := tr.Evaluate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("held-out SFT loss %.3f -> %.3f; %+v", loss0, loss, s)
+	// Chosen tokens are 30 even ids of 64, uniform: a model that learned
+	// that alone has per-token NLL log 30 = 3.4; 2 epochs of 8 steps get
+	// well on the way (measured 4.16 -> 3.59).
+	if !(loss < loss0-0.3) || !(s.Chosen > 0) || s.Accuracy < 0.9 {
+		t.Errorf("after SFT: loss %v (from %v), chosen reward %v, accuracy %v", loss, loss0, s.Chosen, s.Accuracy)
+	}
+}

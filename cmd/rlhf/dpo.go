@@ -49,7 +49,7 @@ func runDPO(ctx context.Context, args []string) error {
 	fs.IntVar(&run.KLTokens, "kl-tokens", 24, "new tokens per KL sample")
 	fs.IntVar(&run.LogEvery, "log-every", 5, "steps between metrics lines")
 	fs.StringVar(&run.Device, "device", deviceCPU, deviceHelp)
-	fs.StringVar(&c.Loss, "loss", c.Loss, "loss: sigmoid (DPO) or ipo")
+	fs.StringVar(&c.Loss, "loss", c.Loss, "loss: sigmoid (DPO), ipo, or sft (fine-tuning on the chosen completions alone, the\nPreferred-FT baseline; -beta then only scales the reported implicit rewards)")
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "DPO's beta (KL strength); IPO's tau")
 	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "probability that a label is flipped (conservative DPO)")
 	fs.Float64Var(&c.LR, "lr", c.LR, "Adam learning rate after warm-up")

@@ -95,8 +95,8 @@ func TestDPODeviceGo(t *testing.T) {
 	data := filepath.Join(dir, "pairs.jsonl")
 	writeMarkedPairs(t, data, 12)
 	// On the device the reference's log-probs come from its own device copy
-	// too. IPO gets one epoch, to keep the test short.
-	for _, c := range []struct{ loss, epochs string }{{"sigmoid", "2"}, {"ipo", "1"}} {
+	// too. IPO and SFT (Preferred-FT) get one epoch, to keep the test short.
+	for _, c := range []struct{ loss, epochs string }{{"sigmoid", "2"}, {"ipo", "1"}, {"sft", "1"}} {
 		loss := c.loss
 		args := func(out string, extra ...string) []string {
 			return append([]string{"-data", data, "-policy", policy, "-out", out, "-batch", "4", "-epochs", c.epochs, "-loss", loss,
