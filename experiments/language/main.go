@@ -46,6 +46,7 @@ type options struct {
 	targets, betas, ns []float64
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
 	rlooGroup          int       // its completions per prompt
+	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
 	steps, dpoEpochs   int
 	dpoLR              float64
 	evalPrompts        int
@@ -59,6 +60,7 @@ func main() {
 	betas := flag.String("dpo-beta", "0.03,0.1,0.3", "DPO β values")
 	ns := flag.String("bon-n", "1,2,4,8,16", "best-of-n values")
 	rlooTargets := flag.String("rloo-kl", "", "KL targets of PPO with leave-one-out advantages (method RLOO; none by default)")
+	sftEpochs := flag.String("sft-epochs", "", "epochs of fine-tuning on the chosen completions alone (method SFT, Rafailov et al.'s Preferred-FT,\nat -dpo-lr; none by default)")
 	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
@@ -86,6 +88,8 @@ func main() {
 		err = fmt.Errorf("-bon-n: %w", err)
 	} else if o.rlooTargets, err = floats(*rlooTargets); err != nil {
 		err = fmt.Errorf("-rloo-kl: %w", err)
+	} else if o.sftEpochs, err = floats(*sftEpochs); err != nil {
+		err = fmt.Errorf("-sft-epochs: %w", err)
 	} else {
 		err = run(ctx, dirs(*from), *out, o)
 	}
@@ -132,6 +136,11 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 	for _, n := range o.ns {
 		if n < 1 || n != math.Trunc(n) {
 			return fmt.Errorf("-bon-n: %g is not a positive integer", n)
+		}
+	}
+	for _, e := range o.sftEpochs {
+		if e < 1 || e != math.Trunc(e) {
+			return fmt.Errorf("-sft-epochs: %g is not a positive integer", e)
 		}
 	}
 	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
@@ -274,27 +283,43 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		return seedRun{}, err
 	}
 	nVal := int(float64(len(pairs)) * cfg.ValFrac)
-	for _, beta := range o.betas {
+	// fit trains a copy of the pretrained policy on the pairs with dc and
+	// evaluates it as method, setting.
+	fit := func(method, setting string, dc dpo.Config) error {
 		t0 := time.Now()
-		logf("DPO β=%g: %d epoch(s) on %d pairs", beta, o.dpoEpochs, len(pairs)-nVal)
+		logf("%s %s: %d epoch(s) on %d pairs", method, setting, dc.Epochs, len(pairs)-nVal)
 		policy, err := ppo.CloneGPT(base)
 		if err != nil {
-			return seedRun{}, err
+			return err
 		}
-		dc := dpo.DefaultConfig()
-		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
 		tr, err := dpo.NewTrainer(dc, policy, base, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:])
 		if err != nil {
-			return seedRun{}, err
+			return err
 		}
 		if err := tr.Train(ctx, nil); err != nil {
-			return seedRun{}, err
+			return err
 		}
-		p, err := evalPoint("DPO", fmt.Sprintf("β=%g", beta), policy, t0)
+		p, err := evalPoint(method, setting, policy, t0)
 		if err != nil {
-			return seedRun{}, err
+			return err
 		}
 		r.Points = append(r.Points, p)
+		return nil
+	}
+	for _, beta := range o.betas {
+		dc := dpo.DefaultConfig()
+		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
+		if err := fit("DPO", fmt.Sprintf("β=%g", beta), dc); err != nil {
+			return seedRun{}, err
+		}
+	}
+	// Fine-tuning on the chosen completions alone.
+	for _, e := range o.sftEpochs {
+		dc := dpo.DefaultConfig()
+		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, int(e), o.dpoLR, seed
+		if err := fit("SFT", fmt.Sprintf("%d epoch%s", int(e), map[bool]string{true: "s"}[e > 1]), dc); err != nil {
+			return seedRun{}, err
+		}
 	}
 
 	// PPO against the reward model, with GAE (method PPO) and with
