@@ -10,12 +10,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"rlhf/bon"
+	"rlhf/feedback"
 	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/report"
+	"rlhf/ppo"
 	"rlhf/reward"
+	"rlhf/text"
 )
 
 // bonRun holds the settings of `rlhf bon`.
@@ -31,6 +35,7 @@ type bonRun struct {
 	Seed        uint64
 	Split       string
 	Device      string // where the policy samples (see -device)
+	Pairs       string // if set, the best and worst of the largest n per prompt go here as TRL pairs
 }
 
 // runBoN is `rlhf bon`: best-of-n sampling with a reward model, scored by
@@ -52,6 +57,7 @@ func runBoN(ctx context.Context, args []string) error {
 	fs.Float64Var(&r.Temperature, "temperature", 1, "sampling temperature")
 	fs.Uint64Var(&r.Seed, "seed", 1, "seed of the prompt choice and the samples")
 	fs.StringVar(&r.Split, "split", "val", "prompt split: train or val")
+	fs.StringVar(&r.Pairs, "pairs", "", "write each prompt's best and worst of the largest n completions under the proxy as a preference\npair {prompt, chosen, rejected} to this JSONL file: rejection-sampling data (rlhf dpo -loss sft\n-data FILE fine-tunes on the best; rlhf dpo -data FILE optimises best against worst)")
 	fs.StringVar(&r.Device, "device", deviceCPU, strings.Replace(deviceHelp, "where training steps run", "where the policy samples", 1)+"\na reward model (-reward) scores there too, over its own copy; the gold goal scores on the CPU engine")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,6 +85,9 @@ func runBoN(ctx context.Context, args []string) error {
 	}
 	if err := checkDevice(r.Device); err != nil {
 		errs = append(errs, fmt.Errorf("bon: %w", err))
+	}
+	if r.Pairs != "" && len(r.Ns) > 0 && slices.Max(r.Ns) < 2 {
+		errs = append(errs, fmt.Errorf("bon: -pairs needs an n of at least 2 (have -n %s)", *ns))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -157,6 +166,14 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if r.Pairs != "" {
+		recs := bonPairs(res, texts, tok, r)
+		if _, err := feedback.WriteFile(r.Pairs, slices.Values(recs)); err != nil {
+			return fmt.Errorf("bon: %w", err)
+		}
+		fmt.Fprintf(w, "bon: %d best/worst pairs of %d completions each written to %s (%d prompts whose completions scored alike left out)\n",
+			len(recs), res.N, r.Pairs, len(texts)-len(recs))
+	}
 	table := make([][]string, len(rows))
 	for i, row := range rows {
 		table[i] = []string{strconv.Itoa(row.N), fmt.Sprintf("%.3f", row.KL), fmt.Sprintf("%.3f", row.Proxy),
@@ -164,6 +181,40 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	}
 	fmt.Fprint(w, report.MarkdownTable([]string{"n", "KL (nats)", "proxy score", "gold score", "gold, mean of all n samples"}, table))
 	return nil
+}
+
+// bonPairs returns, for each prompt, the completion of res the proxy scored
+// highest as chosen and the one it scored lowest as rejected; prompts whose
+// completions all scored alike give none.
+func bonPairs(res *bon.Result, texts []string, tok *text.Tokenizer, r bonRun) []feedback.PairRecord {
+	proxy := "goal " + r.Goal
+	if r.Reward != "" {
+		proxy = "rm:" + r.Reward
+	}
+	labeler := fmt.Sprintf("best-of-%d(%s)", res.N, proxy)
+	now := time.Now().UTC()
+	var out []feedback.PairRecord
+	for i, p := range texts {
+		sc := res.Scores[i*res.N : (i+1)*res.N]
+		hi, lo := 0, 0
+		for j, v := range sc {
+			if v > sc[hi] {
+				hi = j
+			}
+			if v < sc[lo] {
+				lo = j
+			}
+		}
+		if sc[hi] == sc[lo] {
+			continue
+		}
+		out = append(out, feedback.PairRecord{Prompt: p,
+			Chosen:   ppo.DecodeCompletion(tok, res.All[i*res.N+hi]),
+			Rejected: ppo.DecodeCompletion(tok, res.All[i*res.N+lo]),
+			Provenance: feedback.Provenance{QueryID: fmt.Sprintf("bon-%d", i), Labeler: labeler, Source: feedback.SourceAI,
+				Time: now, PolicyVersion: r.Policy}})
+	}
+	return out
 }
 
 // bonTable evaluates best-of-n for each n from the first n samples of each

@@ -4,12 +4,17 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"rlhf/bon"
+	"rlhf/feedback"
+	"rlhf/feedback/textscore"
 	"rlhf/model/gpt"
 	"rlhf/reward"
+	"rlhf/text"
 )
 
 func TestBoNCommand(t *testing.T) {
@@ -65,5 +70,53 @@ func TestBoNTableGoldRisesWithN(t *testing.T) {
 	}
 	if !(rows[2].Gold >= rows[1].Gold && rows[1].Gold >= rows[0].Gold) || rows[2].KL != bon.KL(8) {
 		t.Errorf("gold not monotone in n with a perfect proxy: %+v", rows)
+	}
+}
+
+// rlhf bon -pairs writes each prompt's best and worst completion under the
+// proxy as a TRL pair, which rlhf dpo -loss sft trains on (rejection-
+// sampling fine-tuning).
+func TestBoNPairs(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "best.jsonl")
+	if err := runBoN(context.Background(), []string{"-policy", policy, "-goal", "lipogram", "-n", "1,4", "-prompts", "6",
+		"-max-new-tokens", "6", "-split", "train", "-pairs", file}); err != nil {
+		t.Fatal(err)
+	}
+	train, err := text.Prompts("train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lipo := textscore.Lipogram{Letter: 'e'}
+	n := 0
+	for r, err := range feedback.ReadPairsFile(file, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !slices.Contains(train, r.Prompt) {
+			t.Errorf("pair prompt %q is not a train prompt", r.Prompt)
+		}
+		if lipo.Score(r.Chosen) <= lipo.Score(r.Rejected) && !strings.ContainsRune(r.Chosen+r.Rejected, utf8.RuneError) {
+			t.Errorf("chosen %q (%v) does not score above rejected %q (%v)", r.Chosen, lipo.Score(r.Chosen), r.Rejected, lipo.Score(r.Rejected))
+		}
+		if r.Source != feedback.SourceAI || r.Labeler != "best-of-4(goal lipogram)" {
+			t.Errorf("provenance %+v", r.Provenance)
+		}
+	}
+	if n == 0 || n > 6 {
+		t.Fatalf("%d pairs for 6 prompts", n)
+	}
+	out := filepath.Join(dir, "rsft")
+	if err := runDPO(context.Background(), []string{"-data", file, "-policy", policy, "-out", out, "-loss", "sft", "-batch", "2",
+		"-val-frac", "0", "-kl-prompts", "1", "-kl-tokens", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if !lmChanged(t, out, policy) {
+		t.Error("fine-tuning on the best completions did not change the policy")
+	}
+	if err := runBoN(context.Background(), []string{"-policy", policy, "-n", "1", "-pairs", file}); err == nil || !strings.Contains(err.Error(), "-pairs") {
+		t.Errorf("-pairs with n = 1: %v", err)
 	}
 }
