@@ -16,8 +16,8 @@ import (
 	"rlhf/feedback"
 	"rlhf/loop"
 	"rlhf/model/gpt"
-	"rlhf/report"
 	"rlhf/ppo"
+	"rlhf/report"
 	"rlhf/reward"
 	"rlhf/text"
 )
