@@ -47,6 +47,8 @@ type options struct {
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
 	rlooGroup          int       // its completions per prompt
 	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
+	rsftN              []float64 // best-of-n of rejection-sampling fine-tuning (method RSFT)
+	rsftPrompts        int       // train prompts it samples
 	steps, dpoEpochs   int
 	dpoLR              float64
 	evalPrompts        int
@@ -61,6 +63,8 @@ func main() {
 	ns := flag.String("bon-n", "1,2,4,8,16", "best-of-n values")
 	rlooTargets := flag.String("rloo-kl", "", "KL targets of PPO with leave-one-out advantages (method RLOO; none by default)")
 	sftEpochs := flag.String("sft-epochs", "", "epochs of fine-tuning on the chosen completions alone (method SFT, Rafailov et al.'s Preferred-FT,\nat -dpo-lr; none by default)")
+	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
+	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples")
 	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
@@ -78,7 +82,8 @@ func main() {
 		}
 		return
 	}
-	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup}
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup,
+		rsftPrompts: *rsftPrompts}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
 		err = fmt.Errorf("-ppo-kl: %w", err)
@@ -90,6 +95,8 @@ func main() {
 		err = fmt.Errorf("-rloo-kl: %w", err)
 	} else if o.sftEpochs, err = floats(*sftEpochs); err != nil {
 		err = fmt.Errorf("-sft-epochs: %w", err)
+	} else if o.rsftN, err = floats(*rsftN); err != nil {
+		err = fmt.Errorf("-rsft-n: %w", err)
 	} else {
 		err = run(ctx, dirs(*from), *out, o)
 	}
@@ -142,6 +149,14 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 		if e < 1 || e != math.Trunc(e) {
 			return fmt.Errorf("-sft-epochs: %g is not a positive integer", e)
 		}
+	}
+	for _, n := range o.rsftN {
+		if n < 2 || n != math.Trunc(n) {
+			return fmt.Errorf("-rsft-n: %g is not an integer of at least 2", n)
+		}
+	}
+	if len(o.rsftN) > 0 && o.rsftPrompts < 1 {
+		return fmt.Errorf("-rsft-prompts must be positive")
 	}
 	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
 		return fmt.Errorf("-ppo-steps, -dpo-epochs and -eval-prompts must be positive")
@@ -283,16 +298,16 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		return seedRun{}, err
 	}
 	nVal := int(float64(len(pairs)) * cfg.ValFrac)
-	// fit trains a copy of the pretrained policy on the pairs with dc and
-	// evaluates it as method, setting.
-	fit := func(method, setting string, dc dpo.Config) error {
-		t0 := time.Now()
-		logf("%s %s: %d epoch(s) on %d pairs", method, setting, dc.Epochs, len(pairs)-nVal)
+	// fit trains a copy of the pretrained policy on train (held out: val)
+	// with dc and evaluates it as method, setting; t0 is when the method
+	// started.
+	fit := func(method, setting string, dc dpo.Config, train, val []dpo.Pair, t0 time.Time) error {
+		logf("%s %s: %d epoch(s) on %d pairs", method, setting, dc.Epochs, len(train))
 		policy, err := ppo.CloneGPT(base)
 		if err != nil {
 			return err
 		}
-		tr, err := dpo.NewTrainer(dc, policy, base, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:])
+		tr, err := dpo.NewTrainer(dc, policy, base, train, val)
 		if err != nil {
 			return err
 		}
@@ -309,7 +324,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, beta := range o.betas {
 		dc := dpo.DefaultConfig()
 		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
-		if err := fit("DPO", fmt.Sprintf("β=%g", beta), dc); err != nil {
+		if err := fit("DPO", fmt.Sprintf("β=%g", beta), dc, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:], time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -317,7 +332,43 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, e := range o.sftEpochs {
 		dc := dpo.DefaultConfig()
 		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, int(e), o.dpoLR, seed
-		if err := fit("SFT", fmt.Sprintf("%d epoch%s", int(e), map[bool]string{true: "s"}[e > 1]), dc); err != nil {
+		if err := fit("SFT", fmt.Sprintf("%d epoch%s", int(e), map[bool]string{true: "s"}[e > 1]), dc, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:], time.Now()); err != nil {
+			return seedRun{}, err
+		}
+	}
+	// Rejection-sampling fine-tuning: one epoch on the best of n samples
+	// of each of rsftPrompts train prompts under the reward model (each
+	// paired with the worst, which only the metrics see).
+	for _, nf := range o.rsftN {
+		t0 := time.Now()
+		n := int(nf)
+		var rsft []dpo.Pair
+		var ids [][]int
+		for i := range min(o.rsftPrompts, len(trainPrompts)) {
+			ids = append(ids, ppo.EncodePrompt(tok, trainPrompts[i], s.PromptEOS, base.Config.NPositions, s.MaxNewTokens))
+		}
+		res, err := bon.Sample(ctx, base, ids, n, gpt.SampleConfig{MaxNewTokens: s.MaxNewTokens, Temperature: 1, StopAtEOS: s.StopAtEOS, Seed: seed*1000 + 3},
+			bon.TextScorer{Scorer: rm, Tok: tok})
+		if err != nil {
+			return seedRun{}, err
+		}
+		for i := range ids {
+			sc := res.Scores[i*n : (i+1)*n]
+			hi, lo := 0, 0
+			for j, v := range sc {
+				if v > sc[hi] {
+					hi = j
+				}
+				if v < sc[lo] {
+					lo = j
+				}
+			}
+			enc := func(c []int) []int { return tok.Encode(ppo.DecodeCompletion(tok, c)) }
+			rsft = append(rsft, dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+hi]), Rejected: enc(res.All[i*n+lo])})
+		}
+		dc := dpo.DefaultConfig()
+		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, seed
+		if err := fit("RSFT", fmt.Sprintf("best of %d", n), dc, rsft, nil, t0); err != nil {
 			return seedRun{}, err
 		}
 	}
