@@ -81,6 +81,16 @@ func Best(scores []float32, n int) ([]int, error) {
 	return out, nil
 }
 
+// Worst is Best for the lowest score of each group: the first of equal
+// scores wins, and NaN scores never win unless all are NaN.
+func Worst(scores []float32, n int) ([]int, error) {
+	neg := make([]float32, len(scores))
+	for i, v := range scores {
+		neg[i] = -v
+	}
+	return Best(neg, n)
+}
+
 // Result is the outcome of best-of-n sampling.
 type Result struct {
 	N int

@@ -45,6 +45,14 @@ func TestBest(t *testing.T) {
 	if _, err := Best([]float32{1, 2, 3}, 2); err == nil {
 		t.Error("ragged groups should be an error")
 	}
+	// Worst: the first of equal lowest scores, NaN never (row 2: 3 NaN 3).
+	got, err = Worst([]float32{1, 0, 0, nan, 2, 5, 3, nan, 3}, 3)
+	if err != nil || len(got) != 3 || got[0] != 1 || got[1] != 1 || got[2] != 0 {
+		t.Errorf("Worst = %v, %v; want [1 1 0]", got, err)
+	}
+	if _, err := Worst([]float32{1, 2, 3}, 2); err == nil {
+		t.Error("ragged groups should be an error")
+	}
 }
 
 // evens scores a completion by how many of its tokens are even.

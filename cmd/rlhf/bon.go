@@ -193,19 +193,12 @@ func bonPairs(res *bon.Result, texts []string, tok *text.Tokenizer, r bonRun) []
 	}
 	labeler := fmt.Sprintf("best-of-%d(%s)", res.N, proxy)
 	now := time.Now().UTC()
+	best, _ := bon.Best(res.Scores, res.N) // res holds groups of res.N
+	worst, _ := bon.Worst(res.Scores, res.N)
 	var out []feedback.PairRecord
 	for i, p := range texts {
-		sc := res.Scores[i*res.N : (i+1)*res.N]
-		hi, lo := 0, 0
-		for j, v := range sc {
-			if v > sc[hi] {
-				hi = j
-			}
-			if v < sc[lo] {
-				lo = j
-			}
-		}
-		if sc[hi] == sc[lo] {
+		hi, lo := best[i], worst[i]
+		if res.Scores[i*res.N+hi] == res.Scores[i*res.N+lo] {
 			continue
 		}
 		out = append(out, feedback.PairRecord{Prompt: p,

@@ -352,19 +352,11 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		if err != nil {
 			return seedRun{}, err
 		}
+		best, _ := bon.Best(res.Scores, n) // res holds groups of n
+		worst, _ := bon.Worst(res.Scores, n)
+		enc := func(c []int) []int { return tok.Encode(ppo.DecodeCompletion(tok, c)) }
 		for i := range ids {
-			sc := res.Scores[i*n : (i+1)*n]
-			hi, lo := 0, 0
-			for j, v := range sc {
-				if v > sc[hi] {
-					hi = j
-				}
-				if v < sc[lo] {
-					lo = j
-				}
-			}
-			enc := func(c []int) []int { return tok.Encode(ppo.DecodeCompletion(tok, c)) }
-			rsft = append(rsft, dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+hi]), Rejected: enc(res.All[i*n+lo])})
+			rsft = append(rsft, dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+best[i]]), Rejected: enc(res.All[i*n+worst[i]])})
 		}
 		dc := dpo.DefaultConfig()
 		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, seed
