@@ -42,13 +42,7 @@ wait
 for s in $SEEDS; do
   members="$GOLDRM/rm-$N-s$s,$RUNS/rm-$N-s$s-m2,$RUNS/rm-$N-s$s-m3"
   for mode in $MODES; do
-    name=ppo-${mode//=/}-$N-s$s-b0
-    out=$RUNS/$name
-    ppo_done "$out" && continue
-    resume=()
-    [ -d "$out/checkpoint" ] && resume=(-resume)
-    run "$name" "$BIN" ppo -policy models/tiny-gpt -reward "ens:$mode:$members" -gold "rm:$GOLD" \
-      -kl-target 0 -kl-coef 0 -lr "$LR" -steps "$STEPS" -seed "$s" -out "$out" "${resume[@]}"
+    ppo_gold "ppo-${mode//=/}-$N-s$s-b0" "ens:$mode:$members" "$s"
   done
 done
 wait

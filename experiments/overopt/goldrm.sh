@@ -88,12 +88,7 @@ done
 # 4. PPO against each proxy, gold logged per step.
 for s in $SEEDS; do
   for n in $SIZES; do
-    out=$RUNS/ppo-$n-s$s-b0
-    ppo_done "$out" && continue
-    resume=()
-    [ -d "$out/checkpoint" ] && resume=(-resume)
-    run "ppo-$n-s$s-b0" "$BIN" ppo -policy models/tiny-gpt -reward "rm:$RUNS/rm-$n-s$s" -gold "rm:$GOLD" \
-      -kl-target 0 -kl-coef 0 -lr "$LR" -steps "$STEPS" -seed "$s" -out "$out" "${resume[@]}"
+    ppo_gold "ppo-$n-s$s-b0" "rm:$RUNS/rm-$n-s$s" "$s"
   done
 done
 wait

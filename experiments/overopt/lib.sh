@@ -1,4 +1,4 @@
-# Helpers shared by experiments/overopt/run.sh and goldrm.sh; they expect RUNS and STEPS.
+# Helpers shared by experiments/overopt/run.sh, goldrm.sh and ensemble.sh; they expect RUNS and STEPS.
 
 # run NAME CMD...: run CMD under nice in the background (at most two at a time), logging
 # to $RUNS/NAME.log and its wall-clock seconds to $RUNS/NAME.secs.
@@ -22,4 +22,16 @@ run() {
 # ppo_done DIR: the run in DIR logged its last step.
 ppo_done() {
   [ -f "$1/metrics.jsonl" ] && [ "$(tail -n 1 "$1/metrics.jsonl" | jq -r .step)" -ge "$STEPS" ]
+}
+
+# ppo_gold NAME REWARD SEED: PPO of the pretrained tiny GPT without a KL penalty against REWARD
+# (a goal spec: rm:DIR or ens:MODE:DIRS), the gold model $GOLD logged, $STEPS steps at lr $LR,
+# into $RUNS/NAME; resumed if it started, skipped if it finished. Expects BIN, GOLD, LR.
+ppo_gold() {
+  local out=$RUNS/$1
+  ppo_done "$out" && return 0
+  local resume=()
+  [ -d "$out/checkpoint" ] && resume=(-resume)
+  run "$1" "$BIN" ppo -policy models/tiny-gpt -reward "$2" -gold "rm:$GOLD" \
+    -kl-target 0 -kl-coef 0 -lr "$LR" -steps "$STEPS" -seed "$3" -out "$out" "${resume[@]}"
 }
