@@ -46,6 +46,7 @@ type options struct {
 	targets, betas, ns []float64
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
 	rlooGroup          int       // its completions per prompt
+	rlooEpochs         int       // its passes over each batch (0: PPO's)
 	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
 	rsftN              []float64 // best-of-n of rejection-sampling fine-tuning (method RSFT)
 	rsftPrompts        int       // train prompts it samples
@@ -65,6 +66,7 @@ func main() {
 	sftEpochs := flag.String("sft-epochs", "", "epochs of fine-tuning on the chosen completions alone (method SFT, Rafailov et al.'s Preferred-FT,\nat -dpo-lr; none by default)")
 	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
 	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples")
+	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO over each batch (0: PPO's 4)")
 	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
@@ -82,7 +84,7 @@ func main() {
 		}
 		return
 	}
-	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup,
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs,
 		rsftPrompts: *rsftPrompts}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
@@ -154,6 +156,9 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 		if n < 2 || n != math.Trunc(n) {
 			return fmt.Errorf("-rsft-n: %g is not an integer of at least 2", n)
 		}
+	}
+	if o.rlooEpochs < 0 {
+		return fmt.Errorf("-rloo-epochs must be >= 0")
 	}
 	if len(o.rsftN) > 0 && o.rsftPrompts < 1 {
 		return fmt.Errorf("-rsft-prompts must be positive")
@@ -380,8 +385,13 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			}
 			pc := loop.DefaultTextConfig().PPO
 			pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
+			setting := fmt.Sprintf("KL→%g", target)
 			if m.rloo {
 				pc.Advantage, pc.GroupSize = ppo.AdvantageRLOO, o.rlooGroup
+				if o.rlooEpochs > 0 {
+					pc.Epochs = o.rlooEpochs
+					setting += fmt.Sprintf(", %d epoch%s", pc.Epochs, map[bool]string{true: "s"}[pc.Epochs > 1])
+				}
 			}
 			tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
 			if err != nil {
@@ -396,7 +406,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 					logf("%s KL→%g step %d/%d: batch KL %.2f, β %.3f, score %+.2f (%.0fs)", m.name, target, i+1, o.steps, st.KL, st.KLCoef, st.Score, time.Since(t0).Seconds())
 				}
 			}
-			p, err := evalPoint(m.name, fmt.Sprintf("KL→%g", target), tr.Policy, t0)
+			p, err := evalPoint(m.name, setting, tr.Policy, t0)
 			if err != nil {
 				return seedRun{}, err
 			}
