@@ -186,8 +186,8 @@ func TestLMTrainerRLOORaisesToyReward(t *testing.T) {
 		if st, err = tr.Step(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st.ValueLoss != 0 {
-			t.Fatalf("value loss %v reported, want 0", st.ValueLoss)
+		if st.ValueLoss != 0 || !math.IsNaN(st.ExplainedVar) {
+			t.Fatalf("value loss %v and explained variance %v reported, want 0 and NaN (no value head)", st.ValueLoss, st.ExplainedVar)
 		}
 	}
 	after := meanScore(t, tr.Policy, tok, c)

@@ -310,8 +310,10 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	st.ResponseLen /= n
 	if c.rloo() {
 		// The value head is not trained: its loss is left out of the
-		// minibatch loss, and returns are the rollout's values.
+		// minibatch loss, and returns are the rollout's values. Nothing
+		// predicts the returns, so their explained variance is NaN.
 		ro.adv, ro.returns = LeaveOneOut(rewards, c.GroupSize), ro.values
+		st.ExplainedVar = math.NaN()
 	} else {
 		ro.adv, ro.returns = TokenGAE(rewards, ro.values, c.Gamma, c.Lambda)
 		var flatV, flatR []float32
