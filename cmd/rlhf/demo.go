@@ -53,9 +53,10 @@ comparisons.jsonl, eval.json, the reward model, the policy and report.html to -o
 
 With -rounds N the labels come in N rounds: each round after the first samples its comparisons
 from the policy as PPO has trained it so far, and the reward model is retrained on every label
-before PPO goes on (online collection; -rm-warm continues the previous round's reward model instead). With -labeler human people give the labels through the
-labeling app (rlhf serve -db ...), and each round waits for their answers; rerun the same command
-with the same -out to continue after an interruption (nothing is asked twice).
+before PPO goes on (online collection; -rm-warm continues the previous round's reward model
+instead). With -labeler human people give the labels through the labeling app (rlhf serve -db
+...), and each round waits for their answers; rerun the same command with the same -out to
+continue after an interruption (nothing is asked twice).
 
 Flags:`)
 		fs.PrintDefaults()
