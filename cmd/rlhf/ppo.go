@@ -56,9 +56,9 @@ func parsePPO(args []string, stderr io.Writer) (ppoOptions, error) {
 Fine-tune a GPT policy with token-level PPO (Ziegler et al. 2019): per-token rewards
 -β·(log π - log π_ref) plus the score of the completion at its last token, GAE, clipped
 policy and value losses, adaptive or fixed KL coefficient β; with -advantage rloo, leave-one-out
-advantages over -group completions of each prompt instead of GAE and the value head. The reward is a trained reward
-model (-reward rm:DIR, from rlhf rm or rlhf demo), an ensemble of them (-reward ens:min:DIR1,DIR2,DIR3)
-or a programmatic goal (sentiment, lipogram).
+advantages over -group completions of each prompt instead of GAE and the value head. The reward
+is a trained reward model (-reward rm:DIR, from rlhf rm or rlhf demo), an ensemble of them
+(-reward ens:min:DIR1,DIR2,DIR3) or a programmatic goal (sentiment, lipogram).
 The run directory gets run.json, metrics.jsonl (TRL's metric names), samples.jsonl,
 checkpoint/ (resumable with -resume), policy/ and report.html.
 
