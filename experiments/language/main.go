@@ -47,6 +47,7 @@ type options struct {
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
 	rlooGroup          int       // its completions per prompt
 	rlooEpochs         int       // its passes over each batch (0: PPO's)
+	ppoEpochs          int       // PPO's passes over each batch (0: the default)
 	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
 	rsftN              []float64 // best-of-n of rejection-sampling fine-tuning (method RSFT)
 	rsftPrompts        int       // train prompts it samples
@@ -66,7 +67,8 @@ func main() {
 	sftEpochs := flag.String("sft-epochs", "", "epochs of fine-tuning on the chosen completions alone (method SFT, Rafailov et al.'s Preferred-FT,\nat -dpo-lr; none by default)")
 	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
 	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples")
-	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO over each batch (0: PPO's 4)")
+	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO over each batch (0: PPO's)")
+	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
 	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
@@ -84,7 +86,7 @@ func main() {
 		}
 		return
 	}
-	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs,
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs,
 		rsftPrompts: *rsftPrompts}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
@@ -157,8 +159,8 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 			return fmt.Errorf("-rsft-n: %g is not an integer of at least 2", n)
 		}
 	}
-	if o.rlooEpochs < 0 {
-		return fmt.Errorf("-rloo-epochs must be >= 0")
+	if o.rlooEpochs < 0 || o.ppoEpochs < 0 {
+		return fmt.Errorf("-rloo-epochs and -ppo-epochs must be >= 0")
 	}
 	if len(o.rsftN) > 0 && o.rsftPrompts < 1 {
 		return fmt.Errorf("-rsft-prompts must be positive")
@@ -386,6 +388,10 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			pc := loop.DefaultTextConfig().PPO
 			pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
 			setting := fmt.Sprintf("KL→%g", target)
+			if !m.rloo && o.ppoEpochs > 0 {
+				pc.Epochs = o.ppoEpochs
+				setting += fmt.Sprintf(", %d epoch%s", pc.Epochs, map[bool]string{true: "s"}[pc.Epochs > 1])
+			}
 			if m.rloo {
 				pc.Advantage, pc.GroupSize = ppo.AdvantageRLOO, o.rlooGroup
 				if o.rlooEpochs > 0 {
