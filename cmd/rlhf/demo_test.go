@@ -65,6 +65,7 @@ func TestDemoBadFlags(t *testing.T) {
 		"max new tokens -1": {"-max-new-tokens", "-1"},
 		"estimator":         {"-advantage", "vtrace"},
 		"multiple":          {"-advantage", "rloo", "-group", "5"},
+		"epochs 0":          {"-epochs", "0"},
 	} {
 		_, err := parseDemo(args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), strings.Fields(want)[0]) {
