@@ -170,7 +170,7 @@ func matched(runs []seedRun, a, b string) []matchedPoint {
 }
 
 // matchedPairs are the comparisons at matched KL that frontier.md reports.
-var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}, {"RLOO", "PPO"}, {"PPO", "RLOO"}, {"SFT", "DPO"}, {"SFT", "PPO"}, {"RSFT", "DPO"}, {"RSFT", "PPO"}, {"RSFT", "best-of-n"}, {"SFT", "best-of-n"}}
+var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}, {"RLOO", "PPO"}, {"PPO", "RLOO"}, {"RLOO", "DPO"}, {"DPO", "RLOO"}, {"SFT", "DPO"}, {"SFT", "PPO"}, {"RSFT", "DPO"}, {"RSFT", "PPO"}, {"RSFT", "best-of-n"}, {"SFT", "best-of-n"}}
 
 // matchedTable renders the comparisons at matched KL as a markdown table, or
 // "" when no setting could be matched.
