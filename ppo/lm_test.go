@@ -45,6 +45,17 @@ func TestKLControllerMovesBetaTowardsTarget(t *testing.T) {
 	if got := c.Update(math.NaN(), 1000); got != 0.2 {
 		t.Fatalf("NaN KL moved β to %v", got)
 	}
+	// A floor: β falls to it and no further, and still rises from it.
+	c = KLController{Value: 0.2, Target: 6, Horizon: 1000, Min: 0.15}
+	for range 20 {
+		c.Update(0, 1000)
+	}
+	if c.Value != 0.15 {
+		t.Fatalf("β %v under a persistent low KL with floor 0.15, want 0.15", c.Value)
+	}
+	if got := c.Update(12, 1000); math.Abs(got-0.15*1.2) > 1e-12 {
+		t.Fatalf("β %v after a high KL from the floor, want %v", got, 0.15*1.2)
+	}
 	// Repeated updates converge in the right direction.
 	c = KLController{Value: 1, Target: 1, Horizon: 100}
 	for range 50 {
@@ -124,6 +135,11 @@ func TestLMConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+	floor := DefaultLMConfig()
+	floor.KLMinCoef = floor.KLCoef * 2
+	if err := floor.Validate(); err == nil || !strings.Contains(err.Error(), "floor") {
+		t.Errorf("a floor above the initial coefficient: %v", err)
 	}
 }
 
@@ -314,6 +330,7 @@ func TestLMCheckpointResumeIsExact(t *testing.T) {
 	m, tok := toyModel(t, 5)
 	c := toyConfig()
 	c.KLTarget, c.KLHorizon = 0.5, 100 // adaptive, so the controller state matters
+	c.KLMinCoef = c.KLCoef / 2         // and its floor travels with it
 	ctx := context.Background()
 	a, err := NewLMTrainer(c, m, tok, TextScoreFunc(spaceScore), toyPrompts)
 	if err != nil {
@@ -337,6 +354,9 @@ func TestLMCheckpointResumeIsExact(t *testing.T) {
 	sb, err := b.Step(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.KL.Min != c.KLMinCoef || a.KL.Min != c.KLMinCoef {
+		t.Fatalf("KL floor %v before and %v after resume, want %v", a.KL.Min, b.KL.Min, c.KLMinCoef)
 	}
 	if sa.Score != sb.Score || sa.KL != sb.KL || sa.KLCoef != sb.KLCoef || a.KL.Value != b.KL.Value || sb.Step != 2 {
 		t.Fatalf("resumed step differs: score %v/%v KL %v/%v β %v/%v step %d", sa.Score, sb.Score, sa.KL, sb.KL, a.KL.Value, b.KL.Value, sb.Step)

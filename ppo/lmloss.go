@@ -21,6 +21,10 @@ type KLController struct {
 	Value   float64 `json:"value"`   // β now
 	Target  float64 `json:"target"`  // KL target in nats; 0: fixed β
 	Horizon float64 `json:"horizon"` // episodes over which β changes by at most 20%
+	// Min is the lowest β the adaptive controller goes to (0: none). A
+	// policy that moves slowly at first lets β fall far below what holds
+	// the KL once it moves; a floor keeps β within reach.
+	Min float64 `json:"min,omitempty"`
 }
 
 // Update moves β after a batch of n episodes with mean KL kl and returns
@@ -31,7 +35,7 @@ func (c *KLController) Update(kl float64, n int) float64 {
 		return c.Value
 	}
 	e := min(max(kl/c.Target-1, -0.2), 0.2)
-	c.Value *= 1 + e*float64(n)/c.Horizon
+	c.Value = max(c.Value*(1+e*float64(n)/c.Horizon), c.Min)
 	return c.Value
 }
 
