@@ -165,6 +165,7 @@ func TestPPOBadFlags(t *testing.T) {
 		"estimator":          {"-advantage", "vtrace"},
 		"multiple":           {"-advantage", "rloo", "-group", "5"},
 		"only used":          {"-group", "4"},
+		"floor":              {"-kl-min-coef", "1"},
 	}
 	for want, args := range cases {
 		_, err := parsePPO(args, io.Discard)
