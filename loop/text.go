@@ -63,7 +63,11 @@ func TextGoal(spec string, letter rune) (reward.TextScorer, error) {
 	case GoalLipogram:
 		return reward.GoalScorer{Goal: textscore.Lipogram{Letter: letter}.Score}, nil
 	}
-	if mode, lambda, dirs, ok := ensembleGoal(spec); ok {
+	if strings.HasPrefix(spec, GoalEnsemble) {
+		mode, lambda, dirs, err := ensembleGoal(spec)
+		if err != nil {
+			return nil, err
+		}
 		e := reward.TextEnsemble{Mode: mode, Lambda: lambda}
 		for _, d := range dirs {
 			rm, err := LoadTextRM(d)
@@ -101,15 +105,11 @@ func CheckTextGoal(spec string, letter rune) error {
 		}
 		return checkRewardDir(spec, dir)
 	case strings.HasPrefix(spec, GoalEnsemble):
-		mode, dirs, _ := strings.Cut(strings.TrimPrefix(spec, GoalEnsemble), ":")
-		if _, _, err := reward.ParseEnsembleMode(mode); err != nil {
-			return fmt.Errorf("loop: goal %q: %w", spec, err)
+		_, _, dirs, err := ensembleGoal(spec)
+		if err != nil {
+			return err
 		}
-		list := strings.Split(dirs, ",")
-		if len(list) < 2 || slices.Contains(list, "") {
-			return fmt.Errorf("loop: goal %q: an ensemble needs at least two reward model directories, comma-separated after the mode", spec)
-		}
-		for _, d := range list {
+		for _, d := range dirs {
 			if err := checkRewardDir(spec, d); err != nil {
 				return err
 			}
@@ -132,19 +132,19 @@ func checkRewardDir(spec, dir string) error {
 	return nil
 }
 
-// ensembleGoal splits an "ens:MODE:DIR1,DIR2,..." goal that CheckTextGoal
-// accepted; ok is false for any other goal.
-func ensembleGoal(spec string) (mode string, lambda float64, dirs []string, ok bool) {
-	rest, ok := strings.CutPrefix(spec, GoalEnsemble)
-	if !ok {
-		return "", 0, nil, false
+// ensembleGoal splits an "ens:MODE:DIR1,DIR2,..." goal into its mode (as
+// reward.ParseEnsembleMode returns it) and its directories, at least two,
+// none empty. It reads no directory.
+func ensembleGoal(spec string) (mode string, lambda float64, dirs []string, err error) {
+	m, list, _ := strings.Cut(strings.TrimPrefix(spec, GoalEnsemble), ":")
+	if mode, lambda, err = reward.ParseEnsembleMode(m); err != nil {
+		return "", 0, nil, fmt.Errorf("loop: goal %q: %w", spec, err)
 	}
-	m, list, _ := strings.Cut(rest, ":")
-	mode, lambda, err := reward.ParseEnsembleMode(m)
-	if err != nil {
-		return "", 0, nil, false
+	dirs = strings.Split(list, ",")
+	if len(dirs) < 2 || slices.Contains(dirs, "") {
+		return "", 0, nil, fmt.Errorf("loop: goal %q: an ensemble needs at least two reward model directories, comma-separated after the mode", spec)
 	}
-	return mode, lambda, strings.Split(list, ","), true
+	return mode, lambda, dirs, nil
 }
 
 // GoalScores returns goal's score of each (prompt, completion) pair. A

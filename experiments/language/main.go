@@ -309,6 +309,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		return seedRun{}, err
 	}
 	nVal := int(float64(len(pairs)) * cfg.ValFrac)
+	train, val := pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:] // held out as the demo held them out
 	// fit trains a copy of the pretrained policy on train (held out: val)
 	// with dc and evaluates it as method, setting; t0 is when the method
 	// started.
@@ -335,7 +336,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, beta := range o.betas {
 		dc := dpo.DefaultConfig()
 		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
-		if err := fit("DPO", fmt.Sprintf("β=%g", beta), dc, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:], time.Now()); err != nil {
+		if err := fit("DPO", fmt.Sprintf("β=%g", beta), dc, train, val, time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -343,7 +344,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, e := range o.sftEpochs {
 		dc := dpo.DefaultConfig()
 		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, int(e), o.dpoLR, seed
-		if err := fit("SFT", fmt.Sprintf("%d epoch%s", int(e), map[bool]string{true: "s"}[e > 1]), dc, pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:], time.Now()); err != nil {
+		if err := fit("SFT", epochs(int(e)), dc, train, val, time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -402,13 +403,13 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			}
 			if !m.rloo && o.ppoEpochs > 0 {
 				pc.Epochs = o.ppoEpochs
-				setting += fmt.Sprintf(", %d epoch%s", pc.Epochs, map[bool]string{true: "s"}[pc.Epochs > 1])
+				setting += ", " + epochs(pc.Epochs)
 			}
 			if m.rloo {
 				pc.Advantage, pc.GroupSize = ppo.AdvantageRLOO, o.rlooGroup
 				if o.rlooEpochs > 0 {
 					pc.Epochs = o.rlooEpochs
-					setting += fmt.Sprintf(", %d epoch%s", pc.Epochs, map[bool]string{true: "s"}[pc.Epochs > 1])
+					setting += ", " + epochs(pc.Epochs)
 				}
 			}
 			tr, err := ppo.NewLMTrainer(pc, policy, tok, rm, trainPrompts)
@@ -432,6 +433,14 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		}
 	}
 	return r, nil
+}
+
+// epochs names a number of epochs as a setting does: "1 epoch", "3 epochs".
+func epochs(n int) string {
+	if n == 1 {
+		return "1 epoch"
+	}
+	return fmt.Sprintf("%d epochs", n)
 }
 
 // readPairs reads the labelled comparisons as DPO pairs (every completion
