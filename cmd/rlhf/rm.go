@@ -34,7 +34,7 @@ type rmConfig struct {
 	L2       float64 `json:"l2"`        // L2 penalty on weight matrices
 	WD       float64 `json:"wd"`        // AdamW weight decay
 	Clip     float64 `json:"clip"`      // global gradient-norm limit
-	Seed     uint64  `json:"seed"`      // head initialisation, split and order
+	Seed     uint64  `json:"seed"`      // head initialisation, split, order and bootstrap resample
 	SkipBad  bool    `json:"skip_bad"`  // skip malformed lines instead of failing
 	LogEvery int     `json:"log_every"` // steps between train/loss lines
 	MaxSteps int     `json:"max_steps"` // stop after this many steps (0: all epochs)
@@ -42,6 +42,10 @@ type rmConfig struct {
 	Gold     string  `json:"gold"`      // goal to measure held-out agreement with ("" for none)
 	Letter   string  `json:"letter"`    // the lipogram's letter for -gold lipogram
 	Device   string  `json:"device"`    // where the training steps run (see -device)
+	// Bootstrap replaces the training comparisons, after the held-out split,
+	// by as many draws with replacement from them (seeded by Seed); the
+	// held-out set is untouched.
+	Bootstrap bool `json:"bootstrap"`
 }
 
 func (c rmConfig) validate() error {
@@ -100,6 +104,7 @@ func runRM(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment, lipogram or rm:DIR): how well the model recovers the truth behind noisy labels")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
 	fs.StringVar(&c.Device, "device", deviceCPU, deviceHelp)
+	fs.BoolVar(&c.Bootstrap, "bootstrap", false, "train on a bootstrap resample of the training comparisons (as many, drawn with replacement by -seed after the held-out split; the held-out set is unchanged): members of an ensemble that see different labels")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,19 +119,20 @@ func runRM(ctx context.Context, args []string) error {
 
 // rmSummary is summary.json of a reward-model run.
 type rmSummary struct {
-	Format      string            `json:"format"`
-	Train       int               `json:"train_comparisons"`
-	Val         int               `json:"val_comparisons"`
-	Skipped     int               `json:"skipped_lines"`
-	Steps       int               `json:"steps"`
-	ValAccuracy float64           `json:"val_accuracy"`
-	ValLoss     float64           `json:"val_loss"`
-	ValMargin   float64           `json:"val_margin"`
-	Before      float64           `json:"val_accuracy_before"`
-	GoldAcc     *float64          `json:"val_gold_accuracy,omitempty"`
-	GoldN       int               `json:"val_gold_comparisons,omitempty"`
-	Norm        reward.Normaliser `json:"normaliser"`
-	Config      rmConfig          `json:"config"`
+	Format        string            `json:"format"`
+	Train         int               `json:"train_comparisons"`
+	TrainDistinct int               `json:"train_distinct_comparisons,omitempty"` // distinct ones in a -bootstrap resample
+	Val           int               `json:"val_comparisons"`
+	Skipped       int               `json:"skipped_lines"`
+	Steps         int               `json:"steps"`
+	ValAccuracy   float64           `json:"val_accuracy"`
+	ValLoss       float64           `json:"val_loss"`
+	ValMargin     float64           `json:"val_margin"`
+	Before        float64           `json:"val_accuracy_before"`
+	GoldAcc       *float64          `json:"val_gold_accuracy,omitempty"`
+	GoldN         int               `json:"val_gold_comparisons,omitempty"`
+	Norm          reward.Normaliser `json:"normaliser"`
+	Config        rmConfig          `json:"config"`
 	// HostCopies counts the copies of the weights from a device to the host
 	// (scoring runs on the device; the weights come back to be saved).
 	HostCopies int `json:"host_copies,omitempty"`
@@ -176,7 +182,11 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	// the saved model says so.
 	_, err = os.Stat(filepath.Join(c.Init, loop.TextRMEOSFile))
 	eos := err == nil
-	train, val := tokenComparisons(r, trainText, eos), tokenComparisons(r, valText, eos)
+	trainAll, val := tokenComparisons(r, trainText, eos), tokenComparisons(r, valText, eos)
+	train, distinct := trainAll, 0
+	if c.Bootstrap {
+		train, distinct = bootstrapSample(trainAll, c.Seed)
+	}
 	logger, err := report.NewLogger(c.Out)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
@@ -187,6 +197,10 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "rm: %d %s comparisons (%d training, %d held-out), trunk from %s (%d params) -> %s\n",
 		len(cs), format, len(train), len(val), c.Init, r.Model.Config.NumParams(), c.Out)
+	if c.Bootstrap {
+		fmt.Fprintf(w, "rm: bootstrap resample (seed %d): %d training comparisons drawn with replacement, %d distinct (%.1f%%)\n",
+			c.Seed, len(train), distinct, 100*float64(distinct)/float64(len(train)))
+	}
 	if eos {
 		fmt.Fprintf(w, "rm: %s is a text loop's reward model: completions end with the end-of-text token, as it was trained\n", c.Init)
 	}
@@ -282,7 +296,9 @@ train:
 	}
 	if c.NormSets == "data" {
 		var ps, comps [][]int
-		for _, set := range [][]reward.TokenComparison{train, val} {
+		// The file's completions, each once: a bootstrap resample's repeats
+		// do not weigh the normaliser.
+		for _, set := range [][]reward.TokenComparison{trainAll, val} {
 			for _, tc := range set {
 				for _, comp := range tc.Completions {
 					ps = append(ps, tc.Prompt)
@@ -301,7 +317,7 @@ train:
 	if err := save(c.Out); err != nil {
 		return fmt.Errorf("rm: %w", err)
 	}
-	sum := rmSummary{Format: format, Train: len(train), Val: len(val), Skipped: skipped, Steps: step,
+	sum := rmSummary{Format: format, Train: len(train), TrainDistinct: distinct, Val: len(val), Skipped: skipped, Steps: step,
 		ValAccuracy: last.Accuracy, ValLoss: last.Loss, ValMargin: last.Margin, Before: before.Accuracy, Norm: r.Norm, Config: c,
 		HostCopies: s.syncs}
 	if c.Gold != "" {
@@ -326,6 +342,25 @@ train:
 	fmt.Fprintf(w, "rm: held-out accuracy %.3f (%d comparisons; %.3f before training), loss %.4f; normaliser gain %.4g bias %.4g on %d completions; saved to %s\n",
 		last.Accuracy, len(val), before.Accuracy, last.Loss, r.Norm.Gain, r.Norm.Bias, r.Norm.Samples, c.Out)
 	return nil
+}
+
+// bootstrapSample returns len(train) draws with replacement from train, by
+// a generator seeded with seed (a stream of its own: the minibatch order's
+// generator is not disturbed), and how many distinct elements it holds.
+// The same seed gives the same draws.
+func bootstrapSample[T any](train []T, seed uint64) (sample []T, distinct int) {
+	rng := rand.New(rand.NewPCG(seed, 0xb0075)) // stream 0xb0075: bootstrap
+	seen := make([]bool, len(train))
+	sample = make([]T, len(train))
+	for i := range sample {
+		k := rng.IntN(len(train))
+		sample[i] = train[k]
+		if !seen[k] {
+			seen[k] = true
+			distinct++
+		}
+	}
+	return sample, distinct
 }
 
 // rmDeviceStep takes one reward-model step on a device: the loss of
