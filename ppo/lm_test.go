@@ -66,6 +66,68 @@ func TestKLControllerMovesBetaTowardsTarget(t *testing.T) {
 	}
 }
 
+func TestKLControllerGain(t *testing.T) {
+	// The slow part follows Ziegler et al.'s update exactly; β is it times
+	// (KL/target)^gain.
+	c := KLController{Value: 0.2, Target: 4, Horizon: 100, Gain: 1}
+	base := 0.2 * (1 + 0.2*10/100.0) // KL 8: error clipped to +0.2
+	if got := c.Update(8, 10); math.Abs(got-2*base) > 1e-12 || math.Abs(c.Base-base) > 1e-12 {
+		t.Fatalf("KL 8, target 4, gain 1: β %v base %v, want %v and %v", got, c.Base, 2*base, base)
+	}
+	// Back on target: the immediate factor is 1, β is the slow part again.
+	if got := c.Update(4, 10); math.Abs(got-base) > 1e-12 {
+		t.Fatalf("KL on target: β %v, want the base %v", got, base)
+	}
+	// Gain 2 squares the ratio; the ratio is clipped to [1/e, e], and a
+	// KL estimate <= 0 counts as the lowest ratio.
+	c = KLController{Value: 0.2, Target: 4, Horizon: 100, Gain: 2}
+	base = 0.2 * (1 + 0.1*10/100.0)
+	if got := c.Update(4.4, 10); math.Abs(got-base*1.1*1.1) > 1e-12 {
+		t.Fatalf("KL 4.4, gain 2: β %v, want %v", got, base*1.21)
+	}
+	c = KLController{Value: 0.2, Target: 4, Horizon: 100, Gain: 2}
+	if got, want := c.Update(400, 10), 0.2*(1+0.02)*math.E*math.E; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("KL 100x the target: β %v, want the clipped %v", got, want)
+	}
+	c = KLController{Value: 0.2, Target: 4, Horizon: 100, Gain: 1}
+	if got, want := c.Update(-0.5, 10), 0.2*(1-0.02)/math.E; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("negative KL estimate: β %v, want %v", got, want)
+	}
+	// The immediate term has no memory: alternating batches leave the
+	// slow part where Ziegler et al.'s controller alone would be.
+	c = KLController{Value: 0.2, Target: 4, Horizon: 100, Gain: 1.5}
+	z := KLController{Value: 0.2, Target: 4, Horizon: 100}
+	for i := range 40 {
+		kl := []float64{2, 7, 3.5, 5}[i%4]
+		c.Update(kl, 10)
+		z.Update(kl, 10)
+	}
+	if math.Abs(c.Base-z.Value) > 1e-12 {
+		t.Fatalf("slow part %v, Ziegler et al.'s controller %v", c.Base, z.Value)
+	}
+	// The floor bounds both the slow part and β.
+	c = KLController{Value: 0.2, Target: 4, Horizon: 10, Gain: 1, Min: 0.1}
+	for range 30 {
+		c.Update(0, 10)
+	}
+	if c.Base != 0.1 || c.Value != 0.1 {
+		t.Fatalf("floor 0.1 under a persistent zero KL: base %v β %v", c.Base, c.Value)
+	}
+	// A fixed controller ignores the gain.
+	f := KLController{Value: 0.3, Gain: 2}
+	if got := f.Update(100, 10); got != 0.3 {
+		t.Fatalf("fixed controller with a gain moved to %v", got)
+	}
+	// Out-of-range gains are configuration errors.
+	for _, g := range []float64{-1, 11, math.NaN()} {
+		cfg := DefaultLMConfig()
+		cfg.KLGain = g
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "gain") {
+			t.Fatalf("gain %v: Validate() = %v, want a gain error", g, err)
+		}
+	}
+}
+
 func TestTokenRewards(t *testing.T) {
 	logp := []float32{-1, -2, -0.5}
 	ref := []float32{-1.5, -1, -0.5}
@@ -331,6 +393,7 @@ func TestLMCheckpointResumeIsExact(t *testing.T) {
 	c := toyConfig()
 	c.KLTarget, c.KLHorizon = 0.5, 100 // adaptive, so the controller state matters
 	c.KLMinCoef = c.KLCoef / 2         // and its floor travels with it
+	c.KLGain = 1                       // and its slow part beside β
 	ctx := context.Background()
 	a, err := NewLMTrainer(c, m, tok, TextScoreFunc(spaceScore), toyPrompts)
 	if err != nil {
@@ -354,6 +417,9 @@ func TestLMCheckpointResumeIsExact(t *testing.T) {
 	sb, err := b.Step(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.KL.Gain != 1 || b.KL.Base != a.KL.Base || a.KL.Base == 0 {
+		t.Fatalf("KL gain %v and slow part %v after resume, want 1 and %v", b.KL.Gain, b.KL.Base, a.KL.Base)
 	}
 	if b.KL.Min != c.KLMinCoef || a.KL.Min != c.KLMinCoef {
 		t.Fatalf("KL floor %v before and %v after resume, want %v", a.KL.Min, b.KL.Min, c.KLMinCoef)

@@ -81,6 +81,10 @@ type LMConfig struct {
 	// KLMinCoef is the lowest β the adaptive controller may set (0: no
 	// floor; see KLController.Min).
 	KLMinCoef float64 `json:"kl_min_coef,omitempty"`
+	// KLGain is the exponent of the adaptive controller's immediate term:
+	// β is scaled by (KL/target)^KLGain of the latest batch (0: none; see
+	// KLController.Gain).
+	KLGain float64 `json:"kl_gain,omitempty"`
 	// MaxNewTokens is the most tokens sampled per completion.
 	MaxNewTokens int `json:"response_length"`
 	// Temperature of rollout sampling. It must be 1 for the log-probabilities
@@ -161,6 +165,7 @@ func (c LMConfig) Validate() error {
 	check(c.KLTarget == 0 || c.KLCoef > 0, "an adaptive KL coefficient (target %g) must start above 0", c.KLTarget)
 	check(c.KLTarget == 0 || (c.KLHorizon > 0 && finite(c.KLHorizon)), "KL horizon %g must be positive", c.KLHorizon)
 	check(c.KLMinCoef >= 0 && c.KLMinCoef <= c.KLCoef, "KL coefficient floor %g must be in [0, the initial coefficient %g]", c.KLMinCoef, c.KLCoef)
+	check(c.KLGain >= 0 && c.KLGain <= 10, "KL controller gain %g must be in [0, 10]", c.KLGain)
 	check(c.MaxNewTokens > 0, "max new tokens %d must be positive", c.MaxNewTokens)
 	check(c.Temperature > 0 && finite(c.Temperature), "temperature %g must be positive", c.Temperature)
 	check(c.Advantage == "" || c.Advantage == AdvantageGAE || c.Advantage == AdvantageRLOO, "advantage estimator %q: want %s or %s", c.Advantage, AdvantageGAE, AdvantageRLOO)

@@ -17,6 +17,19 @@ import (
 // The paper writes the gain as K_β (0.1); the code's n/Horizon is that gain
 // spread over Horizon episodes, so that β can change by at most 20% per
 // Horizon episodes and the controller ignores the noise of a single batch.
+//
+// Because log β moves by an amount proportional to the error, β is the
+// integral of the error over time: when the policy moves slowly at first,
+// β drifts down for as long as the KL stays below the target, and once the
+// policy moves β needs as long again to come back, so the KL overshoots.
+// Gain > 0 adds a term that answers at once: the β used is
+//
+//	β = β_I · (KL/Target)^Gain,   KL/Target clipped to [1/e, e]
+//
+// where β_I (Base) follows the update above. With Gain 1 a batch at twice
+// the target doubles the penalty of the next batch; as the KL returns to
+// the target the factor returns to 1. The term has no memory, so it adds
+// no drift of its own.
 type KLController struct {
 	Value   float64 `json:"value"`   // β now
 	Target  float64 `json:"target"`  // KL target in nats; 0: fixed β
@@ -25,6 +38,12 @@ type KLController struct {
 	// policy that moves slowly at first lets β fall far below what holds
 	// the KL once it moves; a floor keeps β within reach.
 	Min float64 `json:"min,omitempty"`
+	// Gain is the exponent of the immediate term (0: none, Ziegler et
+	// al.'s controller alone).
+	Gain float64 `json:"gain,omitempty"`
+	// Base is β_I, the slowly adapted part of β when Gain > 0 (0 before
+	// the first update: it starts at Value).
+	Base float64 `json:"base,omitempty"`
 }
 
 // Update moves β after a batch of n episodes with mean KL kl and returns
@@ -35,7 +54,16 @@ func (c *KLController) Update(kl float64, n int) float64 {
 		return c.Value
 	}
 	e := min(max(kl/c.Target-1, -0.2), 0.2)
-	c.Value = max(c.Value*(1+e*float64(n)/c.Horizon), c.Min)
+	if c.Gain <= 0 {
+		c.Value = max(c.Value*(1+e*float64(n)/c.Horizon), c.Min)
+		return c.Value
+	}
+	if c.Base == 0 {
+		c.Base = c.Value
+	}
+	c.Base = max(c.Base*(1+e*float64(n)/c.Horizon), c.Min)
+	r := min(max(kl/c.Target, 1/math.E), math.E) // kl <= 0 gives 1/e
+	c.Value = max(c.Base*math.Pow(r, c.Gain), c.Min)
 	return c.Value
 }
 

@@ -183,7 +183,7 @@ func NewLMTrainer(cfg LMConfig, policy *gpt.Model, tok *text.Tokenizer, scorer T
 	}
 	policy.AddValueHead(cfg.Seed)
 	t := &LMTrainer{Config: cfg, Policy: policy, Ref: ref, Tok: tok, Scorer: scorer, Prompts: prompts,
-		KL:   KLController{Value: cfg.KLCoef, Target: cfg.KLTarget, Horizon: cfg.KLHorizon, Min: cfg.KLMinCoef},
+		KL:   KLController{Value: cfg.KLCoef, Target: cfg.KLTarget, Horizon: cfg.KLHorizon, Min: cfg.KLMinCoef, Gain: cfg.KLGain},
 		pcg:  rand.NewPCG(cfg.Seed, 0x5eed),
 		tape: ag.NewTape()}
 	t.rng = rand.New(t.pcg)

@@ -166,6 +166,7 @@ func TestPPOBadFlags(t *testing.T) {
 		"multiple":           {"-advantage", "rloo", "-group", "5"},
 		"only used":          {"-group", "4"},
 		"floor":              {"-kl-min-coef", "1"},
+		"gain":               {"-kl-gain", "-1"},
 	}
 	for want, args := range cases {
 		_, err := parsePPO(args, io.Discard)

@@ -50,6 +50,7 @@ type options struct {
 	ppoEpochs          int       // PPO's passes over each batch (0: the default)
 	klHorizon          float64   // the KL controller's horizon of PPO and RLOO (0: the demo's)
 	klMin              float64   // its floor on β (0: none)
+	klGain             float64   // its immediate term's exponent (0: none)
 	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
 	rsftN              []float64 // best-of-n of rejection-sampling fine-tuning (method RSFT)
 	rsftPrompts        int       // train prompts it samples
@@ -73,6 +74,7 @@ func main() {
 	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
 	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO and RLOO (0: the demo's, 128)")
 	klMin := flag.Float64("kl-min-coef", 0, "floor on β of the adaptive KL controller of PPO and RLOO (0: none)")
+	klGain := flag.Float64("kl-gain", 0, "exponent of the immediate term of the KL controller of PPO and RLOO (0: none)")
 	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
@@ -90,7 +92,7 @@ func main() {
 		}
 		return
 	}
-	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin,
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin, klGain: *klGain,
 		rsftPrompts: *rsftPrompts}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
@@ -163,8 +165,8 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 			return fmt.Errorf("-rsft-n: %g is not an integer of at least 2", n)
 		}
 	}
-	if o.rlooEpochs < 0 || o.ppoEpochs < 0 || o.klHorizon < 0 || o.klMin < 0 {
-		return fmt.Errorf("-rloo-epochs, -ppo-epochs, -kl-horizon and -kl-min-coef must be >= 0")
+	if o.rlooEpochs < 0 || o.ppoEpochs < 0 || o.klHorizon < 0 || o.klMin < 0 || o.klGain < 0 {
+		return fmt.Errorf("-rloo-epochs, -ppo-epochs, -kl-horizon, -kl-min-coef and -kl-gain must be >= 0")
 	}
 	if len(o.rsftN) > 0 && o.rsftPrompts < 1 {
 		return fmt.Errorf("-rsft-prompts must be positive")
@@ -400,6 +402,10 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			if o.klMin > 0 {
 				pc.KLMinCoef = o.klMin
 				setting += fmt.Sprintf(", β ≥ %g", o.klMin)
+			}
+			if o.klGain > 0 {
+				pc.KLGain = o.klGain
+				setting += fmt.Sprintf(", gain %g", o.klGain)
 			}
 			if !m.rloo && o.ppoEpochs > 0 {
 				pc.Epochs = o.ppoEpochs
