@@ -658,7 +658,7 @@ func proxyTable(runsDir string) (string, error) {
 	byRM := map[string][]acc{}
 	for _, e := range entries {
 		m := rmevalName.FindStringSubmatch(e.Name())
-		if m == nil || !e.IsDir() {
+		if m == nil || !isDir(filepath.Join(runsDir, e.Name())) { // or a link: ensemble.sh links goldrm.sh's in
 			continue
 		}
 		path := filepath.Join(runsDir, e.Name(), "summary.json")
