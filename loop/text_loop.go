@@ -520,7 +520,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		return nil, fmt.Errorf("loop: samples: %w", err)
 	}
 	defer samples.Close()
-	fmt.Fprintf(w, "PPO: %d steps of %d episodes, %s, KL target %g (β₀ = %g)\n", c.PPOSteps, pc.BatchSize, pc.Estimator(), pc.KLTarget, pc.KLCoef)
+	fmt.Fprintf(w, "PPO: %d steps of %d episodes, %s, %s\n", c.PPOSteps, pc.BatchSize, pc.Estimator(), pc.KLControl())
 	bar := progress.NewWithOptions(w, c.PPOSteps, "ppo", progress.Options{Interval: textProgressRefresh})
 	round := 0
 	var inRounds time.Duration // spent asking and retraining, not on PPO
@@ -687,8 +687,8 @@ func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
 	}
 	r := &report.HTMLReport{Title: "RLHF on text: " + c.Goal}
 	r.AddParagraph(fmt.Sprintf("Policy %s; %d comparisons of %d completions labelled by a Boltzmann labeler (β = %g) over the %s goal; "+
-		"GPT reward model; PPO for %d steps of %d episodes (advantages by %s) with KL target %g; seed %d.",
-		c.Policy, res.Labels, c.K, c.LabelerBeta, c.Goal, c.PPOSteps, c.PPO.BatchSize, c.PPO.Estimator(), c.PPO.KLTarget, c.Seed))
+		"GPT reward model; PPO for %d steps of %d episodes (advantages by %s), %s; seed %d.",
+		c.Policy, res.Labels, c.K, c.LabelerBeta, c.Goal, c.PPOSteps, c.PPO.BatchSize, c.PPO.Estimator(), c.PPO.KLControl(), c.Seed))
 	if n := c.rounds(); n > 1 {
 		how := "the reward model was retrained on every label collected"
 		if c.RMWarm {

@@ -489,3 +489,19 @@ func BenchmarkLMStepTiny(b *testing.B) {
 	}
 	b.ReportMetric(float64(c.BatchSize)*float64(b.N)/b.Elapsed().Seconds(), "episodes/s")
 }
+
+func TestKLControlDescription(t *testing.T) {
+	c := DefaultLMConfig()
+	c.KLCoef, c.KLTarget, c.KLHorizon = 0.25, 4, 128
+	if got, want := c.KLControl(), "KL target 4 (β₀ 0.25, horizon 128 episodes)"; got != want {
+		t.Errorf("adaptive: %q, want %q", got, want)
+	}
+	c.KLMinCoef, c.KLGain = 0.1, 2
+	if got, want := c.KLControl(), "KL target 4 (β₀ 0.25, horizon 128 episodes, β ≥ 0.1, gain 2)"; got != want {
+		t.Errorf("floor and gain: %q, want %q", got, want)
+	}
+	c.KLTarget = 0
+	if got, want := c.KLControl(), "fixed β 0.25"; got != want {
+		t.Errorf("fixed: %q, want %q", got, want)
+	}
+}

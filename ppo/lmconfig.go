@@ -120,6 +120,23 @@ func (c LMConfig) Estimator() string {
 	return "GAE"
 }
 
+// KLControl describes c's KL penalty for logs and reports: "fixed β 0.1",
+// or "KL target 4 (β₀ 0.25, horizon 128 episodes, β ≥ 0.1, gain 2)" with
+// the floor and the gain named only where set.
+func (c LMConfig) KLControl() string {
+	if c.KLTarget <= 0 {
+		return fmt.Sprintf("fixed β %g", c.KLCoef)
+	}
+	s := fmt.Sprintf("KL target %g (β₀ %g, horizon %g episodes", c.KLTarget, c.KLCoef, c.KLHorizon)
+	if c.KLMinCoef > 0 {
+		s += fmt.Sprintf(", β ≥ %g", c.KLMinCoef)
+	}
+	if c.KLGain > 0 {
+		s += fmt.Sprintf(", gain %g", c.KLGain)
+	}
+	return s + ")"
+}
+
 // rloo reports whether c estimates advantages leave-one-out.
 func (c LMConfig) rloo() bool { return c.Advantage == AdvantageRLOO }
 

@@ -275,7 +275,7 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 	if len(rmDevs) > 0 {
 		where = "updates, sampling, log-probs and scores"
 	}
-	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, %s, β₀ %g, KL target %g, %s on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.Estimator(), c.KLCoef, c.KLTarget, where, dev.name, o.Out)
+	fmt.Fprintf(w, "PPO of %s against %s: %d steps of %d episodes, %s, %s, %s on %s -> %s\n", o.Policy, o.Reward, o.Steps, c.BatchSize, c.Estimator(), c.KLControl(), where, dev.name, o.Out)
 	bar := progress.New(w, o.Steps, "ppo")
 	bar.Set(tr.Steps)
 	for tr.Steps < o.Steps {
@@ -355,8 +355,8 @@ func writePPOReport(o ppoOptions) error {
 		return err
 	}
 	r := &report.HTMLReport{Title: "PPO: " + o.Reward}
-	r.AddParagraph(fmt.Sprintf("Policy %s, reward %s, %d steps of %d episodes, advantages by %s, lr %g, β₀ %g, KL target %g, seed %d.",
-		o.Policy, o.Reward, o.Steps, o.Config.BatchSize, o.Config.Estimator(), o.Config.LR, o.Config.KLCoef, o.Config.KLTarget, o.Config.Seed))
+	r.AddParagraph(fmt.Sprintf("Policy %s, reward %s, %d steps of %d episodes, advantages by %s, lr %g, %s, seed %d.",
+		o.Policy, o.Reward, o.Steps, o.Config.BatchSize, o.Config.Estimator(), o.Config.LR, o.Config.KLControl(), o.Config.Seed))
 	keys := []string{"objective/scores"}
 	if o.Gold != "none" {
 		keys = append(keys, "objective/gold")
