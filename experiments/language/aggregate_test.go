@@ -171,7 +171,7 @@ func TestWriteRoundTrip(t *testing.T) {
 }
 
 func TestRunBadInput(t *testing.T) {
-	o := options{ns: []float64{1}, steps: 1, dpoEpochs: 1, evalPrompts: 1}
+	o := options{ns: []float64{1}, steps: 1, dpoEpochs: 1, evalPrompts: 1, rsftRounds: 1}
 	if err := run(t.Context(), nil, t.TempDir(), o); err == nil {
 		t.Error("no -from: want an error")
 	}

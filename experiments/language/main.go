@@ -53,7 +53,8 @@ type options struct {
 	klGain             float64   // its immediate term's exponent (0: none)
 	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
 	rsftN              []float64 // best-of-n of rejection-sampling fine-tuning (method RSFT)
-	rsftPrompts        int       // train prompts it samples
+	rsftPrompts        int       // train prompts it samples per round
+	rsftRounds         int       // its rounds: each samples from the last one's policy
 	steps, dpoEpochs   int
 	dpoLR              float64
 	evalPrompts        int
@@ -69,7 +70,8 @@ func main() {
 	rlooTargets := flag.String("rloo-kl", "", "KL targets of PPO with leave-one-out advantages (method RLOO; none by default)")
 	sftEpochs := flag.String("sft-epochs", "", "epochs of fine-tuning on the chosen completions alone (method SFT, Rafailov et al.'s Preferred-FT,\nat -dpo-lr; none by default)")
 	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
-	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples")
+	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples in each round")
+	rsftRounds := flag.Int("rsft-rounds", 1, "rounds of RSFT (expert iteration): round r+1 samples fresh completions of the next\n-rsft-prompts train prompts from round r's policy, keeps the best under the same reward model\nand fine-tunes that policy one more epoch; each round is evaluated as its own setting")
 	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO over each batch (0: PPO's)")
 	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
 	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO and RLOO (0: the demo's, 128)")
@@ -93,7 +95,7 @@ func main() {
 		return
 	}
 	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin, klGain: *klGain,
-		rsftPrompts: *rsftPrompts}
+		rsftPrompts: *rsftPrompts, rsftRounds: *rsftRounds}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
 		err = fmt.Errorf("-ppo-kl: %w", err)
@@ -170,6 +172,9 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 	}
 	if len(o.rsftN) > 0 && o.rsftPrompts < 1 {
 		return fmt.Errorf("-rsft-prompts must be positive")
+	}
+	if o.rsftRounds < 1 {
+		return fmt.Errorf("-rsft-rounds: %d is not a positive number of rounds", o.rsftRounds)
 	}
 	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
 		return fmt.Errorf("-ppo-steps, -dpo-epochs and -eval-prompts must be positive")
@@ -352,30 +357,52 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	}
 	// Rejection-sampling fine-tuning: one epoch on the best of n samples
 	// of each of rsftPrompts train prompts under the reward model (each
-	// paired with the worst, which only the metrics see).
+	// paired with the worst, which only the metrics see). Later rounds
+	// (expert iteration) sample the next rsftPrompts train prompts from the
+	// policy the round before trained and fine-tune it one more epoch, with
+	// fresh optimiser state; KL is to the pretrained model throughout.
 	for _, nf := range o.rsftN {
 		t0 := time.Now()
 		n := int(nf)
-		var rsft []dpo.Pair
-		var ids [][]int
-		for i := range min(o.rsftPrompts, len(trainPrompts)) {
-			ids = append(ids, ppo.EncodePrompt(tok, trainPrompts[i], s.PromptEOS, base.Config.NPositions, s.MaxNewTokens))
-		}
-		res, err := bon.Sample(ctx, base, ids, n, gpt.SampleConfig{MaxNewTokens: s.MaxNewTokens, Temperature: 1, StopAtEOS: s.StopAtEOS, Seed: seed*1000 + 3},
-			bon.TextScorer{Scorer: rm, Tok: tok})
+		policy, err := ppo.CloneGPT(base)
 		if err != nil {
 			return seedRun{}, err
 		}
-		best, _ := bon.Best(res.Scores, n) // res holds groups of n
-		worst, _ := bon.Worst(res.Scores, n)
-		enc := func(c []int) []int { return tok.Encode(ppo.DecodeCompletion(tok, c)) }
-		for i := range ids {
-			rsft = append(rsft, dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+best[i]]), Rejected: enc(res.All[i*n+worst[i]])})
-		}
-		dc := dpo.DefaultConfig()
-		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, seed
-		if err := fit("RSFT", fmt.Sprintf("best of %d", n), dc, rsft, nil, t0); err != nil {
-			return seedRun{}, err
+		for round := 1; round <= o.rsftRounds; round++ {
+			var ids [][]int
+			for _, i := range rsftPromptIndices(round, o.rsftPrompts, len(trainPrompts)) {
+				ids = append(ids, ppo.EncodePrompt(tok, trainPrompts[i], s.PromptEOS, base.Config.NPositions, s.MaxNewTokens))
+			}
+			sampleSeed, trainSeed := rsftSeeds(seed, round)
+			res, err := bon.Sample(ctx, policy, ids, n, gpt.SampleConfig{MaxNewTokens: s.MaxNewTokens, Temperature: 1, StopAtEOS: s.StopAtEOS, Seed: sampleSeed},
+				bon.TextScorer{Scorer: rm, Tok: tok})
+			if err != nil {
+				return seedRun{}, err
+			}
+			best, _ := bon.Best(res.Scores, n) // res holds groups of n
+			worst, _ := bon.Worst(res.Scores, n)
+			enc := func(c []int) []int { return tok.Encode(ppo.DecodeCompletion(tok, c)) }
+			rsft := make([]dpo.Pair, len(ids))
+			for i := range ids {
+				rsft[i] = dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+best[i]]), Rejected: enc(res.All[i*n+worst[i]])}
+			}
+			dc := dpo.DefaultConfig()
+			dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, trainSeed
+			setting := rsftSetting(n, round)
+			logf("RSFT %s: %d epoch(s) on %d pairs (best sample mean rm %+.2f)", setting, dc.Epochs, len(rsft), res.MeanBest())
+			tr, err := dpo.NewTrainer(dc, policy, base, rsft, nil)
+			if err != nil {
+				return seedRun{}, err
+			}
+			if err := tr.Train(ctx, nil); err != nil {
+				return seedRun{}, err
+			}
+			// Seconds count from the first round: the cost of this policy.
+			p, err := evalPoint("RSFT", setting, policy, t0)
+			if err != nil {
+				return seedRun{}, err
+			}
+			r.Points = append(r.Points, p)
 		}
 	}
 
@@ -439,6 +466,38 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		}
 	}
 	return r, nil
+}
+
+// rsftSetting names round (1-based) of RSFT with best of n: the first round
+// is "best of 16" (as before rounds existed), later ones "best of 16, round 2".
+func rsftSetting(n, round int) string {
+	if round == 1 {
+		return fmt.Sprintf("best of %d", n)
+	}
+	return fmt.Sprintf("best of %d, round %d", n, round)
+}
+
+// rsftPromptIndices are the train prompts that round (1-based) of RSFT
+// samples: the next perRound of the total after the earlier rounds' ones,
+// wrapping around to the first when the rounds run past the end.
+func rsftPromptIndices(round, perRound, total int) []int {
+	k := min(perRound, total)
+	out := make([]int, k)
+	for i := range out {
+		out[i] = ((round-1)*perRound + i) % total
+	}
+	return out
+}
+
+// rsftSeeds are the seeds of round (1-based) of RSFT's sampling and
+// fine-tuning; the first round's are those of the one-round method, later
+// rounds draw other ones.
+func rsftSeeds(seed uint64, round int) (sample, train uint64) {
+	if round == 1 {
+		return seed*1000 + 3, seed
+	}
+	r := uint64(round - 1)
+	return seed*1000 + 3 + 104729*r, seed + 7919*r
 }
 
 // epochs names a number of epochs as a setting does: "1 epoch", "3 epochs".
