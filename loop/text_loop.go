@@ -718,13 +718,13 @@ func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
 	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
 	p.XLabel, p.YLabel = "PPO step", "KL"
 	if c.PPO.KLTarget > 0 {
-		steps, _ := m.Series("objective/kl")
-		if len(steps) > 0 {
-			p.Series = append(p.Series, report.Series{Name: "target", X: []float64{steps[0], steps[len(steps)-1]}, Y: []float64{c.PPO.KLTarget, c.PPO.KLTarget}})
-		}
+		p.AddLevel("target", c.PPO.KLTarget)
 	}
 	r.AddPlot(p)
 	p = m.Plot("KL coefficient β", "objective/kl_coef")
+	if c.PPO.KLGain > 0 && c.PPO.KLTarget > 0 {
+		p = m.Plot("KL coefficient β and its slow part β_I", "objective/kl_coef", "objective/kl_coef_slow")
+	}
 	p.XLabel = "PPO step"
 	r.AddPlot(p)
 	r.AddHeading("Samples before and after (same prompts and seeds)")

@@ -418,6 +418,12 @@ func TestLMCheckpointResumeIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := sa.Metrics()["objective/kl_coef_slow"]; !ok || sa.KLCoefSlow <= 0 || sa.KLCoefSlow != sb.KLCoefSlow {
+		t.Fatalf("slow part of β %v (logged %v) before resume, %v after", sa.KLCoefSlow, ok, sb.KLCoefSlow)
+	}
+	if _, ok := (LMStats{KLCoef: 0.1}).Metrics()["objective/kl_coef_slow"]; ok {
+		t.Fatal("slow part of β logged without a controller gain")
+	}
 	if b.KL.Gain != 1 || b.KL.Base != a.KL.Base || a.KL.Base == 0 {
 		t.Fatalf("KL gain %v and slow part %v after resume, want 1 and %v", b.KL.Gain, b.KL.Base, a.KL.Base)
 	}

@@ -67,6 +67,15 @@ func (c *KLController) Update(kl float64, n int) float64 {
 	return c.Value
 }
 
+// Slow returns β_I, the slowly adapted part of β: Base with a gain (Value
+// before the first update), Value without one.
+func (c KLController) Slow() float64 {
+	if c.Gain > 0 && c.Base > 0 {
+		return c.Base
+	}
+	return c.Value
+}
+
 // TokenRewards returns the per-token rewards of one completion of n tokens:
 // r_t = -β·(logp_t - refLogp_t) at every token, plus score at the last, and
 // the KL estimate Σ_t (logp_t - refLogp_t) of the completion (nats). logp

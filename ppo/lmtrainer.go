@@ -57,6 +57,7 @@ type LMStats struct {
 	NonScore     float64 // mean -β·KL (objective/non_score_reward)
 	RLHFReward   float64 // mean normalised score - β·KL (objective/rlhf_reward)
 	KLCoef       float64 // β used for this batch (objective/kl_coef)
+	KLCoefSlow   float64 // its slow part β_I under a controller gain, else 0 (objective/kl_coef_slow, logged only then)
 	ApproxKL     float64 // mean approximate KL(π_old ‖ π) over minibatches (policy/approxkl)
 	ClipFrac     float64 // mean fraction of clipped ratios (policy/clipfrac)
 	PolicyLoss   float64 // mean clipped surrogate loss (loss/policy_avg)
@@ -69,7 +70,7 @@ type LMStats struct {
 
 // Metrics returns the statistics under TRL's names.
 func (s LMStats) Metrics() map[string]float64 {
-	return map[string]float64{
+	m := map[string]float64{
 		"objective/scores":           s.Score,
 		"objective/scores_std":       s.ScoreStd,
 		"objective/kl":               s.KL,
@@ -86,6 +87,10 @@ func (s LMStats) Metrics() map[string]float64 {
 		"val/num_tokens":             s.ResponseLen,
 		"episode":                    float64(s.Episodes),
 	}
+	if s.KLCoefSlow > 0 {
+		m["objective/kl_coef_slow"] = s.KLCoefSlow
+	}
+	return m
 }
 
 // Evaluator runs forward passes over its own copy of a model's weights
@@ -282,6 +287,9 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 		return LMStats{}, err
 	}
 	st := LMStats{KLCoef: t.KL.Value}
+	if t.KL.Gain > 0 && t.KL.Target > 0 {
+		st.KLCoefSlow = t.KL.Slow()
+	}
 	// Scores: standardise with the first batch's statistics.
 	if c.NormScores && !t.ScoreNormSet {
 		m, s := report.Spread(ro.scores)

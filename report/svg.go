@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Palette holds the series colours, in order (the "tab10" colours that
@@ -44,6 +45,23 @@ type Plot struct {
 	Series                []Series
 	// Width and Height in pixels; 0 means 720 × 420.
 	Width, Height int
+}
+
+// AddLevel adds a horizontal line at y named name (a target, a baseline)
+// across the x range of the series already in p. It adds nothing while
+// they have no finite x.
+func (p *Plot) AddLevel(name string, y float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range p.Series {
+		for _, x := range s.X {
+			if finite(x) {
+				lo, hi = min(lo, x), max(hi, x)
+			}
+		}
+	}
+	if lo <= hi {
+		p.Series = append(p.Series, Series{Name: name, X: []float64{lo, hi}, Y: []float64{y, y}})
+	}
 }
 
 // NiceTicks returns tick positions at "nice" numbers (1, 2 or 5 times a power
@@ -360,11 +378,41 @@ func (p *Plot) SVG() []byte {
 			}
 			w.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"%s/>`+"\n", num(lx), num(ly), num(lx+20), num(ly), colour, dash)
 		}
-		w.text(lx+26, ly+4, "start", "", s.Name)
+		for k, line := range wrapLabel(s.Name, (legendW-40)/7) {
+			if k > 0 {
+				ly += 14
+			}
+			w.text(lx+26, ly+4, "start", "", line)
+		}
 		ly += 18
 	}
 	w.WriteString("</svg>\n")
 	return w.Bytes()
+}
+
+// wrapLabel breaks a legend name into lines of at most width characters,
+// at spaces where it can; a word longer than width is cut into pieces.
+func wrapLabel(name string, width int) []string {
+	width = max(width, 8)
+	var lines []string
+	line := []rune{}
+	for _, word := range strings.Fields(name) {
+		r := []rune(word)
+		if len(line) > 0 && len(line)+1+len(r) > width {
+			lines, line = append(lines, string(line)), line[:0:0]
+		}
+		if len(line) > 0 {
+			line = append(line, ' ')
+		}
+		line = append(line, r...)
+		for len(line) > width {
+			lines, line = append(lines, string(line[:width])), append([]rune{}, line[width:]...)
+		}
+	}
+	if len(line) > 0 || len(lines) == 0 {
+		lines = append(lines, string(line))
+	}
+	return lines
 }
 
 // drawBand shades the runs where x, lower and upper are all finite.

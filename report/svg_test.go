@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -194,4 +195,53 @@ func TestBarChartSVG(t *testing.T) {
 		t.Errorf("%d error bars, want 2", n)
 	}
 	wellFormed(t, (&BarChart{}).SVG())
+}
+
+func TestWrapLabel(t *testing.T) {
+	cases := []struct {
+		name  string
+		width int
+		want  []string
+	}{
+		{"reward model, normalised (objective/scores)", 28, []string{"reward model, normalised", "(objective/scores)"}},
+		{"objective/kl", 28, []string{"objective/kl"}},
+		{"abcdefghijklmnopqrstuvwxyz", 10, []string{"abcdefghij", "klmnopqrst", "uvwxyz"}},
+		{"a  b", 10, []string{"a b"}},
+		{"", 10, []string{""}},
+	}
+	for _, c := range cases {
+		if got := wrapLabel(c.name, c.width); !slices.Equal(got, c.want) {
+			t.Errorf("wrapLabel(%q, %d) = %q, want %q", c.name, c.width, got, c.want)
+		}
+	}
+	// A long series name is drawn whole, over several legend lines, and
+	// escaped.
+	name := "reward model, normalised <objective/scores> & a few more words to wrap"
+	p := &Plot{Title: "t", Series: []Series{{Name: name, X: []float64{0, 1}, Y: []float64{0, 1}}}}
+	svg := p.SVG()
+	texts := wellFormed(t, svg)
+	for _, part := range wrapLabel(name, (720/3-40)/7) {
+		if !slices.Contains(texts, part) {
+			t.Errorf("legend line %q missing from the SVG's texts %q", part, texts)
+		}
+	}
+	if bytes.Contains(svg, []byte("<objective")) {
+		t.Error("unescaped series name in the SVG")
+	}
+}
+
+func TestAddLevel(t *testing.T) {
+	p := &Plot{Series: []Series{{Name: "a", X: []float64{3, 1, math.NaN()}, Y: []float64{1, 2, 3}}, {Name: "b", X: []float64{7}, Y: []float64{0}}}}
+	p.AddLevel("target", 4)
+	if len(p.Series) != 3 {
+		t.Fatalf("%d series after AddLevel, want 3", len(p.Series))
+	}
+	if l := p.Series[2]; l.Name != "target" || !slices.Equal(l.X, []float64{1, 7}) || !slices.Equal(l.Y, []float64{4, 4}) {
+		t.Fatalf("level %+v, want target from x 1 to 7 at 4", l)
+	}
+	empty := &Plot{}
+	empty.AddLevel("target", 4)
+	if len(empty.Series) != 0 {
+		t.Fatalf("a level on a plot without points: %+v", empty.Series)
+	}
 }

@@ -366,8 +366,14 @@ func writePPOReport(o ppoOptions) error {
 	r.AddPlot(p)
 	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
 	p.XLabel = "PPO step"
+	if o.Config.KLTarget > 0 {
+		p.AddLevel("target", o.Config.KLTarget)
+	}
 	r.AddPlot(p)
 	p = m.Plot("KL coefficient β", "objective/kl_coef")
+	if o.Config.KLGain > 0 && o.Config.KLTarget > 0 {
+		p = m.Plot("KL coefficient β and its slow part β_I", "objective/kl_coef", "objective/kl_coef_slow")
+	}
 	p.XLabel = "PPO step"
 	r.AddPlot(p)
 	p = m.Plot("PPO diagnostics", "policy/approxkl", "policy/clipfrac", "val/explained_variance")
