@@ -59,7 +59,13 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stderr io.Writer) (err error) {
+	args, stopProfiles, err := startProfiles(args)
+	if err != nil {
+		usage(stderr)
+		return err
+	}
+	defer func() { err = errors.Join(err, stopProfiles()) }()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -94,9 +100,10 @@ func commandNames() string {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "rlhf: learning from human feedback, end to end.")
-	fmt.Fprintln(w, "\nUsage: rlhf <command> [flags]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: rlhf [-cpuprofile FILE] [-memprofile FILE] <command> [flags]\n\nCommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'rlhf <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'rlhf <command> -h' for the flags of a command. -cpuprofile and -memprofile write")
+	fmt.Fprintln(w, "Go pprof profiles of the whole command (go tool pprof FILE).")
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,6 +43,32 @@ func TestBenchEngineBadFlags(t *testing.T) {
 	} {
 		if err := run(context.Background(), args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: want an error", args)
+		}
+	}
+}
+
+func TestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	if err := run(context.Background(), []string{"-cpuprofile", cpu, "-memprofile=" + mem, "version"}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{cpu, mem} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // pprof profiles are gzipped protobufs
+			t.Errorf("%s: %d bytes, not a gzipped profile", f, len(b))
+		}
+	}
+	for want, args := range map[string][]string{
+		"needs a file name": {"-cpuprofile"},
+		"memory profile":    {"-memprofile", filepath.Join(dir, "missing", "mem.prof"), "version"},
+		"cpu profile":       {"-cpuprofile=" + filepath.Join(dir, "missing", "cpu.prof"), "version"},
+	} {
+		if err := run(context.Background(), args, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("args %q: error %v, want one mentioning %q", args, err, want)
 		}
 	}
 }
