@@ -26,3 +26,7 @@ func opsLNGradRowAVX2(gx, gr, x, w *float32, n int, m, rstd, sg, sgx float32, ac
 }
 
 func opsAddAVX2(dst, src *float32, n int) { panic("unreachable") }
+
+func expSubF64AVX2(dst, src *float64, n int, shift float64, c *[16][4]uint64) int {
+	panic("unreachable")
+}

@@ -264,10 +264,13 @@ func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, f
 	V := len(logits)
 	z := s.z[:V]
 	inv := 1 / cfg.Temperature
-	zmax := math.Inf(-1)
+	// Rounding is monotonic and inv > 0, so the largest z is the largest
+	// logit times inv, exactly; the vector max over float32 costs a
+	// fraction of a max over the float64 z (whose NaN and signed-zero
+	// rules make it slow).
+	zmax := float64(tensor.MaxOf(logits)) * inv
 	for i, v := range logits {
 		z[i] = float64(v) * inv
-		zmax = max(zmax, z[i])
 	}
 	var sum float64
 	var u float64
@@ -290,9 +293,9 @@ func (s *sampler) draw(logits []float32, cfg SampleConfig, r *rand.Rand) (int, f
 	} else {
 		// Every token is a candidate, in id order: each exp once.
 		e := s.e[:V]
-		for i, v := range z {
-			e[i] = math.Exp(v - zmax)
-			sum += e[i]
+		tensor.ExpSubF64(e, z, zmax) // math.Exp's values, bit for bit, four at a time
+		for _, ei := range e {
+			sum += ei
 		}
 		u = r.Float64() * sum
 		pick = V - 1
