@@ -25,7 +25,7 @@ import (
 // bonRun holds the settings of `rlhf bon`.
 type bonRun struct {
 	Policy      string
-	Reward      string // reward model directory; "" uses the goal as the proxy
+	Reward      string // the proxy: a goal spec or a reward model directory (see proxySpec); "" uses the goal
 	Goal        string
 	Letter      string
 	Ns          []int
@@ -49,7 +49,7 @@ func runBoN(ctx context.Context, args []string) error {
 	r := bonRun{}
 	ns := fs.String("n", "1,2,4,8,16", "values of n, comma-separated")
 	fs.StringVar(&r.Policy, "policy", defaultPolicy, "policy checkpoint to sample from")
-	fs.StringVar(&r.Reward, "reward", "", "reward model directory (rlhf rm -out); empty: use the gold goal as the proxy")
+	fs.StringVar(&r.Reward, "reward", "", "the proxy: a reward model directory (rlhf rm -out) or rm:DIR, an ensemble ens:MODE:DIR1,DIR2,...\n(MODE mean, min or uwo=λ), sentiment or lipogram; empty: the gold goal itself")
 	fs.StringVar(&r.Goal, "goal", "sentiment", "gold goal: sentiment (VADER), lipogram or rm:DIR (a gold reward model)")
 	fs.StringVar(&r.Letter, "letter", "e", "the letter a lipogram avoids")
 	fs.IntVar(&r.Prompts, "prompts", 64, "prompts to sample")
@@ -77,6 +77,11 @@ func runBoN(ctx context.Context, args []string) error {
 	if err := checkTextGoal(r.Goal, r.Letter); err != nil {
 		errs = append(errs, fmt.Errorf("bon: %w", err))
 	}
+	if r.Reward != "" {
+		if err := checkTextGoal(proxySpec(r.Reward), r.Letter); err != nil {
+			errs = append(errs, fmt.Errorf("bon: -reward: %w", err))
+		}
+	}
 	if r.Prompts <= 0 || r.MaxNew <= 0 || !(r.Temperature > 0) {
 		errs = append(errs, errors.New("bon: -prompts, -max-new-tokens and -temperature must be positive"))
 	}
@@ -93,6 +98,16 @@ func runBoN(ctx context.Context, args []string) error {
 		return err
 	}
 	return bestOfN(ctx, r, os.Stderr)
+}
+
+// proxySpec is the goal spec of -reward: a goal spec as it is (rm:DIR,
+// ens:..., sentiment, lipogram), a bare directory as rm:DIR.
+func proxySpec(reward string) string {
+	if reward == loop.GoalSentiment || reward == loop.GoalLipogram ||
+		strings.HasPrefix(reward, loop.GoalRM) || strings.HasPrefix(reward, loop.GoalEnsemble) {
+		return reward
+	}
+	return loop.GoalRM + reward
 }
 
 // bonRow is one line of the best-of-n table.
@@ -112,15 +127,15 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	}
 	gold := bon.TextScorer{Scorer: goal, Tok: tok}
 	var proxy bon.Scorer = gold
-	var rm *reward.GPTReward
+	var rms []*reward.GPTReward
 	if r.Reward != "" {
 		// Scored as the text PPO optimises (a text loop's reward model
 		// with its end-of-text token after each completion).
-		ts, err := loop.LoadTextRM(r.Reward)
+		ts, err := textGoal(proxySpec(r.Reward), r.Letter)
 		if err != nil {
-			return fmt.Errorf("bon: %w", err)
+			return fmt.Errorf("bon: -reward: %w", err)
 		}
-		proxy, rm = bon.TextScorer{Scorer: ts, Tok: tok}, gptReward(ts)
+		proxy, rms = bon.TextScorer{Scorer: ts, Tok: tok}, gptRewards(ts)
 	}
 	texts, err := pickPrompts(r.Split, r.Prompts, r.Seed)
 	if err != nil {
@@ -147,15 +162,18 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 			return fmt.Errorf("bon: %w", serr)
 		}
 		defer smp.Close()
-		var rmDev frozenDevice
-		if rm != nil {
-			if rmDev, serr = scoreOnDevice(dev, rm, 0); serr != nil {
+		// each reward model (each of an ensemble's) scores on the device
+		var rmDevs []frozenDevice
+		for _, rm := range rms {
+			rmDev, serr := scoreOnDevice(dev, rm, 0)
+			if serr != nil {
 				return fmt.Errorf("bon: %w", serr)
 			}
+			rmDevs = append(rmDevs, rmDev)
 		}
 		res, err = bon.Sample(ctx, smp, prompts, nmax, sc, proxy)
 		fmt.Fprintln(w, samplerSummary(smp))
-		if rm != nil {
+		for _, rmDev := range rmDevs {
 			fmt.Fprintln(w, scoringSummary(rmDev))
 		}
 	}
@@ -189,7 +207,7 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 func bonPairs(res *bon.Result, texts []string, tok *text.Tokenizer, r bonRun) []feedback.PairRecord {
 	proxy := "goal " + r.Goal
 	if r.Reward != "" {
-		proxy = "rm:" + r.Reward
+		proxy = proxySpec(r.Reward)
 	}
 	labeler := fmt.Sprintf("best-of-%d(%s)", res.N, proxy)
 	now := time.Now().UTC()

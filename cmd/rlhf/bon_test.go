@@ -39,10 +39,43 @@ func TestBoNCommand(t *testing.T) {
 		{[]string{"-goal", "x"}, "goal"},
 		{[]string{"-prompts", "0"}, "-prompts"},
 		{[]string{"-reward", policy}, "no reward head"},
+		{[]string{"-reward", "ens:median:" + rmDir + "," + rmDir}, "-reward"},
+		{[]string{"-reward", "rm:" + filepath.Join(t.TempDir(), "none")}, "-reward"},
 	} {
 		err := runBoN(context.Background(), append([]string{"-policy", policy}, tc.args...))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// -reward takes a directory, rm:DIR or an ensemble; an ensemble of two
+// copies of one reward model (by their mean) picks and scores as it does.
+func TestBoNRewardSpecs(t *testing.T) {
+	policy := tinyPolicy(t)
+	m, _ := gpt.Load(policy)
+	rmDir := filepath.Join(t.TempDir(), "rm")
+	if err := reward.NewGPT(m, nil, 1).Save(rmDir); err != nil {
+		t.Fatal(err)
+	}
+	table := func(spec string) string {
+		t.Helper()
+		var buf strings.Builder
+		r := bonRun{Policy: policy, Reward: spec, Goal: "sentiment", Letter: "e", Ns: []int{1, 4}, Prompts: 3, MaxNew: 5,
+			Temperature: 1, Seed: 1, Split: "val", Device: deviceCPU}
+		if err := bestOfN(context.Background(), r, &buf); err != nil {
+			t.Fatalf("-reward %s: %v", spec, err)
+		}
+		out := buf.String()
+		return out[strings.Index(out, "| n |"):] // the table, without the line naming the proxy
+	}
+	dir, rm, ens := table(rmDir), table("rm:"+rmDir), table("ens:mean:"+rmDir+","+rmDir)
+	if dir != rm || dir != ens {
+		t.Errorf("tables differ:\n-reward DIR\n%s\n-reward rm:DIR\n%s\n-reward ens:mean:DIR,DIR\n%s", dir, rm, ens)
+	}
+	for in, want := range map[string]string{"runs/rm": "rm:runs/rm", "rm:x": "rm:x", "ens:min:a,b": "ens:min:a,b", "sentiment": "sentiment"} {
+		if got := proxySpec(in); got != want {
+			t.Errorf("proxySpec(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -190,6 +190,18 @@ func TestBoNEvalPPOSampleOnDeviceGo(t *testing.T) {
 	if !strings.Contains(devBuf.String(), "| n ") || tableOf(devBuf.String()) != tableOf(cpuBuf.String()) {
 		t.Errorf("bon tables differ:\ncpu\n%s\ngo\n%s", cpuBuf.String(), devBuf.String())
 	}
+	// An ensemble's members each score on the device, over their own copy.
+	var ensBuf bytes.Buffer
+	r.Reward = "ens:mean:" + rmDir + "," + rmDir
+	if err := bestOfN(ctx, r, &ensBuf); err != nil {
+		t.Fatal(err)
+	}
+	if m := scoring.FindAllStringSubmatch(ensBuf.String(), -1); len(m) != 2 || m[0][1] != "1" || m[1][1] != "1" {
+		t.Errorf("bon -device go with an ensemble of two: want one scoring pass on the device per member:\n%s", ensBuf.String())
+	}
+	if tableOf(ensBuf.String()) != tableOf(cpuBuf.String()) {
+		t.Errorf("bon table with an ensemble of two copies differs:\ncpu\n%s\ngo, ensemble\n%s", cpuBuf.String(), ensBuf.String())
+	}
 
 	o, err := parseEval([]string{"-policy", policy, "-ref", policy, "-prompts", "6", "-max-new-tokens", "5", "-samples", "0"}, io.Discard)
 	if err != nil {
