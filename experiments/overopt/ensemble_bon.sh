@@ -9,10 +9,23 @@
 #
 # Tables go to $RUNS (default runs/overopt-ens): bon-<mode>-N-sS.txt, beside links to goldrm.sh's
 # single-proxy tables bon-N-sS.txt and bon-gold.txt, so that the summary puts them side by side.
+# With BOOT=1 the members are ensemble.sh's bootstrap members (BOOT=1 ensemble.sh must have run),
+# the tables bon-<mode>boot-N-sS.txt in $RUNS (default runs/overopt-ensboot):
+#   BOOT=1 experiments/overopt/ensemble_bon.sh
+#   go run ./experiments/overopt -runs runs/overopt-ensboot -out docs/results/overopt-ensboot -gold "gold RM"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GOLDRM=${GOLDRM:-runs/overopt-goldrm}
-RUNS=${RUNS:-runs/overopt-ens}
+BOOT=${BOOT:-0}
+if [ "$BOOT" = 1 ]; then
+  RUNS=${RUNS:-runs/overopt-ensboot}
+  suffix=boot
+  js="1 2 3"
+else
+  RUNS=${RUNS:-runs/overopt-ens}
+  suffix=
+  js="2 3"
+fi
 GOLD=${GOLD:-runs/demo-5k-seed1/rm}
 SEEDS=${SEEDS:-1 2 3}
 MODES=${MODES:-mean min uwo=1}
@@ -29,13 +42,17 @@ for s in $SEEDS; do
   for f in "bon-$N-s$s.txt" "rm-$N-s$s/config.json"; do
     [ -f "$GOLDRM/$f" ] || { echo "ensemble_bon.sh: $GOLDRM/$f missing: run experiments/overopt/goldrm.sh first" >&2; exit 1; }
   done
-  for j in 2 3; do
-    [ -f "$RUNS/rm-$N-s$s-m$j/summary.json" ] || { echo "ensemble_bon.sh: $RUNS/rm-$N-s$s-m$j missing: run experiments/overopt/ensemble.sh first" >&2; exit 1; }
+  members=
+  [ "$BOOT" = 1 ] || members=$GOLDRM/rm-$N-s$s
+  for j in $js; do
+    m=$RUNS/rm-$N-s$s-m$j
+    [ "$BOOT" = 1 ] && m=$RUNS/rm-$N-s$s-b$j
+    [ -f "$m/summary.json" ] || { echo "ensemble_bon.sh: $m missing: run experiments/overopt/ensemble.sh (BOOT=$BOOT) first" >&2; exit 1; }
+    members=${members:+$members,}$m
   done
   ln -sfn "$(realpath "$GOLDRM/bon-$N-s$s.txt")" "$RUNS/bon-$N-s$s.txt"
-  members="$GOLDRM/rm-$N-s$s,$RUNS/rm-$N-s$s-m2,$RUNS/rm-$N-s$s-m3"
   for mode in $MODES; do
-    name="bon-${mode//=/}-$N-s$s"
+    name="bon-${mode//=/}$suffix-$N-s$s"
     grep -q '^| 256 |' "$RUNS/$name.txt" 2>/dev/null && continue
     run "$name" "$BIN" bon -policy models/tiny-gpt -reward "ens:$mode:$members" -goal "rm:$GOLD" -n "$NS" \
       -prompts "$PROMPTS" -seed 1 -split val
@@ -45,7 +62,7 @@ wait
 # The best-of-n tables are printed on stderr, so they are in the logs.
 for s in $SEEDS; do
   for mode in $MODES; do
-    name="bon-${mode//=/}-$N-s$s"
+    name="bon-${mode//=/}$suffix-$N-s$s"
     [ -f "$RUNS/$name.log" ] && cp "$RUNS/$name.log" "$RUNS/$name.txt"
   done
 done
