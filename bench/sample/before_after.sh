@@ -6,6 +6,9 @@
 # checks that both builds sample the same text: rlhf eval's 256 samples.
 #
 #   bench/sample/before_after.sh COMMIT [ROUNDS]     (default 2 rounds)
+#
+# OLD_FILES="path@rev ..." first puts those files, as they are at rev, into
+# the old tree (e.g. a benchmark that COMMIT added).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 commit=${1:?usage: bench/sample/before_after.sh COMMIT [ROUNDS]}
@@ -13,6 +16,9 @@ rounds=${2:-2}
 tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/old" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 git worktree add -q "$tmp/old" "$commit~1"
+for f in ${OLD_FILES:-}; do
+	git show "${f#*@}:${f%@*}" >"$tmp/old/${f%@*}"
+done
 (cd "$tmp/old" && go test -c -o "$tmp/old.test" ./model/gpt && go build -o "$tmp/old-rlhf" ./cmd/rlhf)
 go test -c -o "$tmp/new.test" ./model/gpt
 go build -o "$tmp/new-rlhf" ./cmd/rlhf
