@@ -555,8 +555,8 @@ func plotCurves(dirs []string, out string) error {
 		Series: []report.Series{report.MeanStd("gold (VADER)", runs, "objective/gold")}}
 	kl := &report.Plot{Title: "KL to the reference (" + n + ")", XLabel: "PPO step (32 episodes)", YLabel: "nats per completion",
 		Series: []report.Series{report.MeanStd("KL", runs, "objective/kl")}}
-	if s := kl.Series[0]; target > 0 && len(s.X) > 0 {
-		kl.Series = append(kl.Series, report.Series{Name: "target", X: []float64{s.X[0], s.X[len(s.X)-1]}, Y: []float64{target, target}})
+	if target > 0 {
+		kl.AddLevel("target", target)
 	}
 	if err := report.WriteSVGFile(filepath.Join(out, "demo-gold.svg"), gold.SVG()); err != nil {
 		return err
