@@ -676,6 +676,24 @@ func writeSamples(f *os.File, st ppo.LMStats, gold []float64, n int) error {
 	return nil
 }
 
+// KLPlots returns the plots of a PPO run's metrics m that show its KL
+// control: the KL to the reference, with the target where c has one, and
+// β, with its slow part where c's controller has a gain; both over PPO
+// steps.
+func KLPlots(m *report.Metrics, c ppo.LMConfig) (kl, beta *report.Plot) {
+	kl = m.Plot("KL to the reference (nats per completion)", "objective/kl")
+	if c.KLTarget > 0 {
+		kl.AddLevel("target", c.KLTarget)
+	}
+	if c.KLGain > 0 && c.KLTarget > 0 {
+		beta = m.Plot("KL coefficient β and its slow part β_I", "objective/kl_coef", "objective/kl_coef_slow")
+	} else {
+		beta = m.Plot("KL coefficient β", "objective/kl_coef")
+	}
+	kl.XLabel, beta.XLabel = "PPO step", "PPO step"
+	return kl, beta
+}
+
 // WriteTextReport writes dir/report.html for a finished run: plots of the
 // gold score, reward-model score and KL over PPO, the reward model's
 // accuracy, the before/after table and samples. All model text is escaped
@@ -715,18 +733,10 @@ func WriteTextReport(dir string, c TextConfig, res *TextResult) error {
 		}
 	}
 	r.AddPlot(p)
-	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
-	p.XLabel, p.YLabel = "PPO step", "KL"
-	if c.PPO.KLTarget > 0 {
-		p.AddLevel("target", c.PPO.KLTarget)
-	}
-	r.AddPlot(p)
-	p = m.Plot("KL coefficient β", "objective/kl_coef")
-	if c.PPO.KLGain > 0 && c.PPO.KLTarget > 0 {
-		p = m.Plot("KL coefficient β and its slow part β_I", "objective/kl_coef", "objective/kl_coef_slow")
-	}
-	p.XLabel = "PPO step"
-	r.AddPlot(p)
+	kl, beta := KLPlots(m, c.PPO)
+	kl.YLabel = "KL"
+	r.AddPlot(kl)
+	r.AddPlot(beta)
 	r.AddHeading("Samples before and after (same prompts and seeds)")
 	for i := 0; i < textSamplesPerEval && i < len(res.Before.Samples) && i < len(res.After.Samples); i++ {
 		b, a := res.Before.Samples[i], res.After.Samples[i]

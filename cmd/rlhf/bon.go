@@ -127,7 +127,7 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 	}
 	gold := bon.TextScorer{Scorer: goal, Tok: tok}
 	var proxy bon.Scorer = gold
-	var rms []*reward.GPTReward
+	var rmScorer reward.TextScorer // the reward models behind the proxy, if any
 	if r.Reward != "" {
 		// Scored as the text PPO optimises (a text loop's reward model
 		// with its end-of-text token after each completion).
@@ -135,7 +135,7 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("bon: -reward: %w", err)
 		}
-		proxy, rms = bon.TextScorer{Scorer: ts, Tok: tok}, gptRewards(ts)
+		proxy, rmScorer = bon.TextScorer{Scorer: ts, Tok: tok}, ts
 	}
 	texts, err := pickPrompts(r.Split, r.Prompts, r.Seed)
 	if err != nil {
@@ -163,13 +163,9 @@ func bestOfN(ctx context.Context, r bonRun, w io.Writer) error {
 		}
 		defer smp.Close()
 		// each reward model (each of an ensemble's) scores on the device
-		var rmDevs []frozenDevice
-		for _, rm := range rms {
-			rmDev, serr := scoreOnDevice(dev, rm, 0)
-			if serr != nil {
-				return fmt.Errorf("bon: %w", serr)
-			}
-			rmDevs = append(rmDevs, rmDev)
+		rmDevs, serr := scoreAllOnDevice(dev, rmScorer, 0)
+		if serr != nil {
+			return fmt.Errorf("bon: %w", serr)
 		}
 		res, err = bon.Sample(ctx, smp, prompts, nmax, sc, proxy)
 		fmt.Fprintln(w, samplerSummary(smp))

@@ -307,6 +307,21 @@ func gptRewards(scorer any) []*reward.GPTReward {
 	return nil
 }
 
+// scoreAllOnDevice is scoreOnDevice for each GPT reward model behind
+// scorer (gptRewards: a reward model's, each of an ensemble's members';
+// none for a goal or a nil scorer).
+func scoreAllOnDevice(d *trainDevice, scorer any, rows int) ([]frozenDevice, error) {
+	var out []frozenDevice
+	for _, rm := range gptRewards(scorer) {
+		fd, err := scoreOnDevice(d, rm, rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fd)
+	}
+	return out, nil
+}
+
 // scoreOnDevice gives the reward model rm a forward-only copy on d (not the
 // CPU engine) and makes it rm's Device, so that its scoring passes run
 // there. rows is the most rows scored at once (0: no limit): a smaller

@@ -252,12 +252,8 @@ func trainPPO(ctx context.Context, o ppoOptions, w io.Writer) error {
 		// A reward model (each of an ensemble's) scores each step's
 		// completions on the device, over its own copy, uploaded once, in
 		// batches of at most one step's episodes.
-		for _, rm := range gptRewards(scorer) {
-			rmDev, err := scoreOnDevice(dev, rm, tr.Config.BatchSize)
-			if err != nil {
-				return fmt.Errorf("ppo: %w", err)
-			}
-			rmDevs = append(rmDevs, rmDev)
+		if rmDevs, err = scoreAllOnDevice(dev, scorer, tr.Config.BatchSize); err != nil {
+			return fmt.Errorf("ppo: %w", err)
 		}
 	}
 	logger, err := report.NewLogger(o.Out)
@@ -364,18 +360,9 @@ func writePPOReport(o ppoOptions) error {
 	p := m.Plot("Scores of the PPO batches", keys...)
 	p.XLabel = "PPO step"
 	r.AddPlot(p)
-	p = m.Plot("KL to the reference (nats per completion)", "objective/kl")
-	p.XLabel = "PPO step"
-	if o.Config.KLTarget > 0 {
-		p.AddLevel("target", o.Config.KLTarget)
-	}
-	r.AddPlot(p)
-	p = m.Plot("KL coefficient β", "objective/kl_coef")
-	if o.Config.KLGain > 0 && o.Config.KLTarget > 0 {
-		p = m.Plot("KL coefficient β and its slow part β_I", "objective/kl_coef", "objective/kl_coef_slow")
-	}
-	p.XLabel = "PPO step"
-	r.AddPlot(p)
+	kl, beta := loop.KLPlots(m, o.Config)
+	r.AddPlot(kl)
+	r.AddPlot(beta)
 	p = m.Plot("PPO diagnostics", "policy/approxkl", "policy/clipfrac", "val/explained_variance")
 	p.XLabel = "PPO step"
 	r.AddPlot(p)
