@@ -317,14 +317,17 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	}
 	nVal := int(float64(len(pairs)) * cfg.ValFrac)
 	train, val := pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:] // held out as the demo held them out
-	// fit trains a copy of the pretrained policy on train (held out: val)
-	// with dc and evaluates it as method, setting; t0 is when the method
-	// started.
-	fit := func(method, setting string, dc dpo.Config, train, val []dpo.Pair, t0 time.Time) error {
-		logf("%s %s: %d epoch(s) on %d pairs", method, setting, dc.Epochs, len(train))
-		policy, err := ppo.CloneGPT(base)
-		if err != nil {
-			return err
+	// fit trains policy (nil: a copy of the pretrained one) on train (held
+	// out: val) with dc, the pretrained policy its reference, and evaluates
+	// it as method, setting; t0 is when the method started, detail ends its
+	// log line.
+	fit := func(policy *gpt.Model, method, setting, detail string, dc dpo.Config, train, val []dpo.Pair, t0 time.Time) error {
+		logf("%s %s: %d epoch(s) on %d pairs%s", method, setting, dc.Epochs, len(train), detail)
+		if policy == nil {
+			var err error
+			if policy, err = ppo.CloneGPT(base); err != nil {
+				return err
+			}
 		}
 		tr, err := dpo.NewTrainer(dc, policy, base, train, val)
 		if err != nil {
@@ -343,7 +346,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, beta := range o.betas {
 		dc := dpo.DefaultConfig()
 		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
-		if err := fit("DPO", fmt.Sprintf("β=%g", beta), dc, train, val, time.Now()); err != nil {
+		if err := fit(nil, "DPO", fmt.Sprintf("β=%g", beta), "", dc, train, val, time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -351,7 +354,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, e := range o.sftEpochs {
 		dc := dpo.DefaultConfig()
 		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, int(e), o.dpoLR, seed
-		if err := fit("SFT", epochs(int(e)), dc, train, val, time.Now()); err != nil {
+		if err := fit(nil, "SFT", epochs(int(e)), "", dc, train, val, time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -388,21 +391,10 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			}
 			dc := dpo.DefaultConfig()
 			dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, trainSeed
-			setting := rsftSetting(n, round)
-			logf("RSFT %s: %d epoch(s) on %d pairs (best sample mean rm %+.2f)", setting, dc.Epochs, len(rsft), res.MeanBest())
-			tr, err := dpo.NewTrainer(dc, policy, base, rsft, nil)
-			if err != nil {
-				return seedRun{}, err
-			}
-			if err := tr.Train(ctx, nil); err != nil {
-				return seedRun{}, err
-			}
 			// Seconds count from the first round: the cost of this policy.
-			p, err := evalPoint("RSFT", setting, policy, t0)
-			if err != nil {
+			if err := fit(policy, "RSFT", rsftSetting(n, round), fmt.Sprintf(" (best sample mean rm %+.2f)", res.MeanBest()), dc, rsft, nil, t0); err != nil {
 				return seedRun{}, err
 			}
-			r.Points = append(r.Points, p)
 		}
 	}
 
