@@ -397,6 +397,16 @@ type TextRMConfig struct {
 	Seed        uint64  `json:"seed"`         // reward head and minibatch order
 }
 
+// Steps is the number of optimiser steps of c.Epochs passes over n
+// comparisons in minibatches of c.Batch, the last of a pass possibly short
+// (0 for a batch size below 1).
+func (c TextRMConfig) Steps(n int) int {
+	if c.Batch <= 0 {
+		return 0
+	}
+	return c.Epochs * ((n + c.Batch - 1) / c.Batch)
+}
+
 // DefaultTextRMConfig returns the defaults for the tiny GPT: 2 epochs of
 // batches of 16 comparisons at lr 3e-4 (Ziegler et al. train their reward
 // models for one epoch; on a few thousand labels a second one still helps
@@ -412,10 +422,10 @@ func TrainTextRM(ctx context.Context, rm *reward.GPTReward, train, val []reward.
 	if c.Epochs <= 0 || c.Batch <= 0 || !(c.LR > 0) {
 		return reward.Metrics{}, fmt.Errorf("loop: reward training needs positive epochs, batch and lr (got %d, %d, %g)", c.Epochs, c.Batch, c.LR)
 	}
-	if len(train) == 0 {
+	if len(train) == 0 { // checked here too: no steps would be the error otherwise
 		return reward.Metrics{}, fmt.Errorf("loop: no comparisons to train the reward model on")
 	}
-	return trainTextRMSteps(ctx, rm, train, val, c, c.Epochs*((len(train)+c.Batch-1)/c.Batch), each)
+	return trainTextRMSteps(ctx, rm, train, val, c, c.Steps(len(train)), each)
 }
 
 // trainTextRMSteps is TrainTextRM for a given number of steps: minibatches

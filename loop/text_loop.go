@@ -396,7 +396,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		if warm {
 			n = newTrain
 		}
-		return c.RM.Epochs * ((max(n, 1) + c.RM.Batch - 1) / c.RM.Batch)
+		return c.RM.Steps(max(n, 1))
 	}
 	// fitRM trains a reward model on every training comparison so far
 	// (rmSteps; measuring it on val, when not nil; each reports progress):

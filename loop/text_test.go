@@ -462,3 +462,15 @@ func TestEnsembleGoal(t *testing.T) {
 		}
 	}
 }
+
+func TestTextRMConfigSteps(t *testing.T) {
+	c := TextRMConfig{Epochs: 2, Batch: 4}
+	for n, want := range map[int]int{0: 0, 1: 2, 4: 2, 5: 4, 10: 6} {
+		if got := c.Steps(n); got != want {
+			t.Errorf("2 epochs in batches of 4 over %d comparisons: %d steps, want %d", n, got, want)
+		}
+	}
+	if got := (TextRMConfig{Epochs: 2}).Steps(10); got != 0 {
+		t.Errorf("batch 0: %d steps, want 0", got)
+	}
+}

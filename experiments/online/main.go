@@ -191,12 +191,9 @@ func rmSteps(dir string, c loop.TextRMConfig) float64 {
 		}
 		return total
 	}
-	if c.Batch <= 0 {
-		return 0
-	}
 	_, n := m.Series("rm/train_comparisons")
 	for _, x := range n {
-		total += float64(c.Epochs * ((int(x) + c.Batch - 1) / c.Batch))
+		total += float64(c.Steps(int(x)))
 	}
 	return total
 }
