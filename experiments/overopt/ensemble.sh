@@ -90,13 +90,9 @@ if [ "$BOOT" = 1 ]; then
   wait
 fi
 for s in $SEEDS; do
-  if [ "$BOOT" = 1 ]; then
-    members="$RUNS/rm-$N-s$s-b1,$RUNS/rm-$N-s$s-b2,$RUNS/rm-$N-s$s-b3"
-    suffix=boot
-  else
-    members="$GOLDRM/rm-$N-s$s,$RUNS/rm-$N-s$s-m2,$RUNS/rm-$N-s$s-m3"
-    suffix=
-  fi
+  members=$(ens_members "$s")
+  suffix=
+  [ "$BOOT" = 1 ] && suffix=boot
   for mode in $MODES; do
     ppo_gold "ppo-${mode//=/}$suffix-$N-s$s-b0" "ens:$mode:$members" "$s"
   done

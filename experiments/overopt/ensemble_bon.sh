@@ -20,11 +20,9 @@ BOOT=${BOOT:-0}
 if [ "$BOOT" = 1 ]; then
   RUNS=${RUNS:-runs/overopt-ensboot}
   suffix=boot
-  js="1 2 3"
 else
   RUNS=${RUNS:-runs/overopt-ens}
   suffix=
-  js="2 3"
 fi
 GOLD=${GOLD:-runs/demo-5k-seed1/rm}
 SEEDS=${SEEDS:-1 2 3}
@@ -42,13 +40,9 @@ for s in $SEEDS; do
   for f in "bon-$N-s$s.txt" "rm-$N-s$s/config.json"; do
     [ -f "$GOLDRM/$f" ] || { echo "ensemble_bon.sh: $GOLDRM/$f missing: run experiments/overopt/goldrm.sh first" >&2; exit 1; }
   done
-  members=
-  [ "$BOOT" = 1 ] || members=$GOLDRM/rm-$N-s$s
-  for j in $js; do
-    m=$RUNS/rm-$N-s$s-m$j
-    [ "$BOOT" = 1 ] && m=$RUNS/rm-$N-s$s-b$j
+  members=$(ens_members "$s")
+  for m in ${members//,/ }; do
     [ -f "$m/summary.json" ] || { echo "ensemble_bon.sh: $m missing: run experiments/overopt/ensemble.sh (BOOT=$BOOT) first" >&2; exit 1; }
-    members=${members:+$members,}$m
   done
   ln -sfn "$(realpath "$GOLDRM/bon-$N-s$s.txt")" "$RUNS/bon-$N-s$s.txt"
   for mode in $MODES; do

@@ -35,3 +35,14 @@ ppo_gold() {
   run "$1" "$BIN" ppo -policy models/tiny-gpt -reward "$2" -gold "rm:$GOLD" \
     -kl-target 0 -kl-coef 0 -lr "$LR" -steps "$STEPS" -seed "$3" -out "$out" "${resume[@]}"
 }
+
+# ens_members SEED: the comma-separated reward models of SEED's ensemble of $N-label proxies:
+# goldrm.sh's proxy and ensemble.sh's seed-only members 2 and 3 in $RUNS, or with BOOT=1 its
+# bootstrap members 1-3. Expects GOLDRM, RUNS, N and BOOT.
+ens_members() {
+  if [ "$BOOT" = 1 ]; then
+    echo "$RUNS/rm-$N-s$1-b1,$RUNS/rm-$N-s$1-b2,$RUNS/rm-$N-s$1-b3"
+  else
+    echo "$GOLDRM/rm-$N-s$1,$RUNS/rm-$N-s$1-m2,$RUNS/rm-$N-s$1-m3"
+  fi
+}
