@@ -29,6 +29,17 @@ import (
 // (REINFORCE leave-one-out, Kool et al. 2019, as Ahmadian et al. 2024 use
 // it for RLHF); the clipped surrogate and the epochs stay PPO's.
 //
+// With Advantage = AdvantageGRPO (Group Relative Policy Optimization, Shao
+// et al. 2024) the value head is not used either and prompts are sampled
+// GroupSize times, but the KL penalty leaves the reward: a completion's
+// reward is its score alone, its advantage at every token is that score
+// minus the mean score of its group, divided by the group's standard
+// deviation (GroupNormalized), and the loss adds β times the mean per-token
+// estimate of KL(π ‖ π_ref) (KLPenalty) to the clipped surrogate. The
+// advantages are not whitened again over the batch (WhitenAdvantages is
+// ignored). The KL controller steers this β as it steers the reward's,
+// from the same measured KL per completion.
+//
 // Policy and value share the transformer: the value is a linear head on the
 // policy's final hidden state (one forward and backward pass per minibatch
 // serves both losses, which matters on a CPU). VFCoef weighs the value loss
@@ -98,10 +109,12 @@ type LMConfig struct {
 	PromptEOS bool `json:"prompt_eos"`
 	// Advantage is how advantages are estimated: AdvantageGAE ("" too),
 	// GAE over the value head; AdvantageRLOO, leave-one-out over GroupSize
-	// completions of each prompt, no value head.
+	// completions of each prompt, no value head; AdvantageGRPO, scores
+	// normalised within each group of GroupSize, the KL penalty in the loss.
 	Advantage string `json:"advantage,omitempty"`
 	// GroupSize is the completions sampled per prompt with AdvantageRLOO
-	// (BatchSize must be a multiple of it: BatchSize/GroupSize prompts per step).
+	// and AdvantageGRPO (BatchSize must be a multiple of it:
+	// BatchSize/GroupSize prompts per step).
 	GroupSize int `json:"group_size,omitempty"`
 }
 
@@ -109,23 +122,32 @@ type LMConfig struct {
 const (
 	AdvantageGAE  = "gae"
 	AdvantageRLOO = "rloo"
+	AdvantageGRPO = "grpo"
 )
 
 // Estimator describes c's advantage estimator for logs and reports:
-// "GAE" or "RLOO over groups of k".
+// "GAE", "RLOO over groups of k" or "GRPO over groups of k".
 func (c LMConfig) Estimator() string {
-	if c.rloo() {
+	switch {
+	case c.rloo():
 		return fmt.Sprintf("RLOO over groups of %d", c.GroupSize)
+	case c.grpo():
+		return fmt.Sprintf("GRPO over groups of %d", c.GroupSize)
 	}
 	return "GAE"
 }
 
 // KLControl describes c's KL penalty for logs and reports: "fixed β 0.1",
 // or "KL target 4 (β₀ 0.25, horizon 128 episodes, β ≥ 0.1, gain 2)" with
-// the floor and the gain named only where set.
+// the floor and the gain named only where set; with GRPO, whose penalty is
+// a term of the loss, it ends "in the loss".
 func (c LMConfig) KLControl() string {
+	where := ""
+	if c.grpo() {
+		where = " in the loss"
+	}
 	if c.KLTarget <= 0 {
-		return fmt.Sprintf("fixed β %g", c.KLCoef)
+		return fmt.Sprintf("fixed β %g%s", c.KLCoef, where)
 	}
 	s := fmt.Sprintf("KL target %g (β₀ %g, horizon %g episodes", c.KLTarget, c.KLCoef, c.KLHorizon)
 	if c.KLMinCoef > 0 {
@@ -134,11 +156,18 @@ func (c LMConfig) KLControl() string {
 	if c.KLGain > 0 {
 		s += fmt.Sprintf(", gain %g", c.KLGain)
 	}
-	return s + ")"
+	return s + ")" + where
 }
 
 // rloo reports whether c estimates advantages leave-one-out.
 func (c LMConfig) rloo() bool { return c.Advantage == AdvantageRLOO }
+
+// grpo reports whether c is GRPO: group-normalised advantages, KL in the loss.
+func (c LMConfig) grpo() bool { return c.Advantage == AdvantageGRPO }
+
+// grouped reports whether c samples each prompt GroupSize times and leaves
+// the value head untrained (RLOO and GRPO).
+func (c LMConfig) grouped() bool { return c.rloo() || c.grpo() }
 
 // DefaultLMConfig returns the defaults: Ziegler et al.'s γ=1, λ=0.95, ε=0.2,
 // 4 epochs, adaptive KL with horizon 10000; TRL's value-loss weight 0.1 and
@@ -185,9 +214,9 @@ func (c LMConfig) Validate() error {
 	check(c.KLGain >= 0 && c.KLGain <= 10, "KL controller gain %g must be in [0, 10]", c.KLGain)
 	check(c.MaxNewTokens > 0, "max new tokens %d must be positive", c.MaxNewTokens)
 	check(c.Temperature > 0 && finite(c.Temperature), "temperature %g must be positive", c.Temperature)
-	check(c.Advantage == "" || c.Advantage == AdvantageGAE || c.Advantage == AdvantageRLOO, "advantage estimator %q: want %s or %s", c.Advantage, AdvantageGAE, AdvantageRLOO)
-	check(!c.rloo() || c.GroupSize >= 2, "%s needs at least 2 completions per prompt (group size %d)", AdvantageRLOO, c.GroupSize)
-	check(!c.rloo() || c.GroupSize < 2 || c.BatchSize%c.GroupSize == 0, "batch size %d must be a multiple of the group size %d", c.BatchSize, c.GroupSize)
-	check(c.rloo() || c.GroupSize == 0, "group size %d is only used by the %s estimator", c.GroupSize, AdvantageRLOO)
+	check(c.Advantage == "" || c.Advantage == AdvantageGAE || c.grouped(), "advantage estimator %q: want %s, %s or %s", c.Advantage, AdvantageGAE, AdvantageRLOO, AdvantageGRPO)
+	check(!c.grouped() || c.GroupSize >= 2, "%s needs at least 2 completions per prompt (group size %d)", c.Advantage, c.GroupSize)
+	check(!c.grouped() || c.GroupSize < 2 || c.BatchSize%c.GroupSize == 0, "batch size %d must be a multiple of the group size %d", c.BatchSize, c.GroupSize)
+	check(c.grouped() || c.GroupSize == 0, "group size %d is only used by the %s and %s estimators", c.GroupSize, AdvantageRLOO, AdvantageGRPO)
 	return errors.Join(errs...)
 }

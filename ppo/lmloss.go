@@ -131,6 +131,38 @@ func LeaveOneOut(rewards [][]float32, k int) [][]float32 {
 	return adv
 }
 
+// GroupNormalized returns GRPO's advantages (Shao et al. 2024, outcome
+// supervision): scores come in consecutive groups of k >= 2 completions of
+// one prompt (len(scores) a multiple of k), and completion i's advantage,
+// at every one of its n[i] tokens, is its score minus the mean of its
+// group, divided by the group's standard deviation (k-1 in its
+// denominator) plus 1e-4, so that a group of equal scores teaches nothing.
+func GroupNormalized(scores []float64, n []int, k int) [][]float32 {
+	if k < 2 || len(scores)%k != 0 || len(n) != len(scores) {
+		panic(fmt.Sprintf("ppo: group-normalised advantages of %d scores (%d lengths) in groups of %d", len(scores), len(n), k))
+	}
+	adv := make([][]float32, len(scores))
+	for g := 0; g < len(scores); g += k {
+		var mean, ss float64
+		for _, s := range scores[g : g+k] {
+			mean += s
+		}
+		mean /= float64(k)
+		for _, s := range scores[g : g+k] {
+			ss += (s - mean) * (s - mean)
+		}
+		std := math.Sqrt(ss / float64(k-1))
+		for i := g; i < g+k; i++ {
+			a := float32((scores[i] - mean) / (std + 1e-4))
+			adv[i] = make([]float32, n[i])
+			for t := range adv[i] {
+				adv[i][t] = a
+			}
+		}
+	}
+	return adv
+}
+
 // TokenGAE runs GAE(γ, λ) over episodes of different lengths: rewards[i]
 // and values[i] are episode i's per-token rewards and values V(s_t) (the
 // value of the prefix before token t). Each episode ends after its last

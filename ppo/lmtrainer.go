@@ -64,8 +64,11 @@ type LMStats struct {
 	ValueLoss    float64 // mean value loss (loss/value_avg)
 	ExplainedVar float64 // of the values against the returns (val/explained_variance)
 	GradNorm     float64 // mean global gradient norm before clipping
+	KLPenalty    float64 // GRPO: mean per-token KL penalty of the loss, before β, over minibatches (loss/kl_avg, logged only then)
 	ResponseLen  float64 // mean completion length in tokens
 	Samples      []LMSample
+
+	klInLoss bool // KLPenalty is set
 }
 
 // Metrics returns the statistics under TRL's names.
@@ -89,6 +92,9 @@ func (s LMStats) Metrics() map[string]float64 {
 	}
 	if s.KLCoefSlow > 0 {
 		m["objective/kl_coef_slow"] = s.KLCoefSlow
+	}
+	if s.klInLoss {
+		m["loss/kl_avg"] = s.KLPenalty
 	}
 	return m
 }
@@ -273,7 +279,7 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	}
 	prompts := make([]string, c.BatchSize)
 	group := 1 // completions per prompt
-	if c.rloo() {
+	if c.grouped() {
 		group = c.GroupSize
 	}
 	for i := 0; i < len(prompts); i += group {
@@ -286,7 +292,7 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	if err != nil {
 		return LMStats{}, err
 	}
-	st := LMStats{KLCoef: t.KL.Value}
+	st := LMStats{KLCoef: t.KL.Value, klInLoss: c.grpo()}
 	if t.KL.Gain > 0 && t.KL.Target > 0 {
 		st.KLCoefSlow = t.KL.Slow()
 	}
@@ -297,12 +303,18 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	}
 	rewards := make([][]float32, len(prompts))
 	entropy := 0.0
+	rewardBeta := t.KL.Value // GRPO's penalty is in the loss, not in the rewards
+	if c.grpo() {
+		rewardBeta = 0
+	}
+	scores := make([]float64, len(prompts)) // normalised when NormScores
 	for i := range prompts {
 		score := ro.scores[i]
 		if c.NormScores {
 			score = (score - t.ScoreMean) / t.ScoreStd
 		}
-		rewards[i], ro.kl[i] = TokenRewards(ro.logp[i], ro.refLP[i], score, t.KL.Value)
+		scores[i] = score
+		rewards[i], ro.kl[i] = TokenRewards(ro.logp[i], ro.refLP[i], score, rewardBeta)
 		st.RLHFReward += score - t.KL.Value*ro.kl[i]
 		for _, lp := range ro.logp[i] {
 			entropy -= float64(lp)
@@ -316,13 +328,23 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 	st.NonScore = -t.KL.Value * st.KL
 	st.RLHFReward /= n
 	st.ResponseLen /= n
-	if c.rloo() {
+	switch {
+	case c.grouped():
 		// The value head is not trained: its loss is left out of the
 		// minibatch loss, and returns are the rollout's values. Nothing
 		// predicts the returns, so their explained variance is NaN.
-		ro.adv, ro.returns = LeaveOneOut(rewards, c.GroupSize), ro.values
+		if c.rloo() {
+			ro.adv = LeaveOneOut(rewards, c.GroupSize)
+		} else {
+			n := make([]int, len(prompts))
+			for i := range n {
+				n[i] = len(ro.completions[i])
+			}
+			ro.adv = GroupNormalized(scores, n, c.GroupSize)
+		}
+		ro.returns = ro.values
 		st.ExplainedVar = math.NaN()
-	} else {
+	default:
 		ro.adv, ro.returns = TokenGAE(rewards, ro.values, c.Gamma, c.Lambda)
 		var flatV, flatR []float32
 		for i := range ro.values {
@@ -331,7 +353,7 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 		}
 		st.ExplainedVar = ExplainedVariance(flatV, flatR)
 	}
-	if c.WhitenAdvantages {
+	if c.WhitenAdvantages && !c.grpo() {
 		WhitenRows(ro.adv)
 	}
 	if err := t.updateLM(ctx, ro, &st); err != nil {
@@ -517,6 +539,7 @@ func (t *LMTrainer) updateLM(ctx context.Context, ro *lmRollout, st *LMStats) er
 			st.PolicyLoss += m.pgLoss
 			st.ValueLoss += m.vLoss
 			st.GradNorm += m.gradNorm
+			st.KLPenalty += m.klPen
 			nmb++
 		}
 	}
@@ -526,12 +549,13 @@ func (t *LMTrainer) updateLM(ctx context.Context, ro *lmRollout, st *LMStats) er
 		st.PolicyLoss /= nmb
 		st.ValueLoss /= nmb
 		st.GradNorm /= nmb
+		st.KLPenalty /= nmb
 	}
 	return nil
 }
 
 type mbStats struct {
-	approxKL, clipFrac, pgLoss, vLoss, gradNorm float64
+	approxKL, clipFrac, pgLoss, vLoss, gradNorm, klPen float64
 }
 
 // minibatch takes one optimiser step on the episodes idx of ro, on the
@@ -553,10 +577,18 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 	// Per-action tensors (B, T-1): column j is the token at position j+1.
 	oldLP, oldV := tensor.New(B, T-1), tensor.New(B, T-1)
 	adv, ret, mask := tensor.New(B, T-1), tensor.New(B, T-1), tensor.New(B, T-1)
+	var refLP, beta *tensor.Tensor // GRPO's penalty: the reference's log-probs, β
+	if c.grpo() {
+		refLP, beta = tensor.New(B, T-1), tensor.New(1)
+		beta.Data[0] = float32(t.KL.Value) // data, not a constant of the traced step
+	}
 	for k, i := range idx {
 		start := len(pIDs[k]) - 1
 		for j := range comps[k] {
 			a := k*(T-1) + start + j
+			if refLP != nil {
+				refLP.Data[a] = ro.refLP[i][j]
+			}
 			oldLP.Data[a] = ro.logp[i][j]
 			oldV.Data[a] = ro.values[i][j]
 			adv.Data[a] = ro.adv[i][j]
@@ -565,23 +597,28 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		}
 	}
 	// losses builds the minibatch loss and its parts: the clipped surrogate
-	// pg (1), the clipped value loss vl (1) and the policy's log-probs
-	// logp (B, T-1).
-	losses := func(tp *ag.Tape) (loss, pg, vl, logp *ag.Var) {
+	// pg (1), the clipped value loss vl (1), GRPO's KL penalty kl (1; 0
+	// otherwise) and the policy's log-probs logp (B, T-1).
+	losses := func(tp *ag.Tape) (loss, pg, vl, kl, logp *ag.Var) {
 		h := t.Policy.Hidden(tp, ids, B, T)                                        // (B, T, C)
 		logp, lsm := t.Policy.LogProbsOf(tp, t.Policy.Logits(tp, h), ids, tokMask) // (B, T-1)
 		v := tp.Slice(t.Policy.ValuesOf(tp, h), 1, 0, T-1)                         // (B, T-1)
 		pg = PolicyLoss(tp, logp, oldLP, adv, float32(c.ClipRange), mask)
 		vl = ValueLoss(tp, v, oldV, ret, float32(c.ClipRangeValue), mask)
 		loss = pg
-		if !c.rloo() {
+		if !c.grouped() {
 			loss = tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
+		}
+		kl = tp.Scale(pg, 0)
+		if c.grpo() {
+			kl = KLPenalty(tp, logp, refLP, mask)
+			loss = tp.Add(loss, tp.Mul(kl, ag.Const(beta)))
 		}
 		if c.EntCoef > 0 {
 			ent := tp.Slice(gpt.EntropyOf(tp, lsm), 1, 0, T-1)
 			loss = tp.Sub(loss, tp.Scale(EntropyBonus(tp, ent, mask), float32(c.EntCoef)))
 		}
-		return loss, pg, vl, logp
+		return loss, pg, vl, kl, logp
 	}
 	var m mbStats
 	var lp []float32 // (B·(T-1)) log-probs before the update
@@ -589,28 +626,28 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		// One forward pass for the statistics: the log-probs, then the
 		// policy and value losses; then the step.
 		parts, err := t.Device.Forward(func(tp *ag.Tape) *ag.Var {
-			_, pg, vl, logp := losses(tp)
-			return tp.Concat(0, tp.Reshape(logp, B*(T-1)), tp.Reshape(pg, 1), tp.Reshape(vl, 1))
+			_, pg, vl, kl, logp := losses(tp)
+			return tp.Concat(0, tp.Reshape(logp, B*(T-1)), tp.Reshape(pg, 1), tp.Reshape(vl, 1), tp.Reshape(kl, 1))
 		})
 		if err != nil {
 			return mbStats{}, fmt.Errorf("ppo: minibatch: %w", err)
 		}
 		_, norm, err := t.Device.Step(c.LR, func(tp *ag.Tape) *ag.Var {
-			loss, _, _, _ := losses(tp)
+			loss, _, _, _, _ := losses(tp)
 			return loss
 		})
 		if err != nil {
 			return mbStats{}, fmt.Errorf("ppo: minibatch: %w", err)
 		}
 		lp = parts.Data[:B*(T-1)]
-		m.pgLoss, m.vLoss, m.gradNorm = float64(parts.Data[B*(T-1)]), float64(parts.Data[B*(T-1)+1]), norm
+		m.pgLoss, m.vLoss, m.klPen, m.gradNorm = float64(parts.Data[B*(T-1)]), float64(parts.Data[B*(T-1)+1]), float64(parts.Data[B*(T-1)+2]), norm
 	} else {
 		tp := t.tape
 		defer tp.Reset()
-		loss, pg, vl, logp := losses(tp)
+		loss, pg, vl, kl, logp := losses(tp)
 		t.Opt.ZeroGrad()
 		tp.Backward(loss)
-		m.pgLoss, m.vLoss = float64(pg.Value.Data[0]), float64(vl.Value.Data[0])
+		m.pgLoss, m.vLoss, m.klPen = float64(pg.Value.Data[0]), float64(vl.Value.Data[0]), float64(kl.Value.Data[0])
 		lp = logp.Value.Data
 		if c.MaxGradNorm > 0 {
 			m.gradNorm = optim.ClipGradNorm(t.Opt.Params, c.MaxGradNorm)
@@ -619,7 +656,7 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		}
 		t.Opt.Step(float32(c.LR))
 	}
-	if c.rloo() {
+	if c.grouped() {
 		m.vLoss = 0 // not trained
 	}
 	m.approxKL = ApproxKL(lp, oldLP.Data, mask.Data)

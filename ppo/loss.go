@@ -85,6 +85,21 @@ func EntropyBonus(tp *ag.Tape, entropy *ag.Var, mask *tensor.Tensor) *ag.Var {
 	return mean(tp, entropy, mask)
 }
 
+// KLPenalty is the per-token penalty that GRPO adds to its loss (Shao et
+// al. 2024, eq. 4): an estimate of KL(π ‖ π_ref) from tokens sampled from
+// π, Schulman's "k3",
+//
+//	mean( exp(refLogp - logp) - (refLogp - logp) - 1 )
+//
+// which is never negative and whose gradient pulls logp towards refLogp.
+// logp are the policy's log-probabilities of the sampled tokens (with
+// gradient), refLogp the frozen reference's; mask as above.
+func KLPenalty(tp *ag.Tape, logp *ag.Var, refLogp, mask *tensor.Tensor) *ag.Var {
+	checkSame("KL penalty", logp.Shape(), refLogp, mask)
+	d := tp.Sub(ag.Const(refLogp), logp) // log π_ref - log π
+	return mean(tp, tp.AddScalar(tp.Sub(tp.Exp(d), d), -1), mask)
+}
+
 // ApproxKL estimates KL(π_old ‖ π) from samples of π_old as
 // mean((r - 1) - log r) with log r = logp - oldLogp (Schulman's "k3"
 // estimator: unbiased and never negative). mask as above.

@@ -56,7 +56,9 @@ func parsePPO(args []string, stderr io.Writer) (ppoOptions, error) {
 Fine-tune a GPT policy with token-level PPO (Ziegler et al. 2019): per-token rewards
 -β·(log π - log π_ref) plus the score of the completion at its last token, GAE, clipped
 policy and value losses, adaptive or fixed KL coefficient β; with -advantage rloo, leave-one-out
-advantages over -group completions of each prompt instead of GAE and the value head. The reward
+advantages over -group completions of each prompt instead of GAE and the value head; with
+-advantage grpo (Shao et al. 2024), each score minus its group's mean over the group's standard
+deviation, and β times a per-token KL estimate added to the loss instead of the reward. The reward
 is a trained reward model (-reward rm:DIR, from rlhf rm or rlhf demo), an ensemble of them
 (-reward ens:min:DIR1,DIR2,DIR3) or a programmatic goal (sentiment, lipogram).
 The run directory gets run.json, metrics.jsonl (TRL's metric names), samples.jsonl,
@@ -86,8 +88,8 @@ Flags:`)
 	fs.Float64Var(&c.KLHorizon, "kl-horizon", c.KLHorizon, "adaptive controller horizon in episodes")
 	fs.Float64Var(&c.KLMinCoef, "kl-min-coef", 0, "lowest β the adaptive controller may set (0: none; a floor keeps a policy that starts\nmoving late from overshooting the target)")
 	fs.Float64Var(&c.KLGain, "kl-gain", 0, "exponent of the KL controller's immediate term: β is scaled by (KL/target)^gain\nof the latest batch (0: none; 1 doubles β after a batch at twice the target)")
-	fs.StringVar(&c.Advantage, "advantage", ppo.AdvantageGAE, "advantage estimator: gae (the value head) or rloo (leave-one-out over -group completions\nof each prompt, no value head)")
-	fs.IntVar(&c.GroupSize, "group", 0, "completions per prompt with -advantage rloo (-batch must be a multiple; default 4)")
+	fs.StringVar(&c.Advantage, "advantage", ppo.AdvantageGAE, "advantage estimator: gae (the value head), rloo (leave-one-out over -group completions\nof each prompt, no value head) or grpo (scores normalised within each group, KL penalty in the loss)")
+	fs.IntVar(&c.GroupSize, "group", 0, "completions per prompt with -advantage rloo or grpo (-batch must be a multiple; default 4)")
 	fs.IntVar(&c.MaxNewTokens, "max-new-tokens", c.MaxNewTokens, "tokens per completion")
 	fs.Float64Var(&c.VFCoef, "vf-coef", c.VFCoef, "value loss weight")
 	fs.Float64Var(&c.EntCoef, "ent-coef", c.EntCoef, "entropy bonus weight")
@@ -363,7 +365,11 @@ func writePPOReport(o ppoOptions) error {
 	kl, beta := loop.KLPlots(m, o.Config)
 	r.AddPlot(kl)
 	r.AddPlot(beta)
-	p = m.Plot("PPO diagnostics", "policy/approxkl", "policy/clipfrac", "val/explained_variance")
+	diag := []string{"policy/approxkl", "policy/clipfrac", "val/explained_variance"}
+	if o.Config.Advantage == ppo.AdvantageGRPO {
+		diag = append(diag, "loss/kl_avg") // the per-token KL penalty of its loss, before β
+	}
+	p = m.Plot("PPO diagnostics", diag...)
 	p.XLabel = "PPO step"
 	r.AddPlot(p)
 	if last, err := lastSamples(filepath.Join(o.Out, loop.TextSamplesFile)); err == nil {
@@ -410,13 +416,13 @@ func lastSamples(path string) ([]sampleLine, error) {
 
 // advantageFlags returns the LMConfig fields of -advantage and -group: the
 // default estimator stays unnamed in saved configurations (as before it had
-// a name), and rloo without -group samples 4 completions per prompt.
+// a name), and rloo or grpo without -group samples 4 completions per prompt.
 // Anything else is left for LMConfig.Validate to judge.
 func advantageFlags(adv string, group int) (string, int) {
 	switch {
 	case adv == ppo.AdvantageGAE:
 		return "", group
-	case adv == ppo.AdvantageRLOO && group == 0:
+	case (adv == ppo.AdvantageRLOO || adv == ppo.AdvantageGRPO) && group == 0:
 		return adv, 4
 	}
 	return adv, group

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/ppo"
 	"rlhf/report"
@@ -118,30 +119,46 @@ func TestPPOSmoke(t *testing.T) {
 	}
 }
 
-// rlhf ppo -advantage rloo samples each prompt -group times, keeps the
-// estimator in its checkpoint, and resumes with it.
+// rlhf ppo -advantage rloo (and grpo) samples each prompt -group times,
+// keeps the estimator in its checkpoint, and resumes with it; GRPO alone
+// logs the KL penalty of its loss.
 func TestPPORLOO(t *testing.T) {
 	policy := lmTinyPolicy(t)
-	out := filepath.Join(t.TempDir(), "run")
-	if err := runPPO(context.Background(), tinyPPOArgs(policy, out, "-advantage", "rloo", "-group", "2")); err != nil {
-		t.Fatal(err)
-	}
-	if !lmChanged(t, filepath.Join(out, "policy"), policy) {
-		t.Fatal("RLOO did not change the policy")
-	}
-	if err := runPPO(context.Background(), []string{"-out", out, "-resume", "-steps", "3"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := ppo.ReadLMConfig(filepath.Join(out, "checkpoint"))
-	if err != nil || c.Advantage != ppo.AdvantageRLOO || c.GroupSize != 2 {
-		t.Fatalf("checkpoint's estimator %q, group %d (%v), want rloo, 2", c.Advantage, c.GroupSize, err)
-	}
-	m, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if steps, vl := m.Series("loss/value_avg"); len(steps) != 3 || slices.ContainsFunc(vl, func(v float64) bool { return v != 0 }) {
-		t.Errorf("value loss %v over steps %v, want 0 at 3 steps", vl, steps)
+	for _, adv := range []string{ppo.AdvantageRLOO, ppo.AdvantageGRPO} {
+		out := filepath.Join(t.TempDir(), adv)
+		if err := runPPO(context.Background(), tinyPPOArgs(policy, out, "-advantage", adv, "-group", "2")); err != nil {
+			t.Fatal(err)
+		}
+		if !lmChanged(t, filepath.Join(out, "policy"), policy) {
+			t.Fatalf("%s did not change the policy", adv)
+		}
+		if err := runPPO(context.Background(), []string{"-out", out, "-resume", "-steps", "3"}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ppo.ReadLMConfig(filepath.Join(out, "checkpoint"))
+		if err != nil || c.Advantage != adv || c.GroupSize != 2 {
+			t.Fatalf("checkpoint's estimator %q, group %d (%v), want %s, 2", c.Advantage, c.GroupSize, err, adv)
+		}
+		m, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if steps, vl := m.Series("loss/value_avg"); len(steps) != 3 || slices.ContainsFunc(vl, func(v float64) bool { return v != 0 }) {
+			t.Errorf("%s: value loss %v over steps %v, want 0 at 3 steps", adv, vl, steps)
+		}
+		steps, kl := m.Series("loss/kl_avg")
+		if adv == ppo.AdvantageGRPO && (len(steps) != 3 || slices.ContainsFunc(kl, func(v float64) bool { return !(v >= 0) }) || kl[2] == 0) {
+			t.Errorf("GRPO's KL penalty %v over steps %v, want 3 values >= 0, the last above 0", kl, steps)
+		} else if adv == ppo.AdvantageRLOO && len(steps) != 0 {
+			t.Errorf("RLOO logged a KL penalty of its loss: %v", kl)
+		}
+		html, err := os.ReadFile(filepath.Join(out, loop.TextReportFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Contains(string(html), "loss/kl_avg"), adv == ppo.AdvantageGRPO; got != want {
+			t.Errorf("%s: report plots loss/kl_avg: %v, want %v", adv, got, want)
+		}
 	}
 	// The default estimator stays unnamed in the saved configuration.
 	def := filepath.Join(t.TempDir(), "gae")
@@ -164,6 +181,7 @@ func TestPPOBadFlags(t *testing.T) {
 		"unknown device":     {"-device", "cuda"},
 		"estimator":          {"-advantage", "vtrace"},
 		"multiple":           {"-advantage", "rloo", "-group", "5"},
+		"at least 2":         {"-advantage", "grpo", "-group", "1"},
 		"only used":          {"-group", "4"},
 		"floor":              {"-kl-min-coef", "1"},
 		"gain":               {"-kl-gain", "-1"},
@@ -247,23 +265,33 @@ func firstClose(t *testing.T, dirA, dirB, key string, rel float64) {
 // which scores random text unevenly. A checkpoint written on the device resumes on the CPU engine
 // where the straight device run goes, and the other way round.
 // Leave-one-out advantages train the same on a device: the loss without
-// the value term traces like any other.
+// the value term traces like any other; so does GRPO's, with its KL
+// penalty and β fed to the step as data.
 func TestPPORLOODeviceGo(t *testing.T) {
 	policy := lmTinyPolicy(t)
-	dir := t.TempDir()
-	cpu, dev := filepath.Join(dir, "cpu"), filepath.Join(dir, "go")
-	args := []string{"-lr", "1e-3", "-reward", "lipogram", "-advantage", "rloo", "-group", "2", "-ckpt-every", "10"}
-	if err := runPPO(context.Background(), tinyPPOArgs(policy, cpu, args...)); err != nil {
-		t.Fatal(err)
+	for _, adv := range []string{ppo.AdvantageRLOO, ppo.AdvantageGRPO} {
+		dir := t.TempDir()
+		cpu, dev := filepath.Join(dir, "cpu"), filepath.Join(dir, "go")
+		args := []string{"-lr", "1e-3", "-reward", "lipogram", "-advantage", adv, "-group", "2", "-ckpt-every", "10"}
+		if adv == ppo.AdvantageGRPO { // β moves between steps: a new β must not compile a new step
+			args = append(args, "-steps", "3", "-kl-target", "0.01", "-kl-horizon", "4", "-kl-gain", "1")
+		}
+		if err := runPPO(context.Background(), tinyPPOArgs(policy, cpu, args...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := runPPO(context.Background(), tinyPPOArgs(policy, dev, append(args, "-device", "go")...)); err != nil {
+			t.Fatal(err)
+		}
+		keys := []string{"objective/scores", "objective/kl", "loss/policy_avg", "policy/approxkl"}
+		if adv == ppo.AdvantageGRPO {
+			keys = append(keys, "loss/kl_avg", "objective/kl_coef")
+		}
+		for _, k := range keys {
+			seriesClose(t, cpu, dev, k, 1e-3)
+			firstClose(t, cpu, dev, k, 1e-5)
+		}
+		firstClose(t, cpu, dev, "train/grad_norm", 1e-4)
 	}
-	if err := runPPO(context.Background(), tinyPPOArgs(policy, dev, append(args, "-device", "go")...)); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"objective/scores", "objective/kl", "loss/policy_avg", "policy/approxkl"} {
-		seriesClose(t, cpu, dev, k, 1e-3)
-		firstClose(t, cpu, dev, k, 1e-5)
-	}
-	firstClose(t, cpu, dev, "train/grad_norm", 1e-4)
 }
 
 func TestPPODeviceGo(t *testing.T) {

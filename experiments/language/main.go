@@ -45,10 +45,11 @@ import (
 type options struct {
 	targets, betas, ns []float64
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
-	rlooGroup          int       // its completions per prompt
-	rlooEpochs         int       // its passes over each batch (0: PPO's)
+	grpoTargets        []float64 // KL targets of GRPO (group-normalised scores, KL in the loss)
+	rlooGroup          int       // completions per prompt of RLOO and GRPO
+	rlooEpochs         int       // their passes over each batch (0: PPO's)
 	ppoEpochs          int       // PPO's passes over each batch (0: the default)
-	klHorizon          float64   // the KL controller's horizon of PPO and RLOO (0: the demo's)
+	klHorizon          float64   // the KL controller's horizon of PPO, RLOO and GRPO (0: the demo's)
 	klMin              float64   // its floor on β (0: none)
 	klGain             float64   // its immediate term's exponent (0: none)
 	sftEpochs          []float64 // epochs of fine-tuning on the chosen completions (method SFT)
@@ -68,16 +69,17 @@ func main() {
 	betas := flag.String("dpo-beta", "0.03,0.1,0.3", "DPO β values")
 	ns := flag.String("bon-n", "1,2,4,8,16", "best-of-n values")
 	rlooTargets := flag.String("rloo-kl", "", "KL targets of PPO with leave-one-out advantages (method RLOO; none by default)")
+	grpoTargets := flag.String("grpo-kl", "", "KL targets of GRPO: scores normalised within each group, β times a per-token KL\nestimate in the loss (method GRPO; none by default)")
 	sftEpochs := flag.String("sft-epochs", "", "epochs of fine-tuning on the chosen completions alone (method SFT, Rafailov et al.'s Preferred-FT,\nat -dpo-lr; none by default)")
 	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
 	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples in each round")
 	rsftRounds := flag.Int("rsft-rounds", 1, "rounds of RSFT (expert iteration): round r+1 samples fresh completions of the next\n-rsft-prompts train prompts from round r's policy, keeps the best under the same reward model\nand fine-tunes that policy one more epoch; each round is evaluated as its own setting")
-	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO over each batch (0: PPO's)")
+	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO and GRPO over each batch (0: PPO's)")
 	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
-	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO and RLOO (0: the demo's, 128)")
-	klMin := flag.Float64("kl-min-coef", 0, "floor on β of the adaptive KL controller of PPO and RLOO (0: none)")
-	klGain := flag.Float64("kl-gain", 0, "exponent of the immediate term of the KL controller of PPO and RLOO (0: none)")
-	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO (the batch of 32 episodes holds 32/k prompts)")
+	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO, RLOO and GRPO (0: the demo's, 128)")
+	klMin := flag.Float64("kl-min-coef", 0, "floor on β of the adaptive KL controller of PPO, RLOO and GRPO (0: none)")
+	klGain := flag.Float64("kl-gain", 0, "exponent of the immediate term of the KL controller of PPO, RLOO and GRPO (0: none)")
+	rlooGroup := flag.Int("rloo-group", 4, "completions per prompt of RLOO and GRPO (the batch of 32 episodes holds 32/k prompts)")
 	steps := flag.Int("ppo-steps", 40, "PPO steps per run")
 	dpoEpochs := flag.Int("dpo-epochs", 2, "DPO epochs")
 	dpoLR := flag.Float64("dpo-lr", 1e-4, "DPO learning rate")
@@ -105,6 +107,8 @@ func main() {
 		err = fmt.Errorf("-bon-n: %w", err)
 	} else if o.rlooTargets, err = floats(*rlooTargets); err != nil {
 		err = fmt.Errorf("-rloo-kl: %w", err)
+	} else if o.grpoTargets, err = floats(*grpoTargets); err != nil {
+		err = fmt.Errorf("-grpo-kl: %w", err)
 	} else if o.sftEpochs, err = floats(*sftEpochs); err != nil {
 		err = fmt.Errorf("-sft-epochs: %w", err)
 	} else if o.rsftN, err = floats(*rsftN); err != nil {
@@ -398,13 +402,13 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 		}
 	}
 
-	// PPO against the reward model, with GAE (method PPO) and with
-	// leave-one-out advantages (method RLOO).
+	// PPO against the reward model, with GAE (method PPO), with
+	// leave-one-out advantages (method RLOO) and as GRPO.
 	for _, m := range []struct {
 		name    string
 		targets []float64
-		rloo    bool
-	}{{"PPO", o.targets, false}, {"RLOO", o.rlooTargets, true}} {
+		adv     string // ppo.LMConfig.Advantage
+	}{{"PPO", o.targets, ""}, {"RLOO", o.rlooTargets, ppo.AdvantageRLOO}, {"GRPO", o.grpoTargets, ppo.AdvantageGRPO}} {
 		for _, target := range m.targets {
 			t0 := time.Now()
 			policy, err := ppo.CloneGPT(base)
@@ -426,12 +430,12 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 				pc.KLGain = o.klGain
 				setting += fmt.Sprintf(", gain %g", o.klGain)
 			}
-			if !m.rloo && o.ppoEpochs > 0 {
+			if m.adv == "" && o.ppoEpochs > 0 {
 				pc.Epochs = o.ppoEpochs
 				setting += ", " + epochs(pc.Epochs)
 			}
-			if m.rloo {
-				pc.Advantage, pc.GroupSize = ppo.AdvantageRLOO, o.rlooGroup
+			if m.adv != "" {
+				pc.Advantage, pc.GroupSize = m.adv, o.rlooGroup
 				if o.rlooEpochs > 0 {
 					pc.Epochs = o.rlooEpochs
 					setting += ", " + epochs(pc.Epochs)
