@@ -229,6 +229,67 @@ func (w *svgWriter) open(width, height int) {
 	w.f(`<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", width, height)
 }
 
+// pointLabel is a label of the point at (x, y), in SVG coordinates.
+type pointLabel struct {
+	x, y   float64
+	text   string
+	colour string // its series' colour ("": dark grey)
+}
+
+// placeLabels draws point labels in 10-pixel type in their series' colour, each at the first of a
+// few places around its point (above right, below right, above left, below
+// left, then further up and down) where it overlaps no label drawn before
+// it and stays inside the width; a label with no such place goes above
+// right. Widths are estimated at 5.8 pixels a character.
+func placeLabels(w *svgWriter, labels []pointLabel, width float64) {
+	type box struct{ x0, y0, x1, y1 float64 }
+	var placed []box
+	for _, l := range labels {
+		tw := 5.8 * float64(len([]rune(l.text)))
+		type spot struct {
+			dx, dy float64
+			end    bool // anchored at its right end, left of the point
+		}
+		spots := []spot{{6, -6, false}, {6, 14, false}, {-6, -6, true}, {-6, 14, true}, {6, -18, false}, {6, 26, false}}
+		boxOf := func(sp spot) box {
+			x0 := l.x + sp.dx
+			if sp.end {
+				x0 -= tw
+			}
+			y := l.y + sp.dy
+			return box{x0, y - 9, x0 + tw, y + 2}
+		}
+		best := spots[0]
+		for _, sp := range spots {
+			b := boxOf(sp)
+			if b.x0 < 0 || b.x1 > width {
+				continue
+			}
+			clear := true
+			for _, q := range placed {
+				if b.x0 < q.x1 && q.x0 < b.x1 && b.y0 < q.y1 && q.y0 < b.y1 {
+					clear = false
+					break
+				}
+			}
+			if clear {
+				best = sp
+				break
+			}
+		}
+		placed = append(placed, boxOf(best))
+		anchor := "start"
+		if best.end {
+			anchor = "end"
+		}
+		colour := l.colour
+		if colour == "" {
+			colour = "#333"
+		}
+		w.text(l.x+best.dx, l.y+best.dy, anchor, fmt.Sprintf(` font-size="10" fill="%s"`, colour), l.text)
+	}
+}
+
 func (w *svgWriter) text(x, y float64, anchor, extra, s string) {
 	w.f(`<text x="%s" y="%s" text-anchor="%s"%s>%s</text>`+"\n", num(x), num(y), anchor, extra, esc(s))
 }
@@ -316,6 +377,7 @@ func (p *Plot) SVG() []byte {
 		w.text((left+right)/2, (top+bottom)/2, "middle", ` fill="#888"`, "no data")
 	}
 
+	var labels []pointLabel // drawn after every series, clear of each other
 	for i, s := range p.Series {
 		colour := Palette[i%len(Palette)]
 		dash := ""
@@ -355,11 +417,12 @@ func (p *Plot) SVG() []byte {
 				w.f(`<circle cx="%s" cy="%s" r="4" fill="%s" fill-opacity="0.85" stroke="white" stroke-width="0.5"/>`+"\n", num(x), num(y), colour)
 			}
 			if j < len(s.PointLabels) && s.PointLabels[j] != "" {
-				w.text(x+6, y-6, "start", ` font-size="10" fill="#333"`, s.PointLabels[j])
+				labels = append(labels, pointLabel{x: x, y: y, text: s.PointLabels[j], colour: colour})
 			}
 		}
 		flush()
 	}
+	placeLabels(&w, labels, float64(width))
 
 	// Legend.
 	ly := top + 8

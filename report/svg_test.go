@@ -245,3 +245,26 @@ func TestAddLevel(t *testing.T) {
 		t.Fatalf("a level on a plot without points: %+v", empty.Series)
 	}
 }
+
+// Labels of points that lie close together go to different places, and a
+// label that would run past the right edge goes to the left of its point.
+func TestPlaceLabelsAvoidsOverlap(t *testing.T) {
+	var w svgWriter
+	placeLabels(&w, []pointLabel{
+		{x: 100, y: 100, text: "KL→3, gain 2, 1 epoch"},
+		{x: 110, y: 101, text: "KL→3, gain 2, 1 epoch"},
+		{x: 100, y: 300, text: "alone"},
+		{x: 690, y: 300, text: "near the edge"},
+	}, 720)
+	got := w.String()
+	for _, want := range []string{
+		`<text x="106.0" y="94.0" text-anchor="start"`,  // the first: above right
+		`<text x="116.0" y="115.0" text-anchor="start"`, // the second: below right
+		`<text x="106.0" y="294.0" text-anchor="start"`, // alone: above right
+		`<text x="684.0" y="294.0" text-anchor="end"`,   // at the edge: above left
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %s in\n%s", want, got)
+		}
+	}
+}

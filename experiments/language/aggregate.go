@@ -313,3 +313,24 @@ func write(out string, runs []seedRun, steps, dpoEpochs int) error {
 	}
 	return nil
 }
+
+// replotDir rewrites the outputs of a results directory from the runs kept
+// in its frontier.json, e.g. after a change to the plots or the tables.
+func replotDir(dir string) error {
+	buf, err := os.ReadFile(filepath.Join(dir, "frontier.json"))
+	if err != nil {
+		return fmt.Errorf("replot: %w", err)
+	}
+	var f struct {
+		Runs      []seedRun `json:"runs"`
+		Steps     int       `json:"ppo_steps"`
+		DPOEpochs int       `json:"dpo_epochs"`
+	}
+	if err := json.Unmarshal(buf, &f); err != nil {
+		return fmt.Errorf("replot: parse %s: %w", filepath.Join(dir, "frontier.json"), err)
+	}
+	if len(f.Runs) == 0 {
+		return fmt.Errorf("replot: %s holds no runs", filepath.Join(dir, "frontier.json"))
+	}
+	return write(dir, f.Runs, f.Steps, f.DPOEpochs)
+}

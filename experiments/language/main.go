@@ -86,9 +86,17 @@ func main() {
 	evalPrompts := flag.Int("eval-prompts", 128, "held-out prompts per evaluation")
 	seed := flag.Uint64("seed", 0, "seed of training and sampling (0: the seed of each -from run's demo)")
 	curves := flag.String("curves", "", "instead: comma-separated demo run directories (one per seed) to plot gold score and KL over PPO steps into -out")
+	replot := flag.String("replot", "", "instead: rewrite frontier.svg and frontier.md of this results directory from its frontier.json")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *replot != "" {
+		if err := replotDir(*replot); err != nil {
+			fmt.Fprintln(os.Stderr, "language:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *curves != "" {
 		if err := plotCurves(strings.Split(*curves, ","), *out); err != nil {
 			fmt.Fprintln(os.Stderr, "language:", err)
