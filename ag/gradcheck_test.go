@@ -694,3 +694,28 @@ func TestResetTwiceKeepsPool(t *testing.T) {
 		t.Error("a second Reset dropped the pooled buffer")
 	}
 }
+
+// TestPoolServesShorterBatches: after a step over a longer batch, a large
+// request of a slightly smaller size takes the larger free buffer instead
+// of allocating (batches padded to lengths that vary step to step); a
+// small one, or one far smaller, keeps to its own size class.
+func TestPoolServesShorterBatches(t *testing.T) {
+	tp := NewTape()
+	long := tp.buf(40 * 1024)
+	small := tp.buf(1000)
+	tp.Reset()
+	if got := tp.buf(36 * 1024); &got[0] != &long[0] || len(got) != 36*1024 {
+		t.Error("a request 10% smaller than a free large buffer allocated a new one")
+	}
+	if got := tp.buf(900); len(small) > 0 && &got[0] == &small[0] && sizeClass(900) != sizeClass(1000) {
+		t.Error("a small request took a buffer of a larger class")
+	}
+	tp.Reset()
+	// Given back, the borrowed buffer returns to its own class.
+	if l := tp.free[cap(long)]; len(l) != 1 || &l[0].b[0] != &long[0] {
+		t.Errorf("the large buffer is not back in its class %d: %d buffers there", cap(long), len(l))
+	}
+	if got := tp.buf(10 * 1024); &got[0] == &long[0] {
+		t.Error("a request of a quarter the size took the large buffer")
+	}
+}

@@ -170,16 +170,34 @@ func (tp *Tape) buf(n int) []float32 {
 		tp.free = map[int][]pooled{}
 	}
 	c := sizeClass(n)
-	var b []float32
-	if l := tp.free[c]; len(l) > 0 {
-		b = l[len(l)-1].b
-		l[len(l)-1] = pooled{}
-		tp.free[c] = l[:len(l)-1]
-	} else {
+	b := tp.take(c)
+	// Batches whose lengths vary from step to step ask for sizes the last
+	// step did not free: a large request also takes a free buffer of one of
+	// the next few classes (at most about 1.6 times n) before it allocates.
+	for i, d := 0, c; b == nil && n >= largeBuf && i < 4; i++ {
+		d = sizeClass(d + 1)
+		b = tp.take(d)
+	}
+	if b == nil {
 		b = make([]float32, c)
 	}
 	tp.used = append(tp.used, b)
 	return b[:n:n]
+}
+
+// largeBuf is the size from which buf looks beyond a request's own class.
+const largeBuf = 1 << 14
+
+// take removes a free buffer of size class c from the pool, or returns nil.
+func (tp *Tape) take(c int) []float32 {
+	l := tp.free[c]
+	if len(l) == 0 {
+		return nil
+	}
+	b := l[len(l)-1].b
+	l[len(l)-1] = pooled{}
+	tp.free[c] = l[:len(l)-1]
+	return b
 }
 
 // zbuf returns a zeroed pooled buffer of n floats.
