@@ -15,7 +15,7 @@ func TestGroupNormalized(t *testing.T) {
 	// Two groups of 3: scores 1, 2, 3 (mean 2, std 1) and 5, 5, 5 (std 0).
 	scores := []float64{1, 2, 3, 5, 5, 5}
 	n := []int{1, 2, 0, 3, 1, 2}
-	adv := GroupNormalized(scores, n, 3)
+	adv := GroupNormalized(scores, n, 3, false)
 	want := []float64{-1 / (1 + 1e-4), 0, 1 / (1 + 1e-4), 0, 0, 0}
 	for i := range scores {
 		if len(adv[i]) != n[i] {
@@ -28,14 +28,23 @@ func TestGroupNormalized(t *testing.T) {
 		}
 	}
 	// Normalised: scaling and shifting the scores of a group changes nothing.
-	moved := GroupNormalized([]float64{10, 30, 50, 0, 0, 0}, n, 3)
+	moved := GroupNormalized([]float64{10, 30, 50, 0, 0, 0}, n, 3, false)
 	if math.Abs(float64(moved[0][0]-adv[0][0])) > 1e-3 || math.Abs(float64(moved[3][0]-adv[3][0])) > 1e-7 {
 		t.Errorf("scores ×20+(-10): advantages %v and %v, want %v and %v", moved[0][0], moved[3][0], adv[0][0], adv[3][0])
 	}
+	// Mean only: the scores minus their group's mean.
+	mo := GroupNormalized([]float64{1, 2, 6, 5, 5, 5}, n, 3, true)
+	for i, want := range []float32{-2, -1, 3, 0, 0, 0} {
+		for _, a := range mo[i] {
+			if a != want {
+				t.Errorf("mean only, completion %d: advantage %v, want %v", i, a, want)
+			}
+		}
+	}
 	for _, bad := range []func(){
-		func() { GroupNormalized(scores[:5], n[:5], 3) },
-		func() { GroupNormalized(scores, n[:5], 3) },
-		func() { GroupNormalized(scores, n, 1) },
+		func() { GroupNormalized(scores[:5], n[:5], 3, false) },
+		func() { GroupNormalized(scores, n[:5], 3, false) },
+		func() { GroupNormalized(scores, n, 1, false) },
 	} {
 		func() {
 			defer func() {
@@ -95,6 +104,15 @@ func TestLMConfigValidateGRPO(t *testing.T) {
 	if got := c.KLControl(); !strings.HasSuffix(got, "in the loss") {
 		t.Errorf("KLControl() = %q, want the penalty said to be in the loss", got)
 	}
+	c.GroupMeanOnly = true
+	if got := c.Estimator(); got != "GRPO over groups of 4, mean only" {
+		t.Errorf("Estimator() = %q", got)
+	}
+	c.Advantage = AdvantageRLOO
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "mean-only") {
+		t.Errorf("RLOO with mean-only group advantages: %v, want an error", err)
+	}
+	c.Advantage, c.GroupMeanOnly = AdvantageGRPO, false
 	for _, tc := range []struct {
 		group int
 		want  string

@@ -116,6 +116,10 @@ type LMConfig struct {
 	// and AdvantageGRPO (BatchSize must be a multiple of it:
 	// BatchSize/GroupSize prompts per step).
 	GroupSize int `json:"group_size,omitempty"`
+	// GroupMeanOnly makes GRPO's advantages each score minus its group's
+	// mean, not divided by the group's standard deviation (Liu et al. 2025
+	// argue that the division weighs groups of similar scores most).
+	GroupMeanOnly bool `json:"group_mean_only,omitempty"`
 }
 
 // The advantage estimators of LMConfig.Advantage.
@@ -126,11 +130,14 @@ const (
 )
 
 // Estimator describes c's advantage estimator for logs and reports:
-// "GAE", "RLOO over groups of k" or "GRPO over groups of k".
+// "GAE", "RLOO over groups of k" or "GRPO over groups of k" (", mean
+// only" added with GroupMeanOnly).
 func (c LMConfig) Estimator() string {
 	switch {
 	case c.rloo():
 		return fmt.Sprintf("RLOO over groups of %d", c.GroupSize)
+	case c.grpo() && c.GroupMeanOnly:
+		return fmt.Sprintf("GRPO over groups of %d, mean only", c.GroupSize)
 	case c.grpo():
 		return fmt.Sprintf("GRPO over groups of %d", c.GroupSize)
 	}
@@ -218,5 +225,6 @@ func (c LMConfig) Validate() error {
 	check(!c.grouped() || c.GroupSize >= 2, "%s needs at least 2 completions per prompt (group size %d)", c.Advantage, c.GroupSize)
 	check(!c.grouped() || c.GroupSize < 2 || c.BatchSize%c.GroupSize == 0, "batch size %d must be a multiple of the group size %d", c.BatchSize, c.GroupSize)
 	check(c.grouped() || c.GroupSize == 0, "group size %d is only used by the %s and %s estimators", c.GroupSize, AdvantageRLOO, AdvantageGRPO)
+	check(c.grpo() || !c.GroupMeanOnly, "mean-only group advantages are only used by the %s estimator", AdvantageGRPO)
 	return errors.Join(errs...)
 }

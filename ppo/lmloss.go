@@ -137,7 +137,8 @@ func LeaveOneOut(rewards [][]float32, k int) [][]float32 {
 // at every one of its n[i] tokens, is its score minus the mean of its
 // group, divided by the group's standard deviation (k-1 in its
 // denominator) plus 1e-4, so that a group of equal scores teaches nothing.
-func GroupNormalized(scores []float64, n []int, k int) [][]float32 {
+// With meanOnly the division is left out.
+func GroupNormalized(scores []float64, n []int, k int, meanOnly bool) [][]float32 {
 	if k < 2 || len(scores)%k != 0 || len(n) != len(scores) {
 		panic(fmt.Sprintf("ppo: group-normalised advantages of %d scores (%d lengths) in groups of %d", len(scores), len(n), k))
 	}
@@ -151,9 +152,12 @@ func GroupNormalized(scores []float64, n []int, k int) [][]float32 {
 		for _, s := range scores[g : g+k] {
 			ss += (s - mean) * (s - mean)
 		}
-		std := math.Sqrt(ss / float64(k-1))
+		scale := 1 / (math.Sqrt(ss/float64(k-1)) + 1e-4)
+		if meanOnly {
+			scale = 1
+		}
 		for i := g; i < g+k; i++ {
-			a := float32((scores[i] - mean) / (std + 1e-4))
+			a := float32((scores[i] - mean) * scale)
 			adv[i] = make([]float32, n[i])
 			for t := range adv[i] {
 				adv[i][t] = a

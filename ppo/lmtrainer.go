@@ -340,7 +340,7 @@ func (t *LMTrainer) Step(ctx context.Context) (LMStats, error) {
 			for i := range n {
 				n[i] = len(ro.completions[i])
 			}
-			ro.adv = GroupNormalized(scores, n, c.GroupSize)
+			ro.adv = GroupNormalized(scores, n, c.GroupSize, c.GroupMeanOnly)
 		}
 		ro.returns = ro.values
 		st.ExplainedVar = math.NaN()

@@ -182,6 +182,7 @@ func TestPPOBadFlags(t *testing.T) {
 		"estimator":          {"-advantage", "vtrace"},
 		"multiple":           {"-advantage", "rloo", "-group", "5"},
 		"at least 2":         {"-advantage", "grpo", "-group", "1"},
+		"mean-only":          {"-group-mean-only"},
 		"only used":          {"-group", "4"},
 		"floor":              {"-kl-min-coef", "1"},
 		"gain":               {"-kl-gain", "-1"},

@@ -46,6 +46,7 @@ type options struct {
 	targets, betas, ns []float64
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
 	grpoTargets        []float64 // KL targets of GRPO (group-normalised scores, KL in the loss)
+	grpoMeanOnly       bool      // GRPO's advantages: not divided by the group's std
 	rlooGroup          int       // completions per prompt of RLOO and GRPO
 	rlooEpochs         int       // their passes over each batch (0: PPO's)
 	ppoEpochs          int       // PPO's passes over each batch (0: the default)
@@ -74,6 +75,7 @@ func main() {
 	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
 	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples in each round")
 	rsftRounds := flag.Int("rsft-rounds", 1, "rounds of RSFT (expert iteration): round r+1 samples fresh completions of the next\n-rsft-prompts train prompts from round r's policy, keeps the best under the same reward model\nand fine-tunes that policy one more epoch; each round is evaluated as its own setting")
+	grpoMeanOnly := flag.Bool("grpo-mean-only", false, "GRPO's advantages are scores minus their group's mean, not divided by its standard deviation")
 	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO and GRPO over each batch (0: PPO's)")
 	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
 	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO, RLOO and GRPO (0: the demo's, 128)")
@@ -104,7 +106,7 @@ func main() {
 		}
 		return
 	}
-	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin, klGain: *klGain,
+	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, grpoMeanOnly: *grpoMeanOnly, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin, klGain: *klGain,
 		rsftPrompts: *rsftPrompts, rsftRounds: *rsftRounds}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
@@ -441,6 +443,10 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			if m.adv == "" && o.ppoEpochs > 0 {
 				pc.Epochs = o.ppoEpochs
 				setting += ", " + epochs(pc.Epochs)
+			}
+			if m.adv == ppo.AdvantageGRPO && o.grpoMeanOnly {
+				pc.GroupMeanOnly = true
+				setting += ", mean only"
 			}
 			if m.adv != "" {
 				pc.Advantage, pc.GroupSize = m.adv, o.rlooGroup
