@@ -597,7 +597,7 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		}
 	}
 	// losses builds the minibatch loss and its parts: the clipped surrogate
-	// pg (1), the clipped value loss vl (1), GRPO's KL penalty kl (1; 0
+	// pg (1), the clipped value loss vl (1), GRPO's KL penalty kl (1; nil
 	// otherwise) and the policy's log-probs logp (B, T-1).
 	losses := func(tp *ag.Tape) (loss, pg, vl, kl, logp *ag.Var) {
 		h := t.Policy.Hidden(tp, ids, B, T)                                        // (B, T, C)
@@ -609,7 +609,6 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		if !c.grouped() {
 			loss = tp.Add(pg, tp.Scale(vl, float32(c.VFCoef)))
 		}
-		kl = tp.Scale(pg, 0)
 		if c.grpo() {
 			kl = KLPenalty(tp, logp, refLP, mask)
 			loss = tp.Add(loss, tp.Mul(kl, ag.Const(beta)))
@@ -627,7 +626,11 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 		// policy and value losses; then the step.
 		parts, err := t.Device.Forward(func(tp *ag.Tape) *ag.Var {
 			_, pg, vl, kl, logp := losses(tp)
-			return tp.Concat(0, tp.Reshape(logp, B*(T-1)), tp.Reshape(pg, 1), tp.Reshape(vl, 1), tp.Reshape(kl, 1))
+			parts := []*ag.Var{tp.Reshape(logp, B*(T-1)), tp.Reshape(pg, 1), tp.Reshape(vl, 1)}
+			if kl != nil {
+				parts = append(parts, tp.Reshape(kl, 1))
+			}
+			return tp.Concat(0, parts...)
 		})
 		if err != nil {
 			return mbStats{}, fmt.Errorf("ppo: minibatch: %w", err)
@@ -640,14 +643,20 @@ func (t *LMTrainer) minibatch(ro *lmRollout, idx []int) (mbStats, error) {
 			return mbStats{}, fmt.Errorf("ppo: minibatch: %w", err)
 		}
 		lp = parts.Data[:B*(T-1)]
-		m.pgLoss, m.vLoss, m.klPen, m.gradNorm = float64(parts.Data[B*(T-1)]), float64(parts.Data[B*(T-1)+1]), float64(parts.Data[B*(T-1)+2]), norm
+		m.pgLoss, m.vLoss, m.gradNorm = float64(parts.Data[B*(T-1)]), float64(parts.Data[B*(T-1)+1]), norm
+		if c.grpo() {
+			m.klPen = float64(parts.Data[B*(T-1)+2])
+		}
 	} else {
 		tp := t.tape
 		defer tp.Reset()
 		loss, pg, vl, kl, logp := losses(tp)
 		t.Opt.ZeroGrad()
 		tp.Backward(loss)
-		m.pgLoss, m.vLoss, m.klPen = float64(pg.Value.Data[0]), float64(vl.Value.Data[0]), float64(kl.Value.Data[0])
+		m.pgLoss, m.vLoss = float64(pg.Value.Data[0]), float64(vl.Value.Data[0])
+		if kl != nil {
+			m.klPen = float64(kl.Value.Data[0])
+		}
 		lp = logp.Value.Data
 		if c.MaxGradNorm > 0 {
 			m.gradNorm = optim.ClipGradNorm(t.Opt.Params, c.MaxGradNorm)
