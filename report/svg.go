@@ -342,6 +342,11 @@ func (p *Plot) SVG() []byte {
 		xlo, xhi, ylo, yhi = 0, 1, 0, 1
 	}
 	ax := newAxis(xlo, xhi, left, right, 6)
+	// A little room above the highest value, so that a line at a round
+	// number (a target level, say) is not drawn on the frame.
+	if yhi > ylo && finite(yhi-ylo) {
+		yhi += (yhi - ylo) / 100
+	}
 	ay := newAxis(ylo, yhi, bottom, top, 5)
 
 	var w svgWriter

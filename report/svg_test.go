@@ -268,3 +268,14 @@ func TestPlaceLabelsAvoidsOverlap(t *testing.T) {
 		}
 	}
 }
+
+// A level at a round number that is the plot's highest value gets a tick
+// above it, so that its line is not drawn on the frame.
+func TestLevelBelowTopOfFrame(t *testing.T) {
+	p := &Plot{Series: []Series{{Name: "kl", X: []float64{1, 2, 3}, Y: []float64{0, 0.1, 0.4}}}}
+	p.AddLevel("target", 4)
+	svg := string(p.SVG())
+	if !strings.Contains(svg, ">5</text>") {
+		t.Errorf("no tick above the level at 4:\n%s", svg)
+	}
+}
