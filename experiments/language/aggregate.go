@@ -170,7 +170,8 @@ func matched(runs []seedRun, a, b string) []matchedPoint {
 }
 
 // matchedPairs are the comparisons at matched KL that frontier.md reports.
-var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}, {"RLOO", "PPO"}, {"PPO", "RLOO"}, {"RLOO", "DPO"}, {"DPO", "RLOO"}, {"SFT", "DPO"}, {"SFT", "PPO"}, {"RSFT", "DPO"}, {"RSFT", "PPO"}, {"RSFT", "best-of-n"}, {"SFT", "best-of-n"}, {"GRPO", "RLOO"}, {"RLOO", "GRPO"}, {"GRPO", "PPO"}, {"GRPO", "DPO"}}
+var matchedPairs = [][2]string{{"DPO", "PPO"}, {"PPO", "DPO"}, {"best-of-n", "DPO"}, {"best-of-n", "PPO"}, {"RLOO", "PPO"}, {"PPO", "RLOO"}, {"RLOO", "DPO"}, {"DPO", "RLOO"}, {"SFT", "DPO"}, {"SFT", "PPO"}, {"RSFT", "DPO"}, {"RSFT", "PPO"}, {"RSFT", "best-of-n"}, {"SFT", "best-of-n"}, {"GRPO", "RLOO"}, {"RLOO", "GRPO"}, {"GRPO", "PPO"}, {"GRPO", "DPO"},
+	{"online DPO", "DPO"}, {"DPO", "online DPO"}, {"online DPO", "RLOO"}, {"RLOO", "online DPO"}, {"online DPO", "best-of-n"}}
 
 // matchedTable renders the comparisons at matched KL as a markdown table, or
 // "" when no setting could be matched.
@@ -194,7 +195,7 @@ func matchedTable(runs []seedRun) (string, []matchedPoint) {
 }
 
 // methods are the frontier's methods in plotting order.
-var methods = []string{"best-of-n", "DPO", "PPO", "RLOO", "SFT", "RSFT", "GRPO"}
+var methods = []string{"best-of-n", "DPO", "PPO", "RLOO", "SFT", "RSFT", "GRPO", "online DPO"}
 
 // frontierPlot draws gold against KL: with one seed each policy as a point,
 // with several the mean over seeds with error bars of ± one std over seeds

@@ -57,6 +57,10 @@ type options struct {
 	rsftN              []float64 // best-of-n of rejection-sampling fine-tuning (method RSFT)
 	rsftPrompts        int       // train prompts it samples per round
 	rsftRounds         int       // its rounds: each samples from the last one's policy
+	odpoBetas          []float64 // β of online DPO (method "online DPO")
+	odpoN              int       // its completions per prompt: best against worst under the reward model
+	odpoPrompts        int       // train prompts it samples per round
+	odpoRounds         int       // its rounds
 	steps, dpoEpochs   int
 	dpoLR              float64
 	evalPrompts        int
@@ -76,6 +80,10 @@ func main() {
 	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples in each round")
 	rsftRounds := flag.Int("rsft-rounds", 1, "rounds of RSFT (expert iteration): round r+1 samples fresh completions of the next\n-rsft-prompts train prompts from round r's policy, keeps the best under the same reward model\nand fine-tunes that policy one more epoch; each round is evaluated as its own setting")
 	grpoMeanOnly := flag.Bool("grpo-mean-only", false, "GRPO's advantages are scores minus their group's mean, not divided by its standard deviation")
+	odpoBetas := flag.String("odpo-beta", "", "β of online DPO (method \"online DPO\"): each round samples -odpo-n completions of each of\n-odpo-prompts fresh train prompts from the policy being trained, pairs the best with the worst\nunder the reward model and trains one epoch of DPO on the pairs (the pretrained model the\nreference throughout); none by default")
+	odpoN := flag.Int("odpo-n", 4, "completions per prompt of online DPO")
+	odpoPrompts := flag.Int("odpo-prompts", 1000, "train prompts that online DPO samples in each round")
+	odpoRounds := flag.Int("odpo-rounds", 1, "rounds of online DPO; each round is evaluated as its own setting")
 	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO and GRPO over each batch (0: PPO's)")
 	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
 	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO, RLOO and GRPO (0: the demo's, 128)")
@@ -107,7 +115,7 @@ func main() {
 		return
 	}
 	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, grpoMeanOnly: *grpoMeanOnly, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin, klGain: *klGain,
-		rsftPrompts: *rsftPrompts, rsftRounds: *rsftRounds}
+		rsftPrompts: *rsftPrompts, rsftRounds: *rsftRounds, odpoN: *odpoN, odpoPrompts: *odpoPrompts, odpoRounds: *odpoRounds}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
 		err = fmt.Errorf("-ppo-kl: %w", err)
@@ -123,6 +131,8 @@ func main() {
 		err = fmt.Errorf("-sft-epochs: %w", err)
 	} else if o.rsftN, err = floats(*rsftN); err != nil {
 		err = fmt.Errorf("-rsft-n: %w", err)
+	} else if o.odpoBetas, err = floats(*odpoBetas); err != nil {
+		err = fmt.Errorf("-odpo-beta: %w", err)
 	} else {
 		err = run(ctx, dirs(*from), *out, o)
 	}
@@ -189,6 +199,14 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 	}
 	if o.rsftRounds < 1 {
 		return fmt.Errorf("-rsft-rounds: %d is not a positive number of rounds", o.rsftRounds)
+	}
+	if len(o.odpoBetas) > 0 && (o.odpoN < 2 || o.odpoPrompts < 1 || o.odpoRounds < 1) {
+		return fmt.Errorf("online DPO needs -odpo-n >= 2 and positive -odpo-prompts and -odpo-rounds")
+	}
+	for _, b := range o.odpoBetas {
+		if !(b > 0) {
+			return fmt.Errorf("-odpo-beta: %g is not positive", b)
+		}
 	}
 	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
 		return fmt.Errorf("-ppo-steps, -dpo-epochs and -eval-prompts must be positive")
@@ -372,43 +390,70 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			return seedRun{}, err
 		}
 	}
-	// Rejection-sampling fine-tuning: one epoch on the best of n samples
-	// of each of rsftPrompts train prompts under the reward model (each
-	// paired with the worst, which only the metrics see). Later rounds
-	// (expert iteration) sample the next rsftPrompts train prompts from the
-	// policy the round before trained and fine-tune it one more epoch, with
-	// fresh optimiser state; KL is to the pretrained model throughout.
-	for _, nf := range o.rsftN {
+	// iterate trains a copy of the pretrained policy for rounds rounds on
+	// completions it samples itself: each round samples n of each of
+	// perRound train prompts (the next ones after the earlier rounds') from
+	// the policy as the round before left it, pairs the best with the worst
+	// under the reward model, and trains one epoch of dc(trainSeed) on the
+	// pairs, with fresh optimiser state; the pretrained model stays the
+	// reference and KL is to it throughout. Each round is evaluated as
+	// method, setting(round).
+	iterate := func(method string, n, rounds, perRound int, dc func(trainSeed uint64) dpo.Config, setting func(round int) string) error {
 		t0 := time.Now()
-		n := int(nf)
 		policy, err := ppo.CloneGPT(base)
 		if err != nil {
-			return seedRun{}, err
+			return err
 		}
-		for round := 1; round <= o.rsftRounds; round++ {
+		for round := 1; round <= rounds; round++ {
 			var ids [][]int
-			for _, i := range rsftPromptIndices(round, o.rsftPrompts, len(trainPrompts)) {
+			for _, i := range rsftPromptIndices(round, perRound, len(trainPrompts)) {
 				ids = append(ids, ppo.EncodePrompt(tok, trainPrompts[i], s.PromptEOS, base.Config.NPositions, s.MaxNewTokens))
 			}
 			sampleSeed, trainSeed := rsftSeeds(seed, round)
 			res, err := bon.Sample(ctx, policy, ids, n, gpt.SampleConfig{MaxNewTokens: s.MaxNewTokens, Temperature: 1, StopAtEOS: s.StopAtEOS, Seed: sampleSeed},
 				bon.TextScorer{Scorer: rm, Tok: tok})
 			if err != nil {
-				return seedRun{}, err
+				return err
 			}
 			best, _ := bon.Best(res.Scores, n) // res holds groups of n
 			worst, _ := bon.Worst(res.Scores, n)
 			enc := func(c []int) []int { return tok.Encode(ppo.DecodeCompletion(tok, c)) }
-			rsft := make([]dpo.Pair, len(ids))
+			pairs := make([]dpo.Pair, len(ids))
 			for i := range ids {
-				rsft[i] = dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+best[i]]), Rejected: enc(res.All[i*n+worst[i]])}
+				pairs[i] = dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+best[i]]), Rejected: enc(res.All[i*n+worst[i]])}
 			}
+			// Seconds count from the first round: the cost of this policy.
+			if err := fit(policy, method, setting(round), fmt.Sprintf(" (best sample mean rm %+.2f)", res.MeanBest()), dc(trainSeed), pairs, nil, t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Rejection-sampling fine-tuning: one epoch on the best of n samples
+	// of each of rsftPrompts train prompts under the reward model (each
+	// paired with the worst, which only the metrics see), for rsftRounds
+	// rounds (expert iteration).
+	for _, nf := range o.rsftN {
+		n := int(nf)
+		sft := func(trainSeed uint64) dpo.Config {
 			dc := dpo.DefaultConfig()
 			dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, trainSeed
-			// Seconds count from the first round: the cost of this policy.
-			if err := fit(policy, "RSFT", rsftSetting(n, round), fmt.Sprintf(" (best sample mean rm %+.2f)", res.MeanBest()), dc, rsft, nil, t0); err != nil {
-				return seedRun{}, err
-			}
+			return dc
+		}
+		if err := iterate("RSFT", n, o.rsftRounds, o.rsftPrompts, sft, func(round int) string { return rsftSetting(n, round) }); err != nil {
+			return seedRun{}, err
+		}
+	}
+	// Online DPO: one epoch of DPO on the best against the worst of odpoN
+	// samples of each of odpoPrompts train prompts, for odpoRounds rounds.
+	for _, beta := range o.odpoBetas {
+		d := func(trainSeed uint64) dpo.Config {
+			dc := dpo.DefaultConfig()
+			dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, 1, o.dpoLR, trainSeed
+			return dc
+		}
+		if err := iterate("online DPO", o.odpoN, o.odpoRounds, o.odpoPrompts, d, func(round int) string { return odpoSetting(beta, o.odpoN, round) }); err != nil {
+			return seedRun{}, err
 		}
 	}
 
@@ -485,6 +530,16 @@ func rsftSetting(n, round int) string {
 		return fmt.Sprintf("best of %d", n)
 	}
 	return fmt.Sprintf("best of %d, round %d", n, round)
+}
+
+// odpoSetting names round (1-based) of online DPO at β with best against
+// worst of n: "β=0.1, best/worst of 4", later rounds ", round 2" added.
+func odpoSetting(beta float64, n, round int) string {
+	s := fmt.Sprintf("β=%g, best/worst of %d", beta, n)
+	if round > 1 {
+		s += fmt.Sprintf(", round %d", round)
+	}
+	return s
 }
 
 // rsftPromptIndices are the train prompts that round (1-based) of RSFT

@@ -123,3 +123,24 @@ func TestRSFTRoundsAggregate(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlineDPOSettingAndFlags(t *testing.T) {
+	if got := odpoSetting(0.1, 4, 1); got != "β=0.1, best/worst of 4" {
+		t.Errorf("round 1: %q", got)
+	}
+	if got := odpoSetting(0.3, 8, 3); got != "β=0.3, best/worst of 8, round 3" {
+		t.Errorf("round 3: %q", got)
+	}
+	from := t.TempDir() // never read: the flags are checked first
+	for _, o := range []options{
+		{odpoBetas: []float64{0.1}, odpoN: 1, odpoPrompts: 10, odpoRounds: 1},
+		{odpoBetas: []float64{0.1}, odpoN: 4, odpoPrompts: 0, odpoRounds: 1},
+		{odpoBetas: []float64{0.1}, odpoN: 4, odpoPrompts: 10, odpoRounds: 0},
+		{odpoBetas: []float64{-0.1}, odpoN: 4, odpoPrompts: 10, odpoRounds: 1},
+	} {
+		o.rsftRounds, o.steps, o.dpoEpochs, o.evalPrompts = 1, 1, 1, 1
+		if err := run(t.Context(), []string{from}, t.TempDir(), o); err == nil || !strings.Contains(err.Error(), "odpo") {
+			t.Errorf("%+v: %v, want an error naming an -odpo flag", o, err)
+		}
+	}
+}
