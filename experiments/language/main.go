@@ -1,9 +1,12 @@
 // Command language compares policy optimisers on one label budget: PPO
 // against the learned reward model (several KL targets), DPO on the same
 // labelled pairs (several β) and best-of-n sampling with the reward model
-// (several n). Each point is a policy's gold score (VADER sentiment of its
-// completions of held-out prompts) against its KL to the pretrained model,
-// the frontier of Gao et al. 2022 and Stiennon et al. 2020.
+// (several n); on request also RLOO, GRPO, fine-tuning on the chosen
+// completions (SFT), rejection-sampling fine-tuning (RSFT) and online DPO,
+// the last two sampling from the policy they train, round by round. Each
+// point is a policy's gold score (VADER sentiment of its completions of
+// held-out prompts) against its KL to the pretrained model, the frontier of
+// Gao et al. 2022 and Stiennon et al. 2020.
 //
 // It starts from run directories of `rlhf demo`, one per seed (each one's
 // comparisons.jsonl is that seed's label budget, its rm/ the reward model),
