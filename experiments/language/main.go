@@ -64,6 +64,7 @@ type options struct {
 	odpoN              int       // its completions per prompt: best against worst under the reward model
 	odpoPrompts        int       // train prompts it samples per round
 	odpoRounds         int       // its rounds
+	odpoFollow         bool      // its reference: the policy as each round began, not the pretrained model
 	steps, dpoEpochs   int
 	dpoLR              float64
 	evalPrompts        int
@@ -87,6 +88,7 @@ func main() {
 	odpoN := flag.Int("odpo-n", 4, "completions per prompt of online DPO")
 	odpoPrompts := flag.Int("odpo-prompts", 1000, "train prompts that online DPO samples in each round")
 	odpoRounds := flag.Int("odpo-rounds", 1, "rounds of online DPO; each round is evaluated as its own setting")
+	odpoFollow := flag.Bool("odpo-follow", false, "online DPO's reference is the policy as each round began, not the pretrained model")
 	rlooEpochs := flag.Int("rloo-epochs", 0, "passes of RLOO and GRPO over each batch (0: PPO's)")
 	ppoEpochs := flag.Int("ppo-epochs", 0, "passes of PPO over each batch (0: the default, 4)")
 	klHorizon := flag.Float64("kl-horizon", 0, "horizon in episodes of the adaptive KL controller of PPO, RLOO and GRPO (0: the demo's, 128)")
@@ -118,7 +120,7 @@ func main() {
 		return
 	}
 	o := options{steps: *steps, dpoEpochs: *dpoEpochs, dpoLR: *dpoLR, evalPrompts: *evalPrompts, seed: *seed, rlooGroup: *rlooGroup, grpoMeanOnly: *grpoMeanOnly, rlooEpochs: *rlooEpochs, ppoEpochs: *ppoEpochs, klHorizon: *klHorizon, klMin: *klMin, klGain: *klGain,
-		rsftPrompts: *rsftPrompts, rsftRounds: *rsftRounds, odpoN: *odpoN, odpoPrompts: *odpoPrompts, odpoRounds: *odpoRounds}
+		rsftPrompts: *rsftPrompts, rsftRounds: *rsftRounds, odpoN: *odpoN, odpoPrompts: *odpoPrompts, odpoRounds: *odpoRounds, odpoFollow: *odpoFollow}
 	var err error
 	if o.targets, err = floats(*targets); err != nil {
 		err = fmt.Errorf("-ppo-kl: %w", err)
@@ -353,10 +355,10 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	nVal := int(float64(len(pairs)) * cfg.ValFrac)
 	train, val := pairs[:len(pairs)-nVal], pairs[len(pairs)-nVal:] // held out as the demo held them out
 	// fit trains policy (nil: a copy of the pretrained one) on train (held
-	// out: val) with dc, the pretrained policy its reference, and evaluates
-	// it as method, setting; t0 is when the method started, detail ends its
-	// log line.
-	fit := func(policy *gpt.Model, method, setting, detail string, dc dpo.Config, train, val []dpo.Pair, t0 time.Time) error {
+	// out: val) with dc against the reference ref (nil: the pretrained
+	// policy), and evaluates it as method, setting; t0 is when the method
+	// started, detail ends its log line.
+	fit := func(policy, ref *gpt.Model, method, setting, detail string, dc dpo.Config, train, val []dpo.Pair, t0 time.Time) error {
 		logf("%s %s: %d epoch(s) on %d pairs%s", method, setting, dc.Epochs, len(train), detail)
 		if policy == nil {
 			var err error
@@ -364,7 +366,10 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 				return err
 			}
 		}
-		tr, err := dpo.NewTrainer(dc, policy, base, train, val)
+		if ref == nil {
+			ref = base
+		}
+		tr, err := dpo.NewTrainer(dc, policy, ref, train, val)
 		if err != nil {
 			return err
 		}
@@ -381,7 +386,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, beta := range o.betas {
 		dc := dpo.DefaultConfig()
 		dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, o.dpoEpochs, o.dpoLR, seed
-		if err := fit(nil, "DPO", fmt.Sprintf("β=%g", beta), "", dc, train, val, time.Now()); err != nil {
+		if err := fit(nil, nil, "DPO", fmt.Sprintf("β=%g", beta), "", dc, train, val, time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -389,7 +394,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	for _, e := range o.sftEpochs {
 		dc := dpo.DefaultConfig()
 		dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, int(e), o.dpoLR, seed
-		if err := fit(nil, "SFT", epochs(int(e)), "", dc, train, val, time.Now()); err != nil {
+		if err := fit(nil, nil, "SFT", epochs(int(e)), "", dc, train, val, time.Now()); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -398,10 +403,11 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 	// perRound train prompts (the next ones after the earlier rounds') from
 	// the policy as the round before left it, pairs the best with the worst
 	// under the reward model, and trains one epoch of dc(trainSeed) on the
-	// pairs, with fresh optimiser state; the pretrained model stays the
-	// reference and KL is to it throughout. Each round is evaluated as
+	// pairs, with fresh optimiser state; the reference is the pretrained
+	// model, or with follow the policy as the round began (a copy), and KL
+	// is to the pretrained model throughout. Each round is evaluated as
 	// method, setting(round).
-	iterate := func(method string, n, rounds, perRound int, dc func(trainSeed uint64) dpo.Config, setting func(round int) string) error {
+	iterate := func(method string, n, rounds, perRound int, follow bool, dc func(trainSeed uint64) dpo.Config, setting func(round int) string) error {
 		t0 := time.Now()
 		policy, err := ppo.CloneGPT(base)
 		if err != nil {
@@ -425,8 +431,14 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			for i := range ids {
 				pairs[i] = dpo.Pair{Prompt: ids[i], Chosen: enc(res.All[i*n+best[i]]), Rejected: enc(res.All[i*n+worst[i]])}
 			}
+			var ref *gpt.Model // nil: the pretrained model
+			if follow {
+				if ref, err = ppo.CloneGPT(policy); err != nil {
+					return err
+				}
+			}
 			// Seconds count from the first round: the cost of this policy.
-			if err := fit(policy, method, setting(round), fmt.Sprintf(" (best sample mean rm %+.2f)", res.MeanBest()), dc(trainSeed), pairs, nil, t0); err != nil {
+			if err := fit(policy, ref, method, setting(round), fmt.Sprintf(" (best sample mean rm %+.2f)", res.MeanBest()), dc(trainSeed), pairs, nil, t0); err != nil {
 				return err
 			}
 		}
@@ -443,7 +455,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			dc.Loss, dc.Epochs, dc.LR, dc.Seed = dpo.LossSFT, 1, o.dpoLR, trainSeed
 			return dc
 		}
-		if err := iterate("RSFT", n, o.rsftRounds, o.rsftPrompts, sft, func(round int) string { return rsftSetting(n, round) }); err != nil {
+		if err := iterate("RSFT", n, o.rsftRounds, o.rsftPrompts, false, sft, func(round int) string { return rsftSetting(n, round) }); err != nil {
 			return seedRun{}, err
 		}
 	}
@@ -455,7 +467,14 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 			dc.Beta, dc.Epochs, dc.LR, dc.Seed = beta, 1, o.dpoLR, trainSeed
 			return dc
 		}
-		if err := iterate("online DPO", o.odpoN, o.odpoRounds, o.odpoPrompts, d, func(round int) string { return odpoSetting(beta, o.odpoN, round) }); err != nil {
+		setting := func(round int) string {
+			s := odpoSetting(beta, o.odpoN, round)
+			if o.odpoFollow {
+				s += ", moving reference"
+			}
+			return s
+		}
+		if err := iterate("online DPO", o.odpoN, o.odpoRounds, o.odpoPrompts, o.odpoFollow, d, setting); err != nil {
 			return seedRun{}, err
 		}
 	}
