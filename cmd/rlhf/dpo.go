@@ -19,15 +19,16 @@ import (
 
 // dpoRun holds the command's settings beside dpo.Config.
 type dpoRun struct {
-	Data      string     `json:"data"`       // preference JSONL
-	Policy    string     `json:"policy"`     // starting (and reference) checkpoint
-	Out       string     `json:"out"`        // directory for the new checkpoint
-	ValFrac   float64    `json:"val_frac"`   // share of prompts held out
-	SkipBad   bool       `json:"skip_bad"`   // skip malformed lines
-	KLPrompts int        `json:"kl_prompts"` // held-out prompts for the sampled KL (0: none)
-	KLTokens  int        `json:"kl_tokens"`  // new tokens per KL sample
-	LogEvery  int        `json:"log_every"`  // steps between metrics lines
-	Device    string     `json:"device"`     // where the training steps run (see -device)
+	Data      string     `json:"data"`          // preference JSONL
+	Policy    string     `json:"policy"`        // starting checkpoint (and the reference without Ref)
+	Ref       string     `json:"ref,omitempty"` // reference checkpoint ("": Policy)
+	Out       string     `json:"out"`           // directory for the new checkpoint
+	ValFrac   float64    `json:"val_frac"`      // share of prompts held out
+	SkipBad   bool       `json:"skip_bad"`      // skip malformed lines
+	KLPrompts int        `json:"kl_prompts"`    // held-out prompts for the sampled KL (0: none)
+	KLTokens  int        `json:"kl_tokens"`     // new tokens per KL sample
+	LogEvery  int        `json:"log_every"`     // steps between metrics lines
+	Device    string     `json:"device"`        // where the training steps run (see -device)
 	Config    dpo.Config `json:"config"`
 }
 
@@ -35,13 +36,14 @@ type dpoRun struct {
 func runDPO(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dpo", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	c := dpo.DefaultConfig()
 	run := dpoRun{}
 	fs.StringVar(&run.Data, "data", "", "preference JSONL: TRL pairs or best-of-k records")
-	fs.StringVar(&run.Policy, "policy", defaultPolicy, "policy checkpoint to start from; also the reference model")
+	fs.StringVar(&run.Policy, "policy", defaultPolicy, "policy checkpoint to start from; also the reference model unless -ref names one")
+	fs.StringVar(&run.Ref, "ref", "", "reference checkpoint (default: -policy), e.g. the pretrained model when -policy continues\nan earlier round of online DPO (rlhf bon -pairs on the policy's own samples, then rlhf dpo)")
 	fs.StringVar(&run.Out, "out", "runs/dpo", "directory for the fine-tuned checkpoint and metrics")
 	fs.Float64Var(&run.ValFrac, "val-frac", 0.1, "share of prompts held out for evaluation (0: none)")
 	fs.BoolVar(&run.SkipBad, "skip-bad", false, "skip malformed lines (counted) instead of failing on the first")
@@ -128,13 +130,20 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dpo: policy: %w", err)
 	}
-	ref, _, err := loadPolicy(run.Policy)
+	refDir := run.Ref
+	if refDir == "" {
+		refDir = run.Policy
+	}
+	ref, refTok, err := loadPolicy(refDir)
 	if err != nil {
 		return fmt.Errorf("dpo: reference: %w", err)
 	}
+	if refTok.VocabSize() != tok.VocabSize() {
+		return fmt.Errorf("dpo: the reference %s has a vocabulary of %d tokens, the policy %s %d", refDir, refTok.VocabSize(), run.Policy, tok.VocabSize())
+	}
 	train, val := pairsOf(tok.Encode, trainText), pairsOf(tok.Encode, valText)
-	fmt.Fprintf(w, "dpo: %d %s records -> %d training and %d held-out pairs; %s loss, beta %g, lr %g, batch %d, %d epochs; policy %s -> %s\n",
-		len(cs), format, len(train), len(val), run.Config.Loss, run.Config.Beta, run.Config.LR, run.Config.Batch, run.Config.Epochs, run.Policy, run.Out)
+	fmt.Fprintf(w, "dpo: %d %s records -> %d training and %d held-out pairs; %s loss, beta %g, lr %g, batch %d, %d epochs; policy %s (reference %s) -> %s\n",
+		len(cs), format, len(train), len(val), run.Config.Loss, run.Config.Beta, run.Config.LR, run.Config.Batch, run.Config.Epochs, run.Policy, refDir, run.Out)
 	if skipped > 0 {
 		fmt.Fprintf(w, "dpo: skipped %d malformed lines of %s\n", skipped, run.Data)
 	}

@@ -142,3 +142,50 @@ func TestDPODeviceGo(t *testing.T) {
 		}
 	}
 }
+
+// -ref keeps the reference apart from the starting policy, as a second
+// round of online DPO needs: continuing from a trained policy against the
+// pretrained one, the implicit rewards of the first step are already
+// nonzero, where against itself they start at zero.
+func TestDPORef(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, data, 32)
+	common := []string{"-data", data, "-batch", "8", "-lr", "1e-3", "-warmup", "1", "-kl-prompts", "0", "-log-every", "1"}
+	round1 := filepath.Join(dir, "r1")
+	if err := runDPO(context.Background(), append(common, "-policy", policy, "-out", round1)); err != nil {
+		t.Fatal(err)
+	}
+	firstChosen := func(out string) float64 {
+		ms, err := report.LoadMetrics(filepath.Join(out, report.MetricsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v := ms.Series("rewards/chosen")
+		if len(v) == 0 {
+			t.Fatalf("%s: no rewards/chosen logged", out)
+		}
+		return v[0]
+	}
+	self, pre := filepath.Join(dir, "self"), filepath.Join(dir, "pre")
+	if err := runDPO(context.Background(), append(common, "-policy", round1, "-out", self)); err != nil {
+		t.Fatal(err)
+	}
+	if err := runDPO(context.Background(), append(common, "-policy", round1, "-ref", policy, "-out", pre)); err != nil {
+		t.Fatal(err)
+	}
+	if c := firstChosen(self); c != 0 {
+		t.Errorf("against itself the first step's chosen reward is %v, want 0", c)
+	}
+	if c := firstChosen(pre); c == 0 {
+		t.Error("against the pretrained reference the first step's chosen reward is 0: -ref was not used")
+	}
+	buf, err := os.ReadFile(filepath.Join(pre, "summary.json"))
+	if err != nil || !strings.Contains(string(buf), `"ref": "`+policy+`"`) {
+		t.Errorf("summary.json does not name the reference %s (%v):\n%s", policy, err, buf)
+	}
+	if err := runDPO(context.Background(), append(common, "-policy", round1, "-ref", filepath.Join(dir, "nothing"), "-out", filepath.Join(dir, "x"))); err == nil || !strings.Contains(err.Error(), "reference") {
+		t.Errorf("a missing -ref: %v, want an error naming the reference", err)
+	}
+}
