@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ type options struct {
 	targets, betas, ns []float64
 	rlooTargets        []float64 // KL targets of PPO with leave-one-out advantages
 	grpoTargets        []float64 // KL targets of GRPO (group-normalised scores, KL in the loss)
+	grpoBetas          []float64 // fixed β of GRPO runs without a KL target
 	grpoMeanOnly       bool      // GRPO's advantages: not divided by the group's std
 	rlooGroup          int       // completions per prompt of RLOO and GRPO
 	rlooEpochs         int       // their passes over each batch (0: PPO's)
@@ -83,6 +85,7 @@ func main() {
 	rsftN := flag.String("rsft-n", "", "n of rejection-sampling fine-tuning (method RSFT): one epoch of fine-tuning on the best of n\ncompletions of each of -rsft-prompts train prompts under the reward model, at -dpo-lr; none by default")
 	rsftPrompts := flag.Int("rsft-prompts", 2000, "train prompts that RSFT samples in each round")
 	rsftRounds := flag.Int("rsft-rounds", 1, "rounds of RSFT (expert iteration): round r+1 samples fresh completions of the next\n-rsft-prompts train prompts from round r's policy, keeps the best under the same reward model\nand fine-tunes that policy one more epoch; each round is evaluated as its own setting")
+	grpoBetas := flag.String("grpo-beta", "", "fixed β of GRPO runs without a KL target (Shao et al. use 0.04; none by default)")
 	grpoMeanOnly := flag.Bool("grpo-mean-only", false, "GRPO's advantages are scores minus their group's mean, not divided by its standard deviation")
 	odpoBetas := flag.String("odpo-beta", "", "β of online DPO (method \"online DPO\"): each round samples -odpo-n completions of each of\n-odpo-prompts fresh train prompts from the policy being trained, pairs the best with the worst\nunder the reward model and trains one epoch of DPO on the pairs (the pretrained model the\nreference throughout); none by default")
 	odpoN := flag.Int("odpo-n", 4, "completions per prompt of online DPO")
@@ -132,6 +135,8 @@ func main() {
 		err = fmt.Errorf("-rloo-kl: %w", err)
 	} else if o.grpoTargets, err = floats(*grpoTargets); err != nil {
 		err = fmt.Errorf("-grpo-kl: %w", err)
+	} else if o.grpoBetas, err = floats(*grpoBetas); err != nil {
+		err = fmt.Errorf("-grpo-beta: %w", err)
 	} else if o.sftEpochs, err = floats(*sftEpochs); err != nil {
 		err = fmt.Errorf("-sft-epochs: %w", err)
 	} else if o.rsftN, err = floats(*rsftN); err != nil {
@@ -211,6 +216,16 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 	for _, b := range o.odpoBetas {
 		if !(b > 0) {
 			return fmt.Errorf("-odpo-beta: %g is not positive", b)
+		}
+	}
+	for _, b := range o.grpoBetas {
+		if !(b > 0) {
+			return fmt.Errorf("-grpo-beta: %g is not positive", b)
+		}
+	}
+	for _, t := range append(append(slices.Clone(o.targets), o.rlooTargets...), o.grpoTargets...) {
+		if !(t > 0) {
+			return fmt.Errorf("-ppo-kl, -rloo-kl, -grpo-kl: a KL target of %g is not positive", t)
 		}
 	}
 	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
@@ -481,29 +496,46 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 
 	// PPO against the reward model, with GAE (method PPO), with
 	// leave-one-out advantages (method RLOO) and as GRPO.
+	// A run has a KL target (the adaptive controller) or, with target 0,
+	// a fixed β.
+	type klRun struct{ target, beta float64 }
+	runs := func(targets, betas []float64) []klRun {
+		var out []klRun
+		for _, t := range targets {
+			out = append(out, klRun{target: t})
+		}
+		for _, b := range betas {
+			out = append(out, klRun{beta: b})
+		}
+		return out
+	}
 	for _, m := range []struct {
-		name    string
-		targets []float64
-		adv     string // ppo.LMConfig.Advantage
-	}{{"PPO", o.targets, ""}, {"RLOO", o.rlooTargets, ppo.AdvantageRLOO}, {"GRPO", o.grpoTargets, ppo.AdvantageGRPO}} {
-		for _, target := range m.targets {
+		name string
+		runs []klRun
+		adv  string // ppo.LMConfig.Advantage
+	}{{"PPO", runs(o.targets, nil), ""}, {"RLOO", runs(o.rlooTargets, nil), ppo.AdvantageRLOO}, {"GRPO", runs(o.grpoTargets, o.grpoBetas), ppo.AdvantageGRPO}} {
+		for _, kr := range m.runs {
 			t0 := time.Now()
 			policy, err := ppo.CloneGPT(base)
 			if err != nil {
 				return seedRun{}, err
 			}
 			pc := loop.DefaultTextConfig().PPO
-			pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, target, cfg.Sampling.MaxNewTokens
-			setting := fmt.Sprintf("KL→%g", target)
-			if o.klHorizon > 0 {
+			pc.Seed, pc.KLTarget, pc.MaxNewTokens = seed, kr.target, cfg.Sampling.MaxNewTokens
+			setting := fmt.Sprintf("KL→%g", kr.target)
+			if kr.target == 0 {
+				pc.KLCoef, pc.KLMinCoef = kr.beta, 0
+				setting = fmt.Sprintf("β=%g", kr.beta)
+			}
+			if o.klHorizon > 0 && kr.target > 0 {
 				pc.KLHorizon = o.klHorizon
 				setting += fmt.Sprintf(", horizon %g", o.klHorizon)
 			}
-			if o.klMin > 0 {
+			if o.klMin > 0 && kr.target > 0 {
 				pc.KLMinCoef = o.klMin
 				setting += fmt.Sprintf(", β ≥ %g", o.klMin)
 			}
-			if o.klGain > 0 {
+			if o.klGain > 0 && kr.target > 0 {
 				pc.KLGain = o.klGain
 				setting += fmt.Sprintf(", gain %g", o.klGain)
 			}
@@ -532,7 +564,7 @@ func runSeed(ctx context.Context, from string, o options, logf func(string, ...a
 					return seedRun{}, err
 				}
 				if (i+1)%10 == 0 || i+1 == o.steps {
-					logf("%s KL→%g step %d/%d: batch KL %.2f, β %.3f, score %+.2f (%.0fs)", m.name, target, i+1, o.steps, st.KL, st.KLCoef, st.Score, time.Since(t0).Seconds())
+					logf("%s %s step %d/%d: batch KL %.2f, β %.3f, score %+.2f (%.0fs)", m.name, setting, i+1, o.steps, st.KL, st.KLCoef, st.Score, time.Since(t0).Seconds())
 				}
 			}
 			p, err := evalPoint(m.name, setting, tr.Policy, t0)

@@ -144,3 +144,17 @@ func TestOnlineDPOSettingAndFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestKLTargetsAndFixedBetaFlags(t *testing.T) {
+	from := t.TempDir() // never read: the flags are checked first
+	for _, o := range []options{
+		{targets: []float64{0}},
+		{rlooTargets: []float64{-1}},
+		{grpoBetas: []float64{0}},
+	} {
+		o.rsftRounds, o.steps, o.dpoEpochs, o.evalPrompts = 1, 1, 1, 1
+		if err := run(t.Context(), []string{from}, t.TempDir(), o); err == nil || !strings.Contains(err.Error(), "not positive") {
+			t.Errorf("%+v: %v, want an error saying the value is not positive", o, err)
+		}
+	}
+}
