@@ -30,13 +30,24 @@ type dpoRun struct {
 	LogEvery  int        `json:"log_every"`     // steps between metrics lines
 	Device    string     `json:"device"`        // where the training steps run (see -device)
 	Config    dpo.Config `json:"config"`
+	Online    onlineDPO  `json:"online,omitzero"`
+}
+
+// onlineDPO holds the settings of `rlhf dpo -online`: rounds of best-of-n
+// pairs from the policy being trained, each followed by DPO on them.
+type onlineDPO struct {
+	Rounds  int    `json:"rounds,omitempty"`  // 0: offline, on -data
+	Reward  string `json:"reward,omitempty"`  // what picks best and worst (a goal spec or reward model directory)
+	Goal    string `json:"goal,omitempty"`    // the gold goal reported beside it
+	N       int    `json:"n,omitempty"`       // completions per prompt
+	Prompts int    `json:"prompts,omitempty"` // train prompts per round
 }
 
 // runDPO is `rlhf dpo`: fine-tune a policy on preference pairs with DPO or IPO.
 func runDPO(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dpo", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n       rlhf dpo -online ROUNDS -reward RM_DIR [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nWith -online R, the preferences come from the policy being trained (online DPO): each of R rounds\nsamples -online-n completions of -online-prompts train prompts from the latest policy, pairs the\nbest with the worst under -reward (as rlhf bon -pairs) and trains -epochs of DPO on the pairs\nagainst the starting checkpoint; round r writes its pairs, checkpoint and metrics to -out/round<r>.\nRunning the command again continues after the last finished round.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	c := dpo.DefaultConfig()
@@ -48,7 +59,7 @@ func runDPO(ctx context.Context, args []string) error {
 	fs.Float64Var(&run.ValFrac, "val-frac", 0.1, "share of prompts held out for evaluation (0: none)")
 	fs.BoolVar(&run.SkipBad, "skip-bad", false, "skip malformed lines (counted) instead of failing on the first")
 	fs.IntVar(&run.KLPrompts, "kl-prompts", 32, "held-out prompts on which to estimate KL(policy || reference) from samples at the end (0: skip)")
-	fs.IntVar(&run.KLTokens, "kl-tokens", 24, "new tokens per KL sample")
+	fs.IntVar(&run.KLTokens, "kl-tokens", 24, "new tokens per KL sample (with -online also per sampled completion)")
 	fs.IntVar(&run.LogEvery, "log-every", 5, "steps between metrics lines")
 	fs.StringVar(&run.Device, "device", deviceCPU, deviceHelp)
 	fs.StringVar(&c.Loss, "loss", c.Loss, "loss: sigmoid (DPO), ipo, or sft (fine-tuning on the chosen completions alone, the\nPreferred-FT baseline; -beta then only scales the reported implicit rewards)")
@@ -61,6 +72,11 @@ func runDPO(ctx context.Context, args []string) error {
 	fs.Float64Var(&c.ClipNorm, "clip", c.ClipNorm, "clip the global gradient norm to this (0: no clipping)")
 	fs.Float64Var(&c.WeightDecay, "wd", c.WeightDecay, "AdamW weight decay on weight matrices")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the split, the minibatch order and the KL samples")
+	fs.IntVar(&run.Online.Rounds, "online", 0, "rounds of online DPO on the policy's own samples instead of -data (0: offline)")
+	fs.StringVar(&run.Online.Reward, "reward", "", "with -online: what picks the best and the worst sample, a reward model directory (rlhf rm -out)\nor rm:DIR, an ensemble ens:MODE:DIR1,DIR2,..., sentiment or lipogram")
+	fs.StringVar(&run.Online.Goal, "goal", "sentiment", "with -online: the gold goal reported beside the reward each round (sentiment, lipogram or rm:DIR)")
+	fs.IntVar(&run.Online.N, "online-n", 4, "with -online: completions sampled per prompt")
+	fs.IntVar(&run.Online.Prompts, "online-prompts", 1000, "with -online: train prompts sampled per round")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,7 +85,25 @@ func runDPO(ctx context.Context, args []string) error {
 	}
 	run.Config = c
 	var errs []error
-	if run.Data == "" {
+	switch {
+	case run.Online.Rounds < 0:
+		errs = append(errs, fmt.Errorf("dpo: -online %d must be >= 0", run.Online.Rounds))
+	case run.Online.Rounds > 0:
+		if run.Data != "" {
+			errs = append(errs, errors.New("dpo: -online samples its own preferences: drop -data"))
+		}
+		if run.Online.Reward == "" {
+			errs = append(errs, errors.New("dpo: -online needs -reward, what picks the best and the worst sample"))
+		} else if err := checkTextGoal(proxySpec(run.Online.Reward), "e"); err != nil {
+			errs = append(errs, fmt.Errorf("dpo: -reward: %w", err))
+		}
+		if err := checkTextGoal(run.Online.Goal, "e"); err != nil {
+			errs = append(errs, fmt.Errorf("dpo: -goal: %w", err))
+		}
+		if run.Online.N < 2 || run.Online.Prompts < 1 {
+			errs = append(errs, errors.New("dpo: -online-n must be at least 2 and -online-prompts positive"))
+		}
+	case run.Data == "":
 		errs = append(errs, errors.New("dpo: -data names no preference file"))
 	}
 	if run.Out == "" {
@@ -90,7 +124,60 @@ func runDPO(ctx context.Context, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if run.Online.Rounds > 0 {
+		return onlineRounds(ctx, run, os.Stderr)
+	}
 	return trainDPO(ctx, run, os.Stderr)
+}
+
+// onlineRounds runs `rlhf dpo -online`: round r samples with rlhf bon's
+// machinery from the latest policy (the starting checkpoint in round 1),
+// writes the best-against-worst pairs to -out/round<r>/pairs.jsonl, and
+// trains DPO on them from that policy against the reference (-ref, else
+// the starting checkpoint) into -out/round<r>. A round whose summary.json
+// exists is finished (trainDPO writes it last) and is kept; an unfinished
+// one is done again from the start, which the seeds make the same.
+func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) error {
+	o := run.Online
+	ref := run.Ref
+	if ref == "" {
+		ref = run.Policy
+	}
+	if err := os.MkdirAll(run.Out, 0o755); err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	cur := run.Policy
+	for r := 1; r <= o.Rounds; r++ {
+		dir := filepath.Join(run.Out, fmt.Sprintf("round%d", r))
+		if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
+			fmt.Fprintf(w, "dpo: online round %d/%d already finished in %s\n", r, o.Rounds, dir)
+			cur = dir
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("dpo: online round %d: %w", r, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("dpo: online round %d: %w", r, err)
+		}
+		fmt.Fprintf(w, "dpo: online round %d/%d: %d samples of %d train prompts from %s, best against worst under %s\n",
+			r, o.Rounds, o.N, o.Prompts, cur, o.Reward)
+		pairs := filepath.Join(dir, "pairs.jsonl")
+		br := bonRun{Policy: cur, Reward: o.Reward, Goal: o.Goal, Letter: "e", Ns: []int{o.N}, Prompts: o.Prompts,
+			MaxNew: run.KLTokens, Temperature: 1, Seed: run.Config.Seed*1000 + uint64(r), Split: "train", Device: run.Device, Pairs: pairs}
+		if err := bestOfN(ctx, br, w); err != nil {
+			return fmt.Errorf("dpo: online round %d: %w", r, err)
+		}
+		rr := run
+		rr.Data, rr.Policy, rr.Ref, rr.Out = pairs, cur, ref, dir
+		rr.Config.Seed = run.Config.Seed + uint64(r)
+		if err := trainDPO(ctx, rr, w); err != nil {
+			return fmt.Errorf("dpo: online round %d: %w", r, err)
+		}
+		cur = dir
+	}
+	fmt.Fprintf(w, "dpo: %d online rounds done; the final policy is %s\n", o.Rounds, cur)
+	return nil
 }
 
 // pairsOf turns text comparisons into token pairs: the chosen completion

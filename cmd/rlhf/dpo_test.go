@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +189,72 @@ func TestDPORef(t *testing.T) {
 	}
 	if err := runDPO(context.Background(), append(common, "-policy", round1, "-ref", filepath.Join(dir, "nothing"), "-out", filepath.Join(dir, "x"))); err == nil || !strings.Contains(err.Error(), "reference") {
 		t.Errorf("a missing -ref: %v, want an error naming the reference", err)
+	}
+}
+
+// rlhf dpo -online: each round samples from the latest policy, writes its
+// best-against-worst pairs and trains DPO against the starting checkpoint;
+// run again with more rounds it keeps the finished ones and continues.
+func TestDPOOnline(t *testing.T) {
+	policy := tinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "online")
+	args := []string{"-policy", policy, "-out", out, "-reward", "lipogram", "-online-n", "3", "-online-prompts", "12",
+		"-batch", "4", "-lr", "1e-3", "-warmup", "1", "-val-frac", "0", "-kl-prompts", "2", "-kl-tokens", "6"}
+	if err := runDPO(context.Background(), append(args, "-online", "2")); err != nil {
+		t.Fatal(err)
+	}
+	for r := 1; r <= 2; r++ {
+		dir := filepath.Join(out, fmt.Sprintf("round%d", r))
+		for _, f := range []string{"pairs.jsonl", "model.safetensors", "summary.json", report.MetricsFile} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("round %d: %v", r, err)
+			}
+		}
+		var sum struct {
+			Run dpoRun `json:"run"`
+		}
+		buf, _ := os.ReadFile(filepath.Join(dir, "summary.json"))
+		if err := json.Unmarshal(buf, &sum); err != nil {
+			t.Fatal(err)
+		}
+		wantPolicy := policy
+		if r == 2 {
+			wantPolicy = filepath.Join(out, "round1")
+		}
+		if sum.Run.Policy != wantPolicy || sum.Run.Ref != policy {
+			t.Errorf("round %d trained %s against %s, want %s against %s", r, sum.Run.Policy, sum.Run.Ref, wantPolicy, policy)
+		}
+	}
+	if !lmChanged(t, filepath.Join(out, "round2"), filepath.Join(out, "round1")) {
+		t.Error("round 2 did not change round 1's policy")
+	}
+	r1 := filepath.Join(out, "round1", "model.safetensors")
+	before, err := os.Stat(r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runDPO(context.Background(), append(args, "-online", "3")); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(r1); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("continuing rewrote the finished round 1 (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "round3", "summary.json")); err != nil {
+		t.Errorf("round 3 not run: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-online", "2"}, "-reward"},
+		{[]string{"-online", "2", "-reward", "lipogram", "-data", "x.jsonl"}, "drop -data"},
+		{[]string{"-online", "2", "-reward", "lipogram", "-online-n", "1"}, "-online-n"},
+		{[]string{"-online", "2", "-reward", "happiness"}, "-reward"},
+		{[]string{"-online", "-1"}, "-online"},
+	} {
+		err := runDPO(context.Background(), append(tc.args, "-policy", policy, "-out", t.TempDir()))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
 	}
 }
