@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -47,7 +49,7 @@ type onlineDPO struct {
 func runDPO(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dpo", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n       rlhf dpo -online ROUNDS -reward RM_DIR [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nWith -online R, the preferences come from the policy being trained (online DPO): each of R rounds\nsamples -online-n completions of -online-prompts train prompts from the latest policy, pairs the\nbest with the worst under -reward (as rlhf bon -pairs) and trains -epochs of DPO on the pairs\nagainst the starting checkpoint; round r writes its pairs, checkpoint and metrics to -out/round<r>.\nRunning the command again continues after the last finished round.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n       rlhf dpo -online ROUNDS -reward RM_DIR [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nWith -online R, the preferences come from the policy being trained (online DPO): each of R rounds\nsamples -online-n completions of -online-prompts train prompts from the latest policy, pairs the\nbest with the worst under -reward (as rlhf bon -pairs) and trains -epochs of DPO on the pairs\nagainst the starting checkpoint; round r writes its pairs, checkpoint and metrics to -out/round<r>.\nRunning the command again with the same flags (-online may grow) continues after the last\nfinished round.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	c := dpo.DefaultConfig()
@@ -145,6 +147,25 @@ func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) error {
 	}
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return fmt.Errorf("dpo: %w", err)
+	}
+	// online.json keeps every setting but the number of rounds: a run
+	// continues only with the settings it began with.
+	settings := run
+	settings.Online.Rounds = 0
+	want, err := json.Marshal(settings)
+	if err != nil {
+		return fmt.Errorf("dpo: %w", err)
+	}
+	path := filepath.Join(run.Out, "online.json")
+	switch have, err := os.ReadFile(path); {
+	case err == nil && !bytes.Equal(bytes.TrimSpace(have), want):
+		return fmt.Errorf("dpo: %s holds an online run with other settings (%s); use the same flags to continue it, or another -out", run.Out, path)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("dpo: %w", err)
+	case err != nil:
+		if err := os.WriteFile(path, append(want, '\n'), 0o644); err != nil {
+			return fmt.Errorf("dpo: %w", err)
+		}
 	}
 	cur := run.Policy
 	for r := 1; r <= o.Rounds; r++ {

@@ -242,6 +242,13 @@ func TestDPOOnline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "round3", "summary.json")); err != nil {
 		t.Errorf("round 3 not run: %v", err)
 	}
+	// Continuing with other settings would mix two runs' rounds.
+	if err := runDPO(context.Background(), append(args, "-online", "4", "-beta", "0.5")); err == nil || !strings.Contains(err.Error(), "other settings") {
+		t.Errorf("continuing with another -beta: %v, want an error", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "round4")); err == nil {
+		t.Error("a round ran with other settings")
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
