@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,19 +212,14 @@ func run(ctx context.Context, froms []string, out string, o options) error {
 	if len(o.odpoBetas) > 0 && (o.odpoN < 2 || o.odpoPrompts < 1 || o.odpoRounds < 1) {
 		return fmt.Errorf("online DPO needs -odpo-n >= 2 and positive -odpo-prompts and -odpo-rounds")
 	}
-	for _, b := range o.odpoBetas {
-		if !(b > 0) {
-			return fmt.Errorf("-odpo-beta: %g is not positive", b)
-		}
-	}
-	for _, b := range o.grpoBetas {
-		if !(b > 0) {
-			return fmt.Errorf("-grpo-beta: %g is not positive", b)
-		}
-	}
-	for _, t := range append(append(slices.Clone(o.targets), o.rlooTargets...), o.grpoTargets...) {
-		if !(t > 0) {
-			return fmt.Errorf("-ppo-kl, -rloo-kl, -grpo-kl: a KL target of %g is not positive", t)
+	for _, f := range []struct {
+		name string
+		vs   []float64
+	}{{"-odpo-beta", o.odpoBetas}, {"-grpo-beta", o.grpoBetas}, {"-ppo-kl", o.targets}, {"-rloo-kl", o.rlooTargets}, {"-grpo-kl", o.grpoTargets}} {
+		for _, v := range f.vs {
+			if !(v > 0) {
+				return fmt.Errorf("%s: %g is not positive", f.name, v)
+			}
 		}
 	}
 	if o.steps < 1 || o.dpoEpochs < 1 || o.evalPrompts < 1 {
