@@ -11,8 +11,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"rlhf/dpo"
+	"rlhf/loop"
 	"rlhf/model/gpt"
 	"rlhf/ppo"
 	"rlhf/progress"
@@ -35,21 +38,44 @@ type dpoRun struct {
 	Online    onlineDPO  `json:"online,omitzero"`
 }
 
-// onlineDPO holds the settings of `rlhf dpo -online`: rounds of best-of-n
-// pairs from the policy being trained, each followed by DPO on them.
+// onlineDPO holds the settings of `rlhf dpo -online`: rounds of
+// preferences on the policy being trained's own samples, each followed by
+// DPO on them. The preferences come from a reward model (best against
+// worst, as rlhf bon -pairs) or from people through the label store,
+// helped by an AI judge that answers what it is sure of.
 type onlineDPO struct {
 	Rounds  int    `json:"rounds,omitempty"`  // 0: offline, on -data
 	Reward  string `json:"reward,omitempty"`  // what picks best and worst (a goal spec or reward model directory)
 	Goal    string `json:"goal,omitempty"`    // the gold goal reported beside it
 	N       int    `json:"n,omitempty"`       // completions per prompt
 	Prompts int    `json:"prompts,omitempty"` // train prompts per round
+	// People: with Labeler loop.LabelerHuman, people answer through the
+	// label store DB (password hidden in online.json), Overlap of them per
+	// group, polled every Poll; with Judge (a reward model directory), the
+	// judge answers the groups where its pick beats the runner-up with
+	// probability at least 0.5 + Abstain (at temperature JudgeT; 0: the
+	// model's own) and people the rest.
+	Labeler      string        `json:"labeler,omitempty"`
+	DB           string        `json:"db,omitempty"`
+	Instructions string        `json:"instructions,omitempty"`
+	Overlap      int           `json:"overlap,omitempty"`
+	Poll         time.Duration `json:"-"`
+	Judge        string        `json:"judge,omitempty"`
+	Abstain      float64       `json:"abstain,omitempty"`
+	JudgeT       float64       `json:"judge_temperature,omitempty"`
 }
 
 // runDPO is `rlhf dpo`: fine-tune a policy on preference pairs with DPO or IPO.
 func runDPO(ctx context.Context, args []string) error {
+	return dpoMain(ctx, args, os.Stderr)
+}
+
+// dpoMain is runDPO reporting to stderr.
+func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dpo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n       rlhf dpo -online ROUNDS -reward RM_DIR [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nWith -online R, the preferences come from the policy being trained (online DPO): each of R rounds\nsamples -online-n completions of -online-prompts train prompts from the latest policy, pairs the\nbest with the worst under -reward (as rlhf bon -pairs) and trains -epochs of DPO on the pairs\nagainst the starting checkpoint; round r writes its pairs, checkpoint and metrics to -out/round<r>.\nRunning the command again with the same flags (-online may grow) continues after the last\nfinished round.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: rlhf dpo -data prefs.jsonl [flags]\n       rlhf dpo -online ROUNDS -reward RM_DIR [flags]\n       rlhf dpo -online ROUNDS -labeler human [-judge RM_DIR] [flags]\n\nFine-tune a policy directly on preferences with DPO (Rafailov et al. 2023) or IPO (Azar et al.\n2023), the starting checkpoint (or -ref) serving as the frozen reference. Best-of-k records give the\nchosen completion against each other one. -out gets the new checkpoint (model.safetensors,\nconfig.json), metrics.jsonl (TRL names: rewards/chosen, rewards/rejected, rewards/accuracies,\nrewards/margins, and eval/ on held-out prompts) and summary.json.\n\nWith -online R, the preferences come from the policy being trained (online DPO): each of R rounds\nsamples -online-n completions of -online-prompts train prompts from the latest policy, pairs the\nbest with the worst under -reward (as rlhf bon -pairs) and trains -epochs of DPO on the pairs\nagainst the starting checkpoint; round r writes its pairs, checkpoint and metrics to -out/round<r>.\nRunning the command again with the same flags (-online may grow) continues after the last\nfinished round.\n\nWith -labeler human instead of -reward, people compare each round's samples through the labeling\napp (rlhf serve -db ...; one store run for all rounds, named after -out) and every answer trains\n(ties and can't-tell are counted, not trained on); the round trains when all groups are answered.\nWith -judge, an AI judge (a reward model, as rlhf judge -model) answers the groups it is sure of\n(-abstain) and people only the rest. Interrupt at any time: the same command asks nothing twice.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	c := dpo.DefaultConfig()
@@ -79,6 +105,14 @@ func runDPO(ctx context.Context, args []string) error {
 	fs.StringVar(&run.Online.Goal, "goal", "sentiment", "with -online: the gold goal reported beside the reward each round (sentiment, lipogram or rm:DIR)")
 	fs.IntVar(&run.Online.N, "online-n", 4, "with -online: completions sampled per prompt")
 	fs.IntVar(&run.Online.Prompts, "online-prompts", 1000, "with -online: train prompts sampled per round")
+	fs.StringVar(&run.Online.Labeler, "labeler", "", "with -online, instead of -reward: human, people compare each round's samples through rlhf serve on -db")
+	fs.StringVar(&run.Online.DB, "db", "", "label store of -labeler human: sqlite:///path/labels.db, a file path, or postgres://... (default: labels.db in -out)")
+	fs.StringVar(&run.Online.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
+	fs.IntVar(&run.Online.Overlap, "overlap", 1, "how many different people answer each group with -labeler human (every answer trains)")
+	fs.DurationVar(&run.Online.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
+	fs.StringVar(&run.Online.Judge, "judge", "", "with -labeler human: a reward model directory (rlhf rm -out) that answers the groups it is sure of;\npeople answer the rest")
+	fs.Float64Var(&run.Online.Abstain, "abstain", 0.2, "with -judge: leave a group to people when P(the judge's pick beats the runner-up) < 0.5 + this")
+	fs.Float64Var(&run.Online.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale;\nrlhf judge -calibrate fits one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,19 +128,24 @@ func runDPO(ctx context.Context, args []string) error {
 		if run.Data != "" {
 			errs = append(errs, errors.New("dpo: -online samples its own preferences: drop -data"))
 		}
-		if run.Online.Reward == "" {
-			errs = append(errs, errors.New("dpo: -online needs -reward, what picks the best and the worst sample"))
-		} else if err := checkTextGoal(proxySpec(run.Online.Reward), "e"); err != nil {
-			errs = append(errs, fmt.Errorf("dpo: -reward: %w", err))
-		}
-		if err := checkTextGoal(run.Online.Goal, "e"); err != nil {
-			errs = append(errs, fmt.Errorf("dpo: -goal: %w", err))
-		}
+		errs = append(errs, checkOnlineLabeler(fs, &run.Online)...)
 		if run.Online.N < 2 || run.Online.Prompts < 1 {
 			errs = append(errs, errors.New("dpo: -online-n must be at least 2 and -online-prompts positive"))
 		}
 	case run.Data == "":
 		errs = append(errs, errors.New("dpo: -data names no preference file"))
+	}
+	if run.Online.Rounds == 0 {
+		var misplaced []string
+		fs.Visit(func(f *flag.Flag) {
+			if onlineOnlyFlags[f.Name] {
+				misplaced = append(misplaced, "-"+f.Name)
+			}
+		})
+		if len(misplaced) > 0 {
+			errs = append(errs, fmt.Errorf("dpo: %s only with -online", strings.Join(misplaced, ", ")))
+		}
+		run.Online = onlineDPO{}
 	}
 	if run.Out == "" {
 		errs = append(errs, errors.New("dpo: -out names no directory"))
@@ -127,19 +166,27 @@ func runDPO(ctx context.Context, args []string) error {
 		return err
 	}
 	if run.Online.Rounds > 0 {
-		return onlineRounds(ctx, run, os.Stderr)
+		err := onlineRounds(ctx, run, stderr)
+		if errors.Is(err, loop.ErrStopped) {
+			return nil // an admin's stop: onlineRounds said how to continue
+		}
+		return err
 	}
-	return trainDPO(ctx, run, os.Stderr)
+	return trainDPO(ctx, run, stderr)
 }
 
-// onlineRounds runs `rlhf dpo -online`: round r samples with rlhf bon's
-// machinery from the latest policy (the starting checkpoint in round 1),
-// writes the best-against-worst pairs to -out/round<r>/pairs.jsonl, and
-// trains DPO on them from that policy against the reference (-ref, else
-// the starting checkpoint) into -out/round<r>. A round whose summary.json
-// exists is finished (trainDPO writes it last) and is kept; an unfinished
-// one is done again from the start, which the seeds make the same.
-func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) error {
+// onlineRounds runs `rlhf dpo -online`: round r samples from the latest
+// policy (the starting checkpoint in round 1), writes its preferences to
+// -out/round<r>/pairs.jsonl, and trains DPO on them from that policy
+// against the reference (-ref, else the starting checkpoint) into
+// -out/round<r>. With -reward the pairs are the best against the worst
+// sample under it (rlhf bon's machinery); with -labeler human they are
+// people's answers, and the judge's (peopleRound). A round whose
+// summary.json exists is finished (trainDPO writes it last) and is kept; an
+// unfinished one is done again from the start, which the seeds make the
+// same, except for people's answers, which are kept and not asked again.
+// An admin's stop in the labeling app is an error wrapping loop.ErrStopped.
+func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) (err error) {
 	o := run.Online
 	ref := run.Ref
 	if ref == "" {
@@ -147,6 +194,15 @@ func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) error {
 	}
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return fmt.Errorf("dpo: %w", err)
+	}
+	var people *onlinePeople
+	if o.Labeler == loop.LabelerHuman {
+		p, closePeople, err := openOnlinePeople(ctx, run)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, closePeople(context.WithoutCancel(ctx))) }()
+		people, run.Online.DB = p, p.db
 	}
 	// online.json keeps every setting but the number of rounds: a run
 	// continues only with the settings it began with.
@@ -175,19 +231,36 @@ func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) error {
 			cur = dir
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
+		pairs := filepath.Join(dir, roundPairsFile)
+		if people != nil {
+			if err := clearTraining(dir); err != nil {
+				return fmt.Errorf("dpo: online round %d: %w", r, err)
+			}
+		} else if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("dpo: online round %d: %w", r, err)
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("dpo: online round %d: %w", r, err)
 		}
-		fmt.Fprintf(w, "dpo: online round %d/%d: %d samples of %d train prompts from %s, best against worst under %s\n",
-			r, o.Rounds, o.N, o.Prompts, cur, o.Reward)
-		pairs := filepath.Join(dir, "pairs.jsonl")
-		br := bonRun{Policy: cur, Reward: o.Reward, Goal: o.Goal, Letter: "e", Ns: []int{o.N}, Prompts: o.Prompts,
-			MaxNew: run.KLTokens, Temperature: 1, Seed: run.Config.Seed*1000 + uint64(r), Split: "train", Device: run.Device, Pairs: pairs}
-		if err := bestOfN(ctx, br, w); err != nil {
-			return fmt.Errorf("dpo: online round %d: %w", r, err)
+		if people != nil {
+			fmt.Fprintf(w, "dpo: online round %d/%d: %d samples of %d train prompts from %s, compared by people%s\n",
+				r, o.Rounds, o.N, o.Prompts, cur, map[bool]string{true: " and the judge " + o.Judge, false: ""}[o.Judge != ""])
+			if _, err := peopleRound(ctx, run, r, cur, dir, people, w); err != nil {
+				if errors.Is(err, loop.ErrStopped) {
+					fmt.Fprintf(w, "dpo: stopped by an admin in round %d/%d; people's answers are kept; run the same command again to continue\n", r, o.Rounds)
+				} else if ctx.Err() != nil {
+					return fmt.Errorf("dpo: online round %d interrupted; people's answers are kept; run the same command again to continue: %w", r, ctx.Err())
+				}
+				return fmt.Errorf("dpo: online round %d: %w", r, err)
+			}
+		} else {
+			fmt.Fprintf(w, "dpo: online round %d/%d: %d samples of %d train prompts from %s, best against worst under %s\n",
+				r, o.Rounds, o.N, o.Prompts, cur, o.Reward)
+			br := bonRun{Policy: cur, Reward: o.Reward, Goal: o.Goal, Letter: "e", Ns: []int{o.N}, Prompts: o.Prompts,
+				MaxNew: run.KLTokens, Temperature: 1, Seed: run.Config.Seed*1000 + uint64(r), Split: "train", Device: run.Device, Pairs: pairs}
+			if err := bestOfN(ctx, br, w); err != nil {
+				return fmt.Errorf("dpo: online round %d: %w", r, err)
+			}
 		}
 		rr := run
 		rr.Data, rr.Policy, rr.Ref, rr.Out = pairs, cur, ref, dir

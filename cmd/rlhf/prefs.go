@@ -57,6 +57,9 @@ type prefsConfig struct {
 	// Overlap is how many people label each group (-labeler human); every
 	// person's answer is written as its own records.
 	Overlap int `json:"overlap,omitempty"`
+	// QueryPrefix starts each group's query id ("<prefix>-<i>"; default
+	// Run), so that several rounds of one store run ask distinct groups.
+	QueryPrefix string `json:"query_prefix,omitempty"`
 }
 
 // labelerSynthetic is the -labeler value of the synthetic labeler.
@@ -204,7 +207,10 @@ func prefsMain(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if c.Labeler == loop.LabelerHuman {
-		return prefsHuman(ctx, c, stderr)
+		if err := prefsHuman(ctx, c, stderr); !errors.Is(err, loop.ErrStopped) {
+			return err
+		}
+		return nil // an admin's stop: askPeople said how to continue
 	}
 	c.Instructions = ""
 	return prefs(ctx, c, stderr)
@@ -333,9 +339,13 @@ func sampleGroups(ctx context.Context, c prefsConfig, w io.Writer) ([]feedback.Q
 	}
 	sampler := map[string]any{"temperature": c.Temperature, "top_k": c.TopK, "max_new_tokens": c.MaxNew, "seed": c.Seed,
 		"policy": c.Policy}
+	prefix := c.Run
+	if c.QueryPrefix != "" {
+		prefix = c.QueryPrefix
+	}
 	qs := make([]feedback.Query, len(prompts))
 	for i, p := range prompts {
-		q := feedback.TextQuery(fmt.Sprintf("%s-%d", c.Run, i), p, comps[i]...)
+		q := feedback.TextQuery(fmt.Sprintf("%s-%d", prefix, i), p, comps[i]...)
 		q.Run, q.Sampler, q.PolicyVersion = c.Run, sampler, filepath.Base(c.Policy)
 		qs[i] = q
 	}
@@ -472,7 +482,8 @@ func (n peopleCounts) String() string {
 // record) in c.Format with the person's provenance. Records already in c.Out
 // from an earlier run of the same command are not written again. Ties,
 // can't-tell answers and skips are counted, not written. An admin's stop
-// ends it cleanly; ctx's end is an error saying how to continue.
+// is an error wrapping loop.ErrStopped, ctx's end one saying how to
+// continue; both are reported to w.
 func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []feedback.Query, w io.Writer) error {
 	have, err := writtenRecords(c, qs)
 	if err != nil {
@@ -553,7 +564,7 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 		return nil
 	case errors.Is(askErr, loop.ErrStopped):
 		fmt.Fprintf(w, "prefs: run %s stopped by an admin: %s; run the same command again to continue\n", c.Run, summary)
-		return nil
+		return fmt.Errorf("prefs: %w", askErr)
 	case ctx.Err() != nil:
 		fmt.Fprintf(w, "prefs: interrupted: %s; %s keeps every answer so far; run the same command again to continue\n", summary, c.Out)
 		return fmt.Errorf("prefs: interrupted with %d of %d groups answered (rerun to continue): %w", groups, len(qs), ctx.Err())

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"rlhf/feedback"
+	"rlhf/judge"
+	"rlhf/loop"
+	"rlhf/store"
+)
+
+// Online DPO with people: each round's groups go to the label store, an AI
+// judge (if any) answering first what it is sure of, and the round trains
+// on every answer once all groups are answered.
+
+// onlineOnlyFlags are the flags of rlhf dpo that mean something only with
+// -online; peopleOnlyFlags those only with -labeler human, and
+// rewardOnlyFlags those only with -reward.
+var (
+	onlineOnlyFlags = map[string]bool{"reward": true, "goal": true, "online-n": true, "online-prompts": true, "labeler": true,
+		"db": true, "instructions": true, "overlap": true, "label-poll": true, "judge": true, "abstain": true, "judge-temperature": true}
+	peopleOnlyFlags = []string{"db", "instructions", "overlap", "label-poll", "judge", "abstain", "judge-temperature"}
+	rewardOnlyFlags = []string{"goal"}
+)
+
+// Files of a round labelled by people: the judge's pairs (rewritten each
+// time, the same for the same samples), people's answers (appended as they
+// come, kept across reruns) and both together, what the round trains on.
+const (
+	judgePairsFile  = "judge.jsonl"
+	peoplePairsFile = "people.jsonl"
+	roundPairsFile  = "pairs.jsonl"
+)
+
+// checkOnlineLabeler checks who labels an online run: -reward, or people
+// (-labeler human, optionally helped by -judge); flags tells which were
+// set.
+func checkOnlineLabeler(flags *flag.FlagSet, o *onlineDPO) []error {
+	var errs []error
+	set := map[string]bool{}
+	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	misplaced := func(names []string, why string) {
+		var bad []string
+		for _, n := range names {
+			if set[n] {
+				bad = append(bad, "-"+n)
+			}
+		}
+		if len(bad) > 0 {
+			errs = append(errs, fmt.Errorf("dpo: %v %s", bad, why))
+		}
+	}
+	switch o.Labeler {
+	case "":
+		misplaced(peopleOnlyFlags, "only with -labeler human")
+		o.Instructions, o.Overlap, o.Abstain = "", 0, 0 // as online.json held them before people could label
+		if o.Reward == "" {
+			errs = append(errs, errors.New("dpo: -online needs -reward (what picks the best and the worst sample) or -labeler human"))
+		} else if err := checkTextGoal(proxySpec(o.Reward), "e"); err != nil {
+			errs = append(errs, fmt.Errorf("dpo: -reward: %w", err))
+		}
+		if err := checkTextGoal(o.Goal, "e"); err != nil {
+			errs = append(errs, fmt.Errorf("dpo: -goal: %w", err))
+		}
+	case loop.LabelerHuman:
+		if o.Reward != "" {
+			errs = append(errs, errors.New("dpo: -reward and -labeler human both set: the preferences come from one of them"))
+		}
+		misplaced(rewardOnlyFlags, "only with -reward (people's goal is their own)")
+		o.Goal = ""
+		if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {
+			errs = append(errs, fmt.Errorf("dpo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll))
+		}
+		if o.Judge == "" {
+			misplaced([]string{"abstain", "judge-temperature"}, "only with -judge")
+			o.Abstain = 0
+		} else {
+			if !(o.Abstain >= 0 && o.Abstain < 0.5) {
+				errs = append(errs, fmt.Errorf("dpo: -abstain %g must be in [0, 0.5)", o.Abstain))
+			}
+			if !(o.JudgeT >= 0) || math.IsInf(o.JudgeT, 0) {
+				errs = append(errs, fmt.Errorf("dpo: -judge-temperature %g must be >= 0 and finite", o.JudgeT))
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("dpo: -labeler %q: want %s (or -reward instead)", o.Labeler, loop.LabelerHuman))
+	}
+	return errs
+}
+
+// onlinePeople is what every people-labelled round shares: the store run,
+// the label store as shown, and the judge.
+type onlinePeople struct {
+	h     *loop.HumanLabeler
+	db    string       // the store's URL, password hidden
+	judge *judge.Model // nil: people answer every group
+}
+
+// openOnlinePeople opens run's label store (default labels.db in -out),
+// registers the store run (named after -out; a rerun finds it) and loads
+// the judge. close marks the run stopped and closes the store.
+func openOnlinePeople(ctx context.Context, run dpoRun) (p *onlinePeople, closeAll func(context.Context) error, err error) {
+	o := run.Online
+	var jm *judge.Model
+	if o.Judge != "" {
+		if jm, err = judge.Load(o.Judge); err != nil {
+			return nil, nil, fmt.Errorf("dpo: -judge: %w", err)
+		}
+		jm.Abstain = o.Abstain
+		if o.JudgeT > 0 {
+			jm.Temperature = o.JudgeT
+		}
+		jm.Name = fmt.Sprintf("%s/T=%.4g", jm.Name, jm.Temperature)
+	}
+	dbURL := o.DB
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(run.Out, "labels.db")
+	}
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dpo: -db: %w", err)
+	}
+	runID := filepath.Base(filepath.Clean(run.Out))
+	h, err := loop.NewHumanLabeler(ctx, s, runID, "dpo -online "+runID, o.Instructions)
+	if err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("dpo: %w", err)
+	}
+	h.Poll, h.Overlap = o.Poll, o.Overlap
+	closeAll = func(ctx context.Context) error {
+		err := s.SetRunState(ctx, runID, store.RunStopped)
+		if err != nil {
+			err = fmt.Errorf("dpo: mark run %s stopped: %w", runID, err)
+		}
+		return errors.Join(err, s.Close())
+	}
+	return &onlinePeople{h: h, db: redactURL(dbURL), judge: jm}, closeAll, nil
+}
+
+// peopleRound collects round r's preferences on samples of policy cur into
+// dir/pairs.jsonl: the judge's answers (if any) and people's, who see only
+// the groups the judge left. It returns the file once every group people
+// were asked about is answered; an admin's stop is an error wrapping
+// loop.ErrStopped.
+func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onlinePeople, w io.Writer) (string, error) {
+	o := run.Online
+	pc := prefsConfig{Policy: cur, Out: filepath.Join(dir, peoplePairsFile), Count: o.Prompts, K: o.N, Format: "pairs",
+		Temperature: 1, MaxNew: run.KLTokens, Seed: run.Config.Seed*1000 + uint64(r), Split: "train", Batch: 64,
+		Run: p.h.RunID, QueryPrefix: fmt.Sprintf("%s-r%d", p.h.RunID, r), Labeler: loop.LabelerHuman, DB: p.db,
+		Instructions: o.Instructions, Poll: o.Poll, Overlap: o.Overlap}
+	qs, err := sampleGroups(ctx, pc, w)
+	if err != nil {
+		return "", err
+	}
+	ask := qs
+	var judged []json.RawMessage
+	if p.judge != nil {
+		if ask, judged, err = judgeRound(ctx, p.judge, qs, w); err != nil {
+			return "", err
+		}
+	}
+	if len(ask) > 0 {
+		if err := askPeople(ctx, pc, p.h, ask, w); err != nil {
+			return "", err
+		}
+	}
+	// The round trains on the judge's records and people's, in one file.
+	recs := make([]any, 0, len(judged))
+	for _, l := range judged {
+		recs = append(recs, l)
+	}
+	opt := &feedback.ReadOptions{SkipBad: true} // a torn last line of a crash while appending
+	for rec, err := range feedback.ReadPairsFile(pc.Out, opt) {
+		if errors.Is(err, fs.ErrNotExist) {
+			break // people were asked nothing
+		}
+		if err != nil {
+			return "", fmt.Errorf("dpo: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return "", fmt.Errorf("dpo: online round %d: no group of %d was answered with a preference (all ties or can't tell)", r, len(qs))
+	}
+	out := filepath.Join(dir, roundPairsFile)
+	if _, err := feedback.WriteFile(out, slices.Values(recs)); err != nil {
+		return "", fmt.Errorf("dpo: %w", err)
+	}
+	return out, nil
+}
+
+// judgeRound has the judge decide every group of qs and returns the pair
+// records of those it answers (see judge.WritePrefs) with the groups it
+// leaves to people.
+func judgeRound(ctx context.Context, m *judge.Model, qs []feedback.Query, w io.Writer) (ask []feedback.Query, judged []json.RawMessage, err error) {
+	in := make([]judge.Input, len(qs))
+	for i, q := range qs {
+		in[i] = judge.Input{Query: q}
+	}
+	ds, err := judgeDecideAll(ctx, m, in, 256, w, "judge")
+	if err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	answered := 0
+	for i, q := range qs {
+		l := m.LabelFor(q.ID, ds[i])
+		if l.Choice == feedback.CantTell {
+			ask = append(ask, q)
+			continue
+		}
+		answered++
+		if _, err := judge.WritePrefs(&buf, q, l); err != nil {
+			return nil, nil, err
+		}
+	}
+	for l := range bytes.Lines(buf.Bytes()) {
+		judged = append(judged, json.RawMessage(bytes.TrimSpace(l)))
+	}
+	fmt.Fprintf(w, "dpo: the judge %s answers %d of %d groups (%d pairs; P(pick beats runner-up) >= %.2f) and leaves %d to people\n",
+		m.Name, answered, len(qs), len(judged), 0.5+m.Abstain, len(ask))
+	return ask, judged, nil
+}
+
+// clearTraining removes what an interrupted round's training wrote to dir,
+// keeping people's answers (people.jsonl and its run.json), so that the
+// round trains again from the start on them.
+func clearTraining(dir string) error {
+	keep := []string{peoplePairsFile, peoplePairsFile + ".run.json"}
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range es {
+		if !slices.Contains(keep, e.Name()) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"rlhf/feedback"
+	"rlhf/store"
+)
+
+// onlinePeopleArgs are the flags of a small online DPO run labelled by
+// people into out (store run "online"), 6 pairs a round.
+func onlinePeopleArgs(policy, out string, extra ...string) []string {
+	return append([]string{"-policy", policy, "-out", out, "-labeler", "human", "-online-n", "2", "-online-prompts", "6",
+		"-batch", "4", "-lr", "1e-3", "-warmup", "1", "-val-frac", "0", "-kl-prompts", "2", "-kl-tokens", "6", "-label-poll", "5ms"}, extra...)
+}
+
+// queriesPosted returns how many queries the store holds for run.
+func queriesPosted(t *testing.T, s store.Store, run string) int {
+	t.Helper()
+	qs, err := s.Queries(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(qs)
+}
+
+// With -labeler human, each round's groups go to people through the label
+// store; each round trains on exactly their answers, from the previous
+// round's policy; a rerun asks nothing again.
+func TestDPOOnlinePeople(t *testing.T) {
+	policy := tinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "online")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	people := newTextPeople(t, s, "online", 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { people.work(ctx, t, 0) })
+	var stderr bytes.Buffer
+	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2"), &stderr)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	// Per round: group 1 can't tell, group 3 a tie, the other 4 pairs
+	// written; ann skipped group 2 and bob answered it.
+	got := map[string]int{}
+	for r := 1; r <= 2; r++ {
+		dir := filepath.Join(out, fmt.Sprintf("round%d", r))
+		round := readPeoplePairs(t, filepath.Join(dir, roundPairsFile), "online")
+		n := 0
+		for k, c := range round {
+			if !strings.HasPrefix(k, fmt.Sprintf("online-r%d-", r)) {
+				t.Errorf("round %d trained on %q, a group of another round", r, k)
+			}
+			got[k] += c
+			n += c
+		}
+		if n != 4 {
+			t.Errorf("round %d: %d pairs, want 4", r, n)
+		}
+		var sum struct {
+			TrainPairs int    `json:"train_pairs"`
+			Run        dpoRun `json:"run"`
+		}
+		buf, _ := os.ReadFile(filepath.Join(dir, "summary.json"))
+		if err := json.Unmarshal(buf, &sum); err != nil {
+			t.Fatal(err)
+		}
+		wantPolicy := policy
+		if r == 2 {
+			wantPolicy = filepath.Join(out, "round1")
+		}
+		if sum.TrainPairs != 4 || sum.Run.Policy != wantPolicy || sum.Run.Ref != policy {
+			t.Errorf("round %d trained %s on %d pairs against %s, want %s on 4 against %s", r, sum.Run.Policy, sum.TrainPairs, sum.Run.Ref, wantPolicy, policy)
+		}
+	}
+	if want := people.expectedPairs(t); !maps.Equal(got, want) {
+		t.Errorf("the rounds trained on %v, people answered %v", got, want)
+	}
+	if len(people.answers) != 12 || people.skips != 2 {
+		t.Errorf("%d answers and %d skips, want 12 and 2", len(people.answers), people.skips)
+	}
+	if !lmChanged(t, filepath.Join(out, "round2"), filepath.Join(out, "round1")) {
+		t.Error("round 2 did not change round 1's policy")
+	}
+	if r, err := s.Run(context.Background(), "online"); err != nil || r.State != store.RunStopped || r.Instructions != defaultTextInstructions {
+		t.Errorf("run in the store %+v %v", r, err)
+	}
+	for _, want := range []string{"rlhf serve -db sqlite://" + filepath.Join(out, "labels.db"), "compared by people", "6 of 6 groups answered by people"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+
+	// Nobody answers now: a rerun finds both rounds finished.
+	again, cancelAgain := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelAgain()
+	if err := dpoMain(again, onlinePeopleArgs(policy, out, "-online", "2"), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := queriesPosted(t, s, "online"); n != 12 {
+		t.Errorf("%d queries in the store after the rerun, want the first run's 12", n)
+	}
+
+	// An admin's stop while round 3 waits for people ends the command
+	// cleanly; the same command with people at work finishes round 3 on
+	// the groups already posted.
+	go func() {
+		for queriesPosted(t, s, "online") < 18 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.SetRunState(context.Background(), "online", store.RunStopRequested)
+	}()
+	stderr.Reset()
+	if err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "3"), &stderr); err != nil || !strings.Contains(stderr.String(), "stopped by an admin in round 3/3") {
+		t.Fatalf("stopped run: %v\n%s", err, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, "round3", "summary.json")); err == nil {
+		t.Error("round 3 trained before people answered")
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	wg.Go(func() { people.work(ctx, t, 0) })
+	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "3"), &bytes.Buffer{})
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := queriesPosted(t, s, "online"); n != 18 {
+		t.Errorf("%d queries in the store, want 18: none posted twice", n)
+	}
+	if round := readPeoplePairs(t, filepath.Join(out, "round3", roundPairsFile), "online"); len(round) != 4 {
+		t.Errorf("round 3 trained on %d pairs, want 4", len(round))
+	}
+}
+
+// With -judge, the judge answers the groups it is sure of and people only
+// the rest; the round trains on both. (The random reward model's rewards
+// differ by hundredths: at temperature 0.01 it is sure of some groups.)
+func TestDPOOnlineJudge(t *testing.T) {
+	policy := tinyPolicy(t)
+	rm := judgeTinyRM(t)
+	for _, tc := range []struct {
+		name    string
+		abstain string
+	}{{"sure", "0"}, {"mixed", "0.2"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "online")
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			people := newTextPeople(t, s, "online", -1)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() { people.work(ctx, t, 0) })
+			var stderr bytes.Buffer
+			err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "1", "-judge", rm, "-abstain", tc.abstain, "-judge-temperature", "0.01"), &stderr)
+			cancel()
+			wg.Wait()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			judged, byPeople := map[string]bool{}, map[string]bool{}
+			for r, err := range feedback.ReadPairsFile(filepath.Join(out, "round1", roundPairsFile), nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch r.Source {
+				case feedback.SourceAI:
+					judged[r.QueryID] = true
+					if !strings.HasPrefix(r.Labeler, "rm:rm/T=") {
+						t.Errorf("judge's record labelled by %q", r.Labeler)
+					}
+				case feedback.SourceHuman:
+					byPeople[r.QueryID] = true
+				default:
+					t.Errorf("record of source %q", r.Source)
+				}
+			}
+			posted := queriesPosted(t, s, "online")
+			for id := range judged {
+				if _, asked := people.answers[id]; asked {
+					t.Errorf("group %s went to people after the judge answered it", id)
+				}
+			}
+			if len(judged)+posted != 6 || len(people.answers) != posted {
+				t.Errorf("the judge answered %d groups and %d went to people (%d answered), want 6 in all", len(judged), posted, len(people.answers))
+			}
+			if tc.abstain == "0" && posted != 0 {
+				t.Errorf("a judge that never abstains left %d groups to people", posted)
+			}
+			if tc.abstain != "0" && (len(judged) == 0 || posted == 0) {
+				t.Errorf("abstain %s: the judge answered %d groups and people %d, want both some\n%s", tc.abstain, len(judged), posted, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), fmt.Sprintf("answers %d of 6 groups", len(judged))) {
+				t.Errorf("stderr does not report the judge's share:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestDPOOnlinePeopleBadFlags(t *testing.T) {
+	policy := tinyPolicy(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-online", "2", "-labeler", "crowd"}, "-labeler"},
+		{[]string{"-online", "2", "-labeler", "human", "-reward", "lipogram"}, "both set"},
+		{[]string{"-online", "2", "-labeler", "human", "-goal", "lipogram"}, "-goal"},
+		{[]string{"-online", "2", "-reward", "lipogram", "-db", "x.db"}, "-db"},
+		{[]string{"-online", "2", "-labeler", "human", "-abstain", "0.3"}, "only with -judge"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-abstain", "0.5"}, "-abstain"},
+		{[]string{"-online", "2", "-labeler", "human", "-overlap", "0"}, "-overlap"},
+		{[]string{"-data", "x.jsonl", "-labeler", "human"}, "only with -online"},
+		{[]string{"-online", "1", "-labeler", "human", "-judge", "/no/such/rm"}, "-judge"},
+	} {
+		err := dpoMain(context.Background(), append(tc.args, "-policy", policy, "-out", filepath.Join(t.TempDir(), "o")), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
