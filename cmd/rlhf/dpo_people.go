@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"rlhf/feedback"
 	"rlhf/judge"
@@ -58,7 +59,7 @@ func checkOnlineLabeler(flags *flag.FlagSet, o *onlineDPO) []error {
 			}
 		}
 		if len(bad) > 0 {
-			errs = append(errs, fmt.Errorf("dpo: %v %s", bad, why))
+			errs = append(errs, fmt.Errorf("dpo: %s %s", strings.Join(bad, ", "), why))
 		}
 	}
 	switch o.Labeler {

@@ -34,6 +34,17 @@ func queriesPosted(t *testing.T, s store.Store, run string) int {
 	return len(qs)
 }
 
+// waitPosted returns once the store holds n queries of run (it is called
+// off the test's goroutine, so it reports nothing).
+func waitPosted(s store.Store, run string, n int) {
+	for {
+		if qs, err := s.Queries(context.Background(), run); err == nil && len(qs) >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // With -labeler human, each round's groups go to people through the label
 // store; each round trains on exactly their answers, from the previous
 // round's policy; a rerun asks nothing again.
@@ -124,9 +135,7 @@ func TestDPOOnlinePeople(t *testing.T) {
 	// cleanly; the same command with people at work finishes round 3 on
 	// the groups already posted.
 	go func() {
-		for queriesPosted(t, s, "online") < 18 {
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitPosted(s, "online", 18)
 		s.SetRunState(context.Background(), "online", store.RunStopRequested)
 	}()
 	stderr.Reset()
@@ -149,6 +158,16 @@ func TestDPOOnlinePeople(t *testing.T) {
 	}
 	if round := readPeoplePairs(t, filepath.Join(out, "round3", roundPairsFile), "online"); len(round) != 4 {
 		t.Errorf("round 3 trained on %d pairs, want 4", len(round))
+	}
+
+	// An interrupt while round 4 waits is an error saying how to continue.
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() {
+		waitPosted(s, "online", 24)
+		cancel()
+	}()
+	if err := dpoMain(ctx, onlinePeopleArgs(policy, out, "-online", "4"), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "run the same command again") {
+		t.Errorf("interrupted run: %v", err)
 	}
 }
 

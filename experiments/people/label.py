@@ -3,9 +3,11 @@
 comparisons through /api/next and /api/label until it is stopped (SIGTERM or
 Ctrl-C) or the server goes away.
 
-It prefers the completion with fewer letters `--letter` (default e), calls
-equal counts a tie, and skips every --skip-every'th query it leases (0: never).
-Standard library only.
+It prefers the completion with fewer letters `--letter` (default e), or with
+--rule lipogram the one with the higher lipogram score (rlhf's lipogram goal:
+distinct words without the letter minus words with it, over the number of
+words, at least 8), calls equal values a tie, and skips every --skip-every'th
+query it leases (0: never). Standard library only.
 
     python3 experiments/people/label.py --url http://127.0.0.1:18182 \
         --user admin --password demo-password
@@ -28,6 +30,8 @@ def main():
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--letter", default="e")
+    ap.add_argument("--rule", choices=["fewer", "lipogram"], default="fewer",
+                    help="fewer: fewer letters; lipogram: higher lipogram score (the gold goal's)")
     ap.add_argument("--skip-every", type=int, default=0)
     ap.add_argument("--idle-poll", type=float, default=0.2, help="seconds to wait when there is no work")
     a = ap.parse_args()
@@ -59,7 +63,10 @@ def main():
             asg = json.load(r)
             leased += 1
             payload = asg["payload"]
-            counts = [c.lower().count(a.letter) for c in payload["completions"]]
+            if a.rule == "lipogram":  # higher is better: negate, so that the least wins as below
+                counts = [-lipogram(c, a.letter) for c in payload["completions"]]
+            else:
+                counts = [c.lower().count(a.letter) for c in payload["completions"]]
             best = min(counts)
             if a.skip_every and leased % a.skip_every == 0:
                 choice = "skip"
@@ -81,6 +88,15 @@ def main():
         print("label.py: server gone (%s)" % e.reason, file=sys.stderr)
     finally:
         print("label.py: leased %d, answered %d, ties %d, skips %d" % (leased, answered, ties, skipped), file=sys.stderr)
+
+
+def lipogram(text, letter, min_words=8):
+    """rlhf's lipogram score (feedback/textscore.Lipogram): words are maximal
+    runs of letters, compared in lower case."""
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    clean = {w for w in words if letter not in w}
+    bad = sum(1 for w in words if letter in w)
+    return (len(clean) - bad) / max(len(words), min_words)
 
 
 if __name__ == "__main__":
