@@ -4,25 +4,26 @@
 # latest policy and posts them to the label store; `rlhf serve` shows them and a scripted person
 # (label.py --rule lipogram) answers through the labeling API, preferring the completion with the
 # higher lipogram score (avoid the letter e), the gold goal; each round trains one epoch of DPO
-# (β 1, learning rate 1e-4) against the pretrained model on the answers. Three arms on the same
+# (β BETA, learning rate 1e-4) against the pretrained model on the answers. Three arms on the same
 # seed, so that round 1 compares the same samples in each:
 #   people  the person answers every group;
-#   judge   an AI judge (a reward model trained on 2,000 pairs of the pretrained model's samples
-#           labelled by the lipogram goal) answers the groups where P(its pick wins) >= 0.5 +
-#           ABSTAIN, the person the rest;
+#   judge   an AI judge (a reward model trained for 2 epochs on 10,000 pairs of the pretrained
+#           model's samples labelled by the lipogram goal) answers the groups where P(its pick
+#           wins) >= 0.5 + ABSTAIN, the person the rest;
 #   alone   the judge answers every group (-abstain 0): nobody is asked.
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
 #
-#   experiments/people/online_dpo.sh          # about 15 minutes on 2 cores; output in $OUT
+#   experiments/people/online_dpo.sh          # about 10 minutes on 2 cores; output in $OUT
 #
-# OUT (default runs/people-odpo; removed first), ROUNDS (3), PROMPTS (1000), ABSTAIN (0.2),
-# SEED (1), ADDR (127.0.0.1:18183) change the settings.
+# OUT (default runs/people-odpo; removed first), ROUNDS (3), PROMPTS (1000), BETA (1),
+# ABSTAIN (0.2), SEED (1), ADDR (127.0.0.1:18183) change the settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/people-odpo}
 ROUNDS=${ROUNDS:-3}
 PROMPTS=${PROMPTS:-1000}
+BETA=${BETA:-1}
 ABSTAIN=${ABSTAIN:-0.2}
 SEED=${SEED:-1}
 ADDR=${ADDR:-127.0.0.1:18183}
@@ -34,9 +35,9 @@ BIN=$OUT/rlhf
 DB=sqlite://$OUT/labels.db
 
 # The judge's reward model, on labels of the goal itself from the pretrained model's samples.
-"$BIN" prefs -goal lipogram -letter e -beta 0 -epsilon 0 -n 2000 -seed $((SEED + 100)) \
+"$BIN" prefs -goal lipogram -letter e -beta 0 -epsilon 0 -n 10000 -seed $((SEED + 100)) \
   -out "$OUT/judge-prefs.jsonl" 2> "$OUT/judge-prefs.log"
-"$BIN" rm -data "$OUT/judge-prefs.jsonl" -gold lipogram -letter e -seed "$SEED" -out "$OUT/rm" > "$OUT/rm.log" 2>&1
+"$BIN" rm -data "$OUT/judge-prefs.jsonl" -gold lipogram -letter e -epochs 2 -seed "$SEED" -out "$OUT/rm" > "$OUT/rm.log" 2>&1
 
 RLHF_ADMIN_PASSWORD=demo-password "$BIN" serve -db "$DB" -addr "$ADDR" 2> "$OUT/serve.log" &
 serve=$!
@@ -46,7 +47,7 @@ client=$!
 trap 'kill $client $serve 2> /dev/null || true' EXIT
 
 common=(-labeler human -db "$DB" -label-poll 200ms -policy "$BASE" -online-n 2 -online-prompts "$PROMPTS"
-  -beta 1 -lr 1e-4 -val-frac 0 -kl-prompts 0 -seed "$SEED"
+  -beta "$BETA" -lr 1e-4 -val-frac 0 -kl-prompts 0 -seed "$SEED"
   -instructions "Pick the completion with fewer words containing the letter e and more distinct words without it.")
 for arm in people judge alone; do
   case $arm in
