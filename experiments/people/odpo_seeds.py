@@ -3,7 +3,10 @@
 arm and round, the mean ± population std over the runs of gold lipogram and
 KL, the groups the person and the judge answered so far (mean), and the
 judge's agreement with the goal pooled over the runs; then, per seed, each
-arm's last round against the people arm's. Standard library only.
+arm's last round against the people arm's, and each arm's rounds against the
+people arm's gold at the same KL (linear between its rounds, from the
+pretrained model at 0 nats; rounds beyond its largest KL are left out).
+Standard library only.
 
     python3 experiments/people/odpo_seeds.py 3 runs/people-odpo-seed1 runs/people-odpo-seed2 runs/people-odpo-seed3
 """
@@ -17,6 +20,30 @@ from odpo_table import ARMS, rows  # noqa: E402
 
 def ms(xs, fmt):
     return (fmt + " ± " + fmt.replace("+", "")) % (statistics.fmean(xs), statistics.pstdev(xs))
+
+
+def interp(xs, ys, x):
+    """ys at x on the piecewise linear line through (xs, ys), xs ascending;
+    None outside."""
+    for i in range(1, len(xs)):
+        if xs[i - 1] <= x <= xs[i]:
+            if xs[i] == xs[i - 1]:
+                return ys[i]
+            return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+    return None
+
+
+def matched(run, arm, rounds):
+    """The differences between arm's rounds and the people arm's line at the
+    same KL, for the rounds within its range."""
+    pts = sorted([(0.0, run[("pretrained", 0)]["gold"])] + [(run[("people", r)]["kl"], run[("people", r)]["gold"]) for r in range(1, rounds + 1)])
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    out = []
+    for r in range(1, rounds + 1):
+        g = interp(xs, ys, run[(arm, r)]["kl"])
+        if g is not None:
+            out.append(run[(arm, r)]["gold"] - g)
+    return out
 
 
 def main():
@@ -42,6 +69,15 @@ def main():
         dg = [run[(arm, rounds)]["gold"] - run[("people", rounds)]["gold"] for run in runs]
         dk = [run[(arm, rounds)]["kl"] - run[("people", rounds)]["kl"] for run in runs]
         print("| %s | %s | %s | %s |" % (arm, ms(dg, "%+.3f"), ms(dk, "%+.2f"), ", ".join("%+.3f" % d for d in dg)))
+    print()
+    print("| arm | gold against the people arm's at the same KL (mean over its rounds in range; mean ± std over seeds) "
+          "| rounds in range | per seed |")
+    print("|---|---|---|---|")
+    for arm in ARMS[1:]:
+        per = [matched(run, arm, rounds) for run in runs]
+        means = [statistics.fmean(d) for d in per if d]
+        print("| %s | %s | %d of %d | %s |" % (arm, ms(means, "%+.3f") if means else "", sum(len(d) for d in per),
+                                              rounds * len(runs), ", ".join("%+.3f" % m for m in means)))
 
 
 if __name__ == "__main__":
