@@ -159,7 +159,7 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	pc := prefsConfig{Policy: cur, Out: filepath.Join(dir, peoplePairsFile), Count: o.Prompts, K: o.N, Format: "pairs",
 		Temperature: 1, MaxNew: run.KLTokens, Seed: run.Config.Seed*1000 + uint64(r), Split: "train", Batch: 64,
 		Run: p.h.RunID, QueryPrefix: fmt.Sprintf("%s-r%d", p.h.RunID, r), Labeler: loop.LabelerHuman, DB: p.db,
-		Instructions: o.Instructions, Poll: o.Poll, Overlap: o.Overlap}
+		Instructions: o.Instructions, Poll: o.Poll, Overlap: o.Overlap, Cmd: "dpo"}
 	qs, err := sampleGroups(ctx, pc, w)
 	if err != nil {
 		return "", err

@@ -60,6 +60,8 @@ type prefsConfig struct {
 	// QueryPrefix starts each group's query id ("<prefix>-<i>"; default
 	// Run), so that several rounds of one store run ask distinct groups.
 	QueryPrefix string `json:"query_prefix,omitempty"`
+	// Cmd names the command in what askPeople reports (default "prefs").
+	Cmd string `json:"-"`
 }
 
 // labelerSynthetic is the -labeler value of the synthetic labeler.
@@ -330,7 +332,7 @@ func sampleGroups(ctx context.Context, c prefsConfig, w io.Writer) ([]feedback.Q
 	if err != nil {
 		return nil, fmt.Errorf("prefs: %w", err)
 	}
-	bar := progress.New(w, c.Count, "prefs")
+	bar := progress.New(w, c.Count, "sample")
 	comps, err := sampleCompletions(ctx, m, tok, prompts, c.K,
 		gpt.SampleConfig{MaxNewTokens: c.MaxNew, Temperature: c.Temperature, TopK: c.TopK, StopAtEOS: true, Seed: c.Seed}, c.Batch, bar)
 	bar.Finish()
@@ -485,6 +487,10 @@ func (n peopleCounts) String() string {
 // is an error wrapping loop.ErrStopped, ctx's end one saying how to
 // continue; both are reported to w.
 func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []feedback.Query, w io.Writer) error {
+	cmd := c.Cmd
+	if cmd == "" {
+		cmd = "prefs"
+	}
 	have, err := writtenRecords(c, qs)
 	if err != nil {
 		return err
@@ -499,9 +505,9 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 	}
 	defer closeOut()
 	overlap := max(c.Overlap, 1)
-	fmt.Fprintf(w, "prefs: run %s asks people about %d groups; serve them with:\n  rlhf serve -db %s -run %s\n", c.Run, len(qs), c.DB, c.Run)
+	fmt.Fprintf(w, "%s: run %s asks people about %d groups; serve them with:\n  rlhf serve -db %s -run %s\n", cmd, c.Run, len(qs), c.DB, c.Run)
 	if overlap > 1 {
-		fmt.Fprintf(w, "prefs: %d different people answer each group; every answer is written\n", overlap)
+		fmt.Fprintf(w, "%s: %d different people answer each group; every answer is written\n", cmd, overlap)
 	}
 	bar := progress.New(w, overlap*len(qs), "answers")
 	var n peopleCounts
@@ -560,13 +566,13 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 	}
 	switch {
 	case askErr == nil:
-		fmt.Fprintf(w, "prefs: %s; %s holds every answered group (ties and can't-tell are not in the %s format)\n", summary, c.Out, c.Format)
+		fmt.Fprintf(w, "%s: %s; %s holds every answered group (ties and can't-tell are not in the %s format)\n", cmd, summary, c.Out, c.Format)
 		return nil
 	case errors.Is(askErr, loop.ErrStopped):
-		fmt.Fprintf(w, "prefs: run %s stopped by an admin: %s; run the same command again to continue\n", c.Run, summary)
+		fmt.Fprintf(w, "%s: run %s stopped by an admin: %s; run the same command again to continue\n", cmd, c.Run, summary)
 		return fmt.Errorf("prefs: %w", askErr)
 	case ctx.Err() != nil:
-		fmt.Fprintf(w, "prefs: interrupted: %s; %s keeps every answer so far; run the same command again to continue\n", summary, c.Out)
+		fmt.Fprintf(w, "%s: interrupted: %s; %s keeps every answer so far; run the same command again to continue\n", cmd, summary, c.Out)
 		return fmt.Errorf("prefs: interrupted with %d of %d groups answered (rerun to continue): %w", groups, len(qs), ctx.Err())
 	}
 	return fmt.Errorf("prefs: %w", askErr)
