@@ -38,6 +38,11 @@ type HumanLabeler struct {
 	// Overlap is how many people label each query (default 1). Label
 	// returns the first non-skip label; AskText yields every person's.
 	Overlap int
+	// Judge, if set, answers a text loop's comparisons before people
+	// (RunTextWith): those it labels CantTell go to people, the others
+	// are its answers (an AI judge such as judge.Model that abstains
+	// when unsure).
+	Judge feedback.BatchLabeler
 
 	mu    sync.Mutex
 	known map[string]int64 // loop query id -> store query id

@@ -190,6 +190,7 @@ type TextResult struct {
 	RMGoldPairs  int
 	Labels       int // comparisons labelled
 	Ties         int // of which ties
+	JudgeLabels  int // of which the people's judge answered (HumanLabeler.Judge)
 	FinalKLCoef  float64
 	Stages       map[string]time.Duration // wall clock per stage; later rounds' asking and retraining count in sample+label and reward model
 	LastPPOStats ppo.LMStats
@@ -337,7 +338,9 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		var labels []feedback.Label
 		var err error
 		if people != nil {
-			qs, labels, err = askTextPeople(ctx, people, qs, w)
+			var judged int
+			qs, labels, judged, err = askTextPeople(ctx, people, qs, w)
+			res.JudgeLabels += judged
 		} else {
 			// The synthetic labeler over the goal, a reward model's scores of
 			// the round's items computed in batches; it draws each label from
@@ -595,7 +598,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		"before": evalSummary(res.Before), "after": evalSummary(res.After),
 		"rm": map[string]any{"accuracy": jsonNum(res.RM.Accuracy), "decided": res.RM.Decided, "loss": jsonNum(res.RM.Loss),
 			"gold_pair_accuracy": jsonNum(res.RMGoldAcc), "gold_pairs": res.RMGoldPairs},
-		"labels": res.Labels, "ties": res.Ties, "final_kl_coef": res.FinalKLCoef, "rounds": c.rounds(),
+		"labels": res.Labels, "ties": res.Ties, "judge_labels": res.JudgeLabels, "final_kl_coef": res.FinalKLCoef, "rounds": c.rounds(),
 	}); err != nil {
 		return nil, err
 	}
@@ -621,6 +624,7 @@ type TextEvalJSON struct {
 	} `json:"rm"`
 	Labels      int     `json:"labels"`
 	Ties        int     `json:"ties"`
+	JudgeLabels int     `json:"judge_labels"` // of the labels, the AI judge's (0 in runs from before it existed)
 	FinalKLCoef float64 `json:"final_kl_coef"`
 	Rounds      int     `json:"rounds"` // 0 in runs from before rounds existed
 }
@@ -776,25 +780,69 @@ func SampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, erro
 
 // askTextPeople posts qs to people (their text as JSON stores it, so that a
 // rerun recognises it) and waits for every query's answers. It returns one
-// query and label per answer, skips left out, in the order they came.
-func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) ([]feedback.Query, []feedback.Label, error) {
+// query and label per answer, skips left out, in the order they came. With
+// people.Judge, the judge first labels every query; people are asked only
+// about those it labels CantTell, and the result holds the queries in the
+// order of qs, each with the judge's label or people's answers; judged is
+// the number of the judge's.
+func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) (aq []feedback.Query, al []feedback.Label, judged int, err error) {
 	JSONTextQueries(qs)
-	fmt.Fprintf(w, "asking people about %d comparisons (run %s; rlhf serve shows them)\n", len(qs), people.RunID)
-	bar := progress.NewWithOptions(w, len(qs)*max(people.Overlap, 1), "answers", progress.Options{Interval: textProgressRefresh})
-	defer bar.Finish()
-	var aq []feedback.Query
-	var al []feedback.Label
-	for a, err := range people.AskText(ctx, qs) {
-		if err != nil {
-			return nil, nil, err
+	ask := qs
+	var byJudge map[string]feedback.Label
+	if people.Judge != nil {
+		byJudge = map[string]feedback.Label{}
+		ask = nil
+		const chunk = 256
+		for lo := 0; lo < len(qs); lo += chunk {
+			part := qs[lo:min(lo+chunk, len(qs))]
+			ls, err := people.Judge.LabelBatch(ctx, part)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("judge: %w", err)
+			}
+			for i, l := range ls {
+				if l.Choice == feedback.CantTell {
+					ask = append(ask, part[i])
+				} else {
+					byJudge[part[i].ID] = l
+				}
+			}
 		}
-		if a.Label.Choice == feedback.Skip {
+		fmt.Fprintf(w, "the judge answers %d of %d comparisons and leaves %d to people\n", len(byJudge), len(qs), len(ask))
+	}
+	answers := map[string][]feedback.Label{} // with a judge: people's, by query
+	if len(ask) > 0 {
+		fmt.Fprintf(w, "asking people about %d comparisons (run %s; rlhf serve shows them)\n", len(ask), people.RunID)
+		bar := progress.NewWithOptions(w, len(ask)*max(people.Overlap, 1), "answers", progress.Options{Interval: textProgressRefresh})
+		for a, err := range people.AskText(ctx, ask) {
+			if err != nil {
+				bar.Finish()
+				return nil, nil, 0, err
+			}
+			if a.Label.Choice == feedback.Skip {
+				continue
+			}
+			if byJudge != nil {
+				answers[a.Query.ID] = append(answers[a.Query.ID], a.Label)
+			} else {
+				aq, al = append(aq, a.Query), append(al, a.Label)
+			}
+			bar.Add(1)
+		}
+		bar.Finish()
+	}
+	if byJudge == nil {
+		return aq, al, 0, nil
+	}
+	for _, q := range qs {
+		if l, ok := byJudge[q.ID]; ok {
+			aq, al = append(aq, q), append(al, l)
 			continue
 		}
-		aq, al = append(aq, a.Query), append(al, a.Label)
-		bar.Add(1)
+		for _, l := range answers[q.ID] {
+			aq, al = append(aq, q), append(al, l)
+		}
 	}
-	return aq, al, nil
+	return aq, al, len(byJudge), nil
 }
 
 // selectQueries returns, for each query of first, one of pool candidate

@@ -27,6 +27,11 @@ type demoOptions struct {
 	Labeler, DB, Instructions string
 	Overlap                   int
 	Poll                      time.Duration
+	// Judge, with people: an AI judge (a reward model directory) that
+	// answers the comparisons it is sure of (Abstain, at temperature
+	// JudgeT; 0: the model's own) before people see the rest.
+	Judge           string
+	Abstain, JudgeT float64
 }
 
 // runDemo is `rlhf demo`: the whole language RLHF loop on the shipped model
@@ -56,7 +61,8 @@ from the policy as PPO has trained it so far, and the reward model is retrained 
 before PPO goes on (online collection; -rm-warm continues the previous round's reward model
 instead). With -labeler human people give the labels through the labeling app (rlhf serve -db
 ...), and each round waits for their answers; rerun the same command with the same -out to
-continue after an interruption (nothing is asked twice).
+continue after an interruption (nothing is asked twice). With -judge as well, an AI judge (a
+reward model, as rlhf judge -model) answers the comparisons it is sure of and people the rest.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -99,6 +105,9 @@ Flags:`)
 	fs.StringVar(&o.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
 	fs.IntVar(&o.Overlap, "overlap", 1, "how many different people label each comparison with -labeler human (each answer trains the reward model)")
 	fs.DurationVar(&o.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
+	fs.StringVar(&o.Judge, "judge", "", "with -labeler human: a reward model directory (rlhf rm -out) that answers the comparisons it is\nsure of; people answer the rest")
+	fs.Float64Var(&o.Abstain, "abstain", 0.2, "with -judge: leave a comparison to people when P(the judge's pick beats the runner-up) < 0.5 + this")
+	fs.Float64Var(&o.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale;\nrlhf judge -calibrate fits one)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -109,6 +118,11 @@ Flags:`)
 	c.Sampling.MaxNewTokens, c.PPO.MaxNewTokens = *maxNew, *maxNew
 	if o.Labeler != labelerSynthetic && o.Labeler != loop.LabelerHuman {
 		return o, fmt.Errorf("demo: -labeler %q: want %s or %s", o.Labeler, labelerSynthetic, loop.LabelerHuman)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := errors.Join(checkJudgeFlags("demo", set, o.Judge, o.Abstain, o.JudgeT)...); err != nil {
+		return o, err
 	}
 	if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {
 		return o, fmt.Errorf("demo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll)
@@ -145,6 +159,14 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		}
 		defer closeDB()
 		h.Overlap, h.Poll = o.Overlap, o.Poll
+		if o.Judge != "" {
+			m, err := loadJudge(o.Judge, o.Abstain, o.JudgeT)
+			if err != nil {
+				closeDB()
+				return fmt.Errorf("demo: %w", err)
+			}
+			h.Judge = m
+		}
 		people = h
 	}
 	res, err := loop.RunTextWith(ctx, o.Config, o.Out, stderr, people)
@@ -181,6 +203,9 @@ func printTextResult(w io.Writer, c loop.TextConfig, res *loop.TextResult) {
 		{"before PPO", fmt.Sprintf("%+.3f ± %.3f", res.Before.Gold, res.Before.GoldStd), "0"},
 		{"after PPO", fmt.Sprintf("%+.3f ± %.3f", res.After.Gold, res.After.GoldStd), fmt.Sprintf("%.2f ± %.2f (target %g)", res.After.KL, res.After.KLStd, c.PPO.KLTarget)},
 	}))
+	if res.JudgeLabels > 0 {
+		fmt.Fprintf(w, "\nlabels: %d, of which the AI judge gave %d and people %d\n", res.Labels, res.JudgeLabels, res.Labels-res.JudgeLabels)
+	}
 	fmt.Fprintf(w, "\nreward model: %.1f%% held-out accuracy (%d comparisons), %.1f%% pairwise agreement with the gold goal\n",
 		100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc)
 	var stages []string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -339,3 +340,68 @@ func TestDemoPeopleStopAndInterrupt(t *testing.T) {
 }
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// With -judge, the judge answers the comparisons it is sure of and people
+// only the rest; the reward model trains on both, and the records say whose
+// each answer is.
+func TestDemoPeopleJudge(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	rm := judgeTinyRM(t)
+	out, db, s := peopleRun(t)
+	people := newTextPeople(t, s, "demo", -1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { people.work(ctx, t, 0) })
+	// The random reward model's rewards differ by hundredths: at
+	// temperature 0.01 it is sure of some comparisons.
+	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "8", "-rounds", "2", "-rm-epochs", "1", "-steps", "2",
+		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms",
+		"-judge", rm, "-judge-temperature", "0.01"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	err = demo(context.Background(), o, &stdout, io.Discard)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted, err := loop.PostedText(context.Background(), s, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	judged := 0
+	for r, err := range feedback.ReadBestOfFile(filepath.Join(out, "comparisons.jsonl"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, asked := posted[r.QueryID]
+		switch r.Source {
+		case feedback.SourceAI:
+			judged++
+			if asked || !strings.HasPrefix(r.Labeler, "rm:rm/T=0.01") {
+				t.Errorf("judge's record %s (labeler %q) also posted to people: %v", r.QueryID, r.Labeler, asked)
+			}
+		case feedback.SourceHuman:
+			if want := people.answers[r.QueryID]; !asked || store.Choice(r.Choice) != want {
+				t.Errorf("people's record %s: choice %d, people chose %v (posted %v)", r.QueryID, r.Choice, want, asked)
+			}
+		}
+	}
+	if judged == 0 || len(posted) == 0 || judged+len(posted) != 8 {
+		t.Errorf("the judge answered %d comparisons and people were asked %d, want both some and 8 in all", judged, len(posted))
+	}
+	var ev loop.TextEvalJSON
+	if buf, err := os.ReadFile(filepath.Join(out, "eval.json")); err != nil || json.Unmarshal(buf, &ev) != nil || ev.JudgeLabels != judged || ev.Labels != judged+len(posted) {
+		t.Errorf("eval.json labels %d, judge's %d; want %d and %d (%v)", ev.Labels, ev.JudgeLabels, judged+len(posted), judged, err)
+	}
+	if !strings.Contains(stdout.String(), fmt.Sprintf("of which the AI judge gave %d", judged)) {
+		t.Errorf("stdout does not say how many labels the judge gave:\n%s", stdout.String())
+	}
+	for _, args := range [][]string{{"-judge", rm}, {"-labeler", "human", "-abstain", "0.3"}, {"-labeler", "human", "-judge", rm, "-abstain", "0.6"}} {
+		if _, err := parseDemo(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-judge") && !strings.Contains(err.Error(), "-abstain") {
+			t.Errorf("%v: %v, want an error", args, err)
+		}
+	}
+}

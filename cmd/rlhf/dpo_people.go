@@ -84,20 +84,49 @@ func checkOnlineLabeler(flags *flag.FlagSet, o *onlineDPO) []error {
 			errs = append(errs, fmt.Errorf("dpo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll))
 		}
 		if o.Judge == "" {
-			misplaced([]string{"abstain", "judge-temperature"}, "only with -judge")
 			o.Abstain = 0
-		} else {
-			if !(o.Abstain >= 0 && o.Abstain < 0.5) {
-				errs = append(errs, fmt.Errorf("dpo: -abstain %g must be in [0, 0.5)", o.Abstain))
-			}
-			if !(o.JudgeT >= 0) || math.IsInf(o.JudgeT, 0) {
-				errs = append(errs, fmt.Errorf("dpo: -judge-temperature %g must be >= 0 and finite", o.JudgeT))
-			}
 		}
+		errs = append(errs, checkJudgeFlags("dpo", set, o.Judge, o.Abstain, o.JudgeT)...)
 	default:
 		errs = append(errs, fmt.Errorf("dpo: -labeler %q: want %s (or -reward instead)", o.Labeler, loop.LabelerHuman))
 	}
 	return errs
+}
+
+// checkJudgeFlags checks the flags of an AI judge that helps people
+// (-judge DIR, -abstain, -judge-temperature; rlhf dpo -online and rlhf
+// demo) of command cmd; set holds the names of the flags given.
+func checkJudgeFlags(cmd string, set map[string]bool, dir string, abstain, t float64) []error {
+	var errs []error
+	if dir == "" {
+		if set["abstain"] || set["judge-temperature"] {
+			errs = append(errs, fmt.Errorf("%s: -abstain and -judge-temperature only with -judge", cmd))
+		}
+		return errs
+	}
+	if !(abstain >= 0 && abstain < 0.5) {
+		errs = append(errs, fmt.Errorf("%s: -abstain %g must be in [0, 0.5)", cmd, abstain))
+	}
+	if !(t >= 0) || math.IsInf(t, 0) {
+		errs = append(errs, fmt.Errorf("%s: -judge-temperature %g must be >= 0 and finite", cmd, t))
+	}
+	return errs
+}
+
+// loadJudge loads the AI judge of -judge dir: it answers when its pick
+// beats the runner-up with probability at least 0.5 + abstain, at
+// temperature t (0: the reward model's own Bradley-Terry scale).
+func loadJudge(dir string, abstain, t float64) (*judge.Model, error) {
+	m, err := judge.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("-judge: %w", err)
+	}
+	m.Abstain = abstain
+	if t > 0 {
+		m.Temperature = t
+	}
+	m.Name = fmt.Sprintf("%s/T=%.4g", m.Name, m.Temperature)
+	return m, nil
 }
 
 // onlinePeople is what every people-labelled round shares: the store run,
@@ -115,14 +144,9 @@ func openOnlinePeople(ctx context.Context, run dpoRun) (p *onlinePeople, closeAl
 	o := run.Online
 	var jm *judge.Model
 	if o.Judge != "" {
-		if jm, err = judge.Load(o.Judge); err != nil {
-			return nil, nil, fmt.Errorf("dpo: -judge: %w", err)
+		if jm, err = loadJudge(o.Judge, o.Abstain, o.JudgeT); err != nil {
+			return nil, nil, fmt.Errorf("dpo: %w", err)
 		}
-		jm.Abstain = o.Abstain
-		if o.JudgeT > 0 {
-			jm.Temperature = o.JudgeT
-		}
-		jm.Name = fmt.Sprintf("%s/T=%.4g", jm.Name, jm.Temperature)
 	}
 	dbURL := o.DB
 	if dbURL == "" {
