@@ -27,11 +27,9 @@ type demoOptions struct {
 	Labeler, DB, Instructions string
 	Overlap                   int
 	Poll                      time.Duration
-	// Judge, with people: an AI judge (a reward model directory) that
-	// answers the comparisons it is sure of (Abstain, at temperature
-	// JudgeT; 0: the model's own) before people see the rest.
-	Judge           string
-	Abstain, JudgeT float64
+	// With people, an AI judge that answers the comparisons it is sure of
+	// before people see the rest.
+	judgeSpec
 }
 
 // runDemo is `rlhf demo`: the whole language RLHF loop on the shipped model
@@ -105,9 +103,7 @@ Flags:`)
 	fs.StringVar(&o.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
 	fs.IntVar(&o.Overlap, "overlap", 1, "how many different people label each comparison with -labeler human (each answer trains the reward model)")
 	fs.DurationVar(&o.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
-	fs.StringVar(&o.Judge, "judge", "", "with -labeler human: a reward model directory (rlhf rm -out) that answers the comparisons it is\nsure of; people answer the rest")
-	fs.Float64Var(&o.Abstain, "abstain", 0.2, "with -judge: leave a comparison to people when P(the judge's pick beats the runner-up) < 0.5 + this")
-	fs.Float64Var(&o.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale;\nrlhf judge -calibrate fits one)")
+	o.judgeSpec.flags(fs, "comparisons")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -121,7 +117,7 @@ Flags:`)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if err := errors.Join(checkJudgeFlags("demo", set, o.Judge, o.Abstain, o.JudgeT)...); err != nil {
+	if err := errors.Join(o.judgeSpec.check("demo", set)...); err != nil {
 		return o, err
 	}
 	if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {
@@ -160,7 +156,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		defer closeDB()
 		h.Overlap, h.Poll = o.Overlap, o.Poll
 		if o.Judge != "" {
-			m, err := loadJudge(o.Judge, o.Abstain, o.JudgeT)
+			m, err := o.judgeSpec.load(ctx, stderr)
 			if err != nil {
 				closeDB()
 				return fmt.Errorf("demo: %w", err)

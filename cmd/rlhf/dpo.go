@@ -51,18 +51,14 @@ type onlineDPO struct {
 	Prompts int    `json:"prompts,omitempty"` // train prompts per round
 	// People: with Labeler loop.LabelerHuman, people answer through the
 	// label store DB (password hidden in online.json), Overlap of them per
-	// group, polled every Poll; with Judge (a reward model directory), the
-	// judge answers the groups where its pick beats the runner-up with
-	// probability at least 0.5 + Abstain (at temperature JudgeT; 0: the
-	// model's own) and people the rest.
+	// group, polled every Poll; with a judge, it answers the groups it is
+	// sure of and people the rest.
 	Labeler      string        `json:"labeler,omitempty"`
 	DB           string        `json:"db,omitempty"`
 	Instructions string        `json:"instructions,omitempty"`
 	Overlap      int           `json:"overlap,omitempty"`
 	Poll         time.Duration `json:"-"`
-	Judge        string        `json:"judge,omitempty"`
-	Abstain      float64       `json:"abstain,omitempty"`
-	JudgeT       float64       `json:"judge_temperature,omitempty"`
+	judgeSpec
 }
 
 // runDPO is `rlhf dpo`: fine-tune a policy on preference pairs with DPO or IPO.
@@ -110,9 +106,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&run.Online.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
 	fs.IntVar(&run.Online.Overlap, "overlap", 1, "how many different people answer each group with -labeler human (every answer trains)")
 	fs.DurationVar(&run.Online.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
-	fs.StringVar(&run.Online.Judge, "judge", "", "with -labeler human: a reward model directory (rlhf rm -out) that answers the groups it is sure of;\npeople answer the rest")
-	fs.Float64Var(&run.Online.Abstain, "abstain", 0.2, "with -judge: leave a group to people when P(the judge's pick beats the runner-up) < 0.5 + this")
-	fs.Float64Var(&run.Online.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale;\nrlhf judge -calibrate fits one)")
+	run.Online.judgeSpec.flags(fs, "groups")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -197,7 +191,7 @@ func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) (err error) {
 	}
 	var people *onlinePeople
 	if o.Labeler == loop.LabelerHuman {
-		p, closePeople, err := openOnlinePeople(ctx, run)
+		p, closePeople, err := openOnlinePeople(ctx, run, w)
 		if err != nil {
 			return err
 		}

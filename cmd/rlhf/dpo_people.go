@@ -30,8 +30,9 @@ import (
 // rewardOnlyFlags those only with -reward.
 var (
 	onlineOnlyFlags = map[string]bool{"reward": true, "goal": true, "online-n": true, "online-prompts": true, "labeler": true,
-		"db": true, "instructions": true, "overlap": true, "label-poll": true, "judge": true, "abstain": true, "judge-temperature": true}
-	peopleOnlyFlags = []string{"db", "instructions", "overlap", "label-poll", "judge", "abstain", "judge-temperature"}
+		"db": true, "instructions": true, "overlap": true, "label-poll": true, "judge": true, "abstain": true, "judge-temperature": true,
+		"judge-calibrate": true}
+	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "label-poll"}, judgeFlagNames...)
 	rewardOnlyFlags = []string{"goal"}
 )
 
@@ -83,47 +84,75 @@ func checkOnlineLabeler(flags *flag.FlagSet, o *onlineDPO) []error {
 		if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {
 			errs = append(errs, fmt.Errorf("dpo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll))
 		}
-		if o.Judge == "" {
-			o.Abstain = 0
-		}
-		errs = append(errs, checkJudgeFlags("dpo", set, o.Judge, o.Abstain, o.JudgeT)...)
+		errs = append(errs, o.judgeSpec.check("dpo", set)...)
 	default:
 		errs = append(errs, fmt.Errorf("dpo: -labeler %q: want %s (or -reward instead)", o.Labeler, loop.LabelerHuman))
 	}
 	return errs
 }
 
-// checkJudgeFlags checks the flags of an AI judge that helps people
-// (-judge DIR, -abstain, -judge-temperature; rlhf dpo -online and rlhf
-// demo) of command cmd; set holds the names of the flags given.
-func checkJudgeFlags(cmd string, set map[string]bool, dir string, abstain, t float64) []error {
+// judgeSpec is an AI judge that helps people (rlhf dpo -online and rlhf
+// demo with -labeler human): a reward model (Judge, a directory) that
+// answers where its pick beats the runner-up with probability at least
+// 0.5 + Abstain, at temperature JudgeT (0: the reward model's own
+// Bradley-Terry scale) or one fitted on the labelled file Calibrate.
+type judgeSpec struct {
+	Judge     string  `json:"judge,omitempty"`
+	Abstain   float64 `json:"abstain,omitempty"`
+	JudgeT    float64 `json:"judge_temperature,omitempty"`
+	Calibrate string  `json:"judge_calibrate,omitempty"`
+}
+
+// judgeFlagNames are the flags judgeSpec.flags defines.
+var judgeFlagNames = []string{"judge", "abstain", "judge-temperature", "judge-calibrate"}
+
+// flags defines the judge's flags on fs; what names what it answers.
+func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
+	fs.StringVar(&j.Judge, "judge", "", "with -labeler human: a reward model directory (rlhf rm -out) that answers the "+what+" it is\nsure of; people answer the rest")
+	fs.Float64Var(&j.Abstain, "abstain", 0.2, "with -judge: leave a "+strings.TrimSuffix(what, "s")+" to people when P(the judge's pick beats the runner-up) < 0.5 + this")
+	fs.Float64Var(&j.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale,\nor the fit of -judge-calibrate)")
+	fs.StringVar(&j.Calibrate, "judge-calibrate", "", "with -judge: fit its temperature first on this labelled JSONL `file` (preference pairs, or\nrlhf serve -import lines with \"gold\"), as rlhf judge -calibrate does")
+}
+
+// check returns the errors of the judge's flags of command cmd; set holds
+// the names of the flags given. Without a judge it clears Abstain, so that
+// a run's saved settings do not hold a default that means nothing.
+func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	var errs []error
-	if dir == "" {
-		if set["abstain"] || set["judge-temperature"] {
-			errs = append(errs, fmt.Errorf("%s: -abstain and -judge-temperature only with -judge", cmd))
+	if j.Judge == "" {
+		if set["abstain"] || set["judge-temperature"] || set["judge-calibrate"] {
+			errs = append(errs, fmt.Errorf("%s: -abstain, -judge-temperature and -judge-calibrate only with -judge", cmd))
 		}
+		j.Abstain = 0
 		return errs
 	}
-	if !(abstain >= 0 && abstain < 0.5) {
-		errs = append(errs, fmt.Errorf("%s: -abstain %g must be in [0, 0.5)", cmd, abstain))
+	if !(j.Abstain >= 0 && j.Abstain < 0.5) {
+		errs = append(errs, fmt.Errorf("%s: -abstain %g must be in [0, 0.5)", cmd, j.Abstain))
 	}
-	if !(t >= 0) || math.IsInf(t, 0) {
-		errs = append(errs, fmt.Errorf("%s: -judge-temperature %g must be >= 0 and finite", cmd, t))
+	if !(j.JudgeT >= 0) || math.IsInf(j.JudgeT, 0) {
+		errs = append(errs, fmt.Errorf("%s: -judge-temperature %g must be >= 0 and finite", cmd, j.JudgeT))
+	}
+	if j.JudgeT > 0 && j.Calibrate != "" {
+		errs = append(errs, fmt.Errorf("%s: -judge-temperature and -judge-calibrate both set: pick one", cmd))
 	}
 	return errs
 }
 
-// loadJudge loads the AI judge of -judge dir: it answers when its pick
-// beats the runner-up with probability at least 0.5 + abstain, at
-// temperature t (0: the reward model's own Bradley-Terry scale).
-func loadJudge(dir string, abstain, t float64) (*judge.Model, error) {
-	m, err := judge.Load(dir)
+// load loads the judge, fitting its temperature on Calibrate if set and
+// reporting the fit to w.
+func (j judgeSpec) load(ctx context.Context, w io.Writer) (*judge.Model, error) {
+	m, err := judge.Load(j.Judge)
 	if err != nil {
 		return nil, fmt.Errorf("-judge: %w", err)
 	}
-	m.Abstain = abstain
-	if t > 0 {
-		m.Temperature = t
+	m.Abstain = j.Abstain
+	if j.Calibrate != "" {
+		if err := judgeCalibrate(ctx, m, j.Calibrate, 256, w); err != nil {
+			return nil, fmt.Errorf("-judge-calibrate: %w", err)
+		}
+	}
+	if j.JudgeT > 0 {
+		m.Temperature = j.JudgeT
 	}
 	m.Name = fmt.Sprintf("%s/T=%.4g", m.Name, m.Temperature)
 	return m, nil
@@ -139,12 +168,13 @@ type onlinePeople struct {
 
 // openOnlinePeople opens run's label store (default labels.db in -out),
 // registers the store run (named after -out; a rerun finds it) and loads
-// the judge. close marks the run stopped and closes the store.
-func openOnlinePeople(ctx context.Context, run dpoRun) (p *onlinePeople, closeAll func(context.Context) error, err error) {
+// the judge (reporting its calibration to w). closeAll marks the run
+// stopped and closes the store.
+func openOnlinePeople(ctx context.Context, run dpoRun, w io.Writer) (p *onlinePeople, closeAll func(context.Context) error, err error) {
 	o := run.Online
 	var jm *judge.Model
 	if o.Judge != "" {
-		if jm, err = loadJudge(o.Judge, o.Abstain, o.JudgeT); err != nil {
+		if jm, err = o.judgeSpec.load(ctx, w); err != nil {
 			return nil, nil, fmt.Errorf("dpo: %w", err)
 		}
 	}

@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"rlhf/feedback"
+	"rlhf/judge"
 	"rlhf/store"
 )
 
@@ -239,6 +242,58 @@ func TestDPOOnlineJudge(t *testing.T) {
 			}
 		})
 	}
+	// -judge-calibrate fits the judge's temperature on labelled pairs first.
+	t.Run("calibrated", func(t *testing.T) {
+		dir := t.TempDir()
+		// Pairs the random judge gets right but for the one it is least
+		// sure of, so that a finite temperature fits.
+		m, err := judge.Load(rm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type pair struct {
+			p, a, b string
+			margin  float64
+		}
+		var ps []pair
+		for i := range 12 {
+			p, a, b := fmt.Sprintf("Prompt %d:", i), fmt.Sprintf(" one answer %d", i), fmt.Sprintf(" another, longer answer %d", i)
+			sc, err := m.Scores(context.Background(), []feedback.Query{feedback.TextQuery("c", p, a, b)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc[0][0] < sc[0][1] {
+				a, b = b, a
+			}
+			ps = append(ps, pair{p, a, b, math.Abs(sc[0][0] - sc[0][1])})
+		}
+		least := 0
+		for i, x := range ps {
+			if x.margin < ps[least].margin {
+				least = i
+			}
+		}
+		ps[least].a, ps[least].b = ps[least].b, ps[least].a
+		var lines []string
+		for _, x := range ps {
+			js, _ := json.Marshal(map[string]string{"prompt": x.p, "chosen": x.a, "rejected": x.b})
+			lines = append(lines, string(js))
+		}
+		cal := filepath.Join(dir, "cal.jsonl")
+		if err := os.WriteFile(cal, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		err = dpoMain(context.Background(), onlinePeopleArgs(policy, filepath.Join(dir, "online"), "-online", "1", "-judge", rm,
+			"-abstain", "0", "-judge-calibrate", cal), &stderr)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		fit := regexp.MustCompile(`calibrated on 12 labelled queries of \S+: temperature (\S+) -> (\S+),`).FindStringSubmatch(stderr.String())
+		if fit == nil || fit[1] == fit[2] || !strings.Contains(stderr.String(), "rm:rm/T="+fit[2]+" answers 6 of 6 groups") {
+			t.Errorf("no calibration reported, or the judge did not answer at the fitted temperature:\n%s", stderr.String())
+		}
+	})
 }
 
 func TestDPOOnlinePeopleBadFlags(t *testing.T) {
@@ -256,6 +311,8 @@ func TestDPOOnlinePeopleBadFlags(t *testing.T) {
 		{[]string{"-online", "2", "-labeler", "human", "-overlap", "0"}, "-overlap"},
 		{[]string{"-data", "x.jsonl", "-labeler", "human"}, "only with -online"},
 		{[]string{"-online", "1", "-labeler", "human", "-judge", "/no/such/rm"}, "-judge"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge-calibrate", "x.jsonl"}, "only with -judge"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-judge-temperature", "1", "-judge-calibrate", "x.jsonl"}, "pick one"},
 	} {
 		err := dpoMain(context.Background(), append(tc.args, "-policy", policy, "-out", filepath.Join(t.TempDir(), "o")), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

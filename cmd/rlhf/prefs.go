@@ -75,7 +75,7 @@ const defaultTextInstructions = "Pick the completion that continues the prompt b
 // humanOnlyFlags and syntheticOnlyFlags are the flags that make sense for
 // one kind of -labeler only.
 var (
-	humanOnlyFlags     = []string{"db", "instructions", "label-poll", "overlap", "judge", "abstain", "judge-temperature"}
+	humanOnlyFlags     = append([]string{"db", "instructions", "label-poll", "overlap"}, judgeFlagNames...)
 	syntheticOnlyFlags = []string{"goal", "letter", "beta", "epsilon"}
 )
 
