@@ -36,11 +36,10 @@ var (
 	rewardOnlyFlags = []string{"goal"}
 )
 
-// Files of a round labelled by people: the judge's pairs (rewritten each
-// time, the same for the same samples), people's answers (appended as they
-// come, kept across reruns) and both together, what the round trains on.
+// Files of a round labelled by people: people's answers (appended as they
+// come, kept across reruns) and, with the judge's answers (decided again
+// on a rerun, the same for the same samples), what the round trains on.
 const (
-	judgePairsFile  = "judge.jsonl"
 	peoplePairsFile = "people.jsonl"
 	roundPairsFile  = "pairs.jsonl"
 )
