@@ -48,12 +48,12 @@ func waitPosted(s store.Store, run string, n int) {
 	}
 }
 
-// With -labeler human, each round's groups go to people through the label
-// store; each round trains on exactly their answers, from the previous
-// round's policy; a rerun asks nothing again.
-func TestDPOOnlinePeople(t *testing.T) {
-	policy := tinyPolicy(t)
-	out := filepath.Join(t.TempDir(), "online")
+// onlinePeopleStore opens the label store an online run into out uses by
+// default (labels.db there, as rlhf serve -db would) and sets two scripted
+// people to work on its store run "online" (skipIdx as newTextPeople);
+// stop ends their work.
+func onlinePeopleStore(t *testing.T, out string, skipIdx int) (s store.Store, people *textPeople, stop func()) {
+	t.Helper()
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -61,15 +61,43 @@ func TestDPOOnlinePeople(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	people := newTextPeople(t, s, "online", 2)
+	t.Cleanup(func() { s.Close() })
+	people = newTextPeople(t, s, "online", skipIdx)
+	return s, people, goWork(t, people)
+}
+
+// goWork sets people to work until the returned stop is called.
+func goWork(t *testing.T, people *textPeople) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { people.work(ctx, t, 0) })
+	return func() { cancel(); wg.Wait() }
+}
+
+// onlineRoundSummary reads round r's summary.json of an online run in out.
+func onlineRoundSummary(t *testing.T, out string, r int) (trainPairs int, run dpoRun) {
+	t.Helper()
+	var sum struct {
+		TrainPairs int    `json:"train_pairs"`
+		Run        dpoRun `json:"run"`
+	}
+	buf, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("round%d", r), "summary.json"))
+	if err := json.Unmarshal(buf, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum.TrainPairs, sum.Run
+}
+
+// With -labeler human, each round's groups go to people through the label
+// store; each round trains on exactly their answers, from the previous
+// round's policy; a rerun asks nothing again.
+func TestDPOOnlinePeople(t *testing.T) {
+	policy := tinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "online")
+	s, people, stop := onlinePeopleStore(t, out, 2)
 	var stderr bytes.Buffer
-	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2"), &stderr)
-	cancel()
-	wg.Wait()
+	err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2"), &stderr)
+	stop()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -90,20 +118,13 @@ func TestDPOOnlinePeople(t *testing.T) {
 		if n != 4 {
 			t.Errorf("round %d: %d pairs, want 4", r, n)
 		}
-		var sum struct {
-			TrainPairs int    `json:"train_pairs"`
-			Run        dpoRun `json:"run"`
-		}
-		buf, _ := os.ReadFile(filepath.Join(dir, "summary.json"))
-		if err := json.Unmarshal(buf, &sum); err != nil {
-			t.Fatal(err)
-		}
+		trainPairs, run := onlineRoundSummary(t, out, r)
 		wantPolicy := policy
 		if r == 2 {
 			wantPolicy = filepath.Join(out, "round1")
 		}
-		if sum.TrainPairs != 4 || sum.Run.Policy != wantPolicy || sum.Run.Ref != policy {
-			t.Errorf("round %d trained %s on %d pairs against %s, want %s on 4 against %s", r, sum.Run.Policy, sum.TrainPairs, sum.Run.Ref, wantPolicy, policy)
+		if trainPairs != 4 || run.Policy != wantPolicy || run.Ref != policy {
+			t.Errorf("round %d trained %s on %d pairs against %s, want %s on 4 against %s", r, run.Policy, trainPairs, run.Ref, wantPolicy, policy)
 		}
 	}
 	if want := people.expectedPairs(t); !maps.Equal(got, want) {
@@ -148,11 +169,9 @@ func TestDPOOnlinePeople(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "round3", "summary.json")); err == nil {
 		t.Error("round 3 trained before people answered")
 	}
-	ctx, cancel = context.WithCancel(context.Background())
-	wg.Go(func() { people.work(ctx, t, 0) })
+	stop = goWork(t, people)
 	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "3"), &bytes.Buffer{})
-	cancel()
-	wg.Wait()
+	stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +183,7 @@ func TestDPOOnlinePeople(t *testing.T) {
 	}
 
 	// An interrupt while round 4 waits is an error saying how to continue.
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		waitPosted(s, "online", 24)
 		cancel()
@@ -186,22 +205,10 @@ func TestDPOOnlineJudge(t *testing.T) {
 	}{{"sure", "0"}, {"mixed", "0.2"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "online")
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			people := newTextPeople(t, s, "online", -1)
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			wg.Go(func() { people.work(ctx, t, 0) })
+			s, people, stop := onlinePeopleStore(t, out, -1)
 			var stderr bytes.Buffer
-			err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "1", "-judge", rm, "-abstain", tc.abstain, "-judge-temperature", "0.01"), &stderr)
-			cancel()
-			wg.Wait()
+			err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "1", "-judge", rm, "-abstain", tc.abstain, "-judge-temperature", "0.01"), &stderr)
+			stop()
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr.String())
 			}

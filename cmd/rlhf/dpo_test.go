@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -210,19 +209,13 @@ func TestDPOOnline(t *testing.T) {
 				t.Errorf("round %d: %v", r, err)
 			}
 		}
-		var sum struct {
-			Run dpoRun `json:"run"`
-		}
-		buf, _ := os.ReadFile(filepath.Join(dir, "summary.json"))
-		if err := json.Unmarshal(buf, &sum); err != nil {
-			t.Fatal(err)
-		}
+		_, run := onlineRoundSummary(t, out, r)
 		wantPolicy := policy
 		if r == 2 {
 			wantPolicy = filepath.Join(out, "round1")
 		}
-		if sum.Run.Policy != wantPolicy || sum.Run.Ref != policy {
-			t.Errorf("round %d trained %s against %s, want %s against %s", r, sum.Run.Policy, sum.Run.Ref, wantPolicy, policy)
+		if run.Policy != wantPolicy || run.Ref != policy {
+			t.Errorf("round %d trained %s against %s, want %s against %s", r, run.Policy, run.Ref, wantPolicy, policy)
 		}
 	}
 	if !lmChanged(t, filepath.Join(out, "round2"), filepath.Join(out, "round1")) {
