@@ -21,25 +21,10 @@ STEPS=${STEPS:-50}
 ABSTAIN=${ABSTAIN:-0.2}
 SEED=${SEED:-1}
 ADDR=${ADDR:-127.0.0.1:18184}
-rm -rf "$OUT"
-mkdir -p "$OUT"
-go build -o "$OUT/rlhf" ./cmd/rlhf
-BIN=$OUT/rlhf
-DB=sqlite://$OUT/labels.db
-
-"$BIN" prefs -goal lipogram -letter e -beta 0 -epsilon 0 -n 10000 -seed $((SEED + 100)) \
-  -out "$OUT/judge-prefs.jsonl" 2> "$OUT/judge-prefs.log"
-"$BIN" rm -data "$OUT/judge-prefs.jsonl" -gold lipogram -letter e -epochs 2 -seed "$SEED" -out "$OUT/rm" > "$OUT/rm.log" 2>&1
-
-RLHF_ADMIN_PASSWORD=demo-password "$BIN" serve -db "$DB" -addr "$ADDR" 2> "$OUT/serve.log" &
-serve=$!
-python3 experiments/people/label.py --url "http://$ADDR" --user admin --password demo-password \
-  --rule lipogram 2> "$OUT/label.log" &
-client=$!
-trap 'kill $client $serve 2> /dev/null || true' EXIT
+. experiments/people/setup.sh
 
 common=(-labeler human -db "$DB" -label-poll 200ms -rounds 2 -queries "$QUERIES" -steps "$STEPS" -goal lipogram -letter e
-  -seed "$SEED" -instructions "Pick the completion with fewer words containing the letter e and more distinct words without it.")
+  -seed "$SEED" -instructions "$INSTRUCTIONS")
 echo "| arm | gold lipogram before | after | KL (nats) | reward model: held-out accuracy | agreement with the goal | labels | the judge's | people's |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for arm in people judge; do
@@ -48,6 +33,4 @@ for arm in people judge; do
   "$BIN" demo "${common[@]}" "${extra[@]}" -out "$OUT/$arm" > "$OUT/$arm.out" 2> "$OUT/$arm.log"
   jq -r --arg arm "$arm" '"| \($arm) | \(.before.gold_mean*1000|round/1000) | \(.after.gold_mean*1000|round/1000) ± \(.after.gold_std*1000|round/1000) | \(.after.kl_mean*100|round/100) ± \(.after.kl_std*100|round/100) | \(.rm.accuracy*1000|round/10)% of \(.rm.decided) | \(.rm.gold_pair_accuracy*1000|round/10)% | \(.labels) | \(.judge_labels) | \(.labels - .judge_labels) |"' "$OUT/$arm/eval.json"
 done
-kill $client 2> /dev/null || true
-wait $client 2> /dev/null || true
-cat "$OUT/label.log"
+stop_person

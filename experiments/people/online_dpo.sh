@@ -28,27 +28,11 @@ ABSTAIN=${ABSTAIN:-0.2}
 SEED=${SEED:-1}
 ADDR=${ADDR:-127.0.0.1:18183}
 BASE=models/tiny-gpt
-rm -rf "$OUT"
-mkdir -p "$OUT"
-go build -o "$OUT/rlhf" ./cmd/rlhf
-BIN=$OUT/rlhf
-DB=sqlite://$OUT/labels.db
-
-# The judge's reward model, on labels of the goal itself from the pretrained model's samples.
-"$BIN" prefs -goal lipogram -letter e -beta 0 -epsilon 0 -n 10000 -seed $((SEED + 100)) \
-  -out "$OUT/judge-prefs.jsonl" 2> "$OUT/judge-prefs.log"
-"$BIN" rm -data "$OUT/judge-prefs.jsonl" -gold lipogram -letter e -epochs 2 -seed "$SEED" -out "$OUT/rm" > "$OUT/rm.log" 2>&1
-
-RLHF_ADMIN_PASSWORD=demo-password "$BIN" serve -db "$DB" -addr "$ADDR" 2> "$OUT/serve.log" &
-serve=$!
-python3 experiments/people/label.py --url "http://$ADDR" --user admin --password demo-password \
-  --rule lipogram 2> "$OUT/label.log" &
-client=$!
-trap 'kill $client $serve 2> /dev/null || true' EXIT
+. experiments/people/setup.sh
 
 common=(-labeler human -db "$DB" -label-poll 200ms -policy "$BASE" -online-n 2 -online-prompts "$PROMPTS"
   -beta "$BETA" -lr 1e-4 -val-frac 0 -kl-prompts 0 -seed "$SEED"
-  -instructions "Pick the completion with fewer words containing the letter e and more distinct words without it.")
+  -instructions "$INSTRUCTIONS")
 for arm in people judge alone; do
   case $arm in
     people) extra=() ;;
@@ -65,7 +49,5 @@ for arm in people judge alone; do
   done
 done
 "$BIN" eval -policy "$BASE" -ref "$BASE" -goal lipogram -letter e -prompts 256 -seed "$SEED" -out "$OUT/base-eval.json" > /dev/null 2>&1
-kill $client 2> /dev/null || true
-wait $client 2> /dev/null || true
 python3 experiments/people/odpo_table.py "$OUT" "$ROUNDS"
-cat "$OUT/label.log"
+stop_person

@@ -1,0 +1,29 @@
+# Sourced by online_dpo.sh and demo_judge.sh, from the repository root, with OUT, SEED and ADDR set:
+# empties OUT, builds rlhf into it (BIN), trains the AI judge's reward model on labels of the
+# lipogram goal itself (2 epochs on 10,000 pairs of the pretrained model's samples, seeded by SEED)
+# into OUT/rm, and starts rlhf serve on the label store DB (OUT/labels.db) at ADDR with a scripted
+# person (label.py --rule lipogram) answering through it; both stop when the sourcing script exits.
+# INSTRUCTIONS is what people are told; stop_person ends the person and prints its tally.
+rm -rf "$OUT"
+mkdir -p "$OUT"
+go build -o "$OUT/rlhf" ./cmd/rlhf
+BIN=$OUT/rlhf
+DB=sqlite://$OUT/labels.db
+INSTRUCTIONS="Pick the completion with fewer words containing the letter e and more distinct words without it."
+
+"$BIN" prefs -goal lipogram -letter e -beta 0 -epsilon 0 -n 10000 -seed $((SEED + 100)) \
+  -out "$OUT/judge-prefs.jsonl" 2> "$OUT/judge-prefs.log"
+"$BIN" rm -data "$OUT/judge-prefs.jsonl" -gold lipogram -letter e -epochs 2 -seed "$SEED" -out "$OUT/rm" > "$OUT/rm.log" 2>&1
+
+RLHF_ADMIN_PASSWORD=demo-password "$BIN" serve -db "$DB" -addr "$ADDR" 2> "$OUT/serve.log" &
+serve=$!
+python3 experiments/people/label.py --url "http://$ADDR" --user admin --password demo-password \
+  --rule lipogram 2> "$OUT/label.log" &
+client=$!
+trap 'kill $client $serve 2> /dev/null || true' EXIT
+
+stop_person() {
+  kill "$client" 2> /dev/null || true
+  wait "$client" 2> /dev/null || true
+  cat "$OUT/label.log"
+}
