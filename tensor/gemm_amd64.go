@@ -52,3 +52,13 @@ func kernel6x32s(k int, a *float32, rsA, csA int, b *float32, ldb int, c *float3
 //
 //go:noescape
 func copyBlocks16(n int, src *float32, lds int, dst *float32, ldd int)
+
+// copyBlocks12 and copyBlocks6 are copyBlocks16 for blocks of 12 and 6
+// floats (the A panels of the AVX-512 and AVX2 kernels). They need AVX.
+// Implemented in gemm_amd64.s.
+//
+//go:noescape
+func copyBlocks12(n int, src *float32, lds int, dst *float32, ldd int)
+
+//go:noescape
+func copyBlocks6(n int, src *float32, lds int, dst *float32, ldd int)

@@ -377,3 +377,61 @@ cloop:
 cdone:
 	VZEROUPPER
 	RET
+
+// func copyBlocks12(n int, src *float32, lds int, dst *float32, ldd int)
+//
+// For i < n: dst[i*ldd : i*ldd+12] = src[i*lds : i*lds+12] (strides in
+// floats). AVX only.
+TEXT ·copyBlocks12(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+24(FP), DI
+	MOVQ ldd+32(FP), R9
+	SHLQ $2, R9
+	TESTQ CX, CX
+	JZ   c12done
+
+c12loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), X1
+	VMOVUPS Y0, (DI)
+	VMOVUPS X1, 32(DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ  c12loop
+
+c12done:
+	VZEROUPPER
+	RET
+
+// func copyBlocks6(n int, src *float32, lds int, dst *float32, ldd int)
+//
+// For i < n: dst[i*ldd : i*ldd+6] = src[i*lds : i*lds+6] (strides in
+// floats). AVX only.
+TEXT ·copyBlocks6(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+24(FP), DI
+	MOVQ ldd+32(FP), R9
+	SHLQ $2, R9
+	TESTQ CX, CX
+	JZ   c6done
+
+c6loop:
+	VMOVUPS (SI), X0
+	MOVQ    16(SI), AX
+	VMOVUPS X0, (DI)
+	MOVQ    AX, 16(DI)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ  c6loop
+
+c6done:
+	VZEROUPPER
+	RET

@@ -381,9 +381,18 @@ func packA(transA bool, a []float32, lda, i0, mc, p0, kc, mr int, dst []float32)
 // A row by row, sequentially, and deals each row out to the panels.
 func packACols(a []float32, lda, i0, mc, p0, kc, mr int, dst []float32) {
 	full := mc / mr * mr
+	asm := gemmLevel >= levelAVX2 && full > 0
 	for p := 0; p < kc; p++ {
 		src := a[(p0+p)*lda+i0:][:mc]
 		ir := 0
+		switch {
+		case asm && mr == 12:
+			copyBlocks12(full/12, &src[0], 12, &dst[p*12], kc*12)
+			ir = full
+		case asm && mr == 6:
+			copyBlocks6(full/6, &src[0], 6, &dst[p*6], kc*6)
+			ir = full
+		}
 		switch mr {
 		case 6:
 			for ; ir < full; ir += 6 {

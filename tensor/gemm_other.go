@@ -39,6 +39,16 @@ func copyBlocks16(n int, src *float32, lds int, dst *float32, ldd int) {
 	panic("tensor: no assembly copy on this platform")
 }
 
+// copyBlocks12 exists only so the driver compiles everywhere.
+func copyBlocks12(n int, src *float32, lds int, dst *float32, ldd int) {
+	panic("tensor: no assembly copy on this platform")
+}
+
+// copyBlocks6 exists only so the driver compiles everywhere.
+func copyBlocks6(n int, src *float32, lds int, dst *float32, ldd int) {
+	panic("tensor: no assembly copy on this platform")
+}
+
 // gemvN64 exists only so the driver compiles everywhere.
 func gemvN64(k int, x, w *float32, ldw int, y *float32, alpha, beta float32) {
 	panic("tensor: no assembly GEMV kernel on this platform")

@@ -377,3 +377,39 @@ func ExampleGemm() {
 	fmt.Println(c)
 	// Output: [4 2 10 5]
 }
+
+// packACols deals the rows of a transposed A out to the panels with the
+// assembly block copies on an AVX2 machine; the panels are the same, bit
+// for bit, as the Go loops'.
+func TestPackAColsAsm(t *testing.T) {
+	if maxLevel < levelAVX2 {
+		t.Skip("no AVX2 on this machine: packACols has no assembly path")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, mr := range []int{6, 12} {
+		for range 50 {
+			mc, kc := 1+r.IntN(80), 1+r.IntN(40)
+			i0, p0 := r.IntN(5), r.IntN(5)
+			ld := i0 + mc + r.IntN(9)
+			a := make([]float32, (p0+kc)*ld)
+			for i := range a {
+				a[i] = r.Float32()*2 - 1
+			}
+			size := (mc + mr - 1) / mr * mr * kc
+			got, want := make([]float32, size), make([]float32, size)
+			for i := range got {
+				got[i], want[i] = float32(math.NaN()), float32(math.NaN()) // every element must be written
+			}
+			packACols(a, ld, i0, mc, p0, kc, mr, got)
+			old := gemmLevel
+			gemmLevel = levelGo
+			packACols(a, ld, i0, mc, p0, kc, mr, want)
+			gemmLevel = old
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("mr %d mc %d kc %d: panel element %d is %v, want %v", mr, mc, kc, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
