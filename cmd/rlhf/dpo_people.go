@@ -244,6 +244,9 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 		}
 		recs = append(recs, rec)
 	}
+	if opt.Skipped > 1 {
+		return "", fmt.Errorf("dpo: %s has %d lines that are not preference pairs (at most one torn last line is expected)", pc.Out, opt.Skipped)
+	}
 	if len(recs) == 0 {
 		return "", fmt.Errorf("dpo: online round %d: no group of %d was answered with a preference (all ties or can't tell)", r, len(qs))
 	}

@@ -327,3 +327,30 @@ func TestDPOOnlinePeopleBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// A round's people.jsonl that holds more than a torn last line of garbage
+// is an error, not preferences passed over, even when the judge answered
+// every group and nobody was asked.
+func TestDPOOnlinePeopleBadFile(t *testing.T) {
+	policy := tinyPolicy(t)
+	rm := judgeTinyRM(t)
+	out := filepath.Join(t.TempDir(), "online")
+	args := onlinePeopleArgs(policy, out, "-judge", rm, "-abstain", "0")
+	if err := dpoMain(context.Background(), append(args, "-online", "1"), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(out, "round2")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, peoplePairsFile), []byte("not json\n{\"prompt\":\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := dpoMain(context.Background(), append(args, "-online", "2"), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "not preference pairs") {
+		t.Errorf("round 2 over a corrupt people.jsonl: %v, want an error", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
+		t.Error("round 2 trained over a corrupt people.jsonl")
+	}
+}
