@@ -50,9 +50,12 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// crewSpin is how many times a helper checks for new work, yielding its
-// thread in between, before it parks; about 10-30 µs on a current CPU.
-const crewSpin = 200
+// crewSpin is how many times a helper checks for new work (and a caller
+// for a helper's end), yielding its thread in between, before it parks;
+// about 10-30 µs on a current CPU. Tests lower it to exercise parking.
+var crewSpin atomic.Int32
+
+func init() { crewSpin.Store(200) }
 
 // crew is a set of helper goroutines that run the chunks of one
 // ParallelFor at a time.
@@ -131,11 +134,13 @@ func (c *crew) run(n, chunk int, fn func(lo, hi int)) {
 }
 
 // wait returns when the helper has finished its latest job: spinning
-// first, then parked until the helper hands it a token.
+// first, then parked until the helper hands it a token. A token says only
+// that the helper finished a job, possibly the one before (a helper that
+// was slow to look at waiting after it), so wait checks again.
 func (h *helper) wait() {
 	want := h.seq.Load()
 	for spins := 0; h.done.Load() != want; spins++ {
-		if spins < crewSpin {
+		if spins < int(crewSpin.Load()) {
 			runtime.Gosched()
 			continue
 		}
@@ -144,7 +149,6 @@ func (h *helper) wait() {
 			break
 		}
 		<-h.finished
-		break
 	}
 	h.fn = nil
 }
@@ -155,7 +159,7 @@ func (h *helper) loop() {
 	for {
 		spins := 0
 		for h.seq.Load() == seen {
-			if spins < crewSpin {
+			if spins < int(crewSpin.Load()) {
 				spins++
 				runtime.Gosched()
 				continue
