@@ -2,8 +2,8 @@ package tensor
 
 import (
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 // ParallelFor's crew under load: concurrent callers, nested calls (which
