@@ -9,9 +9,7 @@ cd "$(dirname "$0")/../.."
 commit=${1:?usage: bench/crew/tinygpt.sh COMMIT [ROUNDS] [STEPS]}
 rounds=${2:-5}
 steps=${3:-20}
-tmp=$(mktemp -d)
-trap 'git worktree remove --force "$tmp/old" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-git worktree add -q "$tmp/old" "$commit~1"
+. bench/worktree.sh
 (cd "$tmp/old" && go build -o "$tmp/old-tinygpt" ./bench/tinygpt)
 go build -o "$tmp/new-tinygpt" ./bench/tinygpt
 for _ in $(seq "$rounds"); do

@@ -12,9 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 commit=${1:?usage: bench/pool/rm.sh COMMIT [ROUNDS]}
 rounds=${2:-5}
-tmp=$(mktemp -d)
-trap 'git worktree remove --force "$tmp/old" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-git worktree add -q "$tmp/old" "$commit~1"
+. bench/worktree.sh
 (cd "$tmp/old" && go build -o "$tmp/old-rlhf" ./cmd/rlhf)
 go build -o "$tmp/new-rlhf" ./cmd/rlhf
 "$tmp/new-rlhf" prefs -n 1200 -seed 1 -out "$tmp/prefs.jsonl" 2>/dev/null

@@ -13,9 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 commit=${1:?usage: bench/sample/before_after.sh COMMIT [ROUNDS]}
 rounds=${2:-2}
-tmp=$(mktemp -d)
-trap 'git worktree remove --force "$tmp/old" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-git worktree add -q "$tmp/old" "$commit~1"
+. bench/worktree.sh
 for f in ${OLD_FILES:-}; do
 	git show "${f#*@}:${f%@*}" >"$tmp/old/${f%@*}"
 done
