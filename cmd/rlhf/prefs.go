@@ -75,18 +75,19 @@ const defaultTextInstructions = "Pick the completion that continues the prompt b
 // humanOnlyFlags and syntheticOnlyFlags are the flags that make sense for
 // one kind of -labeler only.
 var (
-	humanOnlyFlags     = append([]string{"db", "instructions", "label-poll", "overlap"}, judgeFlagNames...)
+	humanOnlyFlags     = []string{"db", "instructions", "label-poll", "overlap"}
 	syntheticOnlyFlags = []string{"goal", "letter", "beta", "epsilon"}
 )
 
 // misplacedLabelerFlags returns the flags set on fs ("-name") that belong
-// to the other kind of labeler than labeler: humanOnlyFlags with the
-// synthetic one, syntheticOnly with people.
+// to the other kind of labeler than labeler: humanOnlyFlags (and a judge's
+// flags, which help people) with the synthetic one, syntheticOnly with
+// people.
 func misplacedLabelerFlags(fs *flag.FlagSet, labeler string, syntheticOnly []string) []string {
 	var out []string
 	fs.Visit(func(f *flag.Flag) {
-		if labeler == loop.LabelerHuman && slices.Contains(syntheticOnly, f.Name) ||
-			labeler == labelerSynthetic && slices.Contains(humanOnlyFlags, f.Name) {
+		people := slices.Contains(humanOnlyFlags, f.Name) || slices.Contains(judgeFlagNames, f.Name)
+		if labeler == loop.LabelerHuman && slices.Contains(syntheticOnly, f.Name) || labeler == labelerSynthetic && people {
 			out = append(out, "-"+f.Name)
 		}
 	})
