@@ -203,16 +203,25 @@ type PrefRecord struct {
 	Confidence float64 `json:"confidence"`
 }
 
-// WritePrefs writes the pairs that label l gives query q (none for a tie or
-// an abstention; k-1 for a k-way query) and returns how many it wrote.
-func WritePrefs(w io.Writer, q feedback.Query, l feedback.Label) (int, error) {
+// PrefRecords returns the pairs that label l gives query q (none for a tie
+// or an abstention; k-1 for a k-way query), each with l's confidence.
+func PrefRecords(q feedback.Query, l feedback.Label) []PrefRecord {
 	conf := 0.0
 	if l.Confidence != nil {
 		conf = *l.Confidence
 	}
-	recs := feedback.PairRecords(q, l)
+	var out []PrefRecord
+	for _, r := range feedback.PairRecords(q, l) {
+		out = append(out, PrefRecord{PairRecord: r, Confidence: conf})
+	}
+	return out
+}
+
+// WritePrefs writes PrefRecords(q, l) and returns how many it wrote.
+func WritePrefs(w io.Writer, q feedback.Query, l feedback.Label) (int, error) {
+	recs := PrefRecords(q, l)
 	for _, r := range recs {
-		if err := encode(w, PrefRecord{PairRecord: r, Confidence: conf}, "pair of "+q.ID); err != nil {
+		if err := encode(w, r, "pair of "+q.ID); err != nil {
 			return 0, err
 		}
 	}

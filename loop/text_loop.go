@@ -778,11 +778,36 @@ func SampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, erro
 	return GoalScores(goal, ps, cs)
 }
 
+// JudgeFirst has judge label qs, in batches, reporting progress to w: it
+// returns the queries it answered and its labels of them, in the order of
+// qs, and the queries it labelled CantTell, which are left to people.
+func JudgeFirst(ctx context.Context, judge feedback.BatchLabeler, qs []feedback.Query, w io.Writer) (answered []feedback.Query, labels []feedback.Label, rest []feedback.Query, err error) {
+	const chunk = 256
+	bar := progress.NewWithOptions(w, len(qs), "judge", progress.Options{Interval: textProgressRefresh})
+	defer bar.Finish()
+	for lo := 0; lo < len(qs); lo += chunk {
+		part := qs[lo:min(lo+chunk, len(qs))]
+		ls, err := judge.LabelBatch(ctx, part)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("judge: %w", err)
+		}
+		for i, l := range ls {
+			if l.Choice == feedback.CantTell {
+				rest = append(rest, part[i])
+			} else {
+				answered, labels = append(answered, part[i]), append(labels, l)
+			}
+		}
+		bar.Add(len(part))
+	}
+	return answered, labels, rest, nil
+}
+
 // askTextPeople posts qs to people (their text as JSON stores it, so that a
 // rerun recognises it) and waits for every query's answers. It returns one
 // query and label per answer, skips left out, in the order they came. With
-// people.Judge, the judge first labels every query; people are asked only
-// about those it labels CantTell, and the result holds the queries in the
+// people.Judge, the judge first labels every query (JudgeFirst); people are
+// asked only about those it leaves, and the result holds the queries in the
 // order of qs, each with the judge's label or people's answers; judged is
 // the number of the judge's.
 func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) (aq []feedback.Query, al []feedback.Label, judged int, err error) {
@@ -790,24 +815,16 @@ func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Quer
 	ask := qs
 	var byJudge map[string]feedback.Label
 	if people.Judge != nil {
-		byJudge = map[string]feedback.Label{}
-		ask = nil
-		const chunk = 256
-		for lo := 0; lo < len(qs); lo += chunk {
-			part := qs[lo:min(lo+chunk, len(qs))]
-			ls, err := people.Judge.LabelBatch(ctx, part)
-			if err != nil {
-				return nil, nil, 0, fmt.Errorf("judge: %w", err)
-			}
-			for i, l := range ls {
-				if l.Choice == feedback.CantTell {
-					ask = append(ask, part[i])
-				} else {
-					byJudge[part[i].ID] = l
-				}
-			}
+		jq, jl, rest, err := JudgeFirst(ctx, people.Judge, qs, w)
+		if err != nil {
+			return nil, nil, 0, err
 		}
-		fmt.Fprintf(w, "the judge answers %d of %d comparisons and leaves %d to people\n", len(byJudge), len(qs), len(ask))
+		byJudge = make(map[string]feedback.Label, len(jq))
+		for i, q := range jq {
+			byJudge[q.ID] = jl[i]
+		}
+		ask = rest
+		fmt.Fprintf(w, "the judge answers %d of %d comparisons and leaves %d to people\n", len(jq), len(qs), len(ask))
 	}
 	answers := map[string][]feedback.Label{} // with a judge: people's, by query
 	if len(ask) > 0 {

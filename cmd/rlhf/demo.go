@@ -115,9 +115,7 @@ Flags:`)
 	if o.Labeler != labelerSynthetic && o.Labeler != loop.LabelerHuman {
 		return o, fmt.Errorf("demo: -labeler %q: want %s or %s", o.Labeler, labelerSynthetic, loop.LabelerHuman)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if err := errors.Join(o.judgeSpec.check("demo", set)...); err != nil {
+	if err := errors.Join(o.judgeSpec.check("demo", flagsSet(fs))...); err != nil {
 		return o, err
 	}
 	if o.Overlap < 1 || o.Overlap > 100 || o.Poll <= 0 {

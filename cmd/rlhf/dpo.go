@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +60,14 @@ type onlineDPO struct {
 	Overlap      int           `json:"overlap,omitempty"`
 	Poll         time.Duration `json:"-"`
 	judgeSpec
+}
+
+// refDir is the reference checkpoint: -ref, else the starting one.
+func (r dpoRun) refDir() string {
+	if r.Ref != "" {
+		return r.Ref
+	}
+	return r.Policy
 }
 
 // runDPO is `rlhf dpo`: fine-tune a policy on preference pairs with DPO or IPO.
@@ -114,6 +123,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("dpo: unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
 	run.Config = c
+	set := flagsSet(fs)
 	var errs []error
 	switch {
 	case run.Online.Rounds < 0:
@@ -122,7 +132,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 		if run.Data != "" {
 			errs = append(errs, errors.New("dpo: -online samples its own preferences: drop -data"))
 		}
-		errs = append(errs, checkOnlineLabeler(fs, &run.Online)...)
+		errs = append(errs, checkOnlineLabeler(set, &run.Online)...)
 		if run.Online.N < 2 || run.Online.Prompts < 1 {
 			errs = append(errs, errors.New("dpo: -online-n must be at least 2 and -online-prompts positive"))
 		}
@@ -131,12 +141,13 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if run.Online.Rounds == 0 {
 		var misplaced []string
-		fs.Visit(func(f *flag.Flag) {
-			if onlineOnlyFlags[f.Name] {
-				misplaced = append(misplaced, "-"+f.Name)
+		for _, name := range onlineOnlyFlags {
+			if set[name] {
+				misplaced = append(misplaced, "-"+name)
 			}
-		})
+		}
 		if len(misplaced) > 0 {
+			slices.Sort(misplaced) // as flag.Visit orders them
 			errs = append(errs, fmt.Errorf("dpo: %s only with -online", strings.Join(misplaced, ", ")))
 		}
 		run.Online = onlineDPO{}
@@ -182,10 +193,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 // An admin's stop in the labeling app is an error wrapping loop.ErrStopped.
 func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) (err error) {
 	o := run.Online
-	ref := run.Ref
-	if ref == "" {
-		ref = run.Policy
-	}
+	ref := run.refDir()
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return fmt.Errorf("dpo: %w", err)
 	}
@@ -305,10 +313,7 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dpo: policy: %w", err)
 	}
-	refDir := run.Ref
-	if refDir == "" {
-		refDir = run.Policy
-	}
+	refDir := run.refDir()
 	ref, refTok, err := loadPolicy(refDir)
 	if err != nil {
 		return fmt.Errorf("dpo: reference: %w", err)

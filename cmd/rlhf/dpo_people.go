@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,11 +27,9 @@ import (
 // -online; peopleOnlyFlags those only with -labeler human, and
 // rewardOnlyFlags those only with -reward.
 var (
-	onlineOnlyFlags = map[string]bool{"reward": true, "goal": true, "online-n": true, "online-prompts": true, "labeler": true,
-		"db": true, "instructions": true, "overlap": true, "label-poll": true, "judge": true, "abstain": true, "judge-temperature": true,
-		"judge-calibrate": true}
-	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "label-poll"}, judgeFlagNames...)
 	rewardOnlyFlags = []string{"goal"}
+	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "label-poll"}, judgeFlagNames...)
+	onlineOnlyFlags = slices.Concat([]string{"reward", "online-n", "online-prompts", "labeler"}, rewardOnlyFlags, peopleOnlyFlags)
 )
 
 // Files of a round labelled by people: people's answers (appended as they
@@ -45,12 +41,10 @@ const (
 )
 
 // checkOnlineLabeler checks who labels an online run: -reward, or people
-// (-labeler human, optionally helped by -judge); flags tells which were
-// set.
-func checkOnlineLabeler(flags *flag.FlagSet, o *onlineDPO) []error {
+// (-labeler human, optionally helped by -judge); set holds the names of
+// the flags given.
+func checkOnlineLabeler(set map[string]bool, o *onlineDPO) []error {
 	var errs []error
-	set := map[string]bool{}
-	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	misplaced := func(names []string, why string) {
 		var bad []string
 		for _, n := range names {
@@ -218,7 +212,7 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 		return "", err
 	}
 	ask := qs
-	var judged []json.RawMessage
+	var judged []judge.PrefRecord
 	if p.judge != nil {
 		if ask, judged, err = judgeRound(ctx, p.judge, qs, w); err != nil {
 			return "", err
@@ -257,36 +251,19 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	return out, nil
 }
 
-// judgeRound has the judge decide every group of qs and returns the pair
-// records of those it answers (see judge.WritePrefs) with the groups it
-// leaves to people.
-func judgeRound(ctx context.Context, m *judge.Model, qs []feedback.Query, w io.Writer) (ask []feedback.Query, judged []json.RawMessage, err error) {
-	in := make([]judge.Input, len(qs))
-	for i, q := range qs {
-		in[i] = judge.Input{Query: q}
-	}
-	ds, err := judgeDecideAll(ctx, m, in, 256, w, "judge")
+// judgeRound has the judge decide every group of qs (loop.JudgeFirst) and
+// returns the pair records of those it answers with the groups it leaves
+// to people.
+func judgeRound(ctx context.Context, m *judge.Model, qs []feedback.Query, w io.Writer) (ask []feedback.Query, judged []judge.PrefRecord, err error) {
+	answered, labels, ask, err := loop.JudgeFirst(ctx, m, qs, w)
 	if err != nil {
 		return nil, nil, err
 	}
-	var buf bytes.Buffer
-	answered := 0
-	for i, q := range qs {
-		l := m.LabelFor(q.ID, ds[i])
-		if l.Choice == feedback.CantTell {
-			ask = append(ask, q)
-			continue
-		}
-		answered++
-		if _, err := judge.WritePrefs(&buf, q, l); err != nil {
-			return nil, nil, err
-		}
-	}
-	for l := range bytes.Lines(buf.Bytes()) {
-		judged = append(judged, json.RawMessage(bytes.TrimSpace(l)))
+	for i, q := range answered {
+		judged = append(judged, judge.PrefRecords(q, labels[i])...)
 	}
 	fmt.Fprintf(w, "dpo: the judge %s answers %d of %d groups (%d pairs; P(pick beats runner-up) >= %.2f) and leaves %d to people\n",
-		m.Name, answered, len(qs), len(judged), 0.5+m.Abstain, len(ask))
+		m.Name, len(answered), len(qs), len(judged), 0.5+m.Abstain, len(ask))
 	return ask, judged, nil
 }
 

@@ -79,6 +79,13 @@ var (
 	syntheticOnlyFlags = []string{"goal", "letter", "beta", "epsilon"}
 )
 
+// flagsSet returns the names of the flags given on fs.
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
 // misplacedLabelerFlags returns the flags set on fs ("-name") that belong
 // to the other kind of labeler than labeler: humanOnlyFlags (and a judge's
 // flags, which help people) with the synthetic one, syntheticOnly with

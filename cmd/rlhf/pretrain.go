@@ -142,8 +142,7 @@ func runPretrain(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("pretrain: unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := flagsSet(fs)
 	c.Corpus = strings.Split(*corpus, ",")
 	if c.MinLR < 0 {
 		c.MinLR = c.LR / 10
