@@ -13,9 +13,8 @@ import os
 import statistics
 import sys
 
-
-def ms(xs, fmt):
-    return (fmt + " ± " + fmt.replace("+", "")) % (statistics.fmean(xs), statistics.pstdev(xs))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from odpo_seeds import ms  # noqa: E402
 
 
 def main():
