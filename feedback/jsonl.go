@@ -200,6 +200,17 @@ func ReadControlFile(path string, opt *ReadOptions) iter.Seq2[ControlRecord, err
 	return readFile(path, opt, parseControl)
 }
 
+// ReadJSONLFile streams the lines of the JSON Lines file at path decoded
+// into T (encoding/json, unknown fields ignored), with the line handling
+// of [ReadPairs].
+func ReadJSONLFile[T any](path string, opt *ReadOptions) iter.Seq2[T, error] {
+	return readFile(path, opt, func(b []byte) (T, error) {
+		var v T
+		err := json.Unmarshal(b, &v)
+		return v, err
+	})
+}
+
 func readFile[T any](path string, opt *ReadOptions, parse func([]byte) (T, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		f, err := os.Open(path)

@@ -25,6 +25,14 @@ type BatchLabeler interface {
 	LabelBatch(ctx context.Context, qs []Query) ([]Label, error)
 }
 
+// ScoringLabeler is a BatchLabeler whose labels come from scores of the
+// items (an AI judge's rewards), which it returns too: scores[i][j] is item
+// j of query i, higher is better.
+type ScoringLabeler interface {
+	BatchLabeler
+	LabelScored(ctx context.Context, qs []Query) (labels []Label, scores [][]float64, err error)
+}
+
 // LabelerFunc adapts a function to the Labeler interface.
 type LabelerFunc func(ctx context.Context, q Query) (Label, error)
 

@@ -20,17 +20,34 @@ import (
 // scores do not prefer the labelled items at all (the best T would be
 // infinite or negative), or if they separate the labels perfectly (T -> 0).
 func FitTemperature(scores [][]float64, labels []feedback.Choice) (float64, int, error) {
-	if len(scores) != len(labels) {
-		return 0, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels", len(scores), len(labels))
+	return FitTemperatureWeighted(scores, labels, nil)
+}
+
+// FitTemperatureWeighted is [FitTemperature] with label i counting
+// weights[i] times in the likelihood (nil: once each). Weights that undo
+// a biased sample (the inverse of the probability that a label was asked
+// for) make the fit one of all the queries the sample came from. Weights
+// must be finite and >= 0; a label of weight 0 is left out.
+func FitTemperatureWeighted(scores [][]float64, labels []feedback.Choice, weights []float64) (float64, int, error) {
+	if len(scores) != len(labels) || weights != nil && len(weights) != len(labels) {
+		return 0, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels and %d weights", len(scores), len(labels), len(weights))
 	}
 	type row struct {
 		s, t []float64 // scores and target distribution
+		w    float64
 	}
 	var rows []row
 	gap := 0.0 // the largest score range of a row
 	for i, s := range scores {
+		w := 1.0
+		if weights != nil {
+			w = weights[i]
+			if !(w >= 0) || math.IsInf(w, 0) {
+				return 0, 0, fmt.Errorf("judge: fit temperature: weight %d is %v, want finite and >= 0", i, w)
+			}
+		}
 		t, ok := feedback.SoftTarget(labels[i], len(s))
-		if !ok {
+		if !ok || w == 0 {
 			continue
 		}
 		for j, v := range s {
@@ -39,7 +56,7 @@ func FitTemperature(scores [][]float64, labels []feedback.Choice) (float64, int,
 			}
 		}
 		gap = max(gap, slices.Max(s)-slices.Min(s))
-		rows = append(rows, row{s, t})
+		rows = append(rows, row{s, t, w})
 	}
 	if len(rows) == 0 {
 		return 0, 0, errors.New("judge: fit temperature: no usable labels (all CantTell, Skip or out of range)")
@@ -50,7 +67,7 @@ func FitTemperature(scores [][]float64, labels []feedback.Choice) (float64, int,
 		for _, r := range rows {
 			p := feedback.Probs(r.s, 1/a)
 			for j, v := range r.s {
-				g += (p[j] - r.t[j]) * v
+				g += r.w * (p[j] - r.t[j]) * v
 			}
 		}
 		return g

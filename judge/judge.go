@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"path/filepath"
 
@@ -207,22 +208,29 @@ func (m *Model) Scores(ctx context.Context, qs []feedback.Query) ([][]float64, e
 // or for an abstention the probability of the item it leans to) and a note
 // with the pairwise probability and temperature.
 func (m *Model) LabelBatch(ctx context.Context, qs []feedback.Query) ([]feedback.Label, error) {
+	labels, _, err := m.LabelScored(ctx, qs)
+	return labels, err
+}
+
+// LabelScored is [Model.LabelBatch] that also returns the scores the labels
+// come from, (len(qs), k_i): a [feedback.ScoringLabeler].
+func (m *Model) LabelScored(ctx context.Context, qs []feedback.Query) ([]feedback.Label, [][]float64, error) {
 	if m.Abstain < 0 || m.Abstain > 0.5 || math.IsNaN(m.Abstain) {
-		return nil, fmt.Errorf("judge: abstain margin %v, want [0, 0.5]", m.Abstain)
+		return nil, nil, fmt.Errorf("judge: abstain margin %v, want [0, 0.5]", m.Abstain)
 	}
 	scores, err := m.Scores(ctx, qs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	labels := make([]feedback.Label, len(qs))
 	for i, s := range scores {
 		d, err := Decide(s, m.Temperature)
 		if err != nil {
-			return nil, fmt.Errorf("judge: query %s: %w", qs[i].ID, err)
+			return nil, nil, fmt.Errorf("judge: query %s: %w", qs[i].ID, err)
 		}
 		labels[i] = m.LabelFor(qs[i].ID, d)
 	}
-	return labels, nil
+	return labels, scores, nil
 }
 
 // LabelFor returns the label the judge gives query id on decision d, at its
@@ -249,4 +257,28 @@ func (m *Model) Label(ctx context.Context, q feedback.Query) (feedback.Label, er
 	return ls[0], nil
 }
 
-var _ feedback.BatchLabeler = (*Model)(nil)
+// Audited reports whether the query with id is one of a share of the
+// judge's answers that people answer too (an audit): a fixed pseudo-random
+// pick by id (FNV-1a), so that asking again picks the same queries and
+// share 0.1 picks about one in ten of any set of ids.
+func Audited(id string, share float64) bool {
+	if share <= 0 {
+		return false
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	// Mix the bits: FNV's low and high bits vary little between ids that
+	// differ only in their last characters (round-1-17, round-1-18).
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return float64(x>>11)/(1<<53) < share
+}
+
+var (
+	_ feedback.BatchLabeler   = (*Model)(nil)
+	_ feedback.ScoringLabeler = (*Model)(nil)
+)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -426,5 +428,82 @@ func TestLabelBatchHonoursContext(t *testing.T) {
 	cancel()
 	if _, err := m.LabelBatch(ctx, textQueries(3)); err == nil || !strings.Contains(err.Error(), "canceled") {
 		t.Errorf("cancelled context: %v", err)
+	}
+}
+
+// A weight of 2 counts a label twice, a weight of 0 leaves it out; bad
+// weights are errors.
+func TestFitTemperatureWeighted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var scores [][]float64
+	var labels []feedback.Choice
+	for range 200 {
+		s := []float64{rng.NormFloat64(), rng.NormFloat64()}
+		c := feedback.Choice(0)
+		if rng.Float64() > feedback.Probs(s, 0.7)[0] {
+			c = 1
+		}
+		scores, labels = append(scores, s), append(labels, c)
+	}
+	weights := make([]float64, len(labels))
+	var dupS [][]float64
+	var dupL []feedback.Choice
+	for i := range labels {
+		weights[i] = float64(i % 3) // 0, 1 or 2 copies
+		for range i % 3 {
+			dupS, dupL = append(dupS, scores[i]), append(dupL, labels[i])
+		}
+	}
+	got, n, err := FitTemperatureWeighted(scores, labels, weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wn, err := FitTemperature(dupS, dupL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got-want) > 1e-9*want || n != len(labels)-len(labels)/3-1 || wn != len(dupL) {
+		t.Errorf("weighted fit T=%v on %d labels, the same labels copied T=%v on %d", got, n, want, wn)
+	}
+	if plain, _, _ := FitTemperature(scores, labels); plain == got {
+		t.Errorf("weights changed nothing (T=%v)", got)
+	}
+	for _, w := range []float64{-1, math.NaN(), math.Inf(1)} {
+		bad := slices.Clone(weights)
+		bad[7] = w
+		if _, _, err := FitTemperatureWeighted(scores, labels, bad); err == nil || !strings.Contains(err.Error(), "weight 7") {
+			t.Errorf("weight %v: %v", w, err)
+		}
+	}
+	if _, _, err := FitTemperatureWeighted(scores, labels, weights[1:]); err == nil {
+		t.Error("fewer weights than labels accepted")
+	}
+}
+
+// Audited picks a fixed share of ids: the same ids on every call, none at
+// share 0, all at share 1, about share of them otherwise.
+func TestAudited(t *testing.T) {
+	for _, share := range []float64{0, 0.1, 0.5, 1} {
+		n := 0
+		for i := range 20000 {
+			id := fmt.Sprintf("run-r%d-%d", i%7, i)
+			a := Audited(id, share)
+			if a != Audited(id, share) {
+				t.Fatalf("%s picked once and not again", id)
+			}
+			if a {
+				n++
+			}
+		}
+		if got := float64(n) / 20000; math.Abs(got-share) > 0.01 {
+			t.Errorf("share %v: picked %.4f of the ids", share, got)
+		}
+	}
+	// A smaller share picks a subset of a larger one's ids.
+	for i := range 1000 {
+		id := fmt.Sprint("q-", i)
+		if Audited(id, 0.1) && !Audited(id, 0.3) {
+			t.Fatalf("%s audited at share 0.1 but not 0.3", id)
+		}
 	}
 }

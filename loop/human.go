@@ -43,6 +43,10 @@ type HumanLabeler struct {
 	// are its answers (an AI judge such as judge.Model that abstains
 	// when unsure).
 	Judge feedback.BatchLabeler
+	// Audit is the share of the judge's answers that people answer too
+	// (judge.Audited picks them by query id): people's answers replace the
+	// judge's there, and the run counts how often they agree with it.
+	Audit float64
 
 	mu    sync.Mutex
 	known map[string]int64 // loop query id -> store query id

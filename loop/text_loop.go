@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"rlhf/feedback"
+	"rlhf/judge"
 	"rlhf/model/gpt"
 	"rlhf/ppo"
 	"rlhf/progress"
@@ -188,9 +189,10 @@ type TextResult struct {
 	RM           reward.Metrics // the reward model on held-out labelled comparisons
 	RMGoldAcc    float64        // the reward model's pairwise agreement with the goal on held-out comparisons
 	RMGoldPairs  int
-	Labels       int // comparisons labelled
-	Ties         int // of which ties
-	JudgeLabels  int // of which the people's judge answered (HumanLabeler.Judge)
+	Labels       int   // comparisons labelled
+	Ties         int   // of which ties
+	JudgeLabels  int   // of which the people's judge answered (HumanLabeler.Judge)
+	JudgeAudit   Audit // people's answers to the judge's audited comparisons (HumanLabeler.Audit)
 	FinalKLCoef  float64
 	Stages       map[string]time.Duration // wall clock per stage; later rounds' asking and retraining count in sample+label and reward model
 	LastPPOStats ppo.LMStats
@@ -339,8 +341,12 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		var err error
 		if people != nil {
 			var judged int
-			qs, labels, judged, err = askTextPeople(ctx, people, qs, w)
+			var audit Audit
+			qs, labels, judged, audit, err = askTextPeople(ctx, people, qs, w)
 			res.JudgeLabels += judged
+			res.JudgeAudit.Queries += audit.Queries
+			res.JudgeAudit.Answers += audit.Answers
+			res.JudgeAudit.Agree += audit.Agree
 		} else {
 			// The synthetic labeler over the goal, a reward model's scores of
 			// the round's items computed in batches; it draws each label from
@@ -598,7 +604,7 @@ func RunTextWith(ctx context.Context, c TextConfig, dir string, w io.Writer, peo
 		"before": evalSummary(res.Before), "after": evalSummary(res.After),
 		"rm": map[string]any{"accuracy": jsonNum(res.RM.Accuracy), "decided": res.RM.Decided, "loss": jsonNum(res.RM.Loss),
 			"gold_pair_accuracy": jsonNum(res.RMGoldAcc), "gold_pairs": res.RMGoldPairs},
-		"labels": res.Labels, "ties": res.Ties, "judge_labels": res.JudgeLabels, "final_kl_coef": res.FinalKLCoef, "rounds": c.rounds(),
+		"labels": res.Labels, "ties": res.Ties, "judge_labels": res.JudgeLabels, "judge_audit": res.JudgeAudit, "final_kl_coef": res.FinalKLCoef, "rounds": c.rounds(),
 	}); err != nil {
 		return nil, err
 	}
@@ -625,6 +631,7 @@ type TextEvalJSON struct {
 	Labels      int     `json:"labels"`
 	Ties        int     `json:"ties"`
 	JudgeLabels int     `json:"judge_labels"` // of the labels, the AI judge's (0 in runs from before it existed)
+	JudgeAudit  Audit   `json:"judge_audit"`  // people's answers to the judge's audited comparisons
 	FinalKLCoef float64 `json:"final_kl_coef"`
 	Rounds      int     `json:"rounds"` // 0 in runs from before rounds existed
 }
@@ -778,53 +785,134 @@ func SampleGold(goal reward.TextScorer, samples []ppo.LMSample) ([]float64, erro
 	return GoalScores(goal, ps, cs)
 }
 
-// JudgeFirst has judge label qs, in batches, reporting progress to w: it
-// returns the queries it answered and its labels of them, in the order of
-// qs, and the queries it labelled CantTell, which are left to people.
-func JudgeFirst(ctx context.Context, judge feedback.BatchLabeler, qs []feedback.Query, w io.Writer) (answered []feedback.Query, labels []feedback.Label, rest []feedback.Query, err error) {
+// Judged is what JudgeFirst makes of a batch of queries.
+type Judged struct {
+	// Labels holds the judge's label of each query, in order: CantTell
+	// where it leaves the query to people.
+	Labels []feedback.Label
+	// Scores holds its scores of each query's items when the judge is a
+	// feedback.ScoringLabeler (nil otherwise).
+	Scores [][]float64
+	// Ask holds the queries people answer, in order: those the judge leaves
+	// and those of its answers picked for an audit.
+	Ask []feedback.Query
+	// Audited holds the ids of the judge's answers that people answer too.
+	Audited map[string]bool
+}
+
+// Answered is the number of queries the judge answered (audited or not).
+func (j Judged) Answered() int {
+	n := 0
+	for _, l := range j.Labels {
+		if l.Choice != feedback.CantTell {
+			n++
+		}
+	}
+	return n
+}
+
+// Kept reports whether query i keeps the judge's answer: it answered and
+// the query is not audited.
+func (j Judged) Kept(i int) bool {
+	return j.Labels[i].Choice != feedback.CantTell && !j.Audited[j.Labels[i].QueryID]
+}
+
+// JudgeFirst has judge label qs, in batches, reporting progress to w. People
+// are to answer the queries it labels CantTell and, for an audit of the
+// judge, a share audit of those it answers (judge.Audited: a fixed pick by
+// query id, so that a rerun asks the same).
+func JudgeFirst(ctx context.Context, jl feedback.BatchLabeler, qs []feedback.Query, audit float64, w io.Writer) (Judged, error) {
 	const chunk = 256
 	bar := progress.NewWithOptions(w, len(qs), "judge", progress.Options{Interval: textProgressRefresh})
 	defer bar.Finish()
+	var j Judged
+	scorer, scored := jl.(feedback.ScoringLabeler)
 	for lo := 0; lo < len(qs); lo += chunk {
 		part := qs[lo:min(lo+chunk, len(qs))]
-		ls, err := judge.LabelBatch(ctx, part)
+		var ls []feedback.Label
+		var ss [][]float64
+		var err error
+		if scored {
+			ls, ss, err = scorer.LabelScored(ctx, part)
+		} else {
+			ls, err = jl.LabelBatch(ctx, part)
+		}
+		if err == nil && (len(ls) != len(part) || scored && len(ss) != len(part)) {
+			err = fmt.Errorf("%d labels and %d score rows for %d queries", len(ls), len(ss), len(part))
+		}
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("judge: %w", err)
+			return Judged{}, fmt.Errorf("judge: %w", err)
 		}
-		for i, l := range ls {
-			if l.Choice == feedback.CantTell {
-				rest = append(rest, part[i])
-			} else {
-				answered, labels = append(answered, part[i]), append(labels, l)
-			}
-		}
+		j.Labels, j.Scores = append(j.Labels, ls...), append(j.Scores, ss...)
 		bar.Add(len(part))
 	}
-	return answered, labels, rest, nil
+	j.Audited = map[string]bool{}
+	for i, l := range j.Labels {
+		l.QueryID = qs[i].ID
+		j.Labels[i] = l
+		switch {
+		case l.Choice == feedback.CantTell:
+			j.Ask = append(j.Ask, qs[i])
+		case judge.Audited(qs[i].ID, audit):
+			j.Ask = append(j.Ask, qs[i])
+			j.Audited[qs[i].ID] = true
+		}
+	}
+	return j, nil
+}
+
+// Audit counts how people's answers to audited queries compare with the
+// judge's: Answers is people's answers that pick an item (not ties,
+// can't-tells or skips), Agree those that pick the judge's.
+type Audit struct {
+	Queries int `json:"queries"`
+	Answers int `json:"answers"`
+	Agree   int `json:"agree"`
+}
+
+// Add counts people's answer l to a query the judge answered with jl.
+func (a *Audit) Add(jl, l feedback.Label) {
+	if l.Choice < 0 { // Tie, CantTell, Skip
+		return
+	}
+	a.Answers++
+	if l.Choice == jl.Choice {
+		a.Agree++
+	}
+}
+
+// String is "people agreed with the judge on A of N audited answers (P%)".
+func (a Audit) String() string {
+	if a.Answers == 0 {
+		return fmt.Sprintf("people gave no decisive answer on the %d audited queries", a.Queries)
+	}
+	return fmt.Sprintf("people agreed with the judge on %d of %d answers to %d audited queries (%.0f%%)",
+		a.Agree, a.Answers, a.Queries, 100*float64(a.Agree)/float64(a.Answers))
 }
 
 // askTextPeople posts qs to people (their text as JSON stores it, so that a
 // rerun recognises it) and waits for every query's answers. It returns one
 // query and label per answer, skips left out, in the order they came. With
 // people.Judge, the judge first labels every query (JudgeFirst); people are
-// asked only about those it leaves, and the result holds the queries in the
-// order of qs, each with the judge's label or people's answers; judged is
-// the number of the judge's.
-func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) (aq []feedback.Query, al []feedback.Label, judged int, err error) {
+// asked only about those it leaves and those it audits (people.Audit), and
+// the result holds the queries in the order of qs, each with the judge's
+// label or people's answers; judged is the number of the judge's, audit
+// how people's answers compare with its audited ones.
+func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Query, w io.Writer) (aq []feedback.Query, al []feedback.Label, judged int, audit Audit, err error) {
 	JSONTextQueries(qs)
 	ask := qs
-	var byJudge map[string]feedback.Label
+	var jd Judged
 	if people.Judge != nil {
-		jq, jl, rest, err := JudgeFirst(ctx, people.Judge, qs, w)
-		if err != nil {
-			return nil, nil, 0, err
+		if jd, err = JudgeFirst(ctx, people.Judge, qs, people.Audit, w); err != nil {
+			return nil, nil, 0, audit, err
 		}
-		byJudge = make(map[string]feedback.Label, len(jq))
-		for i, q := range jq {
-			byJudge[q.ID] = jl[i]
+		ask = jd.Ask
+		audit.Queries = len(jd.Audited)
+		fmt.Fprintf(w, "the judge answers %d of %d comparisons and leaves %d to people", jd.Answered(), len(qs), len(qs)-jd.Answered())
+		if audit.Queries > 0 {
+			fmt.Fprintf(w, ", who also answer %d of its answers (an audit)", audit.Queries)
 		}
-		ask = rest
-		fmt.Fprintf(w, "the judge answers %d of %d comparisons and leaves %d to people\n", len(jq), len(qs), len(ask))
+		fmt.Fprintln(w)
 	}
 	answers := map[string][]feedback.Label{} // with a judge: people's, by query
 	if len(ask) > 0 {
@@ -833,12 +921,12 @@ func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Quer
 		for a, err := range people.AskText(ctx, ask) {
 			if err != nil {
 				bar.Finish()
-				return nil, nil, 0, err
+				return nil, nil, 0, audit, err
 			}
 			if a.Label.Choice == feedback.Skip {
 				continue
 			}
-			if byJudge != nil {
+			if jd.Labels != nil {
 				answers[a.Query.ID] = append(answers[a.Query.ID], a.Label)
 			} else {
 				aq, al = append(aq, a.Query), append(al, a.Label)
@@ -847,19 +935,26 @@ func askTextPeople(ctx context.Context, people *HumanLabeler, qs []feedback.Quer
 		}
 		bar.Finish()
 	}
-	if byJudge == nil {
-		return aq, al, 0, nil
+	if jd.Labels == nil {
+		return aq, al, 0, audit, nil
 	}
-	for _, q := range qs {
-		if l, ok := byJudge[q.ID]; ok {
-			aq, al = append(aq, q), append(al, l)
+	for i, q := range qs {
+		if jd.Kept(i) {
+			aq, al = append(aq, q), append(al, jd.Labels[i])
+			judged++
 			continue
 		}
 		for _, l := range answers[q.ID] {
 			aq, al = append(aq, q), append(al, l)
+			if jd.Audited[q.ID] {
+				audit.Add(jd.Labels[i], l)
+			}
 		}
 	}
-	return aq, al, len(byJudge), nil
+	if audit.Queries > 0 {
+		fmt.Fprintln(w, audit)
+	}
+	return aq, al, judged, audit, nil
 }
 
 // selectQueries returns, for each query of first, one of pool candidate

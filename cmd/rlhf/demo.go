@@ -159,7 +159,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 				closeDB()
 				return fmt.Errorf("demo: %w", err)
 			}
-			h.Judge = m
+			h.Judge, h.Audit = m, o.Audit
 		}
 		people = h
 	}
@@ -199,6 +199,9 @@ func printTextResult(w io.Writer, c loop.TextConfig, res *loop.TextResult) {
 	}))
 	if res.JudgeLabels > 0 {
 		fmt.Fprintf(w, "\nlabels: %d, of which the AI judge gave %d and people %d\n", res.Labels, res.JudgeLabels, res.Labels-res.JudgeLabels)
+	}
+	if res.JudgeAudit.Queries > 0 {
+		fmt.Fprintf(w, "audit of the judge: %s\n", res.JudgeAudit)
 	}
 	fmt.Fprintf(w, "\nreward model: %.1f%% held-out accuracy (%d comparisons), %.1f%% pairwise agreement with the gold goal\n",
 		100*res.RM.Accuracy, res.RM.Decided, 100*res.RMGoldAcc)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"rlhf/feedback"
+	"rlhf/judge"
 	"rlhf/loop"
 	"rlhf/report"
 	"rlhf/store"
@@ -401,6 +402,72 @@ func TestDemoPeopleJudge(t *testing.T) {
 	}
 	for _, args := range [][]string{{"-judge", rm}, {"-labeler", "human", "-abstain", "0.3"}, {"-labeler", "human", "-judge", rm, "-abstain", "0.6"}} {
 		if _, err := parseDemo(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-judge") && !strings.Contains(err.Error(), "-abstain") {
+			t.Errorf("%v: %v, want an error", args, err)
+		}
+	}
+}
+
+// With -audit 1, people answer every comparison the judge answers too, the
+// reward model trains on people's answers only, and eval.json counts how
+// often people agreed with the judge's picks.
+func TestDemoPeopleJudgeAudit(t *testing.T) {
+	policy := lmTinyPolicy(t)
+	rm := judgeTinyRM(t)
+	out, db, s := peopleRun(t)
+	people := newTextPeople(t, s, "demo", -1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { people.work(ctx, t, 0) })
+	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "8", "-rounds", "1", "-rm-epochs", "1", "-steps", "1",
+		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms",
+		"-judge", rm, "-judge-temperature", "0.01", "-abstain", "0", "-audit", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	err = demo(context.Background(), o, &stdout, io.Discard)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := judge.Load(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want loop.Audit
+	for r, err := range feedback.ReadBestOfFile(filepath.Join(out, "comparisons.jsonl"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Source != feedback.SourceHuman {
+			t.Errorf("record %s of source %q: people answer every comparison", r.QueryID, r.Source)
+		}
+		q := feedback.TextQuery(r.QueryID, r.Prompt, r.Completions...)
+		sc, err := m.Scores(context.Background(), []feedback.Query{q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := judge.Decide(sc[0], 0.01)
+		want.Answers++
+		if r.Choice == d.Best {
+			want.Agree++
+		}
+	}
+	want.Queries = len(people.answers)
+	var ev loop.TextEvalJSON
+	if buf, err := os.ReadFile(filepath.Join(out, "eval.json")); err != nil || json.Unmarshal(buf, &ev) != nil {
+		t.Fatal(err)
+	}
+	if ev.JudgeLabels != 0 || ev.JudgeAudit != want || want.Queries != 8 || want.Answers == 0 {
+		t.Errorf("eval.json: judge's labels %d, audit %+v; want 0 and %+v of 8", ev.JudgeLabels, ev.JudgeAudit, want)
+	}
+	if !strings.Contains(stdout.String(), "audit of the judge: "+want.String()) {
+		t.Errorf("stdout does not report the audit (%s):\n%s", want, stdout.String())
+	}
+	for _, args := range [][]string{{"-labeler", "human", "-audit", "0.5"}, {"-labeler", "human", "-judge", rm, "-audit", "2"},
+		{"-labeler", "human", "-judge", rm, "-audit", "0.5", "-judge-recalibrate"}} {
+		if _, err := parseDemo(args, io.Discard); err == nil || !strings.Contains(err.Error(), "-judge") && !strings.Contains(err.Error(), "-audit") {
 			t.Errorf("%v: %v, want an error", args, err)
 		}
 	}

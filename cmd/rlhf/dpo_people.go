@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -94,16 +95,23 @@ type judgeSpec struct {
 	Abstain   float64 `json:"abstain,omitempty"`
 	JudgeT    float64 `json:"judge_temperature,omitempty"`
 	Calibrate string  `json:"judge_calibrate,omitempty"`
+	// Audit is the share of the judge's answers that people answer too;
+	// Recalibrate (rlhf dpo -online) refits its temperature each round on
+	// people's earlier answers.
+	Audit       float64 `json:"audit,omitempty"`
+	Recalibrate bool    `json:"judge_recalibrate,omitempty"`
 }
 
 // judgeFlagNames are the flags judgeSpec.flags defines.
-var judgeFlagNames = []string{"judge", "abstain", "judge-temperature", "judge-calibrate"}
+var judgeFlagNames = []string{"judge", "abstain", "judge-temperature", "judge-calibrate", "audit", "judge-recalibrate"}
 
 // flags defines the judge's flags on fs; what names what it answers.
 func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
 	fs.StringVar(&j.Judge, "judge", "", "with -labeler human: a reward model directory (rlhf rm -out) that answers the "+what+" it is\nsure of; people answer the rest")
 	fs.Float64Var(&j.Abstain, "abstain", 0.2, "with -judge: leave a "+strings.TrimSuffix(what, "s")+" to people when P(the judge's pick beats the runner-up) < 0.5 + this")
 	fs.Float64Var(&j.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale,\nor the fit of -judge-calibrate)")
+	fs.Float64Var(&j.Audit, "audit", 0, "with -judge: the share of the judge's answers that people answer too (picked at random by\nquery id); people's answers replace the judge's there, and each round reports how often they agree")
+	fs.BoolVar(&j.Recalibrate, "judge-recalibrate", false, "with -judge and -audit (rlhf dpo -online): refit the judge's temperature before each round on\npeople's answers of the earlier rounds, audited ones weighted by 1/audit")
 	fs.StringVar(&j.Calibrate, "judge-calibrate", "", "with -judge: fit its temperature first on this labelled JSONL `file` (preference pairs, or\nrlhf serve -import lines with \"gold\"), as rlhf judge -calibrate does")
 }
 
@@ -113,8 +121,14 @@ func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
 func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	var errs []error
 	if j.Judge == "" {
-		if set["abstain"] || set["judge-temperature"] || set["judge-calibrate"] {
-			errs = append(errs, fmt.Errorf("%s: -abstain, -judge-temperature and -judge-calibrate only with -judge", cmd))
+		var bad []string
+		for _, n := range judgeFlagNames[1:] {
+			if set[n] {
+				bad = append(bad, "-"+n)
+			}
+		}
+		if len(bad) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %s only with -judge", cmd, strings.Join(bad, ", ")))
 		}
 		j.Abstain = 0
 		return errs
@@ -124,6 +138,14 @@ func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	}
 	if !(j.JudgeT >= 0) || math.IsInf(j.JudgeT, 0) {
 		errs = append(errs, fmt.Errorf("%s: -judge-temperature %g must be >= 0 and finite", cmd, j.JudgeT))
+	}
+	if !(j.Audit >= 0 && j.Audit <= 1) {
+		errs = append(errs, fmt.Errorf("%s: -audit %g must be in [0, 1]", cmd, j.Audit))
+	}
+	if j.Recalibrate && cmd != "dpo" {
+		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate is for rlhf dpo -online (its rounds keep the judge's scores)", cmd))
+	} else if j.Recalibrate && !(j.Audit > 0) {
+		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate needs -audit > 0: the groups the judge leaves are only its hardest, and a fit on them alone would make it too unsure", cmd))
 	}
 	if j.JudgeT > 0 && j.Calibrate != "" {
 		errs = append(errs, fmt.Errorf("%s: -judge-temperature and -judge-calibrate both set: pick one", cmd))
@@ -154,9 +176,10 @@ func (j judgeSpec) load(ctx context.Context, w io.Writer) (*judge.Model, error) 
 // onlinePeople is what every people-labelled round shares: the store run,
 // the label store as shown, and the judge.
 type onlinePeople struct {
-	h     *loop.HumanLabeler
-	db    string       // the store's URL, password hidden
-	judge *judge.Model // nil: people answer every group
+	h         *loop.HumanLabeler
+	db        string       // the store's URL, password hidden
+	judge     *judge.Model // nil: people answer every group
+	judgeName string       // its name without the temperature
 }
 
 // openOnlinePeople opens run's label store (default labels.db in -out),
@@ -193,7 +216,11 @@ func openOnlinePeople(ctx context.Context, run dpoRun, w io.Writer) (p *onlinePe
 		}
 		return errors.Join(err, s.Close())
 	}
-	return &onlinePeople{h: h, db: redactURL(dbURL), judge: jm}, closeAll, nil
+	p = &onlinePeople{h: h, db: redactURL(dbURL), judge: jm}
+	if jm != nil {
+		p.judgeName, _, _ = strings.Cut(jm.Name, "/T=")
+	}
+	return p, closeAll, nil
 }
 
 // peopleRound collects round r's preferences on samples of policy cur into
@@ -212,10 +239,20 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 		return "", err
 	}
 	ask := qs
+	var jd loop.Judged
 	var judged []judge.PrefRecord
 	if p.judge != nil {
-		if ask, judged, err = judgeRound(ctx, p.judge, qs, w); err != nil {
+		if o.Recalibrate && r > 1 {
+			if err := recalibrate(run.Out, r, p, w); err != nil {
+				return "", err
+			}
+		}
+		if jd, judged, err = judgeRound(ctx, p.judge, qs, o.Audit, w); err != nil {
 			return "", err
+		}
+		ask = jd.Ask
+		if err := writeLedger(filepath.Join(dir, judgeLedgerFile), qs, jd, o.Audit); err != nil {
+			return "", fmt.Errorf("dpo: %w", err)
 		}
 	}
 	if len(ask) > 0 {
@@ -228,18 +265,17 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	for _, l := range judged {
 		recs = append(recs, l)
 	}
-	opt := &feedback.ReadOptions{SkipBad: true} // a torn last line of a crash while appending
-	for rec, err := range feedback.ReadPairsFile(pc.Out, opt) {
-		if errors.Is(err, fs.ErrNotExist) {
-			break // people were asked nothing
-		}
-		if err != nil {
-			return "", fmt.Errorf("dpo: %w", err)
-		}
+	people, err := readPeople(pc.Out)
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range people {
 		recs = append(recs, rec)
 	}
-	if opt.Skipped > 1 {
-		return "", fmt.Errorf("dpo: %s has %d lines that are not preference pairs (at most one torn last line is expected)", pc.Out, opt.Skipped)
+	if p.judge != nil {
+		if err := writeJudgeRound(filepath.Join(dir, judgeRoundFile), qs, jd, people, p.judge, w); err != nil {
+			return "", fmt.Errorf("dpo: %w", err)
+		}
 	}
 	if len(recs) == 0 {
 		return "", fmt.Errorf("dpo: online round %d: no group of %d was answered with a preference (all ties or can't tell)", r, len(qs))
@@ -251,20 +287,204 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	return out, nil
 }
 
-// judgeRound has the judge decide every group of qs (loop.JudgeFirst) and
-// returns the pair records of those it answers with the groups it leaves
-// to people.
-func judgeRound(ctx context.Context, m *judge.Model, qs []feedback.Query, w io.Writer) (ask []feedback.Query, judged []judge.PrefRecord, err error) {
-	answered, labels, ask, err := loop.JudgeFirst(ctx, m, qs, w)
+// judgeRound has the judge decide every group of qs (loop.JudgeFirst, with
+// a share audit of its answers audited) and returns its decisions with the
+// pair records of the answers it keeps (not audited).
+func judgeRound(ctx context.Context, m *judge.Model, qs []feedback.Query, audit float64, w io.Writer) (loop.Judged, []judge.PrefRecord, error) {
+	jd, err := loop.JudgeFirst(ctx, m, qs, audit, w)
 	if err != nil {
-		return nil, nil, err
+		return jd, nil, err
 	}
-	for i, q := range answered {
-		judged = append(judged, judge.PrefRecords(q, labels[i])...)
+	var judged []judge.PrefRecord
+	for i, q := range qs {
+		if jd.Kept(i) {
+			judged = append(judged, judge.PrefRecords(q, jd.Labels[i])...)
+		}
 	}
-	fmt.Fprintf(w, "dpo: the judge %s answers %d of %d groups (%d pairs; P(pick beats runner-up) >= %.2f) and leaves %d to people\n",
-		m.Name, len(answered), len(qs), len(judged), 0.5+m.Abstain, len(ask))
-	return ask, judged, nil
+	fmt.Fprintf(w, "dpo: the judge %s answers %d of %d groups (P(pick beats runner-up) >= %.2f) and leaves %d to people",
+		m.Name, jd.Answered(), len(qs), 0.5+m.Abstain, len(qs)-jd.Answered())
+	if len(jd.Audited) > 0 {
+		fmt.Fprintf(w, ", who also answer %d of its answers (an audit)", len(jd.Audited))
+	}
+	fmt.Fprintf(w, "; %d pairs are the judge's\n", len(judged))
+	return jd, judged, nil
+}
+
+// readPeople reads people's answers of a round (none if the file does not
+// exist: people were asked nothing); a torn last line of a crash while
+// appending is skipped, more garbage is an error.
+func readPeople(path string) ([]feedback.PairRecord, error) {
+	var recs []feedback.PairRecord
+	opt := &feedback.ReadOptions{SkipBad: true}
+	for rec, err := range feedback.ReadPairsFile(path, opt) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dpo: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	if opt.Skipped > 1 {
+		return nil, fmt.Errorf("dpo: %s has %d lines that are not preference pairs (at most one torn last line is expected)", path, opt.Skipped)
+	}
+	return recs, nil
+}
+
+// The judge's files of a round: its decision on every group (the ledger,
+// written before people are asked) and the round's tally.
+const (
+	judgeLedgerFile = "judge.jsonl"
+	judgeRoundFile  = "judge.json"
+)
+
+// ledgerLine is the judge's decision on one group of a round. Weight is
+// the inverse of the probability that people were asked about the group:
+// 1 for the groups the judge left, 1/audit for its audited answers, 0 for
+// the answers it kept; weighting people's answers by it makes them a
+// sample of all the round's groups (for -judge-recalibrate).
+type ledgerLine struct {
+	QueryID     string    `json:"query_id"`
+	Completions []string  `json:"completions"`
+	Scores      []float64 `json:"scores"`
+	Pick        int       `json:"pick"` // the judge's answer: an item, or -2 (can't tell)
+	Audited     bool      `json:"audited,omitempty"`
+	Weight      float64   `json:"weight"`
+}
+
+// writeLedger writes the judge's decision on every group of qs to path;
+// audit is the share of its answers audited.
+func writeLedger(path string, qs []feedback.Query, jd loop.Judged, audit float64) error {
+	if jd.Scores == nil {
+		return errors.New("the judge gave no scores")
+	}
+	lines := make([]ledgerLine, len(qs))
+	for i, q := range qs {
+		l := ledgerLine{QueryID: q.ID, Scores: jd.Scores[i], Pick: int(jd.Labels[i].Choice), Audited: jd.Audited[q.ID]}
+		for _, it := range q.Items {
+			l.Completions = append(l.Completions, it.Completion)
+		}
+		switch {
+		case jd.Labels[i].Choice == feedback.CantTell:
+			l.Weight = 1
+		case l.Audited:
+			l.Weight = 1 / audit
+		}
+		lines[i] = l
+	}
+	_, err := feedback.WriteFile(path, slices.Values(lines))
+	return err
+}
+
+// judgeTally is a round's judge.json: the judge's temperature and how
+// the round's groups were shared between it and people.
+type judgeTally struct {
+	Temperature float64    `json:"temperature"`
+	Abstain     float64    `json:"abstain"`
+	Groups      int        `json:"groups"`
+	Answered    int        `json:"answered"` // by the judge, audited or not
+	Kept        int        `json:"kept"`     // of which trained on (not audited)
+	Deferred    int        `json:"deferred"` // left to people
+	Audit       loop.Audit `json:"audit"`
+}
+
+// answerKey is one person's answer to one group: people's pair records
+// hold one record per rejected item, all with the same chosen one.
+type answerKey struct{ query, labeler string }
+
+// pickOf returns the item of completions that rec chose, or -1 when it
+// is none or not the only one with that text.
+func pickOf(completions []string, chosen string) int {
+	i := slices.Index(completions, chosen)
+	if i < 0 || slices.Index(completions[i+1:], chosen) >= 0 {
+		return -1
+	}
+	return i
+}
+
+// writeJudgeRound tallies the round: how many groups the judge answered,
+// kept and left, and how people's answers to its audited groups compare
+// with its picks, reported to w and written to path.
+func writeJudgeRound(path string, qs []feedback.Query, jd loop.Judged, people []feedback.PairRecord, m *judge.Model, w io.Writer) error {
+	t := judgeTally{Temperature: m.Temperature, Abstain: m.Abstain, Groups: len(qs), Answered: jd.Answered()}
+	t.Audit.Queries = len(jd.Audited)
+	t.Kept = t.Answered - t.Audit.Queries
+	t.Deferred = t.Groups - t.Answered
+	if t.Audit.Queries > 0 {
+		byID := make(map[string]int, len(qs))
+		for i, q := range qs {
+			byID[q.ID] = i
+		}
+		seen := map[answerKey]bool{}
+		for _, rec := range people {
+			i, ok := byID[rec.QueryID]
+			k := answerKey{rec.QueryID, rec.Labeler}
+			if !ok || !jd.Audited[rec.QueryID] || seen[k] {
+				continue
+			}
+			seen[k] = true
+			var cs []string
+			for _, it := range qs[i].Items {
+				cs = append(cs, it.Completion)
+			}
+			if pick := pickOf(cs, rec.Chosen); pick >= 0 {
+				t.Audit.Add(jd.Labels[i], feedback.Label{Choice: feedback.Choice(pick)})
+			}
+		}
+		fmt.Fprintf(w, "dpo: audit: %s\n", t.Audit)
+	}
+	js, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(js, '\n'), 0o644)
+}
+
+// recalibrate refits the judge's temperature before round r on people's
+// answers in the rounds before it, each weighted by its ledger line (1/audit
+// for an audited group, 1 for a group the judge left), so that the fit is
+// one of all the groups the judge saw, not only of the hard ones it left to
+// people. Too few answers to fit keep the temperature, saying why.
+func recalibrate(out string, r int, p *onlinePeople, w io.Writer) error {
+	var scores [][]float64
+	var labels []feedback.Choice
+	var weights []float64
+	for k := 1; k < r; k++ {
+		dir := filepath.Join(out, fmt.Sprintf("round%d", k))
+		ledger := map[string]ledgerLine{}
+		for l, err := range feedback.ReadJSONLFile[ledgerLine](filepath.Join(dir, judgeLedgerFile), nil) {
+			if err != nil {
+				return fmt.Errorf("dpo: -judge-recalibrate: %w", err)
+			}
+			ledger[l.QueryID] = l
+		}
+		people, err := readPeople(filepath.Join(dir, peoplePairsFile))
+		if err != nil {
+			return err
+		}
+		seen := map[answerKey]bool{}
+		for _, rec := range people {
+			l, ok := ledger[rec.QueryID]
+			k := answerKey{rec.QueryID, rec.Labeler}
+			if !ok || l.Weight == 0 || seen[k] {
+				continue
+			}
+			seen[k] = true
+			if pick := pickOf(l.Completions, rec.Chosen); pick >= 0 {
+				scores, labels, weights = append(scores, l.Scores), append(labels, feedback.Choice(pick)), append(weights, l.Weight)
+			}
+		}
+	}
+	old := p.judge.Temperature
+	t, n, err := judge.FitTemperatureWeighted(scores, labels, weights)
+	if err != nil {
+		fmt.Fprintf(w, "dpo: -judge-recalibrate: keeping T=%.4g (%d answers of rounds 1-%d: %v)\n", old, n, r-1, err)
+		return nil
+	}
+	p.judge.Temperature = t
+	p.judge.Name = fmt.Sprintf("%s/T=%.4g", p.judgeName, t)
+	fmt.Fprintf(w, "dpo: -judge-recalibrate: T %.4g -> %.4g, fitted on %d answers of people in rounds 1-%d (audited groups weighted by 1/audit)\n", old, t, n, r-1)
+	return nil
 }
 
 // clearTraining removes what an interrupted round's training wrote to dir,

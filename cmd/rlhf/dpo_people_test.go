@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -319,6 +320,10 @@ func TestDPOOnlinePeopleBadFlags(t *testing.T) {
 		{[]string{"-data", "x.jsonl", "-labeler", "human"}, "only with -online"},
 		{[]string{"-online", "1", "-labeler", "human", "-judge", "/no/such/rm"}, "-judge"},
 		{[]string{"-online", "2", "-labeler", "human", "-judge-calibrate", "x.jsonl"}, "only with -judge"},
+		{[]string{"-online", "2", "-labeler", "human", "-audit", "0.1", "-judge-recalibrate"}, "-audit, -judge-recalibrate only with -judge"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-audit", "1.5"}, "-audit 1.5"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-judge-recalibrate"}, "needs -audit"},
+		{[]string{"-online", "2", "-reward", "lipogram", "-audit", "0.1"}, "only with -labeler human"},
 		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-judge-temperature", "1", "-judge-calibrate", "x.jsonl"}, "pick one"},
 	} {
 		err := dpoMain(context.Background(), append(tc.args, "-policy", policy, "-out", filepath.Join(t.TempDir(), "o")), &bytes.Buffer{})
@@ -352,5 +357,198 @@ func TestDPOOnlinePeopleBadFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
 		t.Error("round 2 trained over a corrupt people.jsonl")
+	}
+}
+
+// With -audit, people also answer a share of the judge's answers, which
+// then train on people's answers, not the judge's; judge.json tallies how
+// often people agreed with it. With -judge-recalibrate, round 2's judge
+// runs at the temperature fitted on round 1's answers of people, audited
+// groups weighted by 1/audit.
+func TestDPOOnlineJudgeAudit(t *testing.T) {
+	policy := tinyPolicy(t)
+	rm := judgeTinyRM(t)
+	out := filepath.Join(t.TempDir(), "online")
+	s, people, stop := onlinePeopleStore(t, out, -1)
+	var stderr bytes.Buffer
+	err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-online-prompts", "16", "-judge", rm,
+		"-abstain", "0.1", "-judge-temperature", "0.01", "-audit", "0.5", "-judge-recalibrate"), &stderr)
+	stop()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	asked := 0
+	var fitS [][]float64
+	var fitL []feedback.Choice
+	var fitW []float64
+	for r := 1; r <= 2; r++ {
+		dir := filepath.Join(out, fmt.Sprintf("round%d", r))
+		var lines []ledgerLine
+		for l, err := range feedback.ReadJSONLFile[ledgerLine](filepath.Join(dir, judgeLedgerFile), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, l)
+		}
+		var tally judgeTally
+		if buf, err := os.ReadFile(filepath.Join(dir, judgeRoundFile)); err != nil || json.Unmarshal(buf, &tally) != nil {
+			t.Fatalf("round %d judge.json: %v", r, err)
+		}
+		sources := map[string]feedback.Source{}
+		for rec, err := range feedback.ReadPairsFile(filepath.Join(dir, roundPairsFile), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			sources[rec.QueryID] = rec.Source
+		}
+		var want judgeTally
+		want.Groups, want.Temperature, want.Abstain = len(lines), tally.Temperature, 0.1
+		for _, l := range lines {
+			answer, byPeople := people.answers[l.QueryID]
+			switch {
+			case l.Pick == int(feedback.CantTell):
+				want.Deferred++
+				if l.Weight != 1 || l.Audited {
+					t.Errorf("round %d: group %s left to people has weight %v, audited %v", r, l.QueryID, l.Weight, l.Audited)
+				}
+			case l.Audited:
+				want.Answered++
+				want.Audit.Queries++
+				if l.Weight != 2 {
+					t.Errorf("round %d: audited group %s has weight %v, want 1/0.5", r, l.QueryID, l.Weight)
+				}
+				if answer >= 0 {
+					want.Audit.Answers++
+					if int(answer) == l.Pick {
+						want.Audit.Agree++
+					}
+				}
+			default:
+				want.Answered++
+				want.Kept++
+				if l.Weight != 0 || byPeople || sources[l.QueryID] != feedback.SourceAI {
+					t.Errorf("round %d: the judge's kept answer %s has weight %v, asked people %v, trained from %q", r, l.QueryID, l.Weight, byPeople, sources[l.QueryID])
+				}
+			}
+			if l.Weight > 0 {
+				asked++
+				if !byPeople || sources[l.QueryID] == feedback.SourceAI {
+					t.Errorf("round %d: group %s for people answered %v, trained from %q", r, l.QueryID, byPeople, sources[l.QueryID])
+				}
+				if r == 1 && answer >= 0 {
+					fitS, fitL, fitW = append(fitS, l.Scores), append(fitL, feedback.Choice(answer)), append(fitW, l.Weight)
+				}
+			}
+		}
+		if tally != want {
+			t.Errorf("round %d judge.json %+v, want %+v", r, tally, want)
+		}
+		if r == 1 && (want.Audit.Queries == 0 || want.Kept == 0 || want.Deferred == 0) {
+			t.Errorf("round %d: %+v: want groups of every kind", r, want)
+		}
+		if r == 1 && tally.Temperature != 0.01 {
+			t.Errorf("round 1 judge at T=%v, want -judge-temperature 0.01", tally.Temperature)
+		}
+		if r == 2 {
+			// The random judge may not prefer what people chose at all
+			// (TestRecalibrate has a fit that succeeds): then it keeps T.
+			fit, n, err := judge.FitTemperatureWeighted(fitS, fitL, fitW)
+			msg := fmt.Sprintf("T 0.01 -> %.4g, fitted on %d answers", fit, n)
+			if err != nil {
+				fit, msg = 0.01, fmt.Sprintf("keeping T=0.01 (%d answers of rounds 1-1: %v)", n, err)
+			}
+			if math.Abs(tally.Temperature-fit) > 1e-9*fit || !strings.Contains(stderr.String(), msg) {
+				t.Errorf("round 2 judge at T=%v, want %v, reported as %q:\n%s", tally.Temperature, fit, msg, stderr.String())
+			}
+		}
+		if !strings.Contains(stderr.String(), "dpo: audit: "+want.Audit.String()) {
+			t.Errorf("stderr does not report round %d's audit (%s):\n%s", r, want.Audit, stderr.String())
+		}
+	}
+	if n := queriesPosted(t, s, "online"); n != asked || len(people.answers) != asked {
+		t.Errorf("%d queries posted and %d answered, want the %d left or audited", n, len(people.answers), asked)
+	}
+}
+
+// recalibrate fits the judge's temperature on people's answers of the
+// earlier rounds, one row per person and group, weighted as the ledger
+// says: the same fit as the rows written out with their weights.
+func TestRecalibrate(t *testing.T) {
+	out := t.TempDir()
+	var wantS [][]float64
+	var wantL []feedback.Choice
+	var wantW []float64
+	for r := 1; r <= 2; r++ {
+		dir := filepath.Join(out, fmt.Sprintf("round%d", r))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var lines []ledgerLine
+		var people []feedback.PairRecord
+		for i := range 30 {
+			id := fmt.Sprintf("o-r%d-%d", r, i)
+			d := float64(i%10) / 4 // the judge prefers item 0 by d
+			l := ledgerLine{QueryID: id, Completions: []string{fmt.Sprint(" a", i), fmt.Sprint(" b", i)}, Scores: []float64{d, 0}, Pick: 0}
+			switch i % 3 {
+			case 0:
+				l.Pick = int(feedback.CantTell)
+				l.Weight = 1
+			case 1:
+				l.Audited, l.Weight = true, 4
+			}
+			lines = append(lines, l)
+			if l.Weight == 0 {
+				continue
+			}
+			// People agree with the judge but on every fourth group (and
+			// a few more in round 2); ann
+			// answers each group twice in her records (a pair per rejected
+			// item of a larger group), counted once; bob once more on some.
+			chosen := 0
+			if i%4 == 0 || r == 2 && i%7 == 1 {
+				chosen = 1
+			}
+			rec := feedback.PairRecord{Prompt: "p", Chosen: l.Completions[chosen], Rejected: l.Completions[1-chosen]}
+			rec.QueryID, rec.Labeler = id, "ann"
+			people = append(people, rec, rec)
+			wantS, wantL, wantW = append(wantS, l.Scores), append(wantL, feedback.Choice(chosen)), append(wantW, l.Weight)
+			if i%5 == 0 {
+				rec.Labeler = "bob"
+				people = append(people, rec)
+				wantS, wantL, wantW = append(wantS, l.Scores), append(wantL, feedback.Choice(chosen)), append(wantW, l.Weight)
+			}
+		}
+		if _, err := feedback.WriteFile(filepath.Join(dir, judgeLedgerFile), slices.Values(lines)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := feedback.WriteFile(filepath.Join(dir, peoplePairsFile), slices.Values(people)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, n, err := judge.FitTemperatureWeighted(wantS, wantL, wantW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &onlinePeople{judge: &judge.Model{Temperature: 0.5, Name: "rm:x/T=0.5"}, judgeName: "rm:x"}
+	var w bytes.Buffer
+	if err := recalibrate(out, 3, p, &w); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(p.judge.Temperature-want) > 1e-12*want || p.judge.Name != fmt.Sprintf("rm:x/T=%.4g", want) ||
+		!strings.Contains(w.String(), fmt.Sprintf("T 0.5 -> %.4g, fitted on %d answers of people in rounds 1-2", want, n)) {
+		t.Errorf("recalibrated to T=%v (%s), want %v on %d answers:\n%s", p.judge.Temperature, p.judge.Name, want, n, w.String())
+	}
+	// Round 2 alone (recalibrating before it) sees only round 1.
+	p.judge.Temperature = 0.5
+	w.Reset()
+	if err := recalibrate(out, 2, p, &w); err != nil || !strings.Contains(w.String(), "rounds 1-1") || p.judge.Temperature == want {
+		t.Errorf("before round 2: T=%v, %v:\n%s", p.judge.Temperature, err, w.String())
+	}
+	// A ledger with garbage is an error.
+	if err := os.WriteFile(filepath.Join(out, "round1", judgeLedgerFile), []byte("{not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := recalibrate(out, 3, p, &w); err == nil {
+		t.Error("a corrupt ledger was read")
 	}
 }
