@@ -7,7 +7,10 @@ It prefers the completion with fewer letters `--letter` (default e), or with
 --rule lipogram the one with the higher lipogram score (rlhf's lipogram goal:
 distinct words without the letter minus words with it, over the number of
 words, at least 8), calls equal values a tie, and skips every --skip-every'th
-query it leases (0: never). Standard library only.
+query it leases (0: never). With --flip P it picks another completion than
+its rule's with probability P (a noisy person; the draw is seeded by the
+store's query id and slot, so a rerun answers the same). Standard library
+only.
 
     python3 experiments/people/label.py --url http://127.0.0.1:18182 \
         --user admin --password demo-password
@@ -15,6 +18,7 @@ query it leases (0: never). Standard library only.
 import argparse
 import http.cookiejar
 import json
+import random
 import re
 import signal
 import sys
@@ -33,6 +37,7 @@ def main():
     ap.add_argument("--rule", choices=["fewer", "lipogram"], default="fewer",
                     help="fewer: fewer letters; lipogram: higher lipogram score (the gold goal's)")
     ap.add_argument("--skip-every", type=int, default=0)
+    ap.add_argument("--flip", type=float, default=0.0, help="probability of picking another completion than the rule's")
     ap.add_argument("--idle-poll", type=float, default=0.2, help="seconds to wait when there is no work")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped by run.sh: report, then exit
@@ -53,7 +58,7 @@ def main():
     form = urllib.parse.urlencode({"username": a.user, "password": a.password, "csrf": m.group(1)}).encode()
     web.open(a.url + "/login", form)
 
-    leased = answered = skipped = ties = 0
+    leased = answered = skipped = ties = flipped = 0
     try:
         while True:
             r = web.open(a.url + "/api/next")
@@ -76,6 +81,10 @@ def main():
                 ties += 1
             else:
                 choice = counts.index(best)
+                if a.flip and random.Random("%d-%d" % (asg["query_id"], asg["slot"])).random() < a.flip:
+                    others = [i for i in range(len(counts)) if i != choice]
+                    choice = random.Random("%d-%d-other" % (asg["query_id"], asg["slot"])).choice(others)
+                    flipped += 1
                 answered += 1
             sub = {"query_id": asg["query_id"], "slot": asg["slot"], "choice": choice,
                    "client_key": "label-py-%d-%d" % (asg["query_id"], asg["slot"]), "duration_ms": 1000}
@@ -87,7 +96,8 @@ def main():
     except urllib.error.URLError as e:
         print("label.py: server gone (%s)" % e.reason, file=sys.stderr)
     finally:
-        print("label.py: leased %d, answered %d, ties %d, skips %d" % (leased, answered, ties, skipped), file=sys.stderr)
+        print("label.py: leased %d, answered %d (%d flipped), ties %d, skips %d" % (leased, answered, flipped, ties, skipped),
+              file=sys.stderr)
 
 
 def lipogram(text, letter, min_words=8):

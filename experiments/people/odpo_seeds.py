@@ -15,7 +15,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from odpo_table import ARMS, rows  # noqa: E402
+from odpo_table import arms, rows  # noqa: E402
 
 
 def ms(xs, fmt):
@@ -49,12 +49,13 @@ def matched(run, arm, rounds):
 def main():
     rounds, outs = int(sys.argv[1]), sys.argv[2:]
     runs = [{(x["arm"], x["round"]): x for x in rows(out, rounds)} for out in outs]
+    names = arms(outs[0])
     print("| arm | round | gold lipogram | KL to pretrained (nats) | groups the person answered (total) "
           "| groups the judge answered (total) | judge agrees with the goal |")
     print("|---|---|---|---|---|---|---|")
     base = [run[("pretrained", 0)]["gold"] for run in runs]
     print("| pretrained | 0 | %s | 0 | | | |" % ms(base, "%+.3f"))
-    for arm in ARMS:
+    for arm in names:
         for r in range(1, rounds + 1):
             xs = [run[(arm, r)] for run in runs]
             judged = sum(x["judged"] for x in xs)
@@ -65,7 +66,7 @@ def main():
     print()
     print("| arm, round %d, against people's | gold difference (mean ± std) | KL difference (nats) | per seed (gold) |" % rounds)
     print("|---|---|---|---|")
-    for arm in ARMS[1:]:
+    for arm in names[1:]:
         dg = [run[(arm, rounds)]["gold"] - run[("people", rounds)]["gold"] for run in runs]
         dk = [run[(arm, rounds)]["kl"] - run[("people", rounds)]["kl"] for run in runs]
         print("| %s | %s | %s | %s |" % (arm, ms(dg, "%+.3f"), ms(dk, "%+.2f"), ", ".join("%+.3f" % d for d in dg)))
@@ -73,7 +74,7 @@ def main():
     print("| arm | gold against the people arm's at the same KL (mean over its rounds in range; mean ± std over seeds) "
           "| rounds in range | per seed |")
     print("|---|---|---|---|")
-    for arm in ARMS[1:]:
+    for arm in names[1:]:
         per = [matched(run, arm, rounds) for run in runs]
         means = [statistics.fmean(d) for d in per if d]
         print("| %s | %s | %d of %d | %s |" % (arm, ms(means, "%+.3f") if means else "", sum(len(d) for d in per),

@@ -2,7 +2,8 @@
 """Prints the markdown table of experiments/people/online_dpo.sh from its
 output directory: per arm and round, the policy's gold lipogram score and KL
 to the pretrained model on held-out prompts (eval.json), how many groups the
-person and the judge answered so far (the rounds' logs), and how often the
+person answered and the judge's answers trained on so far (the rounds' logs
+and judge.json), and how often the
 judge's answers agree with the goal (the rounds' pairs.jsonl, scored with
 label.py's lipogram). Standard library only.
 
@@ -16,7 +17,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from label import lipogram  # noqa: E402
 
-ARMS = ["people", "judge", "alone"]
+ARMS = ["people", "judge", "alone", "recal"]
+
+
+def arms(out):
+    """The arms of ARMS that the run in out has."""
+    return [a for a in ARMS if os.path.isdir(os.path.join(out, a))]
 
 
 def rows(out, rounds):
@@ -24,7 +30,7 @@ def rows(out, rounds):
     pretrained model's (arm "pretrained", round 0)."""
     base = json.load(open(os.path.join(out, "base-eval.json")))
     yield {"arm": "pretrained", "round": 0, "gold": base["gold_mean"], "gold_std": base["gold_std"], "kl": 0.0, "kl_std": 0.0}
-    for arm in ARMS:
+    for arm in arms(out):
         person = judge = 0
         for r in range(1, rounds + 1):
             d = os.path.join(out, arm, "round%d" % r)
@@ -32,8 +38,12 @@ def rows(out, rounds):
             log = open(os.path.join(out, arm, "round%d.log" % r)).read()
             m = re.search(r"\d+ of (\d+) groups answered by people", log)
             person += int(m.group(1)) if m else 0
-            m = re.search(r"answers (\d+) of \d+ groups", log)
-            judge += int(m.group(1)) if m else 0
+            tally = os.path.join(d, "judge.json")
+            if os.path.exists(tally):  # the judge's answers it kept (not audited)
+                judge += json.load(open(tally))["kept"]
+            else:  # a run from before judge.json
+                m = re.search(r"answers (\d+) of \d+ groups", log)
+                judge += int(m.group(1)) if m else 0
             agree = ai = pairs = 0
             for line in open(os.path.join(d, "pairs.jsonl")):
                 rec = json.loads(line)

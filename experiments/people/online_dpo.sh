@@ -10,14 +10,17 @@
 #   judge   an AI judge (a reward model trained for 2 epochs on 10,000 pairs of the pretrained
 #           model's samples labelled by the lipogram goal) answers the groups where P(its pick
 #           wins) >= 0.5 + ABSTAIN, the person the rest;
-#   alone   the judge answers every group (-abstain 0): nobody is asked.
+#   alone   the judge answers every group (-abstain 0): nobody is asked;
+#   recal   as judge, and the person also answers a share AUDIT of the judge's answers (-audit), on
+#           which the judge's temperature is refitted before each round (-judge-recalibrate).
+# ARMS picks the arms (default: people judge alone).
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
 #
 #   experiments/people/online_dpo.sh          # about 10 minutes on 2 cores; output in $OUT
 #
 # OUT (default runs/people-odpo; removed first), ROUNDS (3), PROMPTS (1000), BETA (1),
-# ABSTAIN (0.2), SEED (1), ADDR (127.0.0.1:18183) change the settings.
+# ABSTAIN (0.2), AUDIT (0.1), SEED (1), ADDR (127.0.0.1:18183) change the settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/people-odpo}
@@ -25,6 +28,8 @@ ROUNDS=${ROUNDS:-3}
 PROMPTS=${PROMPTS:-1000}
 BETA=${BETA:-1}
 ABSTAIN=${ABSTAIN:-0.2}
+AUDIT=${AUDIT:-0.1}
+ARMS=${ARMS:-people judge alone}
 SEED=${SEED:-1}
 ADDR=${ADDR:-127.0.0.1:18183}
 BASE=models/tiny-gpt
@@ -33,11 +38,13 @@ BASE=models/tiny-gpt
 common=(-labeler human -db "$DB" -label-poll 200ms -policy "$BASE" -online-n 2 -online-prompts "$PROMPTS"
   -beta "$BETA" -lr 1e-4 -val-frac 0 -kl-prompts 0 -seed "$SEED"
   -instructions "$INSTRUCTIONS")
-for arm in people judge alone; do
+for arm in $ARMS; do
   case $arm in
     people) extra=() ;;
     judge) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN") ;;
     alone) extra=(-judge "$OUT/rm" -abstain 0) ;;
+    recal) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate) ;;
+    *) echo "online_dpo.sh: unknown arm $arm" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT/$arm"
   for r in $(seq "$ROUNDS"); do

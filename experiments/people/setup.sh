@@ -2,8 +2,9 @@
 # empties OUT, builds rlhf into it (BIN), trains the AI judge's reward model on labels of the
 # lipogram goal itself (2 epochs on 10,000 pairs of the pretrained model's samples, seeded by SEED)
 # into OUT/rm, and starts rlhf serve on the label store DB (OUT/labels.db) at ADDR with a scripted
-# person (label.py --rule lipogram) answering through it; both stop when the sourcing script exits.
-# INSTRUCTIONS is what people are told; stop_person ends the person and prints its tally.
+# person (label.py --rule lipogram, wrong with probability FLIP, default 0) answering through it;
+# both stop when the sourcing script exits. INSTRUCTIONS is what people are told; stop_person ends
+# the person and prints its tally.
 rm -rf "$OUT"
 mkdir -p "$OUT"
 go build -o "$OUT/rlhf" ./cmd/rlhf
@@ -18,7 +19,7 @@ INSTRUCTIONS="Pick the completion with fewer words containing the letter e and m
 RLHF_ADMIN_PASSWORD=demo-password "$BIN" serve -db "$DB" -addr "$ADDR" 2> "$OUT/serve.log" &
 serve=$!
 python3 experiments/people/label.py --url "http://$ADDR" --user admin --password demo-password \
-  --rule lipogram 2> "$OUT/label.log" &
+  --rule lipogram --flip "${FLIP:-0}" 2> "$OUT/label.log" &
 client=$!
 trap 'kill $client $serve 2> /dev/null || true' EXIT
 
