@@ -97,6 +97,110 @@ func FitTemperatureWeighted(scores [][]float64, labels []feedback.Choice, weight
 	return 2 / (lo + hi), len(rows), nil
 }
 
+// FitTemperatureNoisy is [FitTemperatureWeighted] for labels that are wrong
+// with probability eps: the labeller knows which item is better with the
+// judge's choice model softmax(s/T) and reports it with probability 1-eps,
+// else one of the other items at random, so that
+//
+//	P(label i) = (1-eps) p_i + eps (1-p_i)/(k-1),  p = softmax(s/T).
+//
+// Fitted to noisy people's answers without eps, T would take their errors
+// for the judge's and come out too large; with their error rate, T
+// describes the judge against the truth. eps must be in [0, 0.5); 0 is
+// [FitTemperatureWeighted]. The likelihood need not be convex in 1/T for
+// eps > 0: it is scanned over log T (twelve decades around the largest
+// score range, 40 points a decade) and refined by golden-section search.
+func FitTemperatureNoisy(scores [][]float64, labels []feedback.Choice, weights []float64, eps float64) (float64, int, error) {
+	if !(eps >= 0 && eps < 0.5) {
+		return 0, 0, fmt.Errorf("judge: fit temperature: label error rate %v, want [0, 0.5)", eps)
+	}
+	if eps == 0 {
+		return FitTemperatureWeighted(scores, labels, weights)
+	}
+	if len(scores) != len(labels) || weights != nil && len(weights) != len(labels) {
+		return 0, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels and %d weights", len(scores), len(labels), len(weights))
+	}
+	type row struct {
+		s, t []float64
+		w    float64
+	}
+	var rows []row
+	gap := 0.0
+	for i, s := range scores {
+		w := 1.0
+		if weights != nil {
+			w = weights[i]
+			if !(w >= 0) || math.IsInf(w, 0) {
+				return 0, 0, fmt.Errorf("judge: fit temperature: weight %d is %v, want finite and >= 0", i, w)
+			}
+		}
+		t, ok := feedback.SoftTarget(labels[i], len(s))
+		if !ok || w == 0 {
+			continue
+		}
+		for j, v := range s {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, 0, fmt.Errorf("judge: fit temperature: row %d score %d is %v", i, j, v)
+			}
+		}
+		gap = max(gap, slices.Max(s)-slices.Min(s))
+		rows = append(rows, row{s, t, w})
+	}
+	if len(rows) == 0 {
+		return 0, 0, errors.New("judge: fit temperature: no usable labels (all CantTell, Skip or out of range)")
+	}
+	if gap == 0 {
+		return 0, len(rows), errors.New("judge: fit temperature: every row's scores are equal (any temperature fits)")
+	}
+	nll := func(logT float64) float64 {
+		t := math.Exp(logT)
+		sum := 0.0
+		for _, r := range rows {
+			p := feedback.Probs(r.s, t)
+			k := float64(len(r.s))
+			for j, tj := range r.t {
+				if tj > 0 {
+					q := (1-eps)*p[j] + eps*(1-p[j])/(k-1)
+					sum -= r.w * tj * math.Log(max(q, 1e-300))
+				}
+			}
+		}
+		return sum
+	}
+	const perDecade, decades = 40, 6
+	lo := math.Log(gap) - decades*math.Ln10
+	step := math.Ln10 / perDecade
+	n := 2 * decades * perDecade
+	best, bestV := 0, math.Inf(1)
+	for i := 0; i <= n; i++ {
+		if v := nll(lo + float64(i)*step); v < bestV {
+			best, bestV = i, v
+		}
+	}
+	switch best {
+	case 0:
+		return 0, len(rows), errors.New("judge: fit temperature: the scores separate the labels perfectly, beyond their error rate (temperature -> 0)")
+	case n:
+		return 0, len(rows), errors.New("judge: fit temperature: the scores do not prefer the labelled items (no positive temperature fits)")
+	}
+	a, b := lo+float64(best-1)*step, lo+float64(best+1)*step
+	g := (math.Sqrt(5) - 1) / 2
+	x1, x2 := b-g*(b-a), a+g*(b-a)
+	f1, f2 := nll(x1), nll(x2)
+	for b-a > 1e-10 {
+		if f1 < f2 {
+			b, x2, f2 = x2, x1, f1
+			x1 = b - g*(b-a)
+			f1 = nll(x1)
+		} else {
+			a, x1, f1 = x1, x2, f2
+			x2 = a + g*(b-a)
+			f2 = nll(x2)
+		}
+	}
+	return math.Exp((a + b) / 2), len(rows), nil
+}
+
 // NLL returns the mean negative log-likelihood (nats) of the labels under
 // softmax(s/t), over the labels that give a target.
 func NLL(scores [][]float64, labels []feedback.Choice, t float64) float64 {

@@ -507,3 +507,65 @@ func TestAudited(t *testing.T) {
 		}
 	}
 }
+
+// Labels flipped with probability eps: the plain fit takes the flips for
+// the judge's errors and comes out too hot; told eps, the fit recovers the
+// judge's temperature. eps 0 is the plain fit.
+func TestFitTemperatureNoisy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const trueT, eps = 0.8, 0.2
+	var scores [][]float64
+	var labels []feedback.Choice
+	for range 20000 {
+		s := []float64{2 * rng.NormFloat64(), 2 * rng.NormFloat64()}
+		c := feedback.Choice(0)
+		if rng.Float64() > feedback.Probs(s, trueT)[0] {
+			c = 1
+		}
+		if rng.Float64() < eps {
+			c = 1 - c
+		}
+		scores, labels = append(scores, s), append(labels, c)
+	}
+	plain, _, err := FitTemperature(scores, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, n, err := FitTemperatureNoisy(scores, labels, nil, eps)
+	if err != nil || n != len(labels) {
+		t.Fatal(n, err)
+	}
+	if math.Abs(got-trueT)/trueT > 0.05 || plain < 1.5*trueT {
+		t.Errorf("noisy labels: fit with their error rate T=%v, without T=%v; want %v and far above it", got, plain, trueT)
+	}
+	if z, _, err := FitTemperatureNoisy(scores, labels, nil, 0); err != nil || z != plain {
+		t.Errorf("eps 0: T=%v (%v), want the plain fit's %v", z, err, plain)
+	}
+	// Weights count as copies here too.
+	w := make([]float64, len(labels))
+	var dupS [][]float64
+	var dupL []feedback.Choice
+	for i := range w {
+		w[i] = float64(i % 2 * 2)
+		if w[i] > 0 {
+			dupS, dupL = append(dupS, scores[i], scores[i]), append(dupL, labels[i], labels[i])
+		}
+	}
+	a, _, err1 := FitTemperatureNoisy(scores, labels, w, eps)
+	b, _, err2 := FitTemperatureNoisy(dupS, dupL, nil, eps)
+	if err1 != nil || err2 != nil || math.Abs(a-b) > 1e-6*b {
+		t.Errorf("weighted T=%v (%v), copied T=%v (%v)", a, err1, b, err2)
+	}
+	for _, bad := range []float64{-0.1, 0.5, math.NaN()} {
+		if _, _, err := FitTemperatureNoisy(scores, labels, nil, bad); err == nil {
+			t.Errorf("error rate %v accepted", bad)
+		}
+	}
+	// Labels against the scores, and labels the scores separate perfectly.
+	if _, _, err := FitTemperatureNoisy([][]float64{{0, 1}, {2, 0}}, []feedback.Choice{0, 1}, nil, 0.1); err == nil || !strings.Contains(err.Error(), "do not prefer") {
+		t.Errorf("anti-correlated: %v", err)
+	}
+	if _, _, err := FitTemperatureNoisy([][]float64{{0, 1}, {2, 0}}, []feedback.Choice{1, 0}, nil, 0.1); err == nil || !strings.Contains(err.Error(), "separate") {
+		t.Errorf("separable: %v", err)
+	}
+}

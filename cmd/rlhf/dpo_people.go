@@ -100,10 +100,11 @@ type judgeSpec struct {
 	// people's earlier answers.
 	Audit       float64 `json:"audit,omitempty"`
 	Recalibrate bool    `json:"judge_recalibrate,omitempty"`
+	PeopleError float64 `json:"people_error,omitempty"` // the share of people's answers the refit takes to be wrong
 }
 
 // judgeFlagNames are the flags judgeSpec.flags defines.
-var judgeFlagNames = []string{"judge", "abstain", "judge-temperature", "judge-calibrate", "audit", "judge-recalibrate"}
+var judgeFlagNames = []string{"judge", "abstain", "judge-temperature", "judge-calibrate", "audit", "judge-recalibrate", "people-error"}
 
 // flags defines the judge's flags on fs; what names what it answers.
 func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
@@ -112,6 +113,7 @@ func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
 	fs.Float64Var(&j.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale,\nor the fit of -judge-calibrate)")
 	fs.Float64Var(&j.Audit, "audit", 0, "with -judge: the share of the judge's answers that people answer too (picked at random by\nquery id); people's answers replace the judge's there, and each round reports how often they agree")
 	fs.BoolVar(&j.Recalibrate, "judge-recalibrate", false, "with -judge and -audit (rlhf dpo -online): refit the judge's temperature before each round on\npeople's answers of the earlier rounds, audited ones weighted by 1/audit")
+	fs.Float64Var(&j.PeopleError, "people-error", 0, "with -judge-recalibrate: the share of people's answers to take as wrong (a random other\ncompletion), so that the refit does not take people's errors for the judge's")
 	fs.StringVar(&j.Calibrate, "judge-calibrate", "", "with -judge: fit its temperature first on this labelled JSONL `file` (preference pairs, or\nrlhf serve -import lines with \"gold\"), as rlhf judge -calibrate does")
 }
 
@@ -147,6 +149,11 @@ func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	} else if j.Recalibrate && !(j.Audit > 0) {
 		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate needs -audit > 0: the groups the judge leaves are only its hardest, and a fit on them alone would make it too unsure", cmd))
 	}
+	if !(j.PeopleError >= 0 && j.PeopleError < 0.5) {
+		errs = append(errs, fmt.Errorf("%s: -people-error %g must be in [0, 0.5)", cmd, j.PeopleError))
+	} else if j.PeopleError > 0 && !j.Recalibrate {
+		errs = append(errs, fmt.Errorf("%s: -people-error only with -judge-recalibrate", cmd))
+	}
 	if j.JudgeT > 0 && j.Calibrate != "" {
 		errs = append(errs, fmt.Errorf("%s: -judge-temperature and -judge-calibrate both set: pick one", cmd))
 	}
@@ -176,10 +183,11 @@ func (j judgeSpec) load(ctx context.Context, w io.Writer) (*judge.Model, error) 
 // onlinePeople is what every people-labelled round shares: the store run,
 // the label store as shown, and the judge.
 type onlinePeople struct {
-	h         *loop.HumanLabeler
-	db        string       // the store's URL, password hidden
-	judge     *judge.Model // nil: people answer every group
-	judgeName string       // its name without the temperature
+	h           *loop.HumanLabeler
+	db          string       // the store's URL, password hidden
+	judge       *judge.Model // nil: people answer every group
+	judgeName   string       // its name without the temperature
+	peopleError float64      // -people-error
 }
 
 // openOnlinePeople opens run's label store (default labels.db in -out),
@@ -216,7 +224,7 @@ func openOnlinePeople(ctx context.Context, run dpoRun, w io.Writer) (p *onlinePe
 		}
 		return errors.Join(err, s.Close())
 	}
-	p = &onlinePeople{h: h, db: redactURL(dbURL), judge: jm}
+	p = &onlinePeople{h: h, db: redactURL(dbURL), judge: jm, peopleError: o.PeopleError}
 	if jm != nil {
 		p.judgeName, _, _ = strings.Cut(jm.Name, "/T=")
 	}
@@ -444,7 +452,8 @@ func writeJudgeRound(path string, qs []feedback.Query, jd loop.Judged, people []
 // answers in the rounds before it, each weighted by its ledger line (1/audit
 // for an audited group, 1 for a group the judge left), so that the fit is
 // one of all the groups the judge saw, not only of the hard ones it left to
-// people. Too few answers to fit keep the temperature, saying why.
+// people, and with people's error rate p.peopleError (judge.FitTemperatureNoisy).
+// Too few answers to fit keep the temperature, saying why.
 func recalibrate(out string, r int, p *onlinePeople, w io.Writer) error {
 	var scores [][]float64
 	var labels []feedback.Choice
@@ -476,14 +485,18 @@ func recalibrate(out string, r int, p *onlinePeople, w io.Writer) error {
 		}
 	}
 	old := p.judge.Temperature
-	t, n, err := judge.FitTemperatureWeighted(scores, labels, weights)
+	t, n, err := judge.FitTemperatureNoisy(scores, labels, weights, p.peopleError)
 	if err != nil {
 		fmt.Fprintf(w, "dpo: -judge-recalibrate: keeping T=%.4g (%d answers of rounds 1-%d: %v)\n", old, n, r-1, err)
 		return nil
 	}
 	p.judge.Temperature = t
 	p.judge.Name = fmt.Sprintf("%s/T=%.4g", p.judgeName, t)
-	fmt.Fprintf(w, "dpo: -judge-recalibrate: T %.4g -> %.4g, fitted on %d answers of people in rounds 1-%d (audited groups weighted by 1/audit)\n", old, t, n, r-1)
+	noise := ""
+	if p.peopleError > 0 {
+		noise = fmt.Sprintf("; people taken to be wrong %.3g of the time", p.peopleError)
+	}
+	fmt.Fprintf(w, "dpo: -judge-recalibrate: T %.4g -> %.4g, fitted on %d answers of people in rounds 1-%d (audited groups weighted by 1/audit%s)\n", old, t, n, r-1, noise)
 	return nil
 }
 

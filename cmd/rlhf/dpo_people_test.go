@@ -324,6 +324,8 @@ func TestDPOOnlinePeopleBadFlags(t *testing.T) {
 		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-audit", "1.5"}, "-audit 1.5"},
 		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-judge-recalibrate"}, "needs -audit"},
 		{[]string{"-online", "2", "-reward", "lipogram", "-audit", "0.1"}, "only with -labeler human"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-audit", "0.1", "-people-error", "0.2"}, "only with -judge-recalibrate"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-audit", "0.1", "-judge-recalibrate", "-people-error", "0.5"}, "-people-error 0.5"},
 		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-judge-temperature", "1", "-judge-calibrate", "x.jsonl"}, "pick one"},
 	} {
 		err := dpoMain(context.Background(), append(tc.args, "-policy", policy, "-out", filepath.Join(t.TempDir(), "o")), &bytes.Buffer{})
@@ -538,6 +540,18 @@ func TestRecalibrate(t *testing.T) {
 		!strings.Contains(w.String(), fmt.Sprintf("T 0.5 -> %.4g, fitted on %d answers of people in rounds 1-2", want, n)) {
 		t.Errorf("recalibrated to T=%v (%s), want %v on %d answers:\n%s", p.judge.Temperature, p.judge.Name, want, n, w.String())
 	}
+	// Told that people err 10% of the time, the fit is the noisy one.
+	noisy, _, err := judge.FitTemperatureNoisy(wantS, wantL, wantW, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.judge.Temperature, p.peopleError = 0.5, 0.1
+	w.Reset()
+	if err := recalibrate(out, 3, p, &w); err != nil || math.Abs(p.judge.Temperature-noisy) > 1e-12*noisy || noisy >= want ||
+		!strings.Contains(w.String(), "people taken to be wrong 0.1 of the time") {
+		t.Errorf("with people's errors: T=%v (%v), want %v (below %v):\n%s", p.judge.Temperature, err, noisy, want, w.String())
+	}
+	p.peopleError = 0
 	// Round 2 alone (recalibrating before it) sees only round 1.
 	p.judge.Temperature = 0.5
 	w.Reset()

@@ -12,7 +12,8 @@
 #           wins) >= 0.5 + ABSTAIN, the person the rest;
 #   alone   the judge answers every group (-abstain 0): nobody is asked;
 #   recal   as judge, and the person also answers a share AUDIT of the judge's answers (-audit), on
-#           which the judge's temperature is refitted before each round (-judge-recalibrate).
+#           which the judge's temperature is refitted before each round (-judge-recalibrate);
+#   recaln  as recal, the refit told that people are wrong a share FLIP of the time (-people-error).
 # ARMS picks the arms (default: people judge alone).
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
@@ -44,6 +45,7 @@ for arm in $ARMS; do
     judge) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN") ;;
     alone) extra=(-judge "$OUT/rm" -abstain 0) ;;
     recal) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate) ;;
+    recaln) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate -people-error "${FLIP:-0}") ;;
     *) echo "online_dpo.sh: unknown arm $arm" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT/$arm"
