@@ -60,7 +60,8 @@ before PPO goes on (online collection; -rm-warm continues the previous round's r
 instead). With -labeler human people give the labels through the labeling app (rlhf serve -db
 ...), and each round waits for their answers; rerun the same command with the same -out to
 continue after an interruption (nothing is asked twice). With -judge as well, an AI judge (a
-reward model, as rlhf judge -model) answers the comparisons it is sure of and people the rest.
+reward model, as rlhf judge -model) answers the comparisons it is sure of and people the rest
+(-audit F: people answer a share F of its answers too, and the run reports how often they agree).
 
 Flags:`)
 		fs.PrintDefaults()
