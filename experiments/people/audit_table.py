@@ -4,14 +4,20 @@ arm and round, pooled over the runs given: its temperature (judge.json; mean
 ± std over runs), the groups whose answer it kept, the groups people were
 asked (those it left and those audited), people's agreement with its audited
 answers (judge.json), its stated confidence on all its answers (the mean of
-P(its pick beats the other) = sigmoid(|score difference| / temperature)) and
-its agreement with the gold goal on all its answers and on those it kept
-(its ledger judge.jsonl, each completion scored with label.py's lipogram),
-and people's agreement with the goal (people.jsonl). Groups whose completions score the same under the goal
-are left out of both agreements, as the scripted person calls them ties.
-Standard library only.
+P(its pick beats the other) = sigmoid(|score difference| / temperature)), its
+agreement with the gold goal on all its answers and on those it kept, and
+whether its highest score picks the goal's choice on the groups it left (its
+ledger judge.jsonl, each completion scored with label.py's lipogram), and
+people's agreement with the goal (people.jsonl); then, per arm, the share
+of the pairs trained on (pairs.jsonl) that agree with the goal. Groups whose completions
+score the same under the goal are left out of every agreement, as the
+scripted person calls them ties. With --people-error E (people's error
+rate), it then reads each audited arm's agreement over rounds 2 on back as
+the judge's accuracy: agreement = E + (1 - 2E) x accuracy. Standard library
+only.
 
     python3 experiments/people/audit_table.py 6 runs/people-recal-seed1 runs/people-recal-seed2
+    python3 experiments/people/audit_table.py --people-error 0.2 6 runs/people-recaln-flip-seed1
 """
 import json
 import math
@@ -45,14 +51,16 @@ def round_stats(d):
     """One round's judge.json and its ledger's agreement with the goal:
     (tally, agree, decided, kept agree, kept decided, summed confidence)."""
     tally = json.load(open(os.path.join(d, "judge.json")))
-    agree = decided = kagree = kdecided = conf = 0
+    agree = decided = kagree = kdecided = conf = lagree = ldecided = 0
     for line in open(os.path.join(d, "judge.jsonl")):
         g = json.loads(line)
-        if g["pick"] < 0:
-            continue
         gold = [lipogram(c, "e") for c in g["completions"]]
         best = max(gold)
         if gold.count(best) > 1:
+            continue
+        if g["pick"] < 0:  # left to people: would its highest score have been right?
+            lagree += gold.index(best) == g["scores"].index(max(g["scores"]))
+            ldecided += 1
             continue
         s = sorted(g["scores"], reverse=True)
         conf += 1 / (1 + math.exp(-(s[0] - s[1]) / tally["temperature"]))
@@ -60,20 +68,24 @@ def round_stats(d):
         agree, decided = agree + right, decided + 1
         if not g.get("audited"):
             kagree, kdecided = kagree + right, kdecided + 1
-    return (tally, agree, decided, kagree, kdecided, conf) + people_stats(d)
+    return (tally, agree, decided, kagree, kdecided, conf) + people_stats(d) + (lagree, ldecided)
 
 
 def main():
-    rounds, outs = int(sys.argv[1]), sys.argv[2:]
+    args = sys.argv[1:]
+    eps = None  # --people-error E: people's error rate, to read the audits back as the judge's accuracy
+    if args[0] == "--people-error":
+        eps, args = float(args[1]), args[2:]
+    rounds, outs = int(args[0]), args[1:]
     print("| arm | round | judge's temperature | groups it kept (mean) | groups people answered (mean) "
           "| people agree with its audited answers | its stated confidence | it agrees with the goal: all its answers "
-          "| its kept answers | people agree with the goal |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| its kept answers | people agree with the goal | its highest score on the groups it left agrees with the goal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for arm in arms(outs[0]):
         for r in range(1, rounds + 1):
             if arm == "people":
                 ps = [people_stats(os.path.join(out, arm, "round%d" % r)) for out in outs]
-                print("| people | %d | | | all | | | | | %s |" % (r, pct(sum(p[0] for p in ps), sum(p[1] for p in ps))))
+                print("| people | %d | | | all | | | | | %s | |" % (r, pct(sum(p[0] for p in ps), sum(p[1] for p in ps))))
                 continue
             st = [round_stats(os.path.join(out, arm, "round%d" % r)) for out in outs]
             ts = [s[0]["temperature"] for s in st]
@@ -81,10 +93,36 @@ def main():
             asked = statistics.fmean(s[0]["deferred"] + s[0]["audit"]["queries"] for s in st)
             aud = pct(sum(s[0]["audit"]["agree"] for s in st), sum(s[0]["audit"]["answers"] for s in st))
             conf = "%.1f%%" % (100.0 * sum(s[5] for s in st) / sum(s[2] for s in st))
-            print("| %s | %d | %.3f ± %.3f | %.0f | %.0f | %s | %s | %s | %s | %s |" % (
+            print("| %s | %d | %.3f ± %.3f | %.0f | %.0f | %s | %s | %s | %s | %s | %s |" % (
                 arm, r, statistics.fmean(ts), statistics.pstdev(ts), kept, asked, aud, conf,
                 pct(sum(s[1] for s in st), sum(s[2] for s in st)), pct(sum(s[3] for s in st), sum(s[4] for s in st)),
-                pct(sum(s[6] for s in st), sum(s[7] for s in st))))
+                pct(sum(s[6] for s in st), sum(s[7] for s in st)), pct(sum(s[8] for s in st), sum(s[9] for s in st))))
+
+
+    print()
+    for arm in arms(outs[0]):
+        agree = decided = 0
+        for out in outs:
+            for r in range(1, rounds + 1):
+                for line in open(os.path.join(out, arm, "round%d" % r, "pairs.jsonl")):
+                    rec = json.loads(line)
+                    c, j = lipogram(rec["chosen"], "e"), lipogram(rec["rejected"], "e")
+                    if c != j:
+                        agree, decided = agree + (c > j), decided + 1
+        print("%s: %s of the pairs it trained on (all rounds) agree with the goal" % (arm, pct(agree, decided)))
+    for arm in arms(outs[0]):
+        if arm == "people" or eps is None:
+            continue
+        st = [round_stats(os.path.join(out, arm, "round%d" % r)) for out in outs for r in range(2, rounds + 1)]
+        agree, n = sum(s[0]["audit"]["agree"] for s in st), sum(s[0]["audit"]["answers"] for s in st)
+        if not n:
+            continue
+        p = agree / n
+        print()
+        print("%s, rounds 2-%d: people agreed with the judge on %d of %d audited answers (%.1f%%); with people wrong %g of "
+              "the time, the judge is right (%.3f - %g) / (1 - 2 x %g) = %.3f of the time (standard error %.3f)" % (
+                  arm, rounds, agree, n, 100 * p, eps, p, eps, eps, (p - eps) / (1 - 2 * eps),
+                  math.sqrt(p * (1 - p) / n) / (1 - 2 * eps)))
 
 
 if __name__ == "__main__":
