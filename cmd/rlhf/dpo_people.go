@@ -147,7 +147,7 @@ func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	if j.Recalibrate && cmd != "dpo" {
 		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate is for rlhf dpo -online (its rounds keep the judge's scores)", cmd))
 	} else if j.Recalibrate && !(j.Audit > 0) {
-		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate needs -audit > 0: the groups the judge leaves are only its hardest, and a fit on them alone would make it too unsure", cmd))
+		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate needs -audit > 0: without audits people see only the groups the judge leaves, never whether its sure answers are right", cmd))
 	}
 	if !(j.PeopleError >= 0 && j.PeopleError < 0.5) {
 		errs = append(errs, fmt.Errorf("%s: -people-error %g must be in [0, 0.5)", cmd, j.PeopleError))
@@ -355,7 +355,7 @@ type ledgerLine struct {
 	QueryID     string    `json:"query_id"`
 	Completions []string  `json:"completions"`
 	Scores      []float64 `json:"scores"`
-	Pick        int       `json:"pick"` // the judge's answer: an item, or -2 (can't tell)
+	Pick        int       `json:"pick"` // the judge's answer: an item, -1 (a tie: equal scores) or -2 (can't tell)
 	Audited     bool      `json:"audited,omitempty"`
 	Weight      float64   `json:"weight"`
 }
