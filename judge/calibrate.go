@@ -23,27 +23,26 @@ func FitTemperature(scores [][]float64, labels []feedback.Choice) (float64, int,
 	return FitTemperatureWeighted(scores, labels, nil)
 }
 
-// FitTemperatureWeighted is [FitTemperature] with label i counting
-// weights[i] times in the likelihood (nil: once each). Weights that undo
-// a biased sample (the inverse of the probability that a label was asked
-// for) make the fit one of all the queries the sample came from. Weights
-// must be finite and >= 0; a label of weight 0 is left out.
-func FitTemperatureWeighted(scores [][]float64, labels []feedback.Choice, weights []float64) (float64, int, error) {
+// fitRow is one label a temperature is fitted on: its query's scores, the
+// target distribution over them and the label's weight.
+type fitRow struct {
+	s, t []float64
+	w    float64
+}
+
+// fitRows checks the inputs of a temperature fit and returns the labels
+// that give a target and have a weight above 0, with the largest score
+// range of a row; no such label is an error.
+func fitRows(scores [][]float64, labels []feedback.Choice, weights []float64) (rows []fitRow, gap float64, err error) {
 	if len(scores) != len(labels) || weights != nil && len(weights) != len(labels) {
-		return 0, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels and %d weights", len(scores), len(labels), len(weights))
+		return nil, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels and %d weights", len(scores), len(labels), len(weights))
 	}
-	type row struct {
-		s, t []float64 // scores and target distribution
-		w    float64
-	}
-	var rows []row
-	gap := 0.0 // the largest score range of a row
 	for i, s := range scores {
 		w := 1.0
 		if weights != nil {
 			w = weights[i]
 			if !(w >= 0) || math.IsInf(w, 0) {
-				return 0, 0, fmt.Errorf("judge: fit temperature: weight %d is %v, want finite and >= 0", i, w)
+				return nil, 0, fmt.Errorf("judge: fit temperature: weight %d is %v, want finite and >= 0", i, w)
 			}
 		}
 		t, ok := feedback.SoftTarget(labels[i], len(s))
@@ -52,14 +51,27 @@ func FitTemperatureWeighted(scores [][]float64, labels []feedback.Choice, weight
 		}
 		for j, v := range s {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return 0, 0, fmt.Errorf("judge: fit temperature: row %d score %d is %v", i, j, v)
+				return nil, 0, fmt.Errorf("judge: fit temperature: row %d score %d is %v", i, j, v)
 			}
 		}
 		gap = max(gap, slices.Max(s)-slices.Min(s))
-		rows = append(rows, row{s, t, w})
+		rows = append(rows, fitRow{s, t, w})
 	}
 	if len(rows) == 0 {
-		return 0, 0, errors.New("judge: fit temperature: no usable labels (all CantTell, Skip or out of range)")
+		return nil, 0, errors.New("judge: fit temperature: no usable labels (all CantTell, Skip or out of range)")
+	}
+	return rows, gap, nil
+}
+
+// FitTemperatureWeighted is [FitTemperature] with label i counting
+// weights[i] times in the likelihood (nil: once each). Weights that undo
+// a biased sample (the inverse of the probability that a label was asked
+// for) make the fit one of all the queries the sample came from. Weights
+// must be finite and >= 0; a label of weight 0 is left out.
+func FitTemperatureWeighted(scores [][]float64, labels []feedback.Choice, weights []float64) (float64, int, error) {
+	rows, gap, err := fitRows(scores, labels, weights)
+	if err != nil {
+		return 0, 0, err
 	}
 	// grad is dNLL/da at a = 1/T: sum over rows of E_softmax(a s)[s] - E_target[s].
 	grad := func(a float64) float64 {
@@ -117,37 +129,9 @@ func FitTemperatureNoisy(scores [][]float64, labels []feedback.Choice, weights [
 	if eps == 0 {
 		return FitTemperatureWeighted(scores, labels, weights)
 	}
-	if len(scores) != len(labels) || weights != nil && len(weights) != len(labels) {
-		return 0, 0, fmt.Errorf("judge: fit temperature: %d score rows for %d labels and %d weights", len(scores), len(labels), len(weights))
-	}
-	type row struct {
-		s, t []float64
-		w    float64
-	}
-	var rows []row
-	gap := 0.0
-	for i, s := range scores {
-		w := 1.0
-		if weights != nil {
-			w = weights[i]
-			if !(w >= 0) || math.IsInf(w, 0) {
-				return 0, 0, fmt.Errorf("judge: fit temperature: weight %d is %v, want finite and >= 0", i, w)
-			}
-		}
-		t, ok := feedback.SoftTarget(labels[i], len(s))
-		if !ok || w == 0 {
-			continue
-		}
-		for j, v := range s {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return 0, 0, fmt.Errorf("judge: fit temperature: row %d score %d is %v", i, j, v)
-			}
-		}
-		gap = max(gap, slices.Max(s)-slices.Min(s))
-		rows = append(rows, row{s, t, w})
-	}
-	if len(rows) == 0 {
-		return 0, 0, errors.New("judge: fit temperature: no usable labels (all CantTell, Skip or out of range)")
+	rows, gap, err := fitRows(scores, labels, weights)
+	if err != nil {
+		return 0, 0, err
 	}
 	if gap == 0 {
 		return 0, len(rows), errors.New("judge: fit temperature: every row's scores are equal (any temperature fits)")

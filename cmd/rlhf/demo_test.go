@@ -342,32 +342,40 @@ func TestDemoPeopleStopAndInterrupt(t *testing.T) {
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
-// With -judge, the judge answers the comparisons it is sure of and people
-// only the rest; the reward model trains on both, and the records say whose
-// each answer is.
-func TestDemoPeopleJudge(t *testing.T) {
-	policy := lmTinyPolicy(t)
-	rm := judgeTinyRM(t)
+// demoPeopleJudge runs a small demo labelled by two scripted people and the
+// judge rm at temperature 0.01 (the random reward model's rewards differ by
+// hundredths: at that temperature it is sure of some comparisons), with
+// extra flags; it returns the run's directory, its label store, the people
+// and what the demo printed.
+func demoPeopleJudge(t *testing.T, rm string, extra ...string) (out string, s store.Store, people *textPeople, stdout *bytes.Buffer) {
+	t.Helper()
 	out, db, s := peopleRun(t)
-	people := newTextPeople(t, s, "demo", -1)
+	people = newTextPeople(t, s, "demo", -1)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { people.work(ctx, t, 0) })
-	// The random reward model's rewards differ by hundredths: at
-	// temperature 0.01 it is sure of some comparisons.
-	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "8", "-rounds", "2", "-rm-epochs", "1", "-steps", "2",
+	o, err := parseDemo(append([]string{"-policy", lmTinyPolicy(t), "-out", out, "-queries", "8", "-rm-epochs", "1",
 		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms",
-		"-judge", rm, "-judge-temperature", "0.01"}, io.Discard)
+		"-judge", rm, "-judge-temperature", "0.01"}, extra...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout bytes.Buffer
-	err = demo(context.Background(), o, &stdout, io.Discard)
+	stdout = &bytes.Buffer{}
+	err = demo(context.Background(), o, stdout, io.Discard)
 	cancel()
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out, s, people, stdout
+}
+
+// With -judge, the judge answers the comparisons it is sure of and people
+// only the rest; the reward model trains on both, and the records say whose
+// each answer is.
+func TestDemoPeopleJudge(t *testing.T) {
+	rm := judgeTinyRM(t)
+	out, s, people, stdout := demoPeopleJudge(t, rm, "-rounds", "2", "-steps", "2")
 	posted, err := loop.PostedText(context.Background(), s, "demo")
 	if err != nil {
 		t.Fatal(err)
@@ -411,26 +419,8 @@ func TestDemoPeopleJudge(t *testing.T) {
 // reward model trains on people's answers only, and eval.json counts how
 // often people agreed with the judge's picks.
 func TestDemoPeopleJudgeAudit(t *testing.T) {
-	policy := lmTinyPolicy(t)
 	rm := judgeTinyRM(t)
-	out, db, s := peopleRun(t)
-	people := newTextPeople(t, s, "demo", -1)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { people.work(ctx, t, 0) })
-	o, err := parseDemo([]string{"-policy", policy, "-out", out, "-queries", "8", "-rounds", "1", "-rm-epochs", "1", "-steps", "1",
-		"-batch", "4", "-max-new-tokens", "6", "-eval-prompts", "4", "-labeler", "human", "-db", db, "-label-poll", "5ms",
-		"-judge", rm, "-judge-temperature", "0.01", "-abstain", "0", "-audit", "1"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout bytes.Buffer
-	err = demo(context.Background(), o, &stdout, io.Discard)
-	cancel()
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, _, people, stdout := demoPeopleJudge(t, rm, "-rounds", "1", "-steps", "1", "-abstain", "0", "-audit", "1")
 	m, err := judge.Load(rm)
 	if err != nil {
 		t.Fatal(err)
