@@ -9,7 +9,8 @@ agreement with the gold goal on all its answers and on those it kept, and
 whether its highest score picks the goal's choice on the groups it left (its
 ledger judge.jsonl, each completion scored with label.py's lipogram), and
 people's agreement with the goal (people.jsonl); then, per arm, the share
-of the pairs trained on (pairs.jsonl) that agree with the goal. Groups whose completions
+of the pairs trained on (pairs.jsonl) that agree with the goal, and the
+goal's mean score difference in those that do and those that do not. Groups whose completions
 score the same under the goal are left out of every agreement, as the
 scripted person calls them ties. With --people-error E (people's error
 rate), it then reads each audited arm's agreement over rounds 2 on back as
@@ -101,15 +102,19 @@ def main():
 
     print()
     for arm in arms(outs[0]):
-        agree = decided = 0
+        gaps = {True: [], False: []}  # the goal's score difference of the right and the wrong pairs
         for out in outs:
             for r in range(1, rounds + 1):
                 for line in open(os.path.join(out, arm, "round%d" % r, "pairs.jsonl")):
                     rec = json.loads(line)
                     c, j = lipogram(rec["chosen"], "e"), lipogram(rec["rejected"], "e")
                     if c != j:
-                        agree, decided = agree + (c > j), decided + 1
-        print("%s: %s of the pairs it trained on (all rounds) agree with the goal" % (arm, pct(agree, decided)))
+                        gaps[c > j].append(abs(c - j))
+        right, wrong = gaps[True], gaps[False]
+        print("%s: %s of the pairs it trained on (all rounds) agree with the goal; the goal's score difference "
+              "is %s on average in the wrong ones, %.3f in the right ones" % (
+                  arm, pct(len(right), len(right) + len(wrong)), "%.3f" % statistics.fmean(wrong) if wrong else "- (none)",
+                  statistics.fmean(right)))
     for arm in arms(outs[0]):
         if arm == "people" or eps is None:
             continue
