@@ -373,8 +373,11 @@ func TestDPOOnlineJudgeAudit(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "online")
 	s, people, stop := onlinePeopleStore(t, out, -1)
 	var stderr bytes.Buffer
-	err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-online-prompts", "16", "-judge", rm,
-		"-abstain", "0.1", "-judge-temperature", "0.01", "-audit", "0.5", "-judge-recalibrate"), &stderr)
+	args := func(rounds string) []string {
+		return onlinePeopleArgs(policy, out, "-online", rounds, "-online-prompts", "16", "-judge", rm,
+			"-abstain", "0.1", "-judge-temperature", "0.01", "-audit", "0.5", "-judge-recalibrate")
+	}
+	err := dpoMain(context.Background(), args("2"), &stderr)
 	stop()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
@@ -469,6 +472,44 @@ func TestDPOOnlineJudgeAudit(t *testing.T) {
 	}
 	if n := queriesPosted(t, s, "online"); n != asked || len(people.answers) != asked {
 		t.Errorf("%d queries posted and %d answered, want the %d left or audited", n, len(people.answers), asked)
+	}
+
+	// An admin's stop while round 3 waits for people, then the same
+	// command with people at work: the rerun decides the same (the same
+	// refit temperature, the same ledger) and posts nothing twice.
+	go func() {
+		waitPosted(s, "online", asked+1)
+		s.SetRunState(context.Background(), "online", store.RunStopRequested)
+	}()
+	stderr.Reset()
+	if err := dpoMain(context.Background(), args("3"), &stderr); err != nil || !strings.Contains(stderr.String(), "stopped by an admin in round 3/3") {
+		t.Fatalf("stopped run: %v\n%s", err, stderr.String())
+	}
+	ledger := filepath.Join(out, "round3", judgeLedgerFile)
+	first, err := os.ReadFile(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = goWork(t, people)
+	err = dpoMain(context.Background(), args("3"), &bytes.Buffer{})
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := os.ReadFile(ledger); err != nil || !bytes.Equal(again, first) {
+		t.Errorf("round 3's ledger differs after the rerun (%v)", err)
+	}
+	round3 := 0
+	for l, err := range feedback.ReadJSONLFile[ledgerLine](ledger, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Weight > 0 {
+			round3++
+		}
+	}
+	if n := queriesPosted(t, s, "online"); n != asked+round3 || len(people.answers) != asked+round3 {
+		t.Errorf("%d queries posted and %d answered after round 3, want %d + %d: none twice", n, len(people.answers), asked, round3)
 	}
 }
 
