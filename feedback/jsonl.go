@@ -24,6 +24,18 @@ type Provenance struct {
 	// PolicyVersion is the query's: which policy wrote the completions
 	// (e.g. "step-120" in an online run).
 	PolicyVersion string `json:"policy_version,omitempty"`
+	// Confidence, if set, is the labeller's probability that the chosen
+	// completion is the best of the record's (an AI judge's, say), in
+	// [0, 1]; rlhf rm -soft trains toward it.
+	Confidence *float64 `json:"confidence,omitempty"`
+}
+
+// checkConfidence returns an error if p states a confidence outside [0, 1].
+func (p Provenance) checkConfidence() error {
+	if c := p.Confidence; c != nil && !(*c >= 0 && *c <= 1) {
+		return fmt.Errorf("confidence %v outside [0, 1]", *c)
+	}
+	return nil
 }
 
 // provenance returns the provenance of label l on query q.
@@ -366,6 +378,9 @@ func parsePair(line []byte) (PairRecord, error) {
 	if raw.Rejected == nil {
 		return PairRecord{}, missing("rejected")
 	}
+	if err := raw.Provenance.checkConfidence(); err != nil {
+		return PairRecord{}, err
+	}
 	r := PairRecord{Chosen: *raw.Chosen, Rejected: *raw.Rejected, Provenance: raw.Provenance}
 	if raw.Prompt != nil {
 		r.Prompt = *raw.Prompt
@@ -394,6 +409,9 @@ func parseBestOf(line []byte) (BestOfRecord, error) {
 	}
 	if c := *raw.Choice; c < 0 || c >= len(raw.Completions) {
 		return BestOfRecord{}, fmt.Errorf("choice %d out of range for %d completions", c, len(raw.Completions))
+	}
+	if err := raw.Provenance.checkConfidence(); err != nil {
+		return BestOfRecord{}, err
 	}
 	r := BestOfRecord{Completions: raw.Completions, Choice: *raw.Choice, Provenance: raw.Provenance}
 	if raw.Prompt != nil {

@@ -101,6 +101,29 @@ func TestWriteFileReplacesAtomically(t *testing.T) {
 	}
 }
 
+// A record's confidence is read when it states one in [0, 1], and is an
+// error outside it.
+func TestRecordConfidence(t *testing.T) {
+	in := strings.Join([]string{
+		`{"prompt":"p","chosen":"a","rejected":"b","confidence":0.75,"source":"ai"}`,
+		`{"prompt":"p","chosen":"a","rejected":"b"}`,
+		`{"prompt":"p","chosen":"a","rejected":"b","confidence":1.5}`,
+		`{"prompt":"p","completions":["a","b","c"],"choice":2,"confidence":0.5}`,
+		`{"prompt":"p","completions":["a","b"],"choice":0,"confidence":-0.1}`,
+	}, "\n")
+	recs, errs := collect(t, ReadPairs(strings.NewReader(in), &ReadOptions{Name: "x.jsonl"}))
+	if len(recs) != 2 || recs[0].Confidence == nil || *recs[0].Confidence != 0.75 || recs[1].Confidence != nil {
+		t.Errorf("pairs %+v", recs)
+	}
+	if len(errs) != 3 || !strings.Contains(errs[0].Error(), "line 3: confidence 1.5 outside [0, 1]") {
+		t.Errorf("pair errors %v", errs)
+	}
+	bo, errs := collect(t, ReadBestOf(strings.NewReader(in), &ReadOptions{Name: "x.jsonl"}))
+	if len(bo) != 1 || *bo[0].Confidence != 0.5 || len(errs) != 4 || !strings.Contains(errs[3].Error(), "line 5: confidence -0.1 outside") {
+		t.Errorf("best-of %+v, errors %v", bo, errs)
+	}
+}
+
 func TestLineErrors(t *testing.T) {
 	in := strings.Join([]string{
 		`{"prompt":"p","chosen":"a","rejected":"b"}`,

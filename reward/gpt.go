@@ -353,6 +353,10 @@ type TokenComparison struct {
 	Prompt      []int
 	Completions [][]int
 	Choice      feedback.Choice
+	// Confidence, if above 0, makes the target soft: Confidence on the
+	// chosen completion and the rest shared evenly by the others (a judge's
+	// probability that its pick is best). 0 keeps the choice's target.
+	Confidence float64
 }
 
 // Groups lays comparisons out for [TrainStep]: one [Group] per number of
@@ -390,6 +394,20 @@ func (r *GPTReward) Groups(cs []TokenComparison) ([]Group[TokenBatch], error) {
 		t, err := Targets(choices, k)
 		if err != nil {
 			return nil, err
+		}
+		for j, i := range idx {
+			c := cs[i].Confidence
+			if c == 0 {
+				continue
+			}
+			if !(c > 0 && c <= 1) || cs[i].Choice < 0 {
+				return nil, fmt.Errorf("reward: comparison %d: confidence %v with choice %s: want (0, 1] on a chosen completion", i, c, cs[i].Choice)
+			}
+			row := t.Data[j*k : (j+1)*k]
+			for m := range row {
+				row[m] = float32((1 - c) / float64(k-1))
+			}
+			row[cs[i].Choice] = float32(c)
 		}
 		groups = append(groups, Group[TokenBatch]{Batch: NewTokenBatch(rows), Targets: t})
 	}

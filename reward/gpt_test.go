@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,22 @@ func TestGPTRewardBestOfFourAndTies(t *testing.T) {
 	bad := []TokenComparison{{Prompt: []int{1}, Completions: [][]int{{3}, {4}}, Choice: feedback.Skip}}
 	if _, err := r.Groups(bad); err == nil {
 		t.Error("a skipped comparison should be an error")
+	}
+	// A stated confidence makes the target soft; 0 keeps the choice's.
+	soft := []TokenComparison{
+		{Prompt: []int{1}, Completions: [][]int{{3}, {4}, {5}}, Choice: 1, Confidence: 0.7},
+		{Prompt: []int{1}, Completions: [][]int{{3}, {4}, {5}}, Choice: 2},
+	}
+	if g, err := r.Groups(soft); err != nil || !slices.Equal(g[0].Targets.Data, []float32{0.15, 0.7, 0.15, 0, 0, 1}) {
+		t.Errorf("soft targets %v (%v), want 0.15 0.7 0.15 then one-hot on 2", g[0].Targets.Data, err)
+	}
+	for _, c := range []TokenComparison{
+		{Prompt: []int{1}, Completions: [][]int{{3}, {4}}, Choice: feedback.Tie, Confidence: 0.7},
+		{Prompt: []int{1}, Completions: [][]int{{3}, {4}}, Choice: 0, Confidence: 1.5},
+	} {
+		if _, err := r.Groups([]TokenComparison{c}); err == nil || !strings.Contains(err.Error(), "confidence") {
+			t.Errorf("confidence %v on choice %s: %v", c.Confidence, c.Choice, err)
+		}
 	}
 	oov := []TokenComparison{{Prompt: []int{1}, Completions: [][]int{{64}, {4}}, Choice: 0}}
 	if _, err := r.Groups(oov); err == nil || !strings.Contains(err.Error(), "vocabulary") {

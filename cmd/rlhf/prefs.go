@@ -736,6 +736,7 @@ type textComparison struct {
 	Prompt      string
 	Completions []string
 	Choice      int
+	Confidence  *float64 // the record's, if it states one (an AI judge's)
 }
 
 // sniffFormat returns "bestof" if the first record of path has a
@@ -771,14 +772,14 @@ func readPrefs(path string, skipBad bool) (cs []textComparison, format string, s
 			if err != nil {
 				return nil, format, 0, err
 			}
-			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: r.Completions, Choice: r.Choice})
+			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: r.Completions, Choice: r.Choice, Confidence: r.Confidence})
 		}
 	} else {
 		for r, err := range feedback.ReadPairsFile(path, opt) {
 			if err != nil {
 				return nil, format, 0, err
 			}
-			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: []string{r.Chosen, r.Rejected}, Choice: 0})
+			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: []string{r.Chosen, r.Rejected}, Choice: 0, Confidence: r.Confidence})
 		}
 	}
 	if len(cs) == 0 {

@@ -46,6 +46,9 @@ type rmConfig struct {
 	// by as many draws with replacement from them (seeded by Seed); the
 	// held-out set is untouched.
 	Bootstrap bool `json:"bootstrap"`
+	// Soft trains toward each record's confidence (the probability of its
+	// chosen completion) where it states one, instead of a hard label.
+	Soft bool `json:"soft,omitempty"`
 }
 
 func (c rmConfig) validate() error {
@@ -104,6 +107,7 @@ func runRM(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment, lipogram or rm:DIR): how well the model recovers the truth behind noisy labels")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
 	fs.StringVar(&c.Device, "device", deviceCPU, deviceHelp)
+	fs.BoolVar(&c.Soft, "soft", false, "train toward each record's \"confidence\" (the probability of its chosen completion, as rlhf judge\nwrites it) instead of a hard label; records without one stay hard, held-out metrics stay hard")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", false, "train on a bootstrap resample of the training comparisons (as many, drawn with replacement by -seed after the held-out split; the held-out set is unchanged): members of an ensemble that see different labels")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -139,10 +143,13 @@ type rmSummary struct {
 }
 
 // tokenComparisons tokenises text comparisons for the reward model.
-func tokenComparisons(r *reward.GPTReward, cs []textComparison, eos bool) []reward.TokenComparison {
+func tokenComparisons(r *reward.GPTReward, cs []textComparison, eos, soft bool) []reward.TokenComparison {
 	out := make([]reward.TokenComparison, len(cs))
 	for i, c := range cs {
 		tc := reward.TokenComparison{Prompt: r.Tok.Encode(c.Prompt), Choice: feedback.Choice(c.Choice)}
+		if soft && c.Confidence != nil {
+			tc.Confidence = *c.Confidence
+		}
 		for _, comp := range c.Completions {
 			ids := r.Tok.Encode(comp)
 			if eos {
@@ -182,7 +189,20 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	// the saved model says so.
 	_, err = os.Stat(filepath.Join(c.Init, loop.TextRMEOSFile))
 	eos := err == nil
-	trainAll, val := tokenComparisons(r, trainText, eos), tokenComparisons(r, valText, eos)
+	if c.Soft {
+		n := 0
+		for i, tc := range trainText {
+			if tc.Confidence == nil {
+				continue
+			}
+			if k := len(tc.Completions); *tc.Confidence < 1/float64(k) {
+				return fmt.Errorf("rm: -soft: comparison %d states confidence %g in its chosen completion, below 1/%d: it would train toward another", i+1, *tc.Confidence, k)
+			}
+			n++
+		}
+		fmt.Fprintf(w, "rm: -soft: %d of %d training comparisons train toward their confidence, the rest toward their choice\n", n, len(trainText))
+	}
+	trainAll, val := tokenComparisons(r, trainText, eos, c.Soft), tokenComparisons(r, valText, eos, false)
 	train, distinct := trainAll, 0
 	if c.Bootstrap {
 		train, distinct = bootstrapSample(trainAll, c.Seed)
