@@ -361,8 +361,9 @@ type TokenComparison struct {
 
 // Groups lays comparisons out for [TrainStep]: one [Group] per number of
 // completions K (in order of first appearance), each a token batch of its
-// N·K rows, comparison-major, and targets (N, K). Comparisons whose choice
-// gives no target (CantTell, Skip) are an error; drop them first.
+// N·K rows, comparison-major, and targets (N, K): the choice's, or soft
+// where a comparison states a Confidence. Comparisons whose choice gives no
+// target (CantTell, Skip) are an error; drop them first.
 func (r *GPTReward) Groups(cs []TokenComparison) ([]Group[TokenBatch], error) {
 	var order []int
 	byK := map[int][]int{}
