@@ -31,11 +31,24 @@ func LogRatioMargin(tp *ag.Tape, piW, piL *ag.Var, refW, refL []float32) *ag.Var
 // plain DPO); -> (1). It is computed as a two-way log-softmax of (β·h, 0),
 // which is stable for margins of any size.
 func SigmoidLoss(tp *ag.Tape, h *ag.Var, beta, smoothing float32) *ag.Var {
+	s := make([]float32, h.Value.Shape[0])
+	for i := range s {
+		s[i] = smoothing
+	}
+	return SigmoidLossEach(tp, h, beta, s)
+}
+
+// SigmoidLossEach is SigmoidLoss with pair i's own label smoothing
+// smoothing[i] (N): a soft target 1 - ε_i, such as a judge's confidence.
+func SigmoidLossEach(tp *ag.Tape, h *ag.Var, beta float32, smoothing []float32) *ag.Var {
 	n := h.Value.Shape[0]
+	if len(smoothing) != n {
+		panic(fmt.Sprintf("dpo: sigmoid loss of %d margins with %d smoothing values", n, len(smoothing)))
+	}
 	z := tp.Stack(1, tp.Scale(h, beta), ag.Const(tensor.New(n))) // (N, 2)
 	w := tensor.New(n, 2)
-	for i := range n {
-		w.Data[2*i], w.Data[2*i+1] = 1-smoothing, smoothing
+	for i, e := range smoothing {
+		w.Data[2*i], w.Data[2*i+1] = 1-e, e
 	}
 	return tp.Scale(tp.SumAll(tp.Mul(tp.LogSoftmax(z), ag.Const(w))), -1/float32(n))
 }

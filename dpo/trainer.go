@@ -12,9 +12,12 @@ import (
 )
 
 // Pair is one preference in tokens: a prompt and the chosen and rejected
-// completions of it.
+// completions of it. Smoothing, if above 0, is this pair's probability
+// that its label is wrong (1 - a judge's confidence, say), in place of
+// Config.LabelSmoothing (sigmoid loss only).
 type Pair struct {
 	Prompt, Chosen, Rejected []int
+	Smoothing                float64
 }
 
 // seq is one prompt+completion row as the trainer runs it.
@@ -27,6 +30,7 @@ type seq struct {
 type prepared struct {
 	w, l       seq
 	refW, refL float32 // summed reference log-probs of the completions
+	smoothing  float32 // the pair's label smoothing
 }
 
 // layout makes the row for a prompt and completion: an empty prompt becomes
@@ -130,10 +134,17 @@ func evalLogProbs(ev Evaluator, m *gpt.Model, rows []seq) ([]float32, error) {
 
 // prepare lays pairs out and caches their reference log-probs, computed on
 // ev (nil: the CPU engine).
-func prepare(ref *gpt.Model, ev Evaluator, pairs []Pair, what string) ([]prepared, error) {
+func prepare(ref *gpt.Model, ev Evaluator, pairs []Pair, what string, c Config) ([]prepared, error) {
 	out := make([]prepared, len(pairs))
 	rows := make([]seq, 0, 2*len(pairs))
 	for i, p := range pairs {
+		out[i].smoothing = float32(c.LabelSmoothing)
+		if p.Smoothing != 0 {
+			if !(p.Smoothing > 0 && p.Smoothing < 0.5) || c.Loss != LossSigmoid {
+				return nil, fmt.Errorf("dpo: %s pair %d: label smoothing %g, want (0, 0.5) with the %q loss", what, i, p.Smoothing, LossSigmoid)
+			}
+			out[i].smoothing = float32(p.Smoothing)
+		}
 		w, err := layout(ref.Config, p.Prompt, p.Chosen)
 		if err != nil {
 			return nil, fmt.Errorf("dpo: %s pair %d chosen: %w", what, i, err)
@@ -212,10 +223,10 @@ func NewTrainerOn(c Config, policy, ref *gpt.Model, refEval Evaluator, train, va
 	}
 	t := &Trainer{Config: c, Policy: policy, tp: ag.NewTape(), rng: rand.New(rand.NewPCG(c.Seed, 0xd90))}
 	var err error
-	if t.train, err = prepare(ref, refEval, train, "training"); err != nil {
+	if t.train, err = prepare(ref, refEval, train, "training", c); err != nil {
 		return nil, err
 	}
-	if t.val, err = prepare(ref, refEval, val, "held-out"); err != nil {
+	if t.val, err = prepare(ref, refEval, val, "held-out", c); err != nil {
 		return nil, err
 	}
 	t.Opt = optim.NewAdamW(policy.Params(), optim.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
@@ -239,16 +250,16 @@ func (t *Trainer) LR(step int) float64 {
 	return t.Config.LR
 }
 
-// rowsOf returns the chosen rows of batch then the rejected ones, and the
-// reference log-probs of each side.
-func rowsOf(batch []prepared) (rows []seq, refW, refL []float32) {
+// rowsOf returns the chosen rows of batch then the rejected ones, the
+// reference log-probs of each side and the pairs' label smoothing.
+func rowsOf(batch []prepared) (rows []seq, refW, refL, smoothing []float32) {
 	rows = make([]seq, 2*len(batch))
-	refW, refL = make([]float32, len(batch)), make([]float32, len(batch))
+	refW, refL, smoothing = make([]float32, len(batch)), make([]float32, len(batch)), make([]float32, len(batch))
 	for i, p := range batch {
 		rows[i], rows[len(batch)+i] = p.w, p.l
-		refW[i], refL[i] = p.refW, p.refL
+		refW[i], refL[i], smoothing[i] = p.refW, p.refL, p.smoothing
 	}
-	return rows, refW, refL
+	return rows, refW, refL, smoothing
 }
 
 // policyLogProbs returns the policy's summed log-probs of the completions
@@ -265,17 +276,21 @@ func (t *Trainer) policyLogProbs(tp *ag.Tape, rows []seq) *ag.Var {
 // minibatchLoss returns the loss of the pairs whose chosen rows then
 // rejected rows are rows, and the policy's summed log-probs of the chosen
 // and rejected completions, (N) each.
-func (t *Trainer) minibatchLoss(tp *ag.Tape, rows []seq, refW, refL []float32) (loss, piW, piL *ag.Var) {
+func (t *Trainer) minibatchLoss(tp *ag.Tape, rows []seq, refW, refL, smoothing []float32) (loss, piW, piL *ag.Var) {
 	n := len(refW)
 	lp := t.policyLogProbs(tp, rows) // (2N): chosen then rejected
 	piW, piL = tp.Slice(lp, 0, 0, n), tp.Slice(lp, 0, n, 2*n)
-	return t.loss(tp, rows, piW, piL, refW, refL), piW, piL
+	return t.loss(tp, rows, piW, piL, refW, refL, smoothing), piW, piL
 }
 
 // loss is the configured loss of the pairs whose chosen rows then rejected
-// rows are rows, given the policy's summed log-probs piW, piL (N each).
-func (t *Trainer) loss(tp *ag.Tape, rows []seq, piW, piL *ag.Var, refW, refL []float32) *ag.Var {
-	if t.Config.Loss != LossSFT {
+// rows are rows, given the policy's summed log-probs piW, piL (N each) and
+// the pairs' label smoothing (the sigmoid loss's).
+func (t *Trainer) loss(tp *ag.Tape, rows []seq, piW, piL *ag.Var, refW, refL, smoothing []float32) *ag.Var {
+	switch t.Config.Loss {
+	case LossSigmoid:
+		return SigmoidLossEach(tp, LogRatioMargin(tp, piW, piL, refW, refL), float32(t.Config.Beta), smoothing)
+	case LossIPO:
 		return Loss(tp, t.Config, piW, piL, refW, refL)
 	}
 	lens := make([]int, len(refW))
@@ -300,13 +315,13 @@ func (t *Trainer) Step(idx []int) (float64, Stats, error) {
 		}
 		batch[i] = t.train[j]
 	}
-	rows, refW, refL := rowsOf(batch)
+	rows, refW, refL, smoothing := rowsOf(batch)
 	if t.Device != nil {
-		return t.deviceStep(rows, refW, refL)
+		return t.deviceStep(rows, refW, refL, smoothing)
 	}
 	tp := t.tp
 	tp.Reset()
-	loss, piW, piL := t.minibatchLoss(tp, rows, refW, refL)
+	loss, piW, piL := t.minibatchLoss(tp, rows, refW, refL, smoothing)
 	lv := float64(loss.Item())
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
 		tp.Reset()
@@ -326,7 +341,7 @@ func (t *Trainer) Step(idx []int) (float64, Stats, error) {
 
 // deviceStep is Step on t.Device: a forward pass for the metrics, then the
 // step of the same loss.
-func (t *Trainer) deviceStep(rows []seq, refW, refL []float32) (float64, Stats, error) {
+func (t *Trainer) deviceStep(rows []seq, refW, refL, smoothing []float32) (float64, Stats, error) {
 	n := len(refW)
 	lp, err := t.Device.Forward(func(tp *ag.Tape) *ag.Var { return t.policyLogProbs(tp, rows) }) // (2N)
 	if err != nil {
@@ -334,7 +349,7 @@ func (t *Trainer) deviceStep(rows []seq, refW, refL []float32) (float64, Stats, 
 	}
 	stats := ComputeStats(lp.Data[:n], lp.Data[n:], refW, refL, t.Config.Beta)
 	lv, _, err := t.Device.Step(t.LR(t.Steps), func(tp *ag.Tape) *ag.Var {
-		loss, _, _ := t.minibatchLoss(tp, rows, refW, refL)
+		loss, _, _ := t.minibatchLoss(tp, rows, refW, refL, smoothing)
 		return loss
 	})
 	if err != nil {
@@ -409,7 +424,7 @@ func (t *Trainer) Evaluate() (float64, Stats, error) {
 	if len(set) == 0 {
 		set = t.train
 	}
-	rows, refW, refL := rowsOf(set)
+	rows, refW, refL, smoothing := rowsOf(set)
 	var lp []float32
 	if t.Device != nil {
 		var err error
@@ -422,7 +437,7 @@ func (t *Trainer) Evaluate() (float64, Stats, error) {
 	n := len(set)
 	piW, piL := lp[:n], lp[n:]
 	tp := ag.NewNoGradTape()
-	loss := t.loss(tp, rows, ag.Const(tensorOf(piW)), ag.Const(tensorOf(piL)), refW, refL).Item()
+	loss := t.loss(tp, rows, ag.Const(tensorOf(piW)), ag.Const(tensorOf(piL)), refW, refL, smoothing).Item()
 	return float64(loss), ComputeStats(piW, piL, refW, refL, t.Config.Beta), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"rlhf/model/gpt"
@@ -221,5 +222,57 @@ func TestTrainerSFT(t *testing.T) {
 	// well on the way (measured 4.16 -> 3.59).
 	if !(loss < loss0-0.3) || !(s.Chosen > 0) || s.Accuracy < 0.9 {
 		t.Errorf("after SFT: loss %v (from %v), chosen reward %v, accuracy %v", loss, loss0, s.Chosen, s.Accuracy)
+	}
+}
+
+// A pair's own smoothing replaces the config's: the first step's loss (at
+// h = 0, every pair's loss is log 2 whatever its smoothing) and its update
+// follow the pairs' targets; a batch of pairs smoothed as the config would
+// smooth them steps exactly as the config does; bad smoothing is an error.
+func TestTrainerPairSmoothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	base := pairs(rng, 8)
+	run := func(c Config, ps []Pair) *gpt.Model {
+		t.Helper()
+		policy := smallGPT(t, 5)
+		tr, err := NewTrainer(c, policy, smallGPT(t, 5), ps, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, _, err := tr.Step([]int{0, 1, 2, 3, 4, 5, 6, 7}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return policy
+	}
+	c := DefaultConfig()
+	c.LR = 1e-3
+	smoothed := make([]Pair, len(base))
+	for i, p := range base {
+		p.Smoothing = 0.2
+		smoothed[i] = p
+	}
+	cfg := c
+	cfg.LabelSmoothing = 0.2
+	byPair, byConfig, plain := run(c, smoothed), run(cfg, base), run(c, base)
+	w := func(m *gpt.Model) []float32 { return m.Params()[0].P.Value.Data }
+	if !slices.Equal(w(byPair), w(byConfig)) {
+		t.Error("pairs smoothed 0.2 each train differently from -label-smoothing 0.2")
+	}
+	if slices.Equal(w(byPair), w(plain)) {
+		t.Error("the pairs' smoothing changed nothing")
+	}
+	for _, tc := range []struct {
+		loss string
+		s    float64
+	}{{LossSigmoid, 0.5}, {LossSigmoid, -0.1}, {LossIPO, 0.1}} {
+		bad := slices.Clone(base)
+		bad[3].Smoothing = tc.s
+		c := DefaultConfig()
+		c.Loss = tc.loss
+		if _, err := NewTrainer(c, smallGPT(t, 5), smallGPT(t, 5), bad, nil); err == nil {
+			t.Errorf("%s loss with a pair smoothed %v accepted", tc.loss, tc.s)
+		}
 	}
 }

@@ -37,6 +37,9 @@ type dpoRun struct {
 	Device    string     `json:"device"`        // where the training steps run (see -device)
 	Config    dpo.Config `json:"config"`
 	Online    onlineDPO  `json:"online,omitzero"`
+	// Soft trains each pair that states a confidence c (an AI judge's)
+	// toward it: label smoothing 1 - c for that pair.
+	Soft bool `json:"soft,omitempty"`
 }
 
 // onlineDPO holds the settings of `rlhf dpo -online`: rounds of
@@ -98,6 +101,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.Loss, "loss", c.Loss, "loss: sigmoid (DPO), ipo, or sft (fine-tuning on the chosen completions alone, the\nPreferred-FT baseline; -beta then only scales the reported implicit rewards)")
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "DPO's beta (KL strength); IPO's tau")
 	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "probability that a label is flipped (conservative DPO)")
+	fs.BoolVar(&run.Soft, "soft", false, "train each pair that states a \"confidence\" c (an AI judge's, as rlhf judge and the online judge\nwrite it) toward it: label smoothing 1 - c for that pair; held-out metrics stay hard")
 	fs.Float64Var(&c.LR, "lr", c.LR, "Adam learning rate after warm-up")
 	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "linear learning-rate warm-up steps")
 	fs.IntVar(&c.Batch, "batch", c.Batch, "pairs per optimiser step")
@@ -278,18 +282,25 @@ func onlineRounds(ctx context.Context, run dpoRun, w io.Writer) (err error) {
 
 // pairsOf turns text comparisons into token pairs: the chosen completion
 // against each other one.
-func pairsOf(tokenize func(string) []int, cs []textComparison) []dpo.Pair {
+func pairsOf(tokenize func(string) []int, cs []textComparison, soft bool) ([]dpo.Pair, error) {
 	var out []dpo.Pair
-	for _, c := range cs {
+	for i, c := range cs {
 		p := tokenize(c.Prompt)
 		w := tokenize(c.Completions[c.Choice])
-		for i, comp := range c.Completions {
-			if i != c.Choice {
-				out = append(out, dpo.Pair{Prompt: p, Chosen: w, Rejected: tokenize(comp)})
+		var smoothing float64
+		if soft && c.Confidence != nil {
+			if len(c.Completions) != 2 || !(*c.Confidence > 0.5) {
+				return nil, fmt.Errorf("dpo: -soft: record %d states confidence %g in its choice of %d completions: want a pair and above 0.5", i+1, *c.Confidence, len(c.Completions))
+			}
+			smoothing = 1 - *c.Confidence
+		}
+		for j, comp := range c.Completions {
+			if j != c.Choice {
+				out = append(out, dpo.Pair{Prompt: p, Chosen: w, Rejected: tokenize(comp), Smoothing: smoothing})
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // trainDPO runs DPO training and reports to w.
@@ -321,7 +332,23 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	if refTok.VocabSize() != tok.VocabSize() {
 		return fmt.Errorf("dpo: the reference %s has a vocabulary of %d tokens, the policy %s %d", refDir, refTok.VocabSize(), run.Policy, tok.VocabSize())
 	}
-	train, val := pairsOf(tok.Encode, trainText), pairsOf(tok.Encode, valText)
+	train, err := pairsOf(tok.Encode, trainText, run.Soft)
+	if err != nil {
+		return err
+	}
+	val, err := pairsOf(tok.Encode, valText, false)
+	if err != nil {
+		return err
+	}
+	if run.Soft {
+		n := 0
+		for _, p := range train {
+			if p.Smoothing > 0 {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "dpo: -soft: %d of %d training pairs train toward their confidence (smoothing 1 - c), the rest toward their label\n", n, len(train))
+	}
 	fmt.Fprintf(w, "dpo: %d %s records -> %d training and %d held-out pairs; %s loss, beta %g, lr %g, batch %d, %d epochs; policy %s (reference %s) -> %s\n",
 		len(cs), format, len(train), len(val), run.Config.Loss, run.Config.Beta, run.Config.LR, run.Config.Batch, run.Config.Epochs, run.Policy, refDir, run.Out)
 	if skipped > 0 {

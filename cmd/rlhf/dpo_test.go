@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,5 +258,57 @@ func TestDPOOnline(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error mentioning %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// -soft trains each pair that states a confidence toward it: without any
+// it is the plain run byte for byte; pairs at confidence 0.8 train as
+// -label-smoothing 0.2 does, byte for byte; a confidence of 0.5 or less is
+// an error.
+func TestDPOSoft(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	plainData := filepath.Join(dir, "pairs.jsonl")
+	writeMarkedPairs(t, plainData, 32)
+	b, err := os.ReadFile(plainData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withConf := func(name, c string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "}\n", `,"confidence":`+c+`,"source":"ai"}`+"\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	train := func(name, data string, extra ...string) ([]byte, error) {
+		out := filepath.Join(dir, name)
+		args := append([]string{"-data", data, "-policy", policy, "-out", out, "-batch", "8", "-lr", "1e-3", "-warmup", "1", "-kl-prompts", "0"}, extra...)
+		if err := dpoMain(context.Background(), args, io.Discard); err != nil {
+			return nil, err
+		}
+		return os.ReadFile(filepath.Join(out, gpt.WeightsFile))
+	}
+	must := func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := must(train("plain", plainData))
+	if !bytes.Equal(must(train("soft-none", plainData, "-soft")), plain) {
+		t.Error("-soft on pairs without a confidence changed the model")
+	}
+	conf := withConf("conf.jsonl", "0.8")
+	if !bytes.Equal(must(train("hard-conf", conf)), plain) {
+		t.Error("without -soft, the pairs' confidences changed the model")
+	}
+	soft := must(train("soft", conf, "-soft"))
+	if bytes.Equal(soft, plain) || !bytes.Equal(soft, must(train("smoothed", plainData, "-label-smoothing", "0.2"))) {
+		t.Error("pairs at confidence 0.8 with -soft do not train as -label-smoothing 0.2")
+	}
+	if _, err := train("half", withConf("half.jsonl", "0.5"), "-soft"); err == nil || !strings.Contains(err.Error(), "above 0.5") {
+		t.Errorf("confidence 0.5: %v", err)
 	}
 }

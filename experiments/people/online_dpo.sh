@@ -13,7 +13,8 @@
 #   alone   the judge answers every group (-abstain 0): nobody is asked;
 #   recal   as judge, and the person also answers a share AUDIT of the judge's answers (-audit), on
 #           which the judge's temperature is refitted before each round (-judge-recalibrate);
-#   recaln  as recal, the refit told that people are wrong a share FLIP of the time (-people-error).
+#   recaln  as recal, the refit told that people are wrong a share FLIP of the time (-people-error);
+#   recals  as recal, DPO trained toward the judge's confidences on its pairs (-soft).
 # ARMS picks the arms (default: people judge alone).
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
@@ -46,6 +47,7 @@ for arm in $ARMS; do
     alone) extra=(-judge "$OUT/rm" -abstain 0) ;;
     recal) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate) ;;
     recaln) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate -people-error "${FLIP:-0}") ;;
+    recals) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate -soft) ;;
     *) echo "online_dpo.sh: unknown arm $arm" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT/$arm"

@@ -28,6 +28,7 @@ var armNames = []struct{ dir, name string }{
 	{"alone", "judge answers every group"},
 	{"recal", "judge audited and recalibrated"},
 	{"recaln", "recalibrated, told people's error rate"},
+	{"recals", "recalibrated, DPO toward its confidences"},
 }
 
 // evalFile is the part of rlhf eval's eval.json plotted.
@@ -86,7 +87,7 @@ func series(runs []string, rounds int) ([]report.Series, error) {
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds none of the arms people, judge, alone, recal, recaln", runs[0])
+		return nil, fmt.Errorf("%s holds none of the arms people, judge, alone, recal, recaln, recals", runs[0])
 	}
 	return out, nil
 }
