@@ -72,13 +72,14 @@ def main():
         print("| %s | %s | %s | %s |" % (arm, ms(dg, "%+.3f"), ms(dk, "%+.2f"), ", ".join("%+.3f" % d for d in dg)))
     print()
     print("| arm | gold against the people arm's at the same KL (mean over its rounds in range; mean ± std over seeds) "
-          "| rounds in range | per seed |")
-    print("|---|---|---|---|")
+          "| rounds in range | of which above | per seed |")
+    print("|---|---|---|---|---|")
     for arm in names[1:]:
         per = [matched(run, arm, rounds) for run in runs]
         means = [statistics.fmean(d) for d in per if d]
-        print("| %s | %s | %d of %d | %s |" % (arm, ms(means, "%+.3f") if means else "", sum(len(d) for d in per),
-                                              rounds * len(runs), ", ".join("%+.3f" % m for m in means)))
+        print("| %s | %s | %d of %d | %d | %s |" % (arm, ms(means, "%+.3f") if means else "", sum(len(d) for d in per),
+                                                   rounds * len(runs), sum(x > 0 for d in per for x in d),
+                                                   ", ".join("%+.3f" % m for m in means)))
 
 
 if __name__ == "__main__":
