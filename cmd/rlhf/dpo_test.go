@@ -270,17 +270,6 @@ func TestDPOSoft(t *testing.T) {
 	dir := t.TempDir()
 	plainData := filepath.Join(dir, "pairs.jsonl")
 	writeMarkedPairs(t, plainData, 32)
-	b, err := os.ReadFile(plainData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withConf := func(name, c string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "}\n", `,"confidence":`+c+`,"source":"ai"}`+"\n")), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
 	train := func(name, data string, extra ...string) ([]byte, error) {
 		out := filepath.Join(dir, name)
 		args := append([]string{"-data", data, "-policy", policy, "-out", out, "-batch", "8", "-lr", "1e-3", "-warmup", "1", "-kl-prompts", "0"}, extra...)
@@ -300,7 +289,7 @@ func TestDPOSoft(t *testing.T) {
 	if !bytes.Equal(must(train("soft-none", plainData, "-soft")), plain) {
 		t.Error("-soft on pairs without a confidence changed the model")
 	}
-	conf := withConf("conf.jsonl", "0.8")
+	conf := withConfidence(t, plainData, dir, "conf.jsonl", "0.8")
 	if !bytes.Equal(must(train("hard-conf", conf)), plain) {
 		t.Error("without -soft, the pairs' confidences changed the model")
 	}
@@ -308,7 +297,7 @@ func TestDPOSoft(t *testing.T) {
 	if bytes.Equal(soft, plain) || !bytes.Equal(soft, must(train("smoothed", plainData, "-label-smoothing", "0.2"))) {
 		t.Error("pairs at confidence 0.8 with -soft do not train as -label-smoothing 0.2")
 	}
-	if _, err := train("half", withConf("half.jsonl", "0.5"), "-soft"); err == nil || !strings.Contains(err.Error(), "above 0.5") {
+	if _, err := train("half", withConfidence(t, plainData, dir, "half.jsonl", "0.5"), "-soft"); err == nil || !strings.Contains(err.Error(), "above 0.5") {
 		t.Errorf("confidence 0.5: %v", err)
 	}
 }

@@ -36,6 +36,21 @@ func writeMarkedPairs(t testing.TB, path string, n int) {
 	}
 }
 
+// withConfidence writes the records of the JSONL file src to dir/name with
+// "confidence": c and "source": "ai" added to each, and returns its path.
+func withConfidence(t testing.TB, src, dir, name, c string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "}\n", `,"confidence":`+c+`,"source":"ai"}`+"\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestRMTrainsAndSaves(t *testing.T) {
 	policy := tinyPolicy(t)
 	dir := t.TempDir()
@@ -256,14 +271,7 @@ func TestRMSoft(t *testing.T) {
 	dir := t.TempDir()
 	hardData := filepath.Join(dir, "pairs.jsonl")
 	writeMarkedPairs(t, hardData, 96)
-	b, err := os.ReadFile(hardData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	softData := filepath.Join(dir, "soft.jsonl")
-	if err := os.WriteFile(softData, []byte(strings.ReplaceAll(string(b), "}\n", `,"confidence":0.6,"source":"ai"}`+"\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	softData := withConfidence(t, hardData, dir, "soft.jsonl", "0.6")
 	train := func(name, data string, extra ...string) string {
 		out := filepath.Join(dir, name)
 		args := append([]string{"-data", data, "-init", policy, "-out", out, "-epochs", "3", "-lr", "3e-3", "-normalise", "none"}, extra...)
@@ -303,10 +311,7 @@ func TestRMSoft(t *testing.T) {
 	if h, s := gap(hard), gap(soft); !(s > 0 && s < 0.6*h && s < 1) {
 		t.Errorf("score gap praise - complaint: soft %.3f, hard %.3f; want the soft one positive, below 1 and far below the hard one", s, h)
 	}
-	low := filepath.Join(dir, "low.jsonl")
-	if err := os.WriteFile(low, []byte(strings.ReplaceAll(string(b), "}\n", `,"confidence":0.3}`+"\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	low := withConfidence(t, hardData, dir, "low.jsonl", "0.3")
 	if err := runRM(context.Background(), []string{"-data", low, "-init", policy, "-out", filepath.Join(dir, "low"), "-soft"}); err == nil || !strings.Contains(err.Error(), "below 1/2") {
 		t.Errorf("confidence 0.3 on pairs: %v", err)
 	}
