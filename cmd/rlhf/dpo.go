@@ -290,7 +290,7 @@ func pairsOf(tokenize func(string) []int, cs []textComparison, soft bool) ([]dpo
 		var smoothing float64
 		if soft && c.Confidence != nil {
 			if len(c.Completions) != 2 || !(*c.Confidence > 0.5) {
-				return nil, fmt.Errorf("dpo: -soft: record %d states confidence %g in its choice of %d completions: want a pair and above 0.5", i+1, *c.Confidence, len(c.Completions))
+				return nil, fmt.Errorf("dpo: -soft: training record %d (of the records left after the held-out split) states confidence %g in its choice of %d completions: want a pair and above 0.5", i+1, *c.Confidence, len(c.Completions))
 			}
 			smoothing = 1 - *c.Confidence
 		}

@@ -196,7 +196,7 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 				continue
 			}
 			if k := len(tc.Completions); *tc.Confidence < 1/float64(k) {
-				return fmt.Errorf("rm: -soft: comparison %d states confidence %g in its chosen completion, below 1/%d: it would train toward another", i+1, *tc.Confidence, k)
+				return fmt.Errorf("rm: -soft: training comparison %d (of those left after the held-out split) states confidence %g in its chosen completion, below 1/%d: it would train toward another", i+1, *tc.Confidence, k)
 			}
 			n++
 		}
