@@ -120,6 +120,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&run.Online.Overlap, "overlap", 1, "how many different people answer each group with -labeler human (every answer trains)")
 	fs.DurationVar(&run.Online.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
 	run.Online.judgeSpec.flags(fs, "groups")
+	run.Online.judgeSpec.recalFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

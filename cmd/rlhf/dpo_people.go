@@ -103,7 +103,7 @@ type judgeSpec struct {
 	PeopleError float64 `json:"people_error,omitempty"` // the share of people's answers the refit takes to be wrong
 }
 
-// judgeFlagNames are the flags judgeSpec.flags defines.
+// judgeFlagNames are the flags judgeSpec.flags and recalFlags define.
 var judgeFlagNames = []string{"judge", "abstain", "judge-temperature", "judge-calibrate", "audit", "judge-recalibrate", "people-error"}
 
 // flags defines the judge's flags on fs; what names what it answers.
@@ -112,9 +112,14 @@ func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
 	fs.Float64Var(&j.Abstain, "abstain", 0.2, "with -judge: leave a "+strings.TrimSuffix(what, "s")+" to people when P(the judge's pick beats the runner-up) < 0.5 + this")
 	fs.Float64Var(&j.JudgeT, "judge-temperature", 0, "with -judge: its temperature in reward units (0: the reward model's own Bradley-Terry scale,\nor the fit of -judge-calibrate)")
 	fs.Float64Var(&j.Audit, "audit", 0, "with -judge: the share of the judge's answers that people answer too (picked at random by\nquery id); people's answers replace the judge's there, and each round reports how often they agree")
-	fs.BoolVar(&j.Recalibrate, "judge-recalibrate", false, "with -judge and -audit (rlhf dpo -online): refit the judge's temperature before each round on\npeople's answers of the earlier rounds, audited ones weighted by 1/audit")
-	fs.Float64Var(&j.PeopleError, "people-error", 0, "with -judge-recalibrate: the share of people's answers to take as wrong (a random other\ncompletion), so that the refit does not take people's errors for the judge's")
 	fs.StringVar(&j.Calibrate, "judge-calibrate", "", "with -judge: fit its temperature first on this labelled JSONL `file` (preference pairs, or\nrlhf serve -import lines with \"gold\"), as rlhf judge -calibrate does")
+}
+
+// recalFlags defines the flags of refitting the judge between rounds on
+// fs (rlhf dpo -online: its rounds keep the judge's ledgers).
+func (j *judgeSpec) recalFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&j.Recalibrate, "judge-recalibrate", false, "with -judge and -audit: refit the judge's temperature before each round on people's answers of\nthe earlier rounds, audited ones weighted by 1/audit")
+	fs.Float64Var(&j.PeopleError, "people-error", 0, "with -judge-recalibrate: the share of people's answers to take as wrong (a random other\ncompletion), so that the refit does not take people's errors for the judge's")
 }
 
 // check returns the errors of the judge's flags of command cmd; set holds
@@ -144,9 +149,7 @@ func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	if !(j.Audit >= 0 && j.Audit <= 1) {
 		errs = append(errs, fmt.Errorf("%s: -audit %g must be in [0, 1]", cmd, j.Audit))
 	}
-	if j.Recalibrate && cmd != "dpo" {
-		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate is for rlhf dpo -online (its rounds keep the judge's scores)", cmd))
-	} else if j.Recalibrate && !(j.Audit > 0) {
+	if j.Recalibrate && !(j.Audit > 0) {
 		errs = append(errs, fmt.Errorf("%s: -judge-recalibrate needs -audit > 0: without audits people see only the groups the judge leaves, never whether its sure answers are right", cmd))
 	}
 	if !(j.PeopleError >= 0 && j.PeopleError < 0.5) {
