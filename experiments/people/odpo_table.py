@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from label import lipogram  # noqa: E402
 
-ARMS = ["people", "judge", "alone", "recal", "recaln", "recals"]
+ARMS = ["people", "peoples", "judge", "alone", "recal", "recaln", "recals"]
 
 
 def arms(out):

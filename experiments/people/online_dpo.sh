@@ -14,7 +14,8 @@
 #   recal   as judge, and the person also answers a share AUDIT of the judge's answers (-audit), on
 #           which the judge's temperature is refitted before each round (-judge-recalibrate);
 #   recaln  as recal, the refit told that people are wrong a share FLIP of the time (-people-error);
-#   recals  as recal, DPO trained toward the judge's confidences on its pairs (-soft).
+#   recals  as recal, DPO trained toward the judge's confidences on its pairs (-soft);
+#   peoples as people, DPO with label smoothing FLIP (conservative DPO at the person's error rate).
 # ARMS picks the arms (default: people judge alone).
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
@@ -43,6 +44,7 @@ common=(-labeler human -db "$DB" -label-poll 200ms -policy "$BASE" -online-n 2 -
 for arm in $ARMS; do
   case $arm in
     people) extra=() ;;
+    peoples) extra=(-label-smoothing "${FLIP:-0}") ;;
     judge) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN") ;;
     alone) extra=(-judge "$OUT/rm" -abstain 0) ;;
     recal) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate) ;;

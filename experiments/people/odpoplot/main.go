@@ -24,6 +24,7 @@ import (
 // legend calls them.
 var armNames = []struct{ dir, name string }{
 	{"people", "people answer every group"},
+	{"peoples", "people, DPO smoothed at their error rate"},
 	{"judge", "judge (-abstain 0.2), people the rest"},
 	{"alone", "judge answers every group"},
 	{"recal", "judge audited and recalibrated"},
@@ -87,7 +88,7 @@ func series(runs []string, rounds int) ([]report.Series, error) {
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds none of the arms people, judge, alone, recal, recaln, recals", runs[0])
+		return nil, fmt.Errorf("%s holds none of the arms people, peoples, judge, alone, recal, recaln, recals", runs[0])
 	}
 	return out, nil
 }
