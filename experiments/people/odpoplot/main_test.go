@@ -36,7 +36,15 @@ func TestSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ss) != 2 || ss[0].Name != armNames[0].name || ss[1].Name != armNames[3].name {
+	name := func(dir string) string {
+		for _, a := range armNames {
+			if a.dir == dir {
+				return a.name
+			}
+		}
+		return ""
+	}
+	if len(ss) != 2 || ss[0].Name != name("people") || ss[1].Name != name("recal") {
 		t.Fatalf("series %v", ss)
 	}
 	if !slices.Equal(ss[0].X, []float64{0, 1, 2}) || !slices.Equal(ss[0].Y, []float64{0.5, 10.5, 20.5}) ||
