@@ -186,11 +186,10 @@ func (j judgeSpec) load(ctx context.Context, w io.Writer) (*judge.Model, error) 
 // onlinePeople is what every people-labelled round shares: the store run,
 // the label store as shown, and the judge.
 type onlinePeople struct {
-	h           *loop.HumanLabeler
-	db          string       // the store's URL, password hidden
-	judge       *judge.Model // nil: people answer every group
-	judgeName   string       // its name without the temperature
-	peopleError float64      // -people-error
+	h         *loop.HumanLabeler
+	db        string       // the store's URL, password hidden
+	judge     *judge.Model // nil: people answer every group
+	judgeName string       // its name without the temperature
 }
 
 // openOnlinePeople opens run's label store (default labels.db in -out),
@@ -227,7 +226,7 @@ func openOnlinePeople(ctx context.Context, run dpoRun, w io.Writer) (p *onlinePe
 		}
 		return errors.Join(err, s.Close())
 	}
-	p = &onlinePeople{h: h, db: redactURL(dbURL), judge: jm, peopleError: o.PeopleError}
+	p = &onlinePeople{h: h, db: redactURL(dbURL), judge: jm}
 	if jm != nil {
 		p.judgeName, _, _ = strings.Cut(jm.Name, "/T=")
 	}
@@ -252,9 +251,10 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	ask := qs
 	var jd loop.Judged
 	var judged []judge.PrefRecord
+	var ledger []ledgerLine
 	if p.judge != nil {
 		if o.Recalibrate && r > 1 {
-			if err := recalibrate(run.Out, r, p, w); err != nil {
+			if err := recalibrate(run.Out, r, p, o.PeopleError, w); err != nil {
 				return "", err
 			}
 		}
@@ -262,7 +262,7 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 			return "", err
 		}
 		ask = jd.Ask
-		if err := writeLedger(filepath.Join(dir, judgeLedgerFile), qs, jd, o.Audit); err != nil {
+		if ledger, err = writeLedger(filepath.Join(dir, judgeLedgerFile), qs, jd, o.Audit); err != nil {
 			return "", fmt.Errorf("dpo: %w", err)
 		}
 	}
@@ -284,7 +284,7 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 		recs = append(recs, rec)
 	}
 	if p.judge != nil {
-		if err := writeJudgeRound(filepath.Join(dir, judgeRoundFile), qs, jd, people, p.judge, w); err != nil {
+		if err := writeJudgeRound(filepath.Join(dir, judgeRoundFile), ledger, people, p.judge, w); err != nil {
 			return "", fmt.Errorf("dpo: %w", err)
 		}
 	}
@@ -363,11 +363,11 @@ type ledgerLine struct {
 	Weight      float64   `json:"weight"`
 }
 
-// writeLedger writes the judge's decision on every group of qs to path;
-// audit is the share of its answers audited.
-func writeLedger(path string, qs []feedback.Query, jd loop.Judged, audit float64) error {
+// writeLedger writes the judge's decision on every group of qs to path and
+// returns it; audit is the share of its answers audited.
+func writeLedger(path string, qs []feedback.Query, jd loop.Judged, audit float64) ([]ledgerLine, error) {
 	if jd.Scores == nil {
-		return errors.New("the judge gave no scores")
+		return nil, errors.New("the judge gave no scores")
 	}
 	lines := make([]ledgerLine, len(qs))
 	for i, q := range qs {
@@ -384,7 +384,7 @@ func writeLedger(path string, qs []feedback.Query, jd loop.Judged, audit float64
 		lines[i] = l
 	}
 	_, err := feedback.WriteFile(path, slices.Values(lines))
-	return err
+	return lines, err
 }
 
 // judgeTally is a round's judge.json: the judge's temperature and how
@@ -403,45 +403,52 @@ type judgeTally struct {
 // hold one record per rejected item, all with the same chosen one.
 type answerKey struct{ query, labeler string }
 
-// pickOf returns the item of completions that rec chose, or -1 when it
-// is none or not the only one with that text.
-func pickOf(completions []string, chosen string) int {
-	i := slices.Index(completions, chosen)
-	if i < 0 || slices.Index(completions[i+1:], chosen) >= 0 {
-		return -1
+// peopleAnswers calls each with the ledger line of every group people
+// answered and the item each person picked there, once per person and
+// group; records of groups outside the ledger, and those whose chosen text
+// is not exactly one of the group's completions, are left out.
+func peopleAnswers(ledger []ledgerLine, people []feedback.PairRecord, each func(l ledgerLine, pick int)) {
+	byID := make(map[string]int, len(ledger))
+	for i, l := range ledger {
+		byID[l.QueryID] = i
 	}
-	return i
+	seen := map[answerKey]bool{}
+	for _, rec := range people {
+		i, ok := byID[rec.QueryID]
+		k := answerKey{rec.QueryID, rec.Labeler}
+		if !ok || seen[k] {
+			continue
+		}
+		seen[k] = true
+		cs := ledger[i].Completions
+		if pick := slices.Index(cs, rec.Chosen); pick >= 0 && slices.Index(cs[pick+1:], rec.Chosen) < 0 {
+			each(ledger[i], pick)
+		}
+	}
 }
 
-// writeJudgeRound tallies the round: how many groups the judge answered,
-// kept and left, and how people's answers to its audited groups compare
-// with its picks, reported to w and written to path.
-func writeJudgeRound(path string, qs []feedback.Query, jd loop.Judged, people []feedback.PairRecord, m *judge.Model, w io.Writer) error {
-	t := judgeTally{Temperature: m.Temperature, Abstain: m.Abstain, Groups: len(qs), Answered: jd.Answered()}
-	t.Audit.Queries = len(jd.Audited)
-	t.Kept = t.Answered - t.Audit.Queries
-	t.Deferred = t.Groups - t.Answered
+// writeJudgeRound tallies the round from its ledger: how many groups the
+// judge answered, kept and left, and how people's answers to its audited
+// groups compare with its picks, reported to w and written to path.
+func writeJudgeRound(path string, ledger []ledgerLine, people []feedback.PairRecord, m *judge.Model, w io.Writer) error {
+	t := judgeTally{Temperature: m.Temperature, Abstain: m.Abstain, Groups: len(ledger)}
+	for _, l := range ledger {
+		switch {
+		case feedback.Choice(l.Pick) == feedback.CantTell:
+			t.Deferred++
+		case l.Audited:
+			t.Audit.Queries++
+		default:
+			t.Kept++
+		}
+	}
+	t.Answered = t.Kept + t.Audit.Queries
 	if t.Audit.Queries > 0 {
-		byID := make(map[string]int, len(qs))
-		for i, q := range qs {
-			byID[q.ID] = i
-		}
-		seen := map[answerKey]bool{}
-		for _, rec := range people {
-			i, ok := byID[rec.QueryID]
-			k := answerKey{rec.QueryID, rec.Labeler}
-			if !ok || !jd.Audited[rec.QueryID] || seen[k] {
-				continue
+		peopleAnswers(ledger, people, func(l ledgerLine, pick int) {
+			if l.Audited {
+				t.Audit.Add(feedback.Label{Choice: feedback.Choice(l.Pick)}, feedback.Label{Choice: feedback.Choice(pick)})
 			}
-			seen[k] = true
-			var cs []string
-			for _, it := range qs[i].Items {
-				cs = append(cs, it.Completion)
-			}
-			if pick := pickOf(cs, rec.Chosen); pick >= 0 {
-				t.Audit.Add(jd.Labels[i], feedback.Label{Choice: feedback.Choice(pick)})
-			}
-		}
+		})
 		fmt.Fprintf(w, "dpo: audit: %s\n", t.Audit)
 	}
 	js, err := json.MarshalIndent(t, "", "  ")
@@ -455,40 +462,33 @@ func writeJudgeRound(path string, qs []feedback.Query, jd loop.Judged, people []
 // answers in the rounds before it, each weighted by its ledger line (1/audit
 // for an audited group, 1 for a group the judge left), so that the fit is
 // one of all the groups the judge saw, not only of the hard ones it left to
-// people, and with people's error rate p.peopleError (judge.FitTemperatureNoisy).
+// people, and with people's error rate peopleError (judge.FitTemperatureNoisy).
 // Too few answers to fit keep the temperature, saying why.
-func recalibrate(out string, r int, p *onlinePeople, w io.Writer) error {
+func recalibrate(out string, r int, p *onlinePeople, peopleError float64, w io.Writer) error {
 	var scores [][]float64
 	var labels []feedback.Choice
 	var weights []float64
 	for k := 1; k < r; k++ {
 		dir := filepath.Join(out, fmt.Sprintf("round%d", k))
-		ledger := map[string]ledgerLine{}
+		var ledger []ledgerLine
 		for l, err := range feedback.ReadJSONLFile[ledgerLine](filepath.Join(dir, judgeLedgerFile), nil) {
 			if err != nil {
 				return fmt.Errorf("dpo: -judge-recalibrate: %w", err)
 			}
-			ledger[l.QueryID] = l
+			ledger = append(ledger, l)
 		}
 		people, err := readPeople(filepath.Join(dir, peoplePairsFile))
 		if err != nil {
 			return err
 		}
-		seen := map[answerKey]bool{}
-		for _, rec := range people {
-			l, ok := ledger[rec.QueryID]
-			k := answerKey{rec.QueryID, rec.Labeler}
-			if !ok || l.Weight == 0 || seen[k] {
-				continue
-			}
-			seen[k] = true
-			if pick := pickOf(l.Completions, rec.Chosen); pick >= 0 {
+		peopleAnswers(ledger, people, func(l ledgerLine, pick int) {
+			if l.Weight > 0 {
 				scores, labels, weights = append(scores, l.Scores), append(labels, feedback.Choice(pick)), append(weights, l.Weight)
 			}
-		}
+		})
 	}
 	old := p.judge.Temperature
-	t, n, err := judge.FitTemperatureNoisy(scores, labels, weights, p.peopleError)
+	t, n, err := judge.FitTemperatureNoisy(scores, labels, weights, peopleError)
 	if err != nil {
 		fmt.Fprintf(w, "dpo: -judge-recalibrate: keeping T=%.4g (%d answers of rounds 1-%d: %v)\n", old, n, r-1, err)
 		return nil
@@ -496,8 +496,8 @@ func recalibrate(out string, r int, p *onlinePeople, w io.Writer) error {
 	p.judge.Temperature = t
 	p.judge.Name = fmt.Sprintf("%s/T=%.4g", p.judgeName, t)
 	noise := ""
-	if p.peopleError > 0 {
-		noise = fmt.Sprintf("; people taken to be wrong %.3g of the time", p.peopleError)
+	if peopleError > 0 {
+		noise = fmt.Sprintf("; people taken to be wrong %.3g of the time", peopleError)
 	}
 	fmt.Fprintf(w, "dpo: -judge-recalibrate: T %.4g -> %.4g, fitted on %d answers of people in rounds 1-%d (audited groups weighted by 1/audit%s)\n", old, t, n, r-1, noise)
 	return nil

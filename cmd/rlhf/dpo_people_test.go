@@ -574,7 +574,7 @@ func TestRecalibrate(t *testing.T) {
 	}
 	p := &onlinePeople{judge: &judge.Model{Temperature: 0.5, Name: "rm:x/T=0.5"}, judgeName: "rm:x"}
 	var w bytes.Buffer
-	if err := recalibrate(out, 3, p, &w); err != nil {
+	if err := recalibrate(out, 3, p, 0, &w); err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(p.judge.Temperature-want) > 1e-12*want || p.judge.Name != fmt.Sprintf("rm:x/T=%.4g", want) ||
@@ -586,24 +586,23 @@ func TestRecalibrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.judge.Temperature, p.peopleError = 0.5, 0.1
+	p.judge.Temperature = 0.5
 	w.Reset()
-	if err := recalibrate(out, 3, p, &w); err != nil || math.Abs(p.judge.Temperature-noisy) > 1e-12*noisy || noisy >= want ||
+	if err := recalibrate(out, 3, p, 0.1, &w); err != nil || math.Abs(p.judge.Temperature-noisy) > 1e-12*noisy || noisy >= want ||
 		!strings.Contains(w.String(), "people taken to be wrong 0.1 of the time") {
 		t.Errorf("with people's errors: T=%v (%v), want %v (below %v):\n%s", p.judge.Temperature, err, noisy, want, w.String())
 	}
-	p.peopleError = 0
 	// Round 2 alone (recalibrating before it) sees only round 1.
 	p.judge.Temperature = 0.5
 	w.Reset()
-	if err := recalibrate(out, 2, p, &w); err != nil || !strings.Contains(w.String(), "rounds 1-1") || p.judge.Temperature == want {
+	if err := recalibrate(out, 2, p, 0, &w); err != nil || !strings.Contains(w.String(), "rounds 1-1") || p.judge.Temperature == want {
 		t.Errorf("before round 2: T=%v, %v:\n%s", p.judge.Temperature, err, w.String())
 	}
 	// A ledger with garbage is an error.
 	if err := os.WriteFile(filepath.Join(out, "round1", judgeLedgerFile), []byte("{not json\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := recalibrate(out, 3, p, &w); err == nil {
+	if err := recalibrate(out, 3, p, 0, &w); err == nil {
 		t.Error("a corrupt ledger was read")
 	}
 }
