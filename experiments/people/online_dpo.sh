@@ -15,15 +15,22 @@
 #           which the judge's temperature is refitted before each round (-judge-recalibrate);
 #   recaln  as recal, the refit told that people are wrong a share FLIP of the time (-people-error);
 #   recals  as recal, DPO trained toward the judge's confidences on its pairs (-soft);
-#   peoples as people, DPO with label smoothing FLIP (conservative DPO at the person's error rate).
-# ARMS picks the arms (default: people judge alone).
+#   peoples as people, DPO with label smoothing FLIP (conservative DPO at the person's error rate);
+#   people3 as people, each group answered by 3 different people (-overlap 3), every answer trains;
+#   vote3   as people3, each group trains once, on the people's consensus pick (-aggregate vote: the
+#           most probable under a one-coin model of each person's accuracy, estimated from how often
+#           they agree); a split group trains nothing;
+#   vote3s  as vote3, DPO trained toward the consensus's confidence (-soft).
+# ARMS picks the arms (default: people judge alone). The arms with 3 people per group need PEOPLE >= 3
+# scripted persons (the admin and the labelers person2..person<PEOPLE>), each as noisy as FLIP.
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
 #
 #   experiments/people/online_dpo.sh          # about 10 minutes on 2 cores; output in $OUT
 #
 # OUT (default runs/people-odpo; removed first), ROUNDS (3), PROMPTS (1000), BETA (1),
-# ABSTAIN (0.2), AUDIT (0.1), SEED (1), ADDR (127.0.0.1:18183) change the settings.
+# ABSTAIN (0.2), AUDIT (0.1), FLIP (0: how often each person picks against the goal), PEOPLE (1),
+# SEED (1), ADDR (127.0.0.1:18183) change the settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/people-odpo}
@@ -35,7 +42,17 @@ AUDIT=${AUDIT:-0.1}
 ARMS=${ARMS:-people judge alone}
 SEED=${SEED:-1}
 ADDR=${ADDR:-127.0.0.1:18183}
+PEOPLE=${PEOPLE:-1}
 BASE=models/tiny-gpt
+for arm in $ARMS; do
+  case $arm in
+    people3 | vote3 | vote3s)
+      if ! [[ $PEOPLE =~ ^[0-9]+$ ]] || [ "$PEOPLE" -lt 3 ]; then
+        echo "online_dpo.sh: arm $arm has 3 people answer each group: set PEOPLE=3 or more (now $PEOPLE)" >&2
+        exit 2
+      fi ;;
+  esac
+done
 . experiments/people/setup.sh
 
 common=(-labeler human -db "$DB" -label-poll 200ms -policy "$BASE" -online-n 2 -online-prompts "$PROMPTS"
@@ -50,6 +67,9 @@ for arm in $ARMS; do
     recal) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate) ;;
     recaln) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate -people-error "${FLIP:-0}") ;;
     recals) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate -soft) ;;
+    people3) extra=(-overlap 3) ;;
+    vote3) extra=(-overlap 3 -aggregate vote) ;;
+    vote3s) extra=(-overlap 3 -aggregate vote -soft) ;;
     *) echo "online_dpo.sh: unknown arm $arm" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT/$arm"
