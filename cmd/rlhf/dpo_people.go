@@ -29,7 +29,7 @@ import (
 // rewardOnlyFlags those only with -reward.
 var (
 	rewardOnlyFlags = []string{"goal"}
-	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "label-poll"}, judgeFlagNames...)
+	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "aggregate", "label-poll"}, judgeFlagNames...)
 	onlineOnlyFlags = slices.Concat([]string{"reward", "online-n", "online-prompts", "labeler"}, rewardOnlyFlags, peopleOnlyFlags)
 )
 
@@ -60,7 +60,7 @@ func checkOnlineLabeler(set map[string]bool, o *onlineDPO) []error {
 	switch o.Labeler {
 	case "":
 		misplaced(peopleOnlyFlags, "only with -labeler human")
-		o.Instructions, o.Overlap, o.Abstain = "", 0, 0 // as online.json held them before people could label
+		o.Instructions, o.Overlap, o.Abstain, o.Aggregate = "", 0, 0, "" // as online.json held them before people could label
 		if o.Reward == "" {
 			errs = append(errs, errors.New("dpo: -online needs -reward (what picks the best and the worst sample) or -labeler human"))
 		} else if err := checkTextGoal(proxySpec(o.Reward), "e"); err != nil {
@@ -79,6 +79,17 @@ func checkOnlineLabeler(set map[string]bool, o *onlineDPO) []error {
 			errs = append(errs, fmt.Errorf("dpo: -overlap %d must be in 1..100 and -label-poll %v positive", o.Overlap, o.Poll))
 		}
 		errs = append(errs, o.judgeSpec.check("dpo", set)...)
+		if o.PeopleErrorAuto && o.Overlap < 2 {
+			errs = append(errs, errors.New("dpo: -people-error auto needs -overlap >= 2: people's error rate is estimated from how often two of them agree"))
+		}
+		switch {
+		case o.Aggregate != aggregateAll && o.Aggregate != aggregateVote:
+			errs = append(errs, fmt.Errorf("dpo: -aggregate %q: want %s or %s", o.Aggregate, aggregateAll, aggregateVote))
+		case o.Aggregate == aggregateVote && o.Overlap < 2:
+			errs = append(errs, errors.New("dpo: -aggregate vote needs -overlap >= 2: with one answer a group there is nothing to combine"))
+		case o.Aggregate == aggregateAll:
+			o.Aggregate = "" // as online.json held it before answers could be combined
+		}
 	default:
 		errs = append(errs, fmt.Errorf("dpo: -labeler %q: want %s (or -reward instead)", o.Labeler, loop.LabelerHuman))
 	}
@@ -101,6 +112,9 @@ type judgeSpec struct {
 	Audit       float64 `json:"audit,omitempty"`
 	Recalibrate bool    `json:"judge_recalibrate,omitempty"`
 	PeopleError float64 `json:"people_error,omitempty"` // the share of people's answers the refit takes to be wrong
+	// PeopleErrorAuto (-people-error auto) takes it from people's agreement
+	// instead: the one-coin fit on the earlier rounds (needs -overlap >= 2).
+	PeopleErrorAuto bool `json:"people_error_auto,omitempty"`
 }
 
 // judgeFlagNames are the flags judgeSpec.flags and recalFlags define.
@@ -119,7 +133,7 @@ func (j *judgeSpec) flags(fs *flag.FlagSet, what string) {
 // fs (rlhf dpo -online: its rounds keep the judge's ledgers).
 func (j *judgeSpec) recalFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&j.Recalibrate, "judge-recalibrate", false, "with -judge and -audit: refit the judge's temperature before each round on people's answers of\nthe earlier rounds, audited ones weighted by 1/audit")
-	fs.Float64Var(&j.PeopleError, "people-error", 0, "with -judge-recalibrate: the share of people's answers to take as wrong (a random other\ncompletion), so that the refit does not take people's errors for the judge's")
+	fs.Var(peopleErrorFlag{j}, "people-error", "with -judge-recalibrate: the share of people's answers to take as wrong (a random other\ncompletion), so that the refit does not take people's errors for the judge's; auto (with\n-overlap >= 2): estimate it before each round from how often people agreed in the earlier ones")
 }
 
 // check returns the errors of the judge's flags of command cmd; set holds
@@ -154,7 +168,7 @@ func (j *judgeSpec) check(cmd string, set map[string]bool) []error {
 	}
 	if !(j.PeopleError >= 0 && j.PeopleError < 0.5) {
 		errs = append(errs, fmt.Errorf("%s: -people-error %g must be in [0, 0.5)", cmd, j.PeopleError))
-	} else if j.PeopleError > 0 && !j.Recalibrate {
+	} else if (j.PeopleError > 0 || j.PeopleErrorAuto) && !j.Recalibrate {
 		errs = append(errs, fmt.Errorf("%s: -people-error only with -judge-recalibrate", cmd))
 	}
 	if j.JudgeT > 0 && j.Calibrate != "" {
@@ -254,7 +268,14 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	var ledger []ledgerLine
 	if p.judge != nil {
 		if o.Recalibrate && r > 1 {
-			if err := recalibrate(run.Out, r, p, o.PeopleError, w); err != nil {
+			eps := o.PeopleError
+			if o.PeopleErrorAuto {
+				if eps, err = estimatedPeopleError(run.Out, r); err != nil {
+					return "", err
+				}
+				fmt.Fprintf(w, "dpo: -people-error auto: people's error rate %.4f, from how often they agreed in rounds 1-%d\n", eps, r-1)
+			}
+			if err := recalibrate(run.Out, r, p, eps, w); err != nil {
 				return "", err
 			}
 		}
@@ -280,7 +301,13 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	if err != nil {
 		return "", err
 	}
-	for _, rec := range people {
+	train := people
+	if o.Overlap >= 2 {
+		if train, err = consensusRound(run.Out, dir, r, people, o.Aggregate, w); err != nil {
+			return "", err
+		}
+	}
+	for _, rec := range train {
 		recs = append(recs, rec)
 	}
 	if p.judge != nil {

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"rlhf/feedback"
+	"rlhf/store"
+)
+
+// crowd is three scripted people on store run "online": p0 and p1 pick
+// the shortest completion, p2 the longest on groups whose store query id
+// is odd and the shortest otherwise; each person's answer depends only on
+// the group, so every run gives the same answers whatever the timing.
+type crowd struct {
+	s   store.Store
+	ids map[string]int64
+}
+
+func newCrowd(t *testing.T, s store.Store) *crowd {
+	t.Helper()
+	c := &crowd{s: s, ids: map[string]int64{}}
+	for _, n := range []string{"p0", "p1", "p2"} {
+		id, err := s.CreateLabeler(context.Background(), store.Labeler{Username: n, Role: store.RoleLabeler, PasswordHash: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ids[n] = id
+	}
+	return c
+}
+
+// answer is person n's pick on query q with completions cs.
+func (c *crowd) answer(n string, q int64, cs []string) store.Choice {
+	best := 0
+	for i, s := range cs {
+		if shorter := len(s) < len(cs[best]); shorter != (n == "p2" && q%2 == 1) && len(s) != len(cs[best]) {
+			best = i
+		}
+	}
+	return store.Choice(best)
+}
+
+// work answers until stop is called.
+func (c *crowd) work(t *testing.T) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			idle := true
+			for _, n := range []string{"p0", "p1", "p2"} {
+				a, err := c.s.Lease(ctx, c.ids[n], "online", time.Minute)
+				if errors.Is(err, store.ErrNoWork) {
+					continue
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("lease: %v", err)
+					}
+					return
+				}
+				var pl store.TextPayload
+				if err := json.Unmarshal(a.Query.Payload, &pl); err != nil {
+					t.Errorf("payload: %v", err)
+					return
+				}
+				idle = false
+				if _, _, err := c.s.Submit(ctx, store.Submission{QueryID: a.Query.ID, Slot: a.Slot, LabelerID: c.ids[n],
+					Choice: c.answer(n, a.Query.ID, pl.Completions), ClientKey: fmt.Sprintf("key-%s-%06d", n, a.Query.ID)}); err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("submit: %v", err)
+					}
+					return
+				}
+			}
+			if idle {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
+// readTally reads round r's people.json.
+func readTally(t *testing.T, out string, r int) peopleTally {
+	t.Helper()
+	var tally peopleTally
+	buf, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("round%d", r), peopleTallyFile))
+	if err != nil || json.Unmarshal(buf, &tally) != nil {
+		t.Fatalf("round %d people.json: %v %s", r, err, buf)
+	}
+	return tally
+}
+
+// With -overlap 3 -aggregate vote, every group trains once, on the
+// majority of its three answers, with the consensus's probability as the
+// confidence (-soft trains toward it); people.json gives the fit over the
+// rounds so far, the sometimes-wrong p2 less accurate than the others.
+func TestDPOOnlineVote(t *testing.T) {
+	policy := tinyPolicy(t)
+	out := filepath.Join(t.TempDir(), "online")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := newCrowd(t, s).work(t)
+	var stderr bytes.Buffer
+	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-overlap", "3", "-aggregate", "vote", "-soft"), &stderr)
+	stop()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	for r := 1; r <= 2; r++ {
+		dir := filepath.Join(out, fmt.Sprintf("round%d", r))
+		votes := map[string]map[string]int{} // group -> chosen text -> answers
+		labelers := map[string]map[string]bool{}
+		for rec, err := range feedback.ReadPairsFile(filepath.Join(dir, peoplePairsFile), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if votes[rec.QueryID] == nil {
+				votes[rec.QueryID], labelers[rec.QueryID] = map[string]int{}, map[string]bool{}
+			}
+			votes[rec.QueryID][rec.Chosen]++
+			labelers[rec.QueryID][rec.Labeler] = true
+		}
+		if len(votes) != 6 {
+			t.Fatalf("round %d: people answered %d groups, want 6", r, len(votes))
+		}
+		trained := map[string]int{}
+		for rec, err := range feedback.ReadPairsFile(filepath.Join(dir, roundPairsFile), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			trained[rec.QueryID]++
+			v := votes[rec.QueryID]
+			if len(labelers[rec.QueryID]) != 3 || v[rec.Chosen] < 2 {
+				t.Errorf("round %d: group %s trains %q, chosen by %d of %v", r, rec.QueryID, rec.Chosen, v[rec.Chosen], labelers[rec.QueryID])
+			}
+			if rec.Labeler != "consensus" || rec.Source != feedback.SourceHuman || rec.Confidence == nil || !(*rec.Confidence > 0.5 && *rec.Confidence <= 1) {
+				t.Errorf("round %d: record %+v", r, rec.Provenance)
+			}
+		}
+		if len(trained) != 6 {
+			t.Errorf("round %d trains on %d groups, want all 6 once: %v", r, len(trained), trained)
+		}
+		for g, n := range trained {
+			if n != 1 {
+				t.Errorf("round %d: group %s trains %d pairs, want 1", r, g, n)
+			}
+		}
+		tally := readTally(t, out, r)
+		if tally.Round != r || tally.Groups != 6*r || tally.Answers != 18*r || tally.Overlapped != 18*r || tally.Voted != 6 || tally.Split != 0 || tally.Aggregate != "vote" {
+			t.Errorf("round %d people.json %+v", r, tally)
+		}
+		if !(tally.Accuracy["p2"] < tally.Accuracy["p0"]-0.1) || math.Abs(tally.Accuracy["p0"]-tally.Accuracy["p1"]) > 1e-9 || !(tally.ErrorRate > 0 && tally.ErrorRate < 0.5) {
+			t.Errorf("round %d: accuracies %v, error rate %v: want p2 below p0 = p1", r, tally.Accuracy, tally.ErrorRate)
+		}
+	}
+	if !strings.Contains(stderr.String(), "-aggregate vote: the round trains once on each of 6 groups' consensus") {
+		t.Errorf("stderr lacks the vote:\n%s", stderr.String())
+	}
+}
+
+// -people-error auto: before round 2 the judge's refit takes people's
+// error rate from round 1's fit (as people.json states it), and with
+// -aggregate all people's every answer trains.
+func TestDPOOnlinePeopleErrorAuto(t *testing.T) {
+	policy := tinyPolicy(t)
+	rm := judgeTinyRM(t)
+	out := filepath.Join(t.TempDir(), "online")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := newCrowd(t, s).work(t)
+	var stderr bytes.Buffer
+	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-online-prompts", "16", "-overlap", "3",
+		"-judge", rm, "-abstain", "0.1", "-judge-temperature", "0.01", "-audit", "0.5", "-judge-recalibrate", "-people-error", "auto"), &stderr)
+	stop()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	tally := readTally(t, out, 1)
+	want := fmt.Sprintf("-people-error auto: people's error rate %.4f, from how often they agreed in rounds 1-1", tally.ErrorRate)
+	if tally.Aggregate != "all" || tally.Answers == 0 || !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), "-judge-recalibrate: T") {
+		t.Errorf("people.json %+v; stderr lacks %q or the refit:\n%s", tally, want, stderr.String())
+	}
+	// Every answer of people trains, beside the judge's kept answers.
+	people, pairs := 0, 0
+	for rec, err := range feedback.ReadPairsFile(filepath.Join(out, "round1", roundPairsFile), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs++
+		if rec.Source == feedback.SourceHuman {
+			people++
+		}
+	}
+	if people != tally.Answers || pairs <= people {
+		t.Errorf("round 1 trains %d of people's pairs (of %d answers) and %d in all", people, tally.Answers, pairs)
+	}
+	var settings dpoRun
+	if buf, err := os.ReadFile(filepath.Join(out, "online.json")); err != nil || json.Unmarshal(buf, &settings) != nil || !settings.Online.PeopleErrorAuto || settings.Online.Aggregate != "" {
+		t.Errorf("online.json %+v %v", settings.Online, err)
+	}
+}
+
+func TestDPOOnlineConsensusBadFlags(t *testing.T) {
+	policy := tinyPolicy(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-online", "2", "-labeler", "human", "-overlap", "2", "-aggregate", "mean"}, `-aggregate "mean"`},
+		{[]string{"-online", "2", "-labeler", "human", "-aggregate", "vote"}, "-aggregate vote needs -overlap >= 2"},
+		{[]string{"-online", "2", "-reward", "lipogram", "-aggregate", "vote"}, "only with -labeler human"},
+		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-audit", "0.1", "-judge-recalibrate", "-people-error", "auto"}, "-people-error auto needs -overlap >= 2"},
+		{[]string{"-online", "2", "-labeler", "human", "-overlap", "2", "-judge", "rm", "-audit", "0.1", "-people-error", "auto"}, "only with -judge-recalibrate"},
+		{[]string{"-online", "2", "-labeler", "human", "-people-error", "often"}, `want a rate in [0, 0.5) or "auto"`},
+	} {
+		err := dpoMain(context.Background(), append(tc.args, "-policy", policy, "-out", filepath.Join(t.TempDir(), "o")), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// groupAnswers names a group's items by their sorted texts, reads a k-way
+// answer from its k-1 records, and leaves out groups of one distinct text.
+func TestGroupAnswers(t *testing.T) {
+	rec := func(g, l, c, r string) feedback.PairRecord {
+		return feedback.PairRecord{Chosen: c, Rejected: r, Provenance: feedback.Provenance{QueryID: g, Labeler: l}}
+	}
+	as, items := groupAnswers([]feedback.PairRecord{
+		rec("g", "a", "z", "y"), rec("g", "a", "z", "x"), // a picks z of x, y, z
+		rec("g", "b", "x", "y"), rec("g", "b", "x", "z"),
+		rec("h", "a", "same", "same"), // one distinct text: no answer
+	})
+	if fmt.Sprint(items["g"]) != "[x y z]" || len(as) != 2 {
+		t.Fatalf("items %v, answers %+v", items, as)
+	}
+	if as[0] != (feedback.Answer{Group: "g", Labeler: "a", Pick: 2, K: 3}) || as[1] != (feedback.Answer{Group: "g", Labeler: "b", Pick: 0, K: 3}) {
+		t.Errorf("answers %+v", as)
+	}
+}
