@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from label import lipogram  # noqa: E402
 
-ARMS = ["people", "peoples", "judge", "alone", "recal", "recaln", "recals"]
+ARMS = ["people", "peoples", "people3", "vote3", "vote3s", "judge", "alone", "recal", "recaln", "recals", "recala"]
 
 
 def arms(out):
@@ -36,7 +36,7 @@ def rows(out, rounds):
             d = os.path.join(out, arm, "round%d" % r)
             ev = json.load(open(os.path.join(d, "eval.json")))
             log = open(os.path.join(out, arm, "round%d.log" % r)).read()
-            m = re.search(r"\d+ of (\d+) groups answered by people", log)
+            m = re.search(r"\d+ of (\d+) groups answered by (?:\d+ )?people", log)
             person += int(m.group(1)) if m else 0
             tally = os.path.join(d, "judge.json")
             if os.path.exists(tally):  # the judge's answers it kept (not audited)

@@ -20,9 +20,11 @@
 #   vote3   as people3, each group trains once, on the people's consensus pick (-aggregate vote: the
 #           most probable under a one-coin model of each person's accuracy, estimated from how often
 #           they agree); a split group trains nothing;
-#   vote3s  as vote3, DPO trained toward the consensus's confidence (-soft).
+#   vote3s  as vote3, DPO trained toward the consensus's confidence (-soft);
+#   recala  as recaln, each group people answer answered by 2 people (-overlap 2), the refit taking
+#           people's error rate from how often they agreed in the earlier rounds (-people-error auto).
 # ARMS picks the arms (default: people judge alone). The arms with 3 people per group need PEOPLE >= 3
-# scripted persons (the admin and the labelers person2..person<PEOPLE>), each as noisy as FLIP.
+# scripted persons (recala 2: the admin and the labelers person2..person<PEOPLE>), each as noisy as FLIP.
 # After each round `rlhf eval` measures gold lipogram and KL to the pretrained model on 256
 # held-out prompts; odpo_table.py prints the table.
 #
@@ -46,9 +48,11 @@ PEOPLE=${PEOPLE:-1}
 BASE=models/tiny-gpt
 for arm in $ARMS; do
   case $arm in
-    people3 | vote3 | vote3s)
-      if ! [[ $PEOPLE =~ ^[0-9]+$ ]] || [ "$PEOPLE" -lt 3 ]; then
-        echo "online_dpo.sh: arm $arm has 3 people answer each group: set PEOPLE=3 or more (now $PEOPLE)" >&2
+    people3 | vote3 | vote3s | recala)
+      need=3
+      [ "$arm" = recala ] && need=2
+      if ! [[ $PEOPLE =~ ^[0-9]+$ ]] || [ "$PEOPLE" -lt $need ]; then
+        echo "online_dpo.sh: arm $arm has $need people answer each group: set PEOPLE=$need or more (now $PEOPLE)" >&2
         exit 2
       fi ;;
   esac
@@ -70,6 +74,7 @@ for arm in $ARMS; do
     people3) extra=(-overlap 3) ;;
     vote3) extra=(-overlap 3 -aggregate vote) ;;
     vote3s) extra=(-overlap 3 -aggregate vote -soft) ;;
+    recala) extra=(-judge "$OUT/rm" -abstain "$ABSTAIN" -audit "$AUDIT" -judge-recalibrate -overlap 2 -people-error auto) ;;
     *) echo "online_dpo.sh: unknown arm $arm" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT/$arm"
