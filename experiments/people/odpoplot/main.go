@@ -25,11 +25,15 @@ import (
 var armNames = []struct{ dir, name string }{
 	{"people", "people answer every group"},
 	{"peoples", "people, DPO smoothed at their error rate"},
+	{"people3", "3 people a group, every answer trains"},
+	{"vote3", "3 people a group, their consensus trains"},
+	{"vote3s", "consensus, DPO toward its confidence"},
 	{"judge", "judge (-abstain 0.2), people the rest"},
 	{"alone", "judge answers every group"},
 	{"recal", "judge audited and recalibrated"},
 	{"recaln", "recalibrated, told people's error rate"},
 	{"recals", "recalibrated, DPO toward its confidences"},
+	{"recala", "recalibrated, people's error rate estimated"},
 }
 
 // evalFile is the part of rlhf eval's eval.json plotted.
@@ -88,7 +92,7 @@ func series(runs []string, rounds int) ([]report.Series, error) {
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds none of the arms people, peoples, judge, alone, recal, recaln, recals", runs[0])
+		return nil, fmt.Errorf("%s holds none of the arms online_dpo.sh knows", runs[0])
 	}
 	return out, nil
 }
