@@ -50,6 +50,9 @@ type adminView struct {
 	AlphaUnits  int
 	Kappas      []pairKappa
 	GoldQueries int
+	// PeopleError is labelers' error rate estimated from their agreement
+	// (the one-coin model; NaN without a query picked by two of them).
+	PeopleError float64
 	Notes       []store.Label // the latest labels with a note, newest first
 }
 
@@ -81,7 +84,9 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	gold := map[int64]feedback.Choice{}
+	arity := make(map[int64]int, len(queries))
 	for _, q := range queries {
+		arity[q.ID] = q.Arity
 		if q.Gold != nil {
 			gold[q.ID] = *q.Gold
 		}
@@ -93,6 +98,8 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	}
 	per, kappas, alpha := agreementStats(labels, gold, names)
 	v.Alpha, v.Kappas = alpha, kappas
+	estimated, peopleError := oneCoin(labels, arity)
+	v.PeopleError = peopleError
 	if len(v.Kappas) > 30 {
 		v.Kappas = v.Kappas[:30]
 	}
@@ -166,6 +173,10 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 			row.Agreement = *ag
 		} else {
 			row.Agreement = labelerAgreement{WithOther: nan, GoldAcc: nan, Kappa: nan}
+		}
+		row.Agreement.Estimated = nan
+		if a, ok := estimated[l.ID]; ok {
+			row.Agreement.Estimated = a
 		}
 		v.Labelers = append(v.Labelers, row)
 	}

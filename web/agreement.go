@@ -3,6 +3,7 @@ package web
 import (
 	"math"
 	"sort"
+	"strconv"
 
 	"rlhf/feedback"
 	"rlhf/store"
@@ -42,6 +43,9 @@ type labelerAgreement struct {
 	Gold      int     // labels of theirs on gold queries
 	GoldAcc   float64 // fraction matching the known answer (NaN if none)
 	Kappa     float64 // mean Cohen's kappa against each other labeler with >= minKappaItems shared items
+	// Estimated is their accuracy under the one-coin model fitted to
+	// everyone's picks (oneCoin), from agreement alone; NaN without one.
+	Estimated float64
 }
 
 // pairKappa is Cohen's kappa between two labelers.
@@ -137,4 +141,42 @@ func ratio(a, b int) float64 {
 		return math.NaN()
 	}
 	return float64(a) / float64(b)
+}
+
+// oneCoin fits the one-coin model of labelers' accuracy
+// (feedback.EstimateConsensus) to the picks among labels (ties, can't-tell
+// and skips left out; a labeler's latest pick on a query counts) on queries
+// whose arity is known. It returns each labeler's estimated accuracy and
+// labelers' pooled error rate; nil and NaN where no query has picks from two
+// labelers. Picks beyond a query's arity are left out.
+func oneCoin(labels []store.Label, arity map[int64]int) (map[int64]float64, float64) {
+	type key struct{ q, l int64 }
+	latest := map[key]int{}
+	var order []key
+	for i, l := range labels {
+		if !l.Choice.IsIndex() || int(l.Choice) >= arity[l.QueryID] {
+			continue
+		}
+		k := key{l.QueryID, l.LabelerID}
+		if _, ok := latest[k]; !ok {
+			order = append(order, k)
+		}
+		latest[k] = i
+	}
+	answers := make([]feedback.Answer, 0, len(order))
+	for _, k := range order {
+		l := labels[latest[k]]
+		answers = append(answers, feedback.Answer{Group: strconv.FormatInt(k.q, 10), Labeler: strconv.FormatInt(k.l, 10),
+			Pick: int(l.Choice), K: arity[k.q]})
+	}
+	c, err := feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
+	if err != nil {
+		return nil, math.NaN()
+	}
+	acc := map[int64]float64{}
+	for id, a := range c.Accuracy {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		acc[n] = a
+	}
+	return acc, c.ErrorRate()
 }

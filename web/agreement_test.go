@@ -110,3 +110,44 @@ func TestAgreementStats(t *testing.T) {
 		t.Errorf("alpha = %v, want a low defined value", alpha)
 	}
 }
+
+// oneCoin estimates each labeler's accuracy from agreement alone: ann and
+// bob pick item 0 of every three-way query, cat item 0 on even queries and
+// item 2 on odd ones; her first pick on a query she labels twice, a tie, a
+// pick beyond the arity and a query of unknown arity are left out.
+func TestOneCoin(t *testing.T) {
+	var labels []store.Label
+	arity := map[int64]int{}
+	add := func(q, who int64, c feedback.Choice) {
+		labels = append(labels, store.Label{QueryID: q, LabelerID: who, Choice: c})
+	}
+	for q := int64(1); q <= 40; q++ {
+		arity[q] = 3
+		add(q, 1, 0)
+		add(q, 2, 0)
+		if q == 2 {
+			add(q, 3, 1) // replaced by her later pick below
+		}
+		if q%2 == 1 {
+			add(q, 3, 2)
+		} else {
+			add(q, 3, 0)
+		}
+	}
+	add(41, 3, feedback.Tie)
+	add(42, 3, 5)
+	arity[42] = 3
+	add(43, 3, 1) // no arity known
+	acc, errRate := oneCoin(labels, arity)
+	if len(acc) != 3 || !(acc[3] < acc[1]-0.2) || acc[1] != acc[2] || !(acc[1] > 0.9) {
+		t.Errorf("accuracies %v", acc)
+	}
+	// 120 picks, 20 of cat's wrong: about 1/6, a little above as the
+	// shrinkage pulls ann and bob toward everyone's accuracy.
+	if !(errRate > 0.15 && errRate < 0.25) {
+		t.Errorf("error rate %v, want about 1/6", errRate)
+	}
+	if acc, e := oneCoin(labels[:1], arity); acc != nil || !math.IsNaN(e) {
+		t.Errorf("one pick: %v, %v; want nil and NaN", acc, e)
+	}
+}

@@ -88,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: newLimiter(cfg.LoginBurst, cfg.LoginEvery)}
 	funcs := template.FuncMap{
 		"add":     func(a, b int) int { return a + b },
-		"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+		"pct":     fmtPct,
 		"fmt2":    fmtStat,
 		"since":   func(t time.Time) string { return since(t) },
 		"timefmt": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
@@ -192,6 +192,14 @@ func fmtStat(f float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f", f)
+}
+
+// fmtPct is a share as a whole percentage, "—" for NaN (not enough data).
+func fmtPct(f float64) string {
+	if f != f {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f%%", 100*f)
 }
 
 func since(t time.Time) string {

@@ -442,7 +442,7 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("self-disable = %d, want 400", r.code)
 	}
 	page = adm.get("/admin")
-	for _, want := range []string{"newbie", "disabled", "100% <span class=\"muted\">of 1</span>", "easy"} {
+	for _, want := range []string{"newbie", "disabled", "100% <span class=\"muted\">of 1</span>", "easy", "Est. accuracy", "<b>—</b><span>of picks estimated wrong"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("admin page lacks %q", want)
 		}
