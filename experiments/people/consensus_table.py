@@ -9,8 +9,9 @@ rate the one-coin fit estimated from their agreement alone over rounds 1..r
 (people.json; mean ± std over runs), the pairs the round trained on
 (pairs.jsonl, people's and, for recala, the judge's) and the share of them
 against the goal; for recala also the error rate the judge's refit was given
-before the round and the temperature it fitted (judge.json). Standard
-library only.
+before the round and the temperature it fitted (judge.json); then people's
+answers so far and the policy's gold lipogram after the round (eval.json),
+to compare arms at the same number of answers. Standard library only.
 
     python3 experiments/people/consensus_table.py 6 runs/people-vote-seed1 runs/people-vote-seed2 runs/people-vote-seed3
 """
@@ -41,7 +42,7 @@ def wrong(path, human_only=False):
 
 
 def ms(xs, fmt="%.3f"):
-    return (fmt + " ± " + fmt) % (statistics.fmean(xs), statistics.pstdev(xs)) if xs else ""
+    return (fmt + " ± " + fmt.replace("+", "")) % (statistics.fmean(xs), statistics.pstdev(xs)) if xs else ""
 
 
 def pct(a, n):
@@ -52,11 +53,12 @@ def main():
     rounds, outs = int(sys.argv[1]), sys.argv[2:]
     print("| arm | round | people's answers (mean) | of which against the goal | error rate estimated from agreement "
           "(rounds 1..r) | pairs trained on (mean) | of which against the goal | error rate given to the judge's refit "
-          "| judge's temperature |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| judge's temperature | people's answers so far (mean) | gold lipogram (mean ± std over runs) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for arm in arms(outs[0]):
         if arm not in ("people", "people3", "vote3", "vote3s", "recala"):
             continue
+        sofar = [0] * len(outs)
         for r in range(1, rounds + 1):
             ds = [os.path.join(out, arm, "round%d" % r) for out in outs]
             pw = [wrong(os.path.join(d, "people.jsonl")) for d in ds]
@@ -71,10 +73,12 @@ def main():
                     given.append(float(m.group(1)))
                 if os.path.exists(os.path.join(d, "judge.json")):
                     temps.append(json.load(open(os.path.join(d, "judge.json")))["temperature"])
-            print("| %s | %d | %.0f | %s | %s | %.0f | %s | %s | %s |" % (
+            sofar = [n + p[2] for n, p in zip(sofar, pw)]
+            gold = [json.load(open(os.path.join(d, "eval.json")))["gold_mean"] for d in ds]
+            print("| %s | %d | %.0f | %s | %s | %.0f | %s | %s | %s | %.0f | %s |" % (
                 arm, r, statistics.fmean(p[2] for p in pw), pct(sum(p[0] for p in pw), sum(p[1] for p in pw)), ms(est),
                 statistics.fmean(t[2] for t in tw), pct(sum(t[0] for t in tw), sum(t[1] for t in tw)), ms(given),
-                ms(temps)))
+                ms(temps), statistics.fmean(sofar), ms(gold, "%+.3f")))
 
 
 if __name__ == "__main__":
