@@ -10,6 +10,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -362,14 +363,37 @@ func decodeLine(line []byte, v any) error {
 
 func missing(field string) error { return fmt.Errorf("missing field %q", field) }
 
+// queryID reads a record's "query_id": a string, or a whole number (the
+// label store's ids, as rlhf serve's export writes them) taken as its
+// decimal text; absent or null is "".
+func queryID(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return strconv.FormatInt(n, 10), nil
+	}
+	return "", fmt.Errorf("field \"query_id\": got %.40s, want a string or a whole number", raw)
+}
+
 func parsePair(line []byte) (PairRecord, error) {
 	var raw struct {
 		Prompt   *string `json:"prompt"`
 		Chosen   *string `json:"chosen"`
 		Rejected *string `json:"rejected"`
 		Provenance
+		QueryID json.RawMessage `json:"query_id"` // a string, or a number as rlhf serve's export writes it
 	}
 	if err := decodeLine(line, &raw); err != nil {
+		return PairRecord{}, err
+	}
+	var err error
+	if raw.Provenance.QueryID, err = queryID(raw.QueryID); err != nil {
 		return PairRecord{}, err
 	}
 	if raw.Chosen == nil {
@@ -394,8 +418,13 @@ func parseBestOf(line []byte) (BestOfRecord, error) {
 		Completions []string `json:"completions"`
 		Choice      *int     `json:"choice"`
 		Provenance
+		QueryID json.RawMessage `json:"query_id"` // a string, or a number as rlhf serve's export writes it
 	}
 	if err := decodeLine(line, &raw); err != nil {
+		return BestOfRecord{}, err
+	}
+	var err error
+	if raw.Provenance.QueryID, err = queryID(raw.QueryID); err != nil {
 		return BestOfRecord{}, err
 	}
 	if raw.Completions == nil {
@@ -425,8 +454,13 @@ func parseControl(line []byte) (ControlRecord, error) {
 		Segments []Segment `json:"segments"`
 		Choice   *Choice   `json:"choice"`
 		Provenance
+		QueryID json.RawMessage `json:"query_id"` // a string, or a number as rlhf serve's export writes it
 	}
 	if err := decodeLine(line, &raw); err != nil {
+		return ControlRecord{}, err
+	}
+	var err error
+	if raw.Provenance.QueryID, err = queryID(raw.QueryID); err != nil {
 		return ControlRecord{}, err
 	}
 	if raw.Segments == nil {

@@ -124,6 +124,33 @@ func TestRecordConfidence(t *testing.T) {
 	}
 }
 
+// A record's query_id may be a string or, as rlhf serve's export writes
+// the label store's ids, a whole number; anything else is a line error.
+func TestRecordQueryID(t *testing.T) {
+	in := strings.Join([]string{
+		`{"prompt":"p","chosen":"a","rejected":"b","query_id":"run-r1-3","labeler":"ann"}`,
+		`{"prompt":"p","chosen":"a","rejected":"b","query_id":42,"kind":"text","labeler":"bob","label_id":7}`,
+		`{"prompt":"p","chosen":"a","rejected":"b","query_id":null}`,
+		`{"prompt":"p","chosen":"a","rejected":"b","query_id":1.5}`,
+		`{"prompt":"p","chosen":"a","rejected":"b","query_id":["x"]}`,
+	}, "\n")
+	recs, errs := collect(t, ReadPairs(strings.NewReader(in), &ReadOptions{Name: "x.jsonl"}))
+	if len(recs) != 3 || recs[0].QueryID != "run-r1-3" || recs[1].QueryID != "42" || recs[1].Labeler != "bob" || recs[2].QueryID != "" {
+		t.Errorf("pairs %+v", recs)
+	}
+	if len(errs) != 2 || !strings.Contains(errs[0].Error(), `line 4: field "query_id": got 1.5, want a string or a whole number`) {
+		t.Errorf("errors %v", errs)
+	}
+	bo, errs := collect(t, ReadBestOf(strings.NewReader(`{"completions":["a","b"],"choice":1,"query_id":9}`), nil))
+	if len(bo) != 1 || bo[0].QueryID != "9" || len(errs) != 0 {
+		t.Errorf("best-of %+v %v", bo, errs)
+	}
+	cr, errs := collect(t, ReadControl(strings.NewReader(`{"segments":[{"ref":"a"},{"ref":"b"}],"choice":0,"query_id":5}`), nil))
+	if len(cr) != 1 || cr[0].QueryID != "5" || len(errs) != 0 {
+		t.Errorf("control %+v %v", cr, errs)
+	}
+}
+
 func TestLineErrors(t *testing.T) {
 	in := strings.Join([]string{
 		`{"prompt":"p","chosen":"a","rejected":"b"}`,

@@ -40,6 +40,11 @@ type dpoRun struct {
 	// Soft trains each pair that states a confidence c (an AI judge's)
 	// toward it: label smoothing 1 - c for that pair.
 	Soft bool `json:"soft,omitempty"`
+	// Aggregate is how several people's answers to a group train:
+	// aggregateAll (each answer; saved as "" so that earlier runs continue)
+	// or aggregateVote (the group's consensus, once): on -data's records
+	// that share a query id, or on each online round's answers.
+	Aggregate string `json:"aggregate,omitempty"`
 }
 
 // onlineDPO holds the settings of `rlhf dpo -online`: rounds of
@@ -62,10 +67,6 @@ type onlineDPO struct {
 	Instructions string        `json:"instructions,omitempty"`
 	Overlap      int           `json:"overlap,omitempty"`
 	Poll         time.Duration `json:"-"`
-	// Aggregate is how several people's answers to a group train:
-	// aggregateAll (each answer; saved as "" so that earlier runs continue)
-	// or aggregateVote (the group's consensus, once).
-	Aggregate string `json:"aggregate,omitempty"`
 	judgeSpec
 }
 
@@ -122,7 +123,7 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&run.Online.DB, "db", "", "label store of -labeler human: sqlite:///path/labels.db, a file path, or postgres://... (default: labels.db in -out)")
 	fs.StringVar(&run.Online.Instructions, "instructions", defaultTextInstructions, "what people labelling with -labeler human are told to prefer")
 	fs.IntVar(&run.Online.Overlap, "overlap", 1, "how many different people answer each group with -labeler human; with 2 or more each round\nestimates people's accuracy from how often they agree (round<r>/people.json)")
-	fs.StringVar(&run.Online.Aggregate, "aggregate", aggregateAll, "with -overlap >= 2, how a group's answers train: all (each answer) or vote (once, on the\nconsensus pick of a model of each person's accuracy; its probability is the confidence -soft trains toward)")
+	fs.StringVar(&run.Aggregate, "aggregate", aggregateAll, "how several people's answers to a group train (records of -data with one query_id, or\n-labeler human with -overlap >= 2): all (each answer) or vote (once, on the consensus pick of a\nmodel of each person's accuracy; its probability is the confidence -soft trains toward)")
 	fs.DurationVar(&run.Online.Poll, "label-poll", time.Second, "how often -labeler human looks for new labels")
 	run.Online.judgeSpec.flags(fs, "groups")
 	run.Online.judgeSpec.recalFlags(fs)
@@ -161,6 +162,17 @@ func dpoMain(ctx context.Context, args []string, stderr io.Writer) error {
 			errs = append(errs, fmt.Errorf("dpo: %s only with -online", strings.Join(misplaced, ", ")))
 		}
 		run.Online = onlineDPO{}
+	}
+	switch {
+	case run.Aggregate != aggregateAll && run.Aggregate != aggregateVote:
+		errs = append(errs, fmt.Errorf("dpo: -aggregate %q: want %s or %s", run.Aggregate, aggregateAll, aggregateVote))
+	case run.Online.Rounds > 0 && run.Online.Labeler != loop.LabelerHuman && set["aggregate"]:
+		errs = append(errs, errors.New("dpo: -aggregate only with -data or -labeler human: a reward model's pairs have one answer each"))
+	case run.Online.Rounds > 0 && run.Aggregate == aggregateVote && run.Online.Overlap < 2:
+		errs = append(errs, errors.New("dpo: -aggregate vote needs -overlap >= 2: with one answer a group there is nothing to combine"))
+	}
+	if run.Aggregate == aggregateAll {
+		run.Aggregate = "" // as online.json and summary.json held it before answers could be combined
 	}
 	if run.Out == "" {
 		errs = append(errs, errors.New("dpo: -out names no directory"))
@@ -318,6 +330,11 @@ func trainDPO(ctx context.Context, run dpoRun, w io.Writer) error {
 	cs, format, skipped, err := readPrefs(run.Data, run.SkipBad)
 	if err != nil {
 		return fmt.Errorf("dpo: %w", err)
+	}
+	if run.Aggregate == aggregateVote && run.Online.Rounds == 0 { // an online round's file holds its consensus already
+		if cs, err = voteComparisons(cs, format, "dpo", w); err != nil {
+			return fmt.Errorf("dpo: -aggregate vote: %w", err)
+		}
 	}
 	trainText, valText := cs, []textComparison(nil)
 	if run.ValFrac > 0 {

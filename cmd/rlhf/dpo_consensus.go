@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,30 +52,46 @@ type peopleTally struct {
 	Split     int    `json:"split,omitempty"`
 }
 
-// groupAnswers turns people's pair records into one answer per person and
+// answerRec is one person's answer to one group as a preference record
+// gives it: the chosen text among (some of) the group's texts.
+type answerRec struct {
+	group, labeler, prompt, chosen string
+	texts                          []string
+}
+
+// pairAnswer is the answerRec of a pair record.
+func pairAnswer(r feedback.PairRecord) answerRec {
+	return answerRec{r.QueryID, r.Labeler, r.Prompt, r.Chosen, []string{r.Chosen, r.Rejected}}
+}
+
+// groupAnswers turns preference records into one answer per person and
 // group, the items named by their distinct texts in sorted order (a k-way
-// answer is k-1 records with the same chosen text; equal completions are
-// one item). Groups with fewer than two distinct texts are left out, as
-// are a person's records that do not name one chosen text; it returns the
-// answers and each group's items.
-func groupAnswers(recs []feedback.PairRecord) ([]feedback.Answer, map[string][]string) {
+// answer may come as k-1 pair records with the same chosen text; equal
+// completions are one item). Groups with fewer than two distinct texts are
+// left out, as are a person's records that do not name one chosen text
+// and records without a group or a labeler; it returns the answers and
+// each group's items.
+func groupAnswers(recs []answerRec) ([]feedback.Answer, map[string][]string) {
 	type key struct{ group, labeler string }
 	texts := map[string]map[string]bool{}
 	chosen := map[key]map[string]bool{}
-	prompt := map[string]string{}
 	var order []key
 	for _, r := range recs {
-		if texts[r.QueryID] == nil {
-			texts[r.QueryID] = map[string]bool{}
-			prompt[r.QueryID] = r.Prompt
+		if r.group == "" || r.labeler == "" {
+			continue
 		}
-		texts[r.QueryID][r.Chosen], texts[r.QueryID][r.Rejected] = true, true
-		k := key{r.QueryID, r.Labeler}
+		if texts[r.group] == nil {
+			texts[r.group] = map[string]bool{}
+		}
+		for _, t := range r.texts {
+			texts[r.group][t] = true
+		}
+		k := key{r.group, r.labeler}
 		if chosen[k] == nil {
 			chosen[k] = map[string]bool{}
 			order = append(order, k)
 		}
-		chosen[k][r.Chosen] = true
+		chosen[k][r.chosen] = true
 	}
 	items := map[string][]string{}
 	for g, ts := range texts {
@@ -82,7 +99,7 @@ func groupAnswers(recs []feedback.PairRecord) ([]feedback.Answer, map[string][]s
 	}
 	var out []feedback.Answer
 	for _, k := range order {
-		if len(chosen[k]) != 1 || len(items[k.group]) < 2 || k.group == "" || k.labeler == "" {
+		if len(chosen[k]) != 1 || len(items[k.group]) < 2 {
 			continue
 		}
 		var c string
@@ -91,6 +108,89 @@ func groupAnswers(recs []feedback.PairRecord) ([]feedback.Answer, map[string][]s
 		out = append(out, feedback.Answer{Group: k.group, Labeler: k.labeler, Pick: slices.Index(items[k.group], c), K: len(items[k.group])})
 	}
 	return out, items
+}
+
+// describeConsensus is the one-line account of a fit: how much overlap,
+// how often people agree, their error rate and (up to eight, the least
+// accurate first) each person's accuracy.
+func describeConsensus(c *feedback.Consensus) string {
+	names := slices.Sorted(maps.Keys(c.Accuracy))
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(c.Accuracy[a], c.Accuracy[b]) })
+	more := ""
+	if len(names) > 8 {
+		names, more = names[:8], fmt.Sprintf(", %d more", len(names)-8)
+	}
+	var each []string
+	for _, n := range names {
+		each = append(each, n+" "+strconv.FormatFloat(c.Accuracy[n], 'f', 3, 64))
+	}
+	return fmt.Sprintf("%d answers on %d groups, %d of them on groups answered by two or more; pairs of answers agree %.1f%%; one-coin fit: error rate %.3f (accuracy: %s%s)",
+		c.Answers, c.Groups, c.Overlapped, 100*c.Agreement, c.ErrorRate(), strings.Join(each, ", "), more)
+}
+
+// voteComparisons combines the records of cs that share a query id (from
+// different labelers) into one consensus answer per group
+// (feedback.EstimateConsensus): a best-of-k record of the group's distinct
+// completions, or with format "pairs" the consensus pick against each
+// other one, either with the pick's probability as its confidence.
+// Records without a query id or labeler are kept as they are; groups whose
+// vote is split or whose records give no answer are left out. It reports
+// the fit to w, each line starting with cmd.
+func voteComparisons(cs []textComparison, format, cmd string, w io.Writer) ([]textComparison, error) {
+	recs := make([]answerRec, 0, len(cs))
+	for _, c := range cs {
+		recs = append(recs, answerRec{c.QueryID, c.Labeler, c.Prompt, c.Completions[c.Choice], c.Completions})
+	}
+	answers, items := groupAnswers(recs)
+	con, err := feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
+	if err != nil {
+		return nil, err
+	}
+	answered := map[string]bool{}
+	for _, a := range answers {
+		answered[a.Group] = true
+	}
+	var out []textComparison
+	done := map[string]bool{}
+	kept, voted, split, unanswered := 0, 0, 0, 0
+	for _, c := range cs {
+		g := c.QueryID
+		switch {
+		case g == "" || c.Labeler == "":
+			out = append(out, c)
+			kept++
+			continue
+		case done[g]:
+			continue
+		}
+		done[g] = true
+		if !answered[g] {
+			unanswered++
+			continue
+		}
+		pick, p, ok := con.Decide(g)
+		if !ok {
+			split++
+			continue
+		}
+		voted++
+		it := items[g]
+		one := textComparison{Prompt: c.Prompt, Completions: it, Choice: pick, Confidence: &p, QueryID: g, Labeler: "consensus"}
+		if format == "bestof" {
+			out = append(out, one)
+			continue
+		}
+		for i, t := range it {
+			if i != pick {
+				one.Completions, one.Choice = []string{it[pick], t}, 0
+				out = append(out, one)
+			}
+		}
+	}
+	fmt.Fprintf(w, "%s: -aggregate vote: %s\n", cmd, describeConsensus(con))
+	fmt.Fprintf(w, "%s: -aggregate vote: trains on the consensus of %d groups (%d %s records, each with its probability as the confidence); %d split groups and %d without a usable answer left out; %d records without a query id or labeler kept as they are\n",
+		cmd, voted, len(out)-kept, format, split, unanswered, kept)
+	return out, nil
 }
 
 // readRoundsPeople reads people's answers of rounds from..to of the online
@@ -114,7 +214,11 @@ func peopleConsensus(out string, r int) (*feedback.Consensus, error) {
 	if err != nil {
 		return nil, err
 	}
-	answers, _ := groupAnswers(recs)
+	ars := make([]answerRec, len(recs))
+	for i, r := range recs {
+		ars[i] = pairAnswer(r)
+	}
+	answers, _ := groupAnswers(ars)
 	return feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
 }
 
@@ -135,20 +239,18 @@ func consensusRound(out, dir string, r int, people []feedback.PairRecord, aggreg
 	}
 	t := peopleTally{Round: r, Groups: c.Groups, Answers: c.Answers, Overlapped: c.Overlapped, Agreement: c.Agreement,
 		ErrorRate: c.ErrorRate(), Accuracy: c.Accuracy, Iterations: c.Iterations, Aggregate: aggregate}
-	names := slices.Sorted(maps.Keys(c.Accuracy))
-	var each []string
-	for _, n := range names {
-		each = append(each, n+" "+strconv.FormatFloat(c.Accuracy[n], 'f', 3, 64))
-	}
-	fmt.Fprintf(w, "dpo: people: rounds 1-%d, %d answers on %d groups, %d of them on groups answered by two or more; pairs of answers agree %.1f%%; one-coin fit: error rate %.3f (accuracy: %s)\n",
-		r, c.Answers, c.Groups, c.Overlapped, 100*c.Agreement, c.ErrorRate(), strings.Join(each, ", "))
+	fmt.Fprintf(w, "dpo: people: rounds 1-%d, %s\n", r, describeConsensus(c))
 	if aggregate == "" {
 		t.Aggregate = aggregateAll
 	}
 	train := people
 	if aggregate == aggregateVote {
 		train = nil
-		answers, items := groupAnswers(people)
+		ars := make([]answerRec, len(people))
+		for i, rec := range people {
+			ars[i] = pairAnswer(rec)
+		}
+		answers, items := groupAnswers(ars)
 		var groups []string
 		first := map[string]feedback.PairRecord{}
 		for _, rec := range people {

@@ -9,12 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"rlhf/feedback"
+	"rlhf/model/gpt"
 	"rlhf/store"
 )
 
@@ -219,7 +221,7 @@ func TestDPOOnlinePeopleErrorAuto(t *testing.T) {
 		t.Errorf("round 1 trains %d of people's pairs (of %d answers) and %d in all", people, tally.Answers, pairs)
 	}
 	var settings dpoRun
-	if buf, err := os.ReadFile(filepath.Join(out, "online.json")); err != nil || json.Unmarshal(buf, &settings) != nil || !settings.Online.PeopleErrorAuto || settings.Online.Aggregate != "" {
+	if buf, err := os.ReadFile(filepath.Join(out, "online.json")); err != nil || json.Unmarshal(buf, &settings) != nil || !settings.Online.PeopleErrorAuto || settings.Aggregate != "" {
 		t.Errorf("online.json %+v %v", settings.Online, err)
 	}
 }
@@ -232,7 +234,7 @@ func TestDPOOnlineConsensusBadFlags(t *testing.T) {
 	}{
 		{[]string{"-online", "2", "-labeler", "human", "-overlap", "2", "-aggregate", "mean"}, `-aggregate "mean"`},
 		{[]string{"-online", "2", "-labeler", "human", "-aggregate", "vote"}, "-aggregate vote needs -overlap >= 2"},
-		{[]string{"-online", "2", "-reward", "lipogram", "-aggregate", "vote"}, "only with -labeler human"},
+		{[]string{"-online", "2", "-reward", "lipogram", "-aggregate", "vote"}, "only with -data or -labeler human"},
 		{[]string{"-online", "2", "-labeler", "human", "-judge", "rm", "-audit", "0.1", "-judge-recalibrate", "-people-error", "auto"}, "-people-error auto needs -overlap >= 2"},
 		{[]string{"-online", "2", "-labeler", "human", "-overlap", "2", "-judge", "rm", "-audit", "0.1", "-people-error", "auto"}, "only with -judge-recalibrate"},
 		{[]string{"-online", "2", "-labeler", "human", "-people-error", "often"}, `want a rate in [0, 0.5) or "auto"`},
@@ -247,18 +249,201 @@ func TestDPOOnlineConsensusBadFlags(t *testing.T) {
 // groupAnswers names a group's items by their sorted texts, reads a k-way
 // answer from its k-1 records, and leaves out groups of one distinct text.
 func TestGroupAnswers(t *testing.T) {
-	rec := func(g, l, c, r string) feedback.PairRecord {
-		return feedback.PairRecord{Chosen: c, Rejected: r, Provenance: feedback.Provenance{QueryID: g, Labeler: l}}
+	rec := func(g, l, c, r string) answerRec {
+		return pairAnswer(feedback.PairRecord{Chosen: c, Rejected: r, Provenance: feedback.Provenance{QueryID: g, Labeler: l}})
 	}
-	as, items := groupAnswers([]feedback.PairRecord{
+	as, items := groupAnswers([]answerRec{
 		rec("g", "a", "z", "y"), rec("g", "a", "z", "x"), // a picks z of x, y, z
 		rec("g", "b", "x", "y"), rec("g", "b", "x", "z"),
-		rec("h", "a", "same", "same"), // one distinct text: no answer
+		{group: "g", labeler: "c", chosen: "y", texts: []string{"z", "y", "x"}}, // a best-of-3 record
+		rec("g", "d", "x", "y"), rec("g", "d", "y", "z"), // d names two chosen texts: no answer
+		rec("h", "a", "same", "same"),                  // one distinct text: no answer
+		rec("", "a", "u", "v"), rec("i", "", "u", "v"), // no group, no labeler
 	})
-	if fmt.Sprint(items["g"]) != "[x y z]" || len(as) != 2 {
+	if fmt.Sprint(items["g"]) != "[x y z]" || len(as) != 3 || len(items) != 2 {
 		t.Fatalf("items %v, answers %+v", items, as)
 	}
-	if as[0] != (feedback.Answer{Group: "g", Labeler: "a", Pick: 2, K: 3}) || as[1] != (feedback.Answer{Group: "g", Labeler: "b", Pick: 0, K: 3}) {
-		t.Errorf("answers %+v", as)
+	want := []feedback.Answer{{Group: "g", Labeler: "a", Pick: 2, K: 3}, {Group: "g", Labeler: "b", Pick: 0, K: 3}, {Group: "g", Labeler: "c", Pick: 1, K: 3}}
+	for i := range want {
+		if as[i] != want[i] {
+			t.Errorf("answer %d: %+v, want %+v", i, as[i], want[i])
+		}
+	}
+}
+
+// crowdFile writes, for each pair record of src, the answers of three
+// labelers to it as query q<i>: a and b give the record's, c the swapped
+// pair on every third record; it returns the path.
+func crowdFile(t *testing.T, src, path string) string {
+	t.Helper()
+	var recs []any
+	i := 0
+	for r, err := range feedback.ReadPairsFile(src, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range []string{"a", "b", "c"} {
+			x := r
+			x.QueryID, x.Labeler, x.Source = fmt.Sprint("q", i), l, feedback.SourceHuman
+			if l == "c" && i%3 == 0 {
+				x.Chosen, x.Rejected = x.Rejected, x.Chosen
+			}
+			recs = append(recs, x)
+		}
+		i++
+	}
+	if _, err := feedback.WriteFile(path, slices.Values(recs)); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Offline, -aggregate vote turns three people's answers to each pair into
+// the majority's pair: rlhf rm and rlhf dpo train exactly as on the pairs
+// alone, which training on every answer does not; a file in which no
+// query has two answers is an error.
+func TestOfflineVote(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean.jsonl")
+	writeMarkedPairs(t, clean, 48)
+	crowd := crowdFile(t, clean, filepath.Join(dir, "crowd.jsonl"))
+	weights := func(out string) []byte {
+		b, err := os.ReadFile(filepath.Join(out, gpt.WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rm := func(name, data string, extra ...string) string {
+		out := filepath.Join(dir, name)
+		args := append([]string{"-data", data, "-init", policy, "-out", out, "-epochs", "2", "-lr", "3e-3", "-normalise", "none"}, extra...)
+		if err := runRM(context.Background(), args); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	base := weights(rm("rm-clean", clean))
+	if !bytes.Equal(weights(rm("rm-vote", crowd, "-aggregate", "vote")), base) {
+		t.Error("rm -aggregate vote on three people's answers trained otherwise than on their majority's pairs")
+	}
+	if bytes.Equal(weights(rm("rm-all", crowd)), base) {
+		t.Error("rm on every answer trained as on the majority's pairs")
+	}
+	if bytes.Equal(weights(rm("rm-soft", crowd, "-aggregate", "vote", "-soft")), base) {
+		t.Error("rm -aggregate vote -soft trained as with hard labels")
+	}
+	dpoOut := func(name, data string, extra ...string) string {
+		out := filepath.Join(dir, name)
+		var stderr bytes.Buffer
+		args := append([]string{"-data", data, "-policy", policy, "-out", out, "-batch", "8", "-lr", "1e-3", "-warmup", "1",
+			"-kl-prompts", "0", "-val-frac", "0"}, extra...)
+		if err := dpoMain(context.Background(), args, &stderr); err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		if len(extra) > 0 && !strings.Contains(stderr.String(), "trains on the consensus of 48 groups (48 pairs records") {
+			t.Errorf("dpo stderr lacks the vote:\n%s", stderr.String())
+		}
+		return out
+	}
+	if !bytes.Equal(weights(dpoOut("dpo-vote", crowd, "-aggregate", "vote")), weights(dpoOut("dpo-clean", clean))) {
+		t.Error("dpo -aggregate vote on three people's answers trained otherwise than on their majority's pairs")
+	}
+	for _, err := range []error{
+		runRM(context.Background(), []string{"-data", clean, "-init", policy, "-out", filepath.Join(dir, "x"), "-aggregate", "vote"}),
+		dpoMain(context.Background(), []string{"-data", clean, "-policy", policy, "-out", filepath.Join(dir, "y"), "-aggregate", "vote"}, &bytes.Buffer{}),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "no group was answered by two or more people") {
+			t.Errorf("vote over a file without overlap: %v", err)
+		}
+	}
+	if err := runRM(context.Background(), []string{"-data", clean, "-init", policy, "-out", filepath.Join(dir, "z"), "-aggregate", "mean"}); err == nil || !strings.Contains(err.Error(), "want all or vote") {
+		t.Errorf("rm -aggregate mean: %v", err)
+	}
+}
+
+// voteComparisons on best-of-3 records: each group's majority pick among
+// its distinct completions, with the consensus's probability; a 1-1 split
+// between two equally accurate people is left out, records without a
+// query id are kept as they are.
+func TestVoteComparisonsBestOf(t *testing.T) {
+	bo := func(q, l string, choice int) textComparison {
+		return textComparison{Prompt: "p " + q, Completions: []string{"x", "y", "z"}, Choice: choice, QueryID: q, Labeler: l}
+	}
+	cs := []textComparison{bo("g1", "a", 2), bo("g1", "b", 2), bo("g1", "c", 0), bo("g2", "a", 1), bo("g2", "b", 1), bo("g2", "c", 1),
+		bo("g3", "a", 0), bo("g3", "b", 1), {Prompt: "loose", Completions: []string{"u", "v"}, Choice: 1}}
+	var w bytes.Buffer
+	out, err := voteComparisons(cs, "bestof", "rm", &w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 || out[0].QueryID != "g1" || out[0].Choice != 2 || out[1].QueryID != "g2" || out[1].Choice != 1 || out[2].Prompt != "loose" || out[2].Confidence != nil {
+		t.Fatalf("voted %+v", out)
+	}
+	if !(*out[0].Confidence > 0.5 && *out[0].Confidence < *out[1].Confidence && *out[1].Confidence < 1) || out[0].Labeler != "consensus" || fmt.Sprint(out[0].Completions) != "[x y z]" {
+		t.Errorf("confidences %v %v, record %+v", *out[0].Confidence, *out[1].Confidence, out[0])
+	}
+	if !strings.Contains(w.String(), "consensus of 2 groups (2 bestof records") || !strings.Contains(w.String(), "1 split groups") || !strings.Contains(w.String(), "1 records without a query id") {
+		t.Errorf("report:\n%s", w.String())
+	}
+}
+
+// The label store's export of three people's answers to each query (numeric
+// query ids) trains rlhf rm -aggregate vote on one consensus pair a query.
+func TestExportVote(t *testing.T) {
+	policy := tinyPolicy(t)
+	dir := t.TempDir()
+	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateRun(context.Background(), store.Run{ID: "online", Name: "online"}); err != nil {
+		t.Fatal(err)
+	}
+	var qs []store.Query
+	for i := range 24 {
+		b, _ := json.Marshal(store.TextPayload{Kind: store.KindText, Prompt: fmt.Sprintf("Prompt number %d is", i),
+			Completions: []string{" the day" + strings.Repeat(" good", 1+i%3), " the day bad"}})
+		qs = append(qs, store.Query{RunID: "online", Payload: b, Overlap: 3})
+	}
+	if _, err := s.AddQueries(context.Background(), qs); err != nil {
+		t.Fatal(err)
+	}
+	stop := newCrowd(t, s).work(t)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		ls, err := s.Labels(context.Background(), store.LabelFilter{RunID: "online"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) == 3*len(qs) || time.Now().After(deadline) {
+			break
+		}
+	}
+	stop()
+	var buf bytes.Buffer
+	if n, err := store.Export(context.Background(), s, &buf, store.ExportOptions{RunID: "online"}); err != nil || n != 72 {
+		t.Fatalf("exported %d labels: %v", n, err)
+	}
+	data := filepath.Join(dir, "export.jsonl")
+	if err := os.WriteFile(data, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cs, _, _, err := readPrefs(data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	voted, err := voteComparisons(cs, "pairs", "rm", &w)
+	if err != nil || len(voted) != 24 || !strings.Contains(w.String(), "consensus of 24 groups") {
+		t.Fatalf("voted %d records: %v\n%s", len(voted), err, w.String())
+	}
+	for _, c := range voted { // the shorter completion is the bad one: p0 and p1 prefer it
+		if c.Completions[0] != " the day bad" {
+			t.Errorf("query %s: consensus %q", c.QueryID, c.Completions[0])
+		}
+	}
+	if err := runRM(context.Background(), []string{"-data", data, "-init", policy, "-out", filepath.Join(dir, "rm"), "-epochs", "1", "-aggregate", "vote"}); err != nil {
+		t.Fatal(err)
 	}
 }

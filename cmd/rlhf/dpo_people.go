@@ -29,7 +29,7 @@ import (
 // rewardOnlyFlags those only with -reward.
 var (
 	rewardOnlyFlags = []string{"goal"}
-	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "aggregate", "label-poll"}, judgeFlagNames...)
+	peopleOnlyFlags = append([]string{"db", "instructions", "overlap", "label-poll"}, judgeFlagNames...)
 	onlineOnlyFlags = slices.Concat([]string{"reward", "online-n", "online-prompts", "labeler"}, rewardOnlyFlags, peopleOnlyFlags)
 )
 
@@ -60,7 +60,7 @@ func checkOnlineLabeler(set map[string]bool, o *onlineDPO) []error {
 	switch o.Labeler {
 	case "":
 		misplaced(peopleOnlyFlags, "only with -labeler human")
-		o.Instructions, o.Overlap, o.Abstain, o.Aggregate = "", 0, 0, "" // as online.json held them before people could label
+		o.Instructions, o.Overlap, o.Abstain = "", 0, 0 // as online.json held them before people could label
 		if o.Reward == "" {
 			errs = append(errs, errors.New("dpo: -online needs -reward (what picks the best and the worst sample) or -labeler human"))
 		} else if err := checkTextGoal(proxySpec(o.Reward), "e"); err != nil {
@@ -82,14 +82,7 @@ func checkOnlineLabeler(set map[string]bool, o *onlineDPO) []error {
 		if o.PeopleErrorAuto && o.Overlap < 2 {
 			errs = append(errs, errors.New("dpo: -people-error auto needs -overlap >= 2: people's error rate is estimated from how often two of them agree"))
 		}
-		switch {
-		case o.Aggregate != aggregateAll && o.Aggregate != aggregateVote:
-			errs = append(errs, fmt.Errorf("dpo: -aggregate %q: want %s or %s", o.Aggregate, aggregateAll, aggregateVote))
-		case o.Aggregate == aggregateVote && o.Overlap < 2:
-			errs = append(errs, errors.New("dpo: -aggregate vote needs -overlap >= 2: with one answer a group there is nothing to combine"))
-		case o.Aggregate == aggregateAll:
-			o.Aggregate = "" // as online.json held it before answers could be combined
-		}
+
 	default:
 		errs = append(errs, fmt.Errorf("dpo: -labeler %q: want %s (or -reward instead)", o.Labeler, loop.LabelerHuman))
 	}
@@ -303,7 +296,7 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	}
 	train := people
 	if o.Overlap >= 2 {
-		if train, err = consensusRound(run.Out, dir, r, people, o.Aggregate, w); err != nil {
+		if train, err = consensusRound(run.Out, dir, r, people, run.Aggregate, w); err != nil {
 			return "", err
 		}
 	}

@@ -737,6 +737,9 @@ type textComparison struct {
 	Completions []string
 	Choice      int
 	Confidence  *float64 // the record's, if it states one (an AI judge's)
+	// QueryID and Labeler are the record's provenance, if it states them
+	// (-aggregate vote combines the answers to one query).
+	QueryID, Labeler string
 }
 
 // sniffFormat returns "bestof" if the first record of path has a
@@ -772,14 +775,16 @@ func readPrefs(path string, skipBad bool) (cs []textComparison, format string, s
 			if err != nil {
 				return nil, format, 0, err
 			}
-			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: r.Completions, Choice: r.Choice, Confidence: r.Confidence})
+			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: r.Completions, Choice: r.Choice, Confidence: r.Confidence,
+				QueryID: r.QueryID, Labeler: r.Labeler})
 		}
 	} else {
 		for r, err := range feedback.ReadPairsFile(path, opt) {
 			if err != nil {
 				return nil, format, 0, err
 			}
-			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: []string{r.Chosen, r.Rejected}, Choice: 0, Confidence: r.Confidence})
+			cs = append(cs, textComparison{Prompt: r.Prompt, Completions: []string{r.Chosen, r.Rejected}, Choice: 0, Confidence: r.Confidence,
+				QueryID: r.QueryID, Labeler: r.Labeler})
 		}
 	}
 	if len(cs) == 0 {

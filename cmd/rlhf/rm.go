@@ -49,6 +49,9 @@ type rmConfig struct {
 	// Soft trains toward each record's confidence (the probability of its
 	// chosen completion) where it states one, instead of a hard label.
 	Soft bool `json:"soft,omitempty"`
+	// Aggregate is how the records of several people that share a query id
+	// train: "" (each record) or aggregateVote (the group's consensus, once).
+	Aggregate string `json:"aggregate,omitempty"`
 }
 
 func (c rmConfig) validate() error {
@@ -70,6 +73,7 @@ func (c rmConfig) validate() error {
 	check(c.LogEvery > 0, "-log-every %d must be positive", c.LogEvery)
 	check(c.MaxSteps >= 0, "-max-steps %d must be >= 0", c.MaxSteps)
 	check(c.NormSets == "data" || c.NormSets == "none", "-normalise %q: want data or none", c.NormSets)
+	check(c.Aggregate == "" || c.Aggregate == aggregateVote, "-aggregate %q: want %s or %s", c.Aggregate, aggregateAll, aggregateVote)
 	if err := checkDevice(c.Device); err != nil {
 		errs = append(errs, fmt.Errorf("rm: %w", err))
 	}
@@ -84,7 +88,7 @@ func (c rmConfig) validate() error {
 func runRM(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rlhf rm -data prefs.jsonl [flags]\n\nTrain a GPT reward model (Ziegler et al. 2019): the trunk starts from a policy checkpoint, a\nscalar head reads the last token of prompt+completion, and the loss is Bradley-Terry on pairs\nor the k-way softmax on best-of-k records (the format is detected). Prompts are split into\ntraining and held-out sets; held-out accuracy is printed and logged as rm/accuracy. The\nrewards are then normalised to mean 0, std 1 on the file's completions (samples of the\nreference policy when the file came from rlhf prefs). -out gets the model (model.safetensors,\nconfig.json, reward.json), metrics.jsonl and summary.json; load it with reward.LoadGPT. With -soft,\nrecords that state a \"confidence\" (rlhf judge writes its own) train toward it instead of a hard label.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: rlhf rm -data prefs.jsonl [flags]\n\nTrain a GPT reward model (Ziegler et al. 2019): the trunk starts from a policy checkpoint, a\nscalar head reads the last token of prompt+completion, and the loss is Bradley-Terry on pairs\nor the k-way softmax on best-of-k records (the format is detected). Prompts are split into\ntraining and held-out sets; held-out accuracy is printed and logged as rm/accuracy. The\nrewards are then normalised to mean 0, std 1 on the file's completions (samples of the\nreference policy when the file came from rlhf prefs). -out gets the model (model.safetensors,\nconfig.json, reward.json), metrics.jsonl and summary.json; load it with reward.LoadGPT. With -soft,\nrecords that state a \"confidence\" (rlhf judge writes its own) train toward it instead of a hard label.\nWith -aggregate vote, the records of several people that share a query_id (rlhf serve's export,\nrlhf prefs -overlap) train once, on their consensus.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	c := rmConfig{}
@@ -107,6 +111,17 @@ func runRM(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment, lipogram or rm:DIR): how well the model recovers the truth behind noisy labels")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
 	fs.StringVar(&c.Device, "device", deviceCPU, deviceHelp)
+	fs.Func("aggregate", "how the records of several people that share a query_id train: all (each record; the default)\nor vote (once, on the consensus pick of a model of each person's accuracy fitted to how often\nthey agree; its probability is the confidence -soft trains toward)", func(v string) error {
+		switch v {
+		case aggregateAll:
+			c.Aggregate = "" // the default, saved as before answers could be combined
+		case aggregateVote:
+			c.Aggregate = v
+		default:
+			return fmt.Errorf("want %s or %s", aggregateAll, aggregateVote)
+		}
+		return nil
+	})
 	fs.BoolVar(&c.Soft, "soft", false, "train toward each record's \"confidence\" (the probability of its chosen completion, as rlhf judge\nwrites it) instead of a hard label; records without one stay hard, held-out metrics stay hard")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", false, "train on a bootstrap resample of the training comparisons (as many, drawn with replacement by -seed after the held-out split; the held-out set is unchanged): members of an ensemble that see different labels")
 	if err := fs.Parse(args); err != nil {
@@ -178,6 +193,11 @@ func trainRM(ctx context.Context, c rmConfig, w io.Writer) error {
 	cs, format, skipped, err := readPrefs(c.Data, c.SkipBad)
 	if err != nil {
 		return fmt.Errorf("rm: %w", err)
+	}
+	if c.Aggregate == aggregateVote {
+		if cs, err = voteComparisons(cs, format, "rm", w); err != nil {
+			return fmt.Errorf("rm: -aggregate vote: %w", err)
+		}
 	}
 	trainText, valText := splitByPrompt(cs, c.ValFrac, c.Seed)
 	if len(trainText) == 0 || len(valText) == 0 {
