@@ -219,6 +219,10 @@ func peopleConsensus(out string, r int) (*feedback.Consensus, error) {
 		ars[i] = pairAnswer(r)
 	}
 	answers, _ := groupAnswers(ars)
+	// The fit's sums run in one order whatever order the answers arrived in.
+	slices.SortFunc(answers, func(a, b feedback.Answer) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Labeler, b.Labeler))
+	})
 	return feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
 }
 

@@ -447,3 +447,32 @@ func TestExportVote(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// sortPeople puts people's records in their groups' order, then by
+// labeler, keeping a k-way answer's records in theirs: answers arriving in
+// any order train in one.
+func TestSortPeople(t *testing.T) {
+	qs := []feedback.Query{{ID: "r-2"}, {ID: "r-10"}, {ID: "r-1"}}
+	rec := func(q, l, rej string) feedback.PairRecord {
+		return feedback.PairRecord{Rejected: rej, Provenance: feedback.Provenance{QueryID: q, Labeler: l}}
+	}
+	want := []feedback.PairRecord{rec("r-2", "a", "x"), rec("r-2", "b", "x"), rec("r-10", "a", "y"), rec("r-10", "a", "z"), rec("r-10", "c", "x"), rec("r-1", "b", "x")}
+	for _, perm := range [][]int{{5, 4, 3, 2, 1, 0}, {2, 4, 0, 5, 3, 1}, {1, 2, 3, 0, 4, 5}} {
+		got := make([]feedback.PairRecord, len(want))
+		for i, j := range perm {
+			got[i] = want[j]
+		}
+		// A k-way answer's records arrive together, in their order.
+		for i := 0; i+1 < len(got); i++ {
+			if got[i].Rejected == "z" && got[i+1].Rejected == "y" {
+				got[i], got[i+1] = got[i+1], got[i]
+			}
+		}
+		sortPeople(got, qs)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("order %v: record %d is %+v, want %+v", perm, i, got[i].Provenance, want[i].Provenance)
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,6 +295,7 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 	if err != nil {
 		return "", err
 	}
+	sortPeople(people, qs)
 	train := people
 	if o.Overlap >= 2 {
 		if train, err = consensusRound(run.Out, dir, r, people, run.Aggregate, w); err != nil {
@@ -316,6 +318,21 @@ func peopleRound(ctx context.Context, run dpoRun, r int, cur, dir string, p *onl
 		return "", fmt.Errorf("dpo: %w", err)
 	}
 	return out, nil
+}
+
+// sortPeople orders people's records as their groups are in qs, and a
+// group's by labeler (stably: a k-way answer's k-1 records keep theirs),
+// so that the round trains in the same order whenever the same answers
+// arrive in another (several people at work at once); one person answers
+// in qs's order already.
+func sortPeople(recs []feedback.PairRecord, qs []feedback.Query) {
+	idx := make(map[string]int, len(qs))
+	for i, q := range qs {
+		idx[q.ID] = i
+	}
+	slices.SortStableFunc(recs, func(a, b feedback.PairRecord) int {
+		return cmp.Or(cmp.Compare(idx[a.QueryID], idx[b.QueryID]), cmp.Compare(a.Labeler, b.Labeler))
+	})
 }
 
 // judgeRound has the judge decide every group of qs (loop.JudgeFirst, with
