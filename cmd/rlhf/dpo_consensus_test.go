@@ -93,6 +93,23 @@ func (c *crowd) work(t *testing.T) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
+// crowdOnline opens the label store of an online run into a fresh
+// directory out (labels.db there, its default) and sets the crowd to work
+// on it; stop ends their work.
+func crowdOnline(t *testing.T) (out string, stop func()) {
+	t.Helper()
+	out = filepath.Join(t.TempDir(), "online")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return out, newCrowd(t, s).work(t)
+}
+
 // readTally reads round r's people.json.
 func readTally(t *testing.T, out string, r int) peopleTally {
 	t.Helper()
@@ -110,18 +127,9 @@ func readTally(t *testing.T, out string, r int) peopleTally {
 // rounds so far, the sometimes-wrong p2 less accurate than the others.
 func TestDPOOnlineVote(t *testing.T) {
 	policy := tinyPolicy(t)
-	out := filepath.Join(t.TempDir(), "online")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	stop := newCrowd(t, s).work(t)
+	out, stop := crowdOnline(t)
 	var stderr bytes.Buffer
-	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-overlap", "3", "-aggregate", "vote", "-soft"), &stderr)
+	err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-overlap", "3", "-aggregate", "vote", "-soft"), &stderr)
 	stop()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
@@ -184,18 +192,9 @@ func TestDPOOnlineVote(t *testing.T) {
 func TestDPOOnlinePeopleErrorAuto(t *testing.T) {
 	policy := tinyPolicy(t)
 	rm := judgeTinyRM(t)
-	out := filepath.Join(t.TempDir(), "online")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	stop := newCrowd(t, s).work(t)
+	out, stop := crowdOnline(t)
 	var stderr bytes.Buffer
-	err = dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-online-prompts", "16", "-overlap", "3",
+	err := dpoMain(context.Background(), onlinePeopleArgs(policy, out, "-online", "2", "-online-prompts", "16", "-overlap", "3",
 		"-judge", rm, "-abstain", "0.1", "-judge-temperature", "0.01", "-audit", "0.5", "-judge-recalibrate", "-people-error", "auto"), &stderr)
 	stop()
 	if err != nil {
