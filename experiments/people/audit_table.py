@@ -28,7 +28,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from label import lipogram  # noqa: E402
-from odpo_table import arms  # noqa: E402
+from odpo_table import arms as all_arms  # noqa: E402
+
+
+def arms(out):
+    """The arms of the run in out that people alone label (people) or a
+    judge helps (those with judge.json); arms of several people a group
+    without a judge are left to consensus_table.py."""
+    return [a for a in all_arms(out)
+            if a == "people" or os.path.exists(os.path.join(out, a, "round1", "judge.json"))]
 
 
 def pct(a, n):
