@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"rlhf/feedback"
-	"rlhf/model/gpt"
 	"rlhf/store"
 )
 
@@ -99,15 +98,7 @@ func (c *crowd) work(t *testing.T) (stop func()) {
 func crowdOnline(t *testing.T) (out string, stop func()) {
 	t.Helper()
 	out = filepath.Join(t.TempDir(), "online")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(out, "labels.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return out, newCrowd(t, s).work(t)
+	return out, newCrowd(t, onlineStore(t, out)).work(t)
 }
 
 // readTally reads round r's people.json.
@@ -307,13 +298,7 @@ func TestOfflineVote(t *testing.T) {
 	clean := filepath.Join(dir, "clean.jsonl")
 	writeMarkedPairs(t, clean, 48)
 	crowd := crowdFile(t, clean, filepath.Join(dir, "crowd.jsonl"))
-	weights := func(out string) []byte {
-		b, err := os.ReadFile(filepath.Join(out, gpt.WeightsFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	weights := func(out string) []byte { return weightsFile(t, out) }
 	rm := func(name, data string, extra ...string) string {
 		out := filepath.Join(dir, name)
 		args := append([]string{"-data", data, "-init", policy, "-out", out, "-epochs", "2", "-lr", "3e-3", "-normalise", "none"}, extra...)

@@ -55,6 +55,16 @@ func waitPosted(s store.Store, run string, n int) {
 // stop ends their work.
 func onlinePeopleStore(t *testing.T, out string, skipIdx int) (s store.Store, people *textPeople, stop func()) {
 	t.Helper()
+	s = onlineStore(t, out)
+	people = newTextPeople(t, s, "online", skipIdx)
+	return s, people, goWork(t, people)
+}
+
+// onlineStore opens the label store an online run into out uses by
+// default (labels.db there, as rlhf serve -db would), closed when the test
+// ends.
+func onlineStore(t *testing.T, out string) store.Store {
+	t.Helper()
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +73,7 @@ func onlinePeopleStore(t *testing.T, out string, skipIdx int) (s store.Store, pe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	people = newTextPeople(t, s, "online", skipIdx)
-	return s, people, goWork(t, people)
+	return s
 }
 
 // goWork sets people to work until the returned stop is called.

@@ -36,6 +36,16 @@ func writeMarkedPairs(t testing.TB, path string, n int) {
 	}
 }
 
+// weightsFile returns the bytes of the model file saved in dir.
+func weightsFile(t testing.TB, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, gpt.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // withConfidence writes the records of the JSONL file src to dir/name with
 // "confidence": c and "source": "ai" added to each, and returns its path.
 func withConfidence(t testing.TB, src, dir, name, c string) string {
@@ -280,13 +290,7 @@ func TestRMSoft(t *testing.T) {
 		}
 		return out
 	}
-	weights := func(out string) []byte {
-		b, err := os.ReadFile(filepath.Join(out, gpt.WeightsFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	weights := func(out string) []byte { return weightsFile(t, out) }
 	hard := train("hard", hardData)
 	if !bytes.Equal(weights(train("soft-none", hardData, "-soft")), weights(hard)) {
 		t.Error("-soft on records without a confidence changed the model")
