@@ -83,7 +83,6 @@ func checkOnlineLabeler(set map[string]bool, o *onlineDPO) []error {
 		if o.PeopleErrorAuto && o.Overlap < 2 {
 			errs = append(errs, errors.New("dpo: -people-error auto needs -overlap >= 2: people's error rate is estimated from how often two of them agree"))
 		}
-
 	default:
 		errs = append(errs, fmt.Errorf("dpo: -labeler %q: want %s (or -reward instead)", o.Labeler, loop.LabelerHuman))
 	}

@@ -16,13 +16,15 @@ import (
 	"rlhf/feedback"
 )
 
-// People's consensus in online DPO: with -overlap >= 2 every round fits the
-// one-coin model of people's accuracy (feedback.EstimateConsensus) to
-// their answers of all rounds so far and writes it to round<r>/people.json;
-// with -aggregate vote each group trains once, on the consensus pick (its
-// probability as the records' confidence, for -soft), instead of once per
-// answer; with -people-error auto the judge's refit takes people's error
-// rate from the fit on the earlier rounds.
+// People's consensus. Offline, rlhf rm and rlhf dpo -aggregate vote train
+// the records of several people that share a query id once, on the pick of
+// the one-coin model of people's accuracy (feedback.EstimateConsensus),
+// its probability as the record's confidence (for -soft). In online DPO
+// with -overlap >= 2 every round fits the model to people's answers of all
+// rounds so far and writes it to round<r>/people.json; -aggregate vote
+// trains each group once, on the consensus, instead of once per answer;
+// with -people-error auto the judge's refit takes people's error rate from
+// the fit on the earlier rounds.
 
 // How a group's answers from several people train (-aggregate).
 const (
