@@ -13,7 +13,8 @@
 #
 #   experiments/rm/vote.sh [SEEDS...]        (default 1 2 3; about 7 minutes a seed on 2 cores)
 #
-# OUT (default runs/rm-vote), N (4000) and FLIP (0.2) change the settings.
+# OUT (default runs/rm-vote), N (4000) and FLIP (0.2, or one rate a person: FLIP=0.05,0.3,0.3; "one
+# person's answers" are then the first person's) change the settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/rm-vote}
