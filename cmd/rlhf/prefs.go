@@ -520,6 +520,7 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 	bar := progress.New(w, overlap*len(qs), "answers")
 	var n peopleCounts
 	choices := map[string][]feedback.Choice{} // each group's answers, in order
+	var picks []feedback.Answer               // each person's pick of a group, for the one-coin fit
 	var askErr error
 	for a, err := range h.AskText(ctx, qs) {
 		if err != nil {
@@ -528,6 +529,9 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 		}
 		if a.Label.Choice != feedback.Skip {
 			choices[a.Query.ID] = append(choices[a.Query.ID], a.Label.Choice)
+		}
+		if k := len(a.Query.Items); a.Label.Choice.ValidFor(k) && a.Label.Choice.IsIndex() && a.Label.Labeler != "" {
+			picks = append(picks, feedback.Answer{Group: a.Query.ID, Labeler: a.Label.Labeler, Pick: int(a.Label.Choice), K: k})
 		}
 		switch ch := a.Label.Choice; {
 		case ch == feedback.Skip:
@@ -571,6 +575,9 @@ func askPeople(ctx context.Context, c prefsConfig, h *loop.HumanLabeler, qs []fe
 	summary += ")"
 	if agree, pairs := agreement(choices); pairs > 0 {
 		summary += fmt.Sprintf("; two people's answers to the same group agree in %d of %d pairs (%.0f%%)", agree, pairs, 100*float64(agree)/float64(pairs))
+		if c, err := feedback.EstimateConsensus(picks, feedback.ConsensusOptions{}); err == nil {
+			summary += fmt.Sprintf("; from that alone (one-coin model) people pick against the group's best %.1f%% of the time", 100*c.ErrorRate())
+		}
 	}
 	switch {
 	case askErr == nil:
