@@ -112,6 +112,48 @@ func groupAnswers(recs []answerRec) ([]feedback.Answer, map[string][]string) {
 	return out, items
 }
 
+// fitAnswers fits the one-coin model to the answers recs give
+// (groupAnswers) and returns the fit with each group's items.
+func fitAnswers(recs []answerRec) (*feedback.Consensus, map[string][]string, error) {
+	answers, items := groupAnswers(recs)
+	c, err := feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
+	return c, items, err
+}
+
+// groupVote is the consensus of one group: the index of its first record,
+// its items, the pick and the pick's probability.
+type groupVote struct {
+	first int
+	items []string
+	pick  int
+	p     float64
+}
+
+// voteGroups returns the consensus c gives each group of recs, in the
+// order of the groups' first records, with how many groups were split and
+// how many had no usable answer (not in the fit); records without a group
+// or labeler are passed over. items are the groups' items (fitAnswers).
+func voteGroups(recs []answerRec, c *feedback.Consensus, items map[string][]string) (votes []groupVote, split, unanswered int) {
+	seen := map[string]bool{}
+	for i, r := range recs {
+		if r.group == "" || r.labeler == "" || seen[r.group] {
+			continue
+		}
+		seen[r.group] = true
+		if _, ok := c.Posterior[r.group]; !ok {
+			unanswered++
+			continue
+		}
+		pick, p, ok := c.Decide(r.group)
+		if !ok {
+			split++
+			continue
+		}
+		votes = append(votes, groupVote{first: i, items: items[r.group], pick: pick, p: p})
+	}
+	return votes, split, unanswered
+}
+
 // describeConsensus is the one-line account of a fit: how much overlap,
 // how often people agree, their error rate and (up to eight, the least
 // accurate first) each person's accuracy.
@@ -143,55 +185,42 @@ func voteComparisons(cs []textComparison, format, cmd string, w io.Writer) ([]te
 	for _, c := range cs {
 		recs = append(recs, answerRec{c.QueryID, c.Labeler, c.Prompt, c.Completions[c.Choice], c.Completions})
 	}
-	answers, items := groupAnswers(recs)
-	con, err := feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
+	con, items, err := fitAnswers(recs)
 	if err != nil {
 		return nil, err
 	}
-	answered := map[string]bool{}
-	for _, a := range answers {
-		answered[a.Group] = true
+	votes, split, unanswered := voteGroups(recs, con, items)
+	at := make(map[int]groupVote, len(votes))
+	for _, v := range votes {
+		at[v.first] = v
 	}
 	var out []textComparison
-	done := map[string]bool{}
-	kept, voted, split, unanswered := 0, 0, 0, 0
-	for _, c := range cs {
-		g := c.QueryID
-		switch {
-		case g == "" || c.Labeler == "":
+	kept := 0
+	for i, c := range cs {
+		if c.QueryID == "" || c.Labeler == "" {
 			out = append(out, c)
 			kept++
 			continue
-		case done[g]:
-			continue
 		}
-		done[g] = true
-		if !answered[g] {
-			unanswered++
-			continue
-		}
-		pick, p, ok := con.Decide(g)
+		v, ok := at[i]
 		if !ok {
-			split++
 			continue
 		}
-		voted++
-		it := items[g]
-		one := textComparison{Prompt: c.Prompt, Completions: it, Choice: pick, Confidence: &p, QueryID: g, Labeler: "consensus"}
+		one := textComparison{Prompt: c.Prompt, Completions: v.items, Choice: v.pick, Confidence: &v.p, QueryID: c.QueryID, Labeler: "consensus"}
 		if format == "bestof" {
 			out = append(out, one)
 			continue
 		}
-		for i, t := range it {
-			if i != pick {
-				one.Completions, one.Choice = []string{it[pick], t}, 0
+		for j, t := range v.items {
+			if j != v.pick {
+				one.Completions, one.Choice = []string{v.items[v.pick], t}, 0
 				out = append(out, one)
 			}
 		}
 	}
 	fmt.Fprintf(w, "%s: -aggregate vote: %s\n", cmd, describeConsensus(con))
 	fmt.Fprintf(w, "%s: -aggregate vote: trains on the consensus of %d groups (%d %s records, each with its probability as the confidence); %d split groups and %d without a usable answer left out; %d records without a query id or labeler kept as they are\n",
-		cmd, voted, len(out)-kept, format, split, unanswered, kept)
+		cmd, len(votes), len(out)-kept, format, split, unanswered, kept)
 	return out, nil
 }
 
@@ -210,22 +239,22 @@ func readRoundsPeople(out string, from, to int) ([]feedback.PairRecord, error) {
 }
 
 // peopleConsensus fits the one-coin model to people's answers of rounds
-// 1..r (groups are told apart by query id, which names the round).
-func peopleConsensus(out string, r int) (*feedback.Consensus, error) {
-	recs, err := readRoundsPeople(out, 1, r)
+// 1..upTo of the online run in out and the records more (groups are told
+// apart by query id, which names the round), in one order whatever order
+// the answers arrived in; it returns the fit with each group's items.
+func peopleConsensus(out string, upTo int, more []feedback.PairRecord) (*feedback.Consensus, map[string][]string, error) {
+	recs, err := readRoundsPeople(out, 1, upTo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ars := make([]answerRec, len(recs))
-	for i, r := range recs {
-		ars[i] = pairAnswer(r)
+	ars := make([]answerRec, 0, len(recs)+len(more))
+	for _, r := range append(recs, more...) {
+		ars = append(ars, pairAnswer(r))
 	}
-	answers, _ := groupAnswers(ars)
-	// The fit's sums run in one order whatever order the answers arrived in.
-	slices.SortFunc(answers, func(a, b feedback.Answer) int {
-		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Labeler, b.Labeler))
+	slices.SortStableFunc(ars, func(a, b answerRec) int {
+		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.labeler, b.labeler))
 	})
-	return feedback.EstimateConsensus(answers, feedback.ConsensusOptions{})
+	return fitAnswers(ars)
 }
 
 // consensusRound fits people's consensus after round r's answers (people:
@@ -235,7 +264,7 @@ func peopleConsensus(out string, r int) (*feedback.Consensus, error) {
 // item, with its probability as the confidence. A round in which no group
 // had two answers (all left to the judge) keeps people's records.
 func consensusRound(out, dir string, r int, people []feedback.PairRecord, aggregate string, w io.Writer) ([]feedback.PairRecord, error) {
-	c, err := peopleConsensus(out, r)
+	c, items, err := peopleConsensus(out, r-1, people)
 	if errors.Is(err, feedback.ErrNoOverlap) {
 		fmt.Fprintf(w, "dpo: people: no group of rounds 1-%d has two answers yet; their accuracy is not estimated\n", r)
 		return people, nil
@@ -256,34 +285,16 @@ func consensusRound(out, dir string, r int, people []feedback.PairRecord, aggreg
 		for i, rec := range people {
 			ars[i] = pairAnswer(rec)
 		}
-		answers, items := groupAnswers(ars)
-		var groups []string
-		first := map[string]feedback.PairRecord{}
-		for _, rec := range people {
-			if _, ok := first[rec.QueryID]; !ok {
-				first[rec.QueryID] = rec
-				groups = append(groups, rec.QueryID)
-			}
-		}
-		answered := map[string]bool{}
-		for _, a := range answers {
-			answered[a.Group] = true
-		}
-		for _, g := range groups {
-			if !answered[g] {
-				continue
-			}
-			pick, p, ok := c.Decide(g)
-			if !ok {
-				t.Split++
-				continue
-			}
-			t.Voted++
-			prov := first[g].Provenance
-			prov.Labeler, prov.Confidence = "consensus", &p
-			for i, text := range items[g] {
-				if i != pick {
-					train = append(train, feedback.PairRecord{Prompt: first[g].Prompt, Chosen: items[g][pick], Rejected: text, Provenance: prov})
+		var votes []groupVote
+		votes, t.Split, _ = voteGroups(ars, c, items)
+		t.Voted = len(votes)
+		for _, v := range votes {
+			first := people[v.first]
+			prov := first.Provenance
+			prov.Labeler, prov.Confidence = "consensus", &v.p
+			for i, text := range v.items {
+				if i != v.pick {
+					train = append(train, feedback.PairRecord{Prompt: first.Prompt, Chosen: v.items[v.pick], Rejected: text, Provenance: prov})
 				}
 			}
 		}
@@ -302,7 +313,7 @@ func consensusRound(out, dir string, r int, people []feedback.PairRecord, aggreg
 // estimatedPeopleError is people's error rate for the judge's refit before
 // round r (-people-error auto): the one-coin fit on rounds 1..r-1.
 func estimatedPeopleError(out string, r int) (float64, error) {
-	c, err := peopleConsensus(out, r-1)
+	c, _, err := peopleConsensus(out, r-1, nil)
 	if err != nil {
 		return 0, fmt.Errorf("dpo: -people-error auto: %w", err)
 	}
