@@ -19,37 +19,65 @@ import (
 	"rlhf/store"
 )
 
-// crowd is three scripted people on store run "online": p0 and p1 pick
-// the shortest completion, p2 the longest on groups whose store query id
-// is odd and the shortest otherwise; each person's answer depends only on
-// the group, so every run gives the same answers whatever the timing.
+// crowd is scripted people answering every query of a store run they can
+// lease, each with pick (which depends only on the group, so that every
+// run gives the same answers whatever the timing); picks records each
+// person's answer to each store query.
 type crowd struct {
-	s   store.Store
-	ids map[string]int64
+	s     store.Store
+	run   string
+	names []string
+	ids   map[string]int64
+	pick  func(name string, q int64, cs []string) store.Choice
+	mu    sync.Mutex
+	picks map[string]map[int64]store.Choice // person -> store query id -> answer
 }
 
-func newCrowd(t *testing.T, s store.Store) *crowd {
+// newCrowd creates the labelers names in s to answer run's queries with pick.
+func newCrowd(t *testing.T, s store.Store, run string, names []string, pick func(name string, q int64, cs []string) store.Choice) *crowd {
 	t.Helper()
-	c := &crowd{s: s, ids: map[string]int64{}}
-	for _, n := range []string{"p0", "p1", "p2"} {
+	c := &crowd{s: s, run: run, names: names, ids: map[string]int64{}, pick: pick, picks: map[string]map[int64]store.Choice{}}
+	for _, n := range names {
 		id, err := s.CreateLabeler(context.Background(), store.Labeler{Username: n, Role: store.RoleLabeler, PasswordHash: []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.ids[n] = id
+		c.ids[n], c.picks[n] = id, map[int64]store.Choice{}
 	}
 	return c
 }
 
-// answer is person n's pick on query q with completions cs.
-func (c *crowd) answer(n string, q int64, cs []string) store.Choice {
-	best := 0
-	for i, s := range cs {
-		if shorter := len(s) < len(cs[best]); shorter != (n == "p2" && q%2 == 1) && len(s) != len(cs[best]) {
-			best = i
+// shortestLongest returns the first shortest and the first longest of cs.
+func shortestLongest(cs []string) (short, long int) {
+	for i, c := range cs {
+		if len(c) < len(cs[short]) {
+			short = i
+		}
+		if len(c) > len(cs[long]) {
+			long = i
 		}
 	}
-	return store.Choice(best)
+	return short, long
+}
+
+// threePeople is the crowd of the online tests, on store run "online": p0
+// and p1 pick the shortest completion, p2 the longest on groups whose store
+// query id is odd and the shortest otherwise.
+func threePeople(t *testing.T, s store.Store) *crowd {
+	return newCrowd(t, s, "online", []string{"p0", "p1", "p2"}, func(n string, q int64, cs []string) store.Choice {
+		short, long := shortestLongest(cs)
+		if n == "p2" && q%2 == 1 {
+			return store.Choice(long)
+		}
+		return store.Choice(short)
+	})
+}
+
+// answers returns how many queries person n answered.
+func (c *crowd) answers(n string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.picks[n])
 }
 
 // work answers until stop is called.
@@ -59,8 +87,8 @@ func (c *crowd) work(t *testing.T) (stop func()) {
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			idle := true
-			for _, n := range []string{"p0", "p1", "p2"} {
-				a, err := c.s.Lease(ctx, c.ids[n], "online", time.Minute)
+			for _, n := range c.names {
+				a, err := c.s.Lease(ctx, c.ids[n], c.run, time.Minute)
 				if errors.Is(err, store.ErrNoWork) {
 					continue
 				}
@@ -76,8 +104,12 @@ func (c *crowd) work(t *testing.T) (stop func()) {
 					return
 				}
 				idle = false
+				choice := c.pick(n, a.Query.ID, pl.Completions)
+				c.mu.Lock() // before the store has it: whoever sees the label sees the pick
+				c.picks[n][a.Query.ID] = choice
+				c.mu.Unlock()
 				if _, _, err := c.s.Submit(ctx, store.Submission{QueryID: a.Query.ID, Slot: a.Slot, LabelerID: c.ids[n],
-					Choice: c.answer(n, a.Query.ID, pl.Completions), ClientKey: fmt.Sprintf("key-%s-%06d", n, a.Query.ID)}); err != nil {
+					Choice: choice, ClientKey: fmt.Sprintf("key-%s-%06d", n, a.Query.ID)}); err != nil {
 					if ctx.Err() == nil {
 						t.Errorf("submit: %v", err)
 					}
@@ -98,7 +130,7 @@ func (c *crowd) work(t *testing.T) (stop func()) {
 func crowdOnline(t *testing.T) (out string, stop func()) {
 	t.Helper()
 	out = filepath.Join(t.TempDir(), "online")
-	return out, newCrowd(t, onlineStore(t, out)).work(t)
+	return out, threePeople(t, onlineStore(t, out)).work(t)
 }
 
 // readTally reads round r's people.json.
@@ -394,7 +426,7 @@ func TestExportVote(t *testing.T) {
 	if _, err := s.AddQueries(context.Background(), qs); err != nil {
 		t.Fatal(err)
 	}
-	stop := newCrowd(t, s).work(t)
+	stop := threePeople(t, s).work(t)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		ls, err := s.Labels(context.Background(), store.LabelFilter{RunID: "online"})
 		if err != nil {

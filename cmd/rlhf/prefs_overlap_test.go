@@ -3,15 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"rlhf/feedback"
 	"rlhf/store"
@@ -31,75 +27,29 @@ func TestPrefsHumanOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	people := newTextPeople(t, s, "two", -1) // only for its two labelers
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	given := map[string]int{} // labeler -> index answers
-	disagree := 0
-	wg.Go(func() {
-		for ctx.Err() == nil {
-			worked := false
-			for _, u := range []struct {
-				name string
-				id   int64
-			}{{"ann", people.ann}, {"bob", people.bob}} {
-				a, err := s.Lease(ctx, u.id, "two", time.Minute)
-				if errors.Is(err, store.ErrNoWork) || ctx.Err() != nil {
-					continue
-				}
-				if err != nil {
-					t.Errorf("lease: %v", err)
-					return
-				}
-				var pl store.TextPayload
-				if err := json.Unmarshal(a.Query.Payload, &pl); err != nil {
-					t.Errorf("payload: %v", err)
-					return
-				}
-				short, long := 0, 0
-				for i, c := range pl.Completions {
-					if len(c) < len(pl.Completions[short]) {
-						short = i
-					}
-					if len(c) > len(pl.Completions[long]) {
-						long = i
-					}
-				}
-				choice := store.Choice(short)
-				if u.name == "bob" && a.Query.ID%3 == 0 {
-					choice = store.Choice(long)
-				}
-				if _, _, err := s.Submit(ctx, store.Submission{QueryID: a.Query.ID, Slot: a.Slot, LabelerID: u.id, Choice: choice,
-					ClientKey: fmt.Sprintf("key-%s-%06d", u.name, a.Query.ID)}); err != nil {
-					if ctx.Err() == nil {
-						t.Errorf("submit: %v", err)
-					}
-					return
-				}
-				mu.Lock()
-				given[u.name]++
-				if u.name == "bob" && short != long && a.Query.ID%3 == 0 {
-					disagree++
-				}
-				mu.Unlock()
-				worked = true
-			}
-			if !worked {
-				time.Sleep(2 * time.Millisecond)
-			}
+	people := newCrowd(t, s, "two", []string{"ann", "bob"}, func(n string, q int64, cs []string) store.Choice {
+		short, long := shortestLongest(cs)
+		if n == "bob" && q%3 == 0 {
+			return store.Choice(long)
 		}
+		return store.Choice(short)
 	})
-	defer func() { cancel(); wg.Wait() }()
+	stop := people.work(t)
+	defer stop()
 	args := []string{"-policy", policy, "-out", out, "-n", "6", "-k", "3", "-max-new-tokens", "6",
 		"-labeler", "human", "-run", "two", "-label-poll", "5ms", "-overlap", "2"}
 	var stderr bytes.Buffer
 	if err := prefsMain(context.Background(), args, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	ann, bob, dis := given["ann"], given["bob"], disagree
-	mu.Unlock()
+	ann, bob, dis := people.answers("ann"), people.answers("bob"), 0
+	people.mu.Lock()
+	for q, c := range people.picks["bob"] {
+		if c != people.picks["ann"][q] {
+			dis++
+		}
+	}
+	people.mu.Unlock()
 	if ann != 6 || bob != 6 || dis == 0 {
 		t.Fatalf("ann answered %d and bob %d groups (%d disagreements), want 6 each and some disagreement", ann, bob, dis)
 	}
