@@ -50,7 +50,8 @@ type rmConfig struct {
 	// chosen completion) where it states one, instead of a hard label.
 	Soft bool `json:"soft,omitempty"`
 	// Aggregate is how the records of several people that share a query id
-	// train: "" (each record) or aggregateVote (the group's consensus, once).
+	// train: aggregateAll (each record; saved as "") or aggregateVote (the
+	// group's consensus, once).
 	Aggregate string `json:"aggregate,omitempty"`
 }
 
@@ -73,7 +74,7 @@ func (c rmConfig) validate() error {
 	check(c.LogEvery > 0, "-log-every %d must be positive", c.LogEvery)
 	check(c.MaxSteps >= 0, "-max-steps %d must be >= 0", c.MaxSteps)
 	check(c.NormSets == "data" || c.NormSets == "none", "-normalise %q: want data or none", c.NormSets)
-	check(c.Aggregate == "" || c.Aggregate == aggregateVote, "-aggregate %q: want %s or %s", c.Aggregate, aggregateAll, aggregateVote)
+	check(c.Aggregate == "" || c.Aggregate == aggregateAll || c.Aggregate == aggregateVote, "-aggregate %q: want %s or %s", c.Aggregate, aggregateAll, aggregateVote)
 	if err := checkDevice(c.Device); err != nil {
 		errs = append(errs, fmt.Errorf("rm: %w", err))
 	}
@@ -111,17 +112,7 @@ func runRM(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Gold, "gold", "", "also report held-out agreement with this goal's own ordering (sentiment, lipogram or rm:DIR): how well the model recovers the truth behind noisy labels")
 	fs.StringVar(&c.Letter, "letter", "e", "the letter of -gold lipogram")
 	fs.StringVar(&c.Device, "device", deviceCPU, deviceHelp)
-	fs.Func("aggregate", "how the records of several people that share a query_id train: all (each record; the default)\nor vote (once, on the consensus pick of a model of each person's accuracy fitted to how often\nthey agree; its probability is the confidence -soft trains toward)", func(v string) error {
-		switch v {
-		case aggregateAll:
-			c.Aggregate = "" // the default, saved as before answers could be combined
-		case aggregateVote:
-			c.Aggregate = v
-		default:
-			return fmt.Errorf("want %s or %s", aggregateAll, aggregateVote)
-		}
-		return nil
-	})
+	fs.StringVar(&c.Aggregate, "aggregate", aggregateAll, "how the records of several people that share a query_id train: all (each record) or vote\n(once, on the consensus pick of a model of each person's accuracy fitted to how often they agree;\nits probability is the confidence -soft trains toward)")
 	fs.BoolVar(&c.Soft, "soft", false, "train toward each record's \"confidence\" (the probability of its chosen completion, as rlhf judge\nwrites it) instead of a hard label; records without one stay hard, held-out metrics stay hard")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", false, "train on a bootstrap resample of the training comparisons (as many, drawn with replacement by -seed after the held-out split; the held-out set is unchanged): members of an ensemble that see different labels")
 	if err := fs.Parse(args); err != nil {
@@ -132,6 +123,9 @@ func runRM(ctx context.Context, args []string) error {
 	}
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if c.Aggregate == aggregateAll {
+		c.Aggregate = "" // as summary.json held it before answers could be combined
 	}
 	return trainRM(ctx, c, os.Stderr)
 }
